@@ -1,0 +1,18 @@
+//! Palaver's wire types: the JSON bodies of the REST API and (later) the WebSocket frames.
+//! The server, the tests and the load generator all use these, so the contract in
+//! `shared/API.md` has one definition in code.
+
+pub mod auth;
+pub mod messages;
+pub mod notifications;
+pub mod problem;
+pub mod rooms;
+
+pub use auth::*;
+pub use messages::*;
+pub use notifications::*;
+pub use problem::*;
+pub use rooms::*;
+
+/// RFC 3339 timestamps, always UTC.
+pub type Timestamp = time::OffsetDateTime;

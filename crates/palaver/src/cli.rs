@@ -1,0 +1,141 @@
+//! The `palaver` command line: serve, migrate, and user administration.
+
+use std::io::BufRead;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use crate::app::{self, Application};
+use crate::config::{Config, Settings};
+use crate::telemetry;
+
+#[derive(Debug, Parser)]
+#[command(name = "palaver", version, about = "Palaver: a real-time chat server")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    #[command(flatten)]
+    pub settings: Settings,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (migrations run first).
+    Serve,
+    /// Run database migrations and exit.
+    Migrate,
+    /// Manage accounts directly in the database.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create an account. Without --password, the password is read from the first line of stdin.
+    Create {
+        username: String,
+        email: String,
+        #[arg(long)]
+        password: Option<String>,
+    },
+    /// List accounts.
+    List,
+    /// Set an account's password. Without --password, it is read from stdin.
+    SetPassword {
+        username: String,
+        #[arg(long)]
+        password: Option<String>,
+    },
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::load(&cli.settings).context("loading configuration")?;
+    telemetry::init(&config.log, config.log_format);
+    match cli.command {
+        Command::Serve => serve(config).await,
+        Command::Migrate => {
+            let services = app::services(&config).await?;
+            println!("migrations applied ({})", services.store().backend());
+            Ok(())
+        }
+        Command::User(command) => user(config, command).await,
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let app = Application::build(config).await?;
+    // Printed on stdout, exactly once, so scripts can read the port when binding to :0.
+    println!("listening on http://{}", app.local_addr());
+    app.run_until_stopped(shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+async fn user(config: Config, command: UserCommand) -> anyhow::Result<()> {
+    let services = app::services(&config).await?;
+    match command {
+        UserCommand::Create { username, email, password } => {
+            let password = password_or_stdin(password)?;
+            let user = services.create_user(&username, &email, &password).await.map_err(describe)?;
+            println!("created {} ({})", user.username, user.id);
+        }
+        UserCommand::List => {
+            for u in services.list_users().await.map_err(describe)? {
+                let created = u.created_at.format(&time::format_description::well_known::Rfc3339)?;
+                println!("{}\t{}\t{}\t{}", u.id, u.username, u.email, created);
+            }
+        }
+        UserCommand::SetPassword { username, password } => {
+            let password = password_or_stdin(password)?;
+            services.set_password(&username, &password).await.map_err(describe)?;
+            println!("password changed for {username}");
+        }
+    }
+    Ok(())
+}
+
+fn password_or_stdin(given: Option<String>) -> anyhow::Result<String> {
+    if let Some(p) = given {
+        return Ok(p);
+    }
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line).context("reading the password from stdin")?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+/// Service errors as one readable line for the terminal.
+fn describe(e: crate::error::Error) -> anyhow::Error {
+    match e {
+        crate::error::Error::Validation(fields) => {
+            let parts: Vec<String> = fields.iter().map(|f| format!("{} {}", f.field, f.message)).collect();
+            anyhow::anyhow!(parts.join("; "))
+        }
+        crate::error::Error::Internal(e) => e,
+        other => anyhow::anyhow!(other.to_string()),
+    }
+}

@@ -1,0 +1,243 @@
+//! Settings: built-in defaults, then an optional TOML file, then `PALAVER_*` environment
+//! variables (and the matching command-line flags, which clap reads from the same names).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use figment::Figment;
+use figment::providers::{Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address the HTTP and WebSocket server listens on.
+    pub bind: SocketAddr,
+    /// Directory for the SQLite database, uploads and the generated secret.
+    pub data_dir: PathBuf,
+    /// `sqlite://...` or `postgres://...`; unset means SQLite in `data_dir`.
+    pub database_url: Option<String>,
+    /// Redis for fan-out across instances; unset means in-process fan-out.
+    pub redis_url: Option<String>,
+    /// HS256 secret for access tokens; unset means one generated and kept in `data_dir`.
+    pub jwt_secret: Option<String>,
+    /// tracing filter, e.g. `info` or `palaver=debug,info`.
+    pub log: String,
+    pub log_format: LogFormat,
+    pub auth: AuthConfig,
+    pub database: DatabaseConfig,
+    pub limits: LimitsConfig,
+    pub llm: LlmConfig,
+    pub mcp: McpConfig,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Lifetime of an access token, in seconds.
+    pub access_ttl_secs: u64,
+    /// Lifetime of a refresh token, in seconds.
+    pub refresh_ttl_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// PostgreSQL pool size, and the SQLite reader pool size.
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Largest JSON request body, in bytes.
+    pub json_body_bytes: usize,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LlmConfig {
+    pub base_url: Option<String>,
+    pub api_key: Option<String>,
+    pub model: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct McpConfig {
+    pub servers: Vec<McpServerConfig>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct McpServerConfig {
+    pub name: String,
+    pub command: Option<String>,
+    #[serde(default)]
+    pub args: Vec<String>,
+    #[serde(default)]
+    pub env: std::collections::BTreeMap<String, String>,
+    pub url: Option<String>,
+    #[serde(default = "default_mcp_timeout")]
+    pub timeout_secs: u64,
+}
+
+fn default_mcp_timeout() -> u64 {
+    30
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            redis_url: None,
+            jwt_secret: None,
+            log: "info".into(),
+            log_format: LogFormat::Text,
+            auth: AuthConfig::default(),
+            database: DatabaseConfig::default(),
+            limits: LimitsConfig::default(),
+            llm: LlmConfig::default(),
+            mcp: McpConfig::default(),
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self { access_ttl_secs: 15 * 60, refresh_ttl_secs: 30 * 24 * 3600 }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self { max_connections: 10 }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self { json_body_bytes: 64 * 1024 }
+    }
+}
+
+impl Config {
+    /// The database URL in effect: the configured one, or SQLite inside `data_dir`.
+    pub fn effective_database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("palaver.db").display()),
+        }
+    }
+
+    pub fn load(settings: &Settings) -> Result<Config, figment::Error> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = &settings.config {
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        figment = figment.merge(Serialized::defaults(settings.overrides()));
+        figment.extract()
+    }
+
+    pub fn from_toml_file(path: &Path) -> Result<Config, figment::Error> {
+        Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::file_exact(path))
+            .extract()
+    }
+}
+
+/// Every setting, as a flag and as a `PALAVER_*` environment variable. Unset ones fall back
+/// to the TOML file, then to the defaults shown.
+#[derive(Debug, Clone, Default, Args)]
+pub struct Settings {
+    /// TOML file with the same settings (sections `[auth]`, `[database]`, `[llm]`, `[mcp]`)
+    #[arg(long, env = "PALAVER_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// Listen address [default: 127.0.0.1:8080; port 0 picks a free one]
+    #[arg(long, env = "PALAVER_BIND", global = true)]
+    pub bind: Option<SocketAddr>,
+    /// Data directory: SQLite file, uploads, generated secret [default: ./data]
+    #[arg(long, env = "PALAVER_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// Database URL, `sqlite://path` or `postgres://...` [default: SQLite in the data dir]
+    #[arg(long, env = "PALAVER_DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Database pool size [default: 10]
+    #[arg(long, env = "PALAVER_DATABASE_MAX_CONNECTIONS", global = true)]
+    pub database_max_connections: Option<u32>,
+    /// Redis URL for fan-out across instances [default: unset, in-process fan-out]
+    #[arg(long, env = "PALAVER_REDIS_URL", global = true, hide_env_values = true)]
+    pub redis_url: Option<String>,
+    /// Secret for signing access tokens [default: generated and kept in the data dir]
+    #[arg(long, env = "PALAVER_JWT_SECRET", global = true, hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// Access token lifetime in seconds [default: 900]
+    #[arg(long, env = "PALAVER_AUTH_ACCESS_TTL_SECS", global = true)]
+    pub auth_access_ttl_secs: Option<u64>,
+    /// Refresh token lifetime in seconds [default: 2592000, 30 days]
+    #[arg(long, env = "PALAVER_AUTH_REFRESH_TTL_SECS", global = true)]
+    pub auth_refresh_ttl_secs: Option<u64>,
+    /// Largest JSON request body in bytes [default: 65536]
+    #[arg(long, env = "PALAVER_LIMITS_JSON_BODY_BYTES", global = true)]
+    pub limits_json_body_bytes: Option<usize>,
+    /// OpenAI-compatible endpoint for the assistant [default: unset, assistant answers 503]
+    #[arg(long, env = "PALAVER_LLM_BASE_URL", global = true)]
+    pub llm_base_url: Option<String>,
+    /// API key for the LLM endpoint [default: unset]
+    #[arg(long, env = "PALAVER_LLM_API_KEY", global = true, hide_env_values = true)]
+    pub llm_api_key: Option<String>,
+    /// Model name for the assistant [default: unset]
+    #[arg(long, env = "PALAVER_LLM_MODEL", global = true)]
+    pub llm_model: Option<String>,
+    /// Log filter in tracing's syntax [default: info]
+    #[arg(long, env = "PALAVER_LOG", global = true)]
+    pub log: Option<String>,
+    /// Log format [default: text]
+    #[arg(long, env = "PALAVER_LOG_FORMAT", global = true, value_enum)]
+    pub log_format: Option<LogFormat>,
+}
+
+impl Settings {
+    /// The explicitly given settings as a partial document for figment to merge on top.
+    fn overrides(&self) -> serde_json::Value {
+        use serde_json::{Map, Value, json};
+        let mut root = Map::new();
+        let mut put = |section: Option<&str>, key: &str, value: Option<Value>| {
+            let Some(value) = value else { return };
+            let target = match section {
+                None => &mut root,
+                Some(s) => root
+                    .entry(s)
+                    .or_insert_with(|| Value::Object(Map::new()))
+                    .as_object_mut()
+                    .expect("sections are objects"),
+            };
+            target.insert(key.to_owned(), value);
+        };
+        put(None, "bind", self.bind.map(|v| json!(v.to_string())));
+        put(None, "data_dir", self.data_dir.as_ref().map(|v| json!(v)));
+        put(None, "database_url", self.database_url.as_ref().map(|v| json!(v)));
+        put(None, "redis_url", self.redis_url.as_ref().map(|v| json!(v)));
+        put(None, "jwt_secret", self.jwt_secret.as_ref().map(|v| json!(v)));
+        put(None, "log", self.log.as_ref().map(|v| json!(v)));
+        put(None, "log_format", self.log_format.map(|v| json!(v)));
+        put(Some("database"), "max_connections", self.database_max_connections.map(|v| json!(v)));
+        put(Some("auth"), "access_ttl_secs", self.auth_access_ttl_secs.map(|v| json!(v)));
+        put(Some("auth"), "refresh_ttl_secs", self.auth_refresh_ttl_secs.map(|v| json!(v)));
+        put(Some("limits"), "json_body_bytes", self.limits_json_body_bytes.map(|v| json!(v)));
+        put(Some("llm"), "base_url", self.llm_base_url.as_ref().map(|v| json!(v)));
+        put(Some("llm"), "api_key", self.llm_api_key.as_ref().map(|v| json!(v)));
+        put(Some("llm"), "model", self.llm_model.as_ref().map(|v| json!(v)));
+        Value::Object(root)
+    }
+}

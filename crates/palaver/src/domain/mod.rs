@@ -1,0 +1,17 @@
+//! Values that can only hold what the contract allows: parse once at the edge, then trust.
+
+mod message;
+mod page;
+mod room;
+mod user;
+
+pub use message::{ClientMsgId, MessageContent, mentions};
+pub use page::{Cursor, PageLimit};
+pub use room::{RoomDescription, RoomName};
+pub use user::{Email, Password, Username};
+
+use palaver_protocol::FieldError;
+
+fn field_error(field: &str, message: impl Into<String>) -> FieldError {
+    FieldError { field: field.into(), message: message.into() }
+}

@@ -1,0 +1,45 @@
+use axum::extract::State;
+use axum::http::StatusCode;
+use palaver_protocol::{LoginRequest, Problem, RefreshRequest, RegisterRequest, TokenPair};
+
+use super::AppState;
+use super::extract::{CurrentUser, Json};
+use super::problem::ApiError;
+
+#[utoipa::path(post, path = "/auth/register", tag = "auth", request_body = RegisterRequest,
+    responses((status = 201, body = TokenPair), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn register(
+    State(state): State<AppState>,
+    Json(req): Json<RegisterRequest>,
+) -> Result<(StatusCode, axum::Json<TokenPair>), ApiError> {
+    Ok((StatusCode::CREATED, axum::Json(state.services.register(req).await?)))
+}
+
+#[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = TokenPair), (status = 401, body = Problem), (status = 422, body = Problem)))]
+pub async fn login(
+    State(state): State<AppState>,
+    Json(req): Json<LoginRequest>,
+) -> Result<axum::Json<TokenPair>, ApiError> {
+    Ok(axum::Json(state.services.login(req).await?))
+}
+
+#[utoipa::path(post, path = "/auth/refresh", tag = "auth", request_body = RefreshRequest,
+    responses((status = 200, body = TokenPair), (status = 401, body = Problem)))]
+pub async fn refresh(
+    State(state): State<AppState>,
+    Json(req): Json<RefreshRequest>,
+) -> Result<axum::Json<TokenPair>, ApiError> {
+    Ok(axum::Json(state.services.refresh(&req.refresh_token).await?))
+}
+
+#[utoipa::path(post, path = "/auth/logout", tag = "auth", request_body = RefreshRequest,
+    security(("bearer" = [])), responses((status = 204), (status = 401, body = Problem)))]
+pub async fn logout(
+    State(state): State<AppState>,
+    CurrentUser(caller): CurrentUser,
+    Json(req): Json<RefreshRequest>,
+) -> Result<StatusCode, ApiError> {
+    state.services.logout(&caller, &req.refresh_token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

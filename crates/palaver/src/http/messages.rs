@@ -1,0 +1,73 @@
+use axum::extract::State;
+use axum::http::StatusCode;
+use palaver_protocol::{EditMessageRequest, HistoryQuery, Message, MessagePage, PostMessageRequest, Problem, ReadRequest};
+use uuid::Uuid;
+
+use super::AppState;
+use super::extract::{CurrentUser, Json, Path, Query};
+use super::problem::ApiError;
+
+#[utoipa::path(get, path = "/rooms/{id}/messages", tag = "messages", security(("bearer" = [])),
+    params(("id" = Uuid, Path), HistoryQuery),
+    responses((status = 200, body = MessagePage), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn history(
+    State(state): State<AppState>,
+    CurrentUser(caller): CurrentUser,
+    Path(id): Path<Uuid>,
+    Query(query): Query<HistoryQuery>,
+) -> Result<axum::Json<MessagePage>, ApiError> {
+    Ok(axum::Json(state.services.history(&caller, id, query).await?))
+}
+
+/// 201 with the stored message; a retry with the same `client_msg_id` gets the same one.
+#[utoipa::path(post, path = "/rooms/{id}/messages", tag = "messages", security(("bearer" = [])),
+    params(("id" = Uuid, Path)), request_body = PostMessageRequest,
+    responses((status = 201, body = Message), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 422, body = Problem)))]
+pub async fn post(
+    State(state): State<AppState>,
+    CurrentUser(caller): CurrentUser,
+    Path(id): Path<Uuid>,
+    Json(req): Json<PostMessageRequest>,
+) -> Result<(StatusCode, axum::Json<Message>), ApiError> {
+    let (message, _created) = state.services.post_message(&caller, id, req).await?;
+    Ok((StatusCode::CREATED, axum::Json(message)))
+}
+
+#[utoipa::path(patch, path = "/rooms/{id}/messages/{message_id}", tag = "messages", security(("bearer" = [])),
+    params(("id" = Uuid, Path), ("message_id" = Uuid, Path)), request_body = EditMessageRequest,
+    responses((status = 200, body = Message), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn edit(
+    State(state): State<AppState>,
+    CurrentUser(caller): CurrentUser,
+    Path((id, message_id)): Path<(Uuid, Uuid)>,
+    Json(req): Json<EditMessageRequest>,
+) -> Result<axum::Json<Message>, ApiError> {
+    Ok(axum::Json(state.services.edit_message(&caller, id, message_id, &req.content).await?))
+}
+
+#[utoipa::path(delete, path = "/rooms/{id}/messages/{message_id}", tag = "messages", security(("bearer" = [])),
+    params(("id" = Uuid, Path), ("message_id" = Uuid, Path)),
+    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn delete(
+    State(state): State<AppState>,
+    CurrentUser(caller): CurrentUser,
+    Path((id, message_id)): Path<(Uuid, Uuid)>,
+) -> Result<StatusCode, ApiError> {
+    state.services.delete_message(&caller, id, message_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/rooms/{id}/read", tag = "messages", security(("bearer" = [])),
+    params(("id" = Uuid, Path)), request_body = ReadRequest,
+    responses((status = 204), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn read(
+    State(state): State<AppState>,
+    CurrentUser(caller): CurrentUser,
+    Path(id): Path<Uuid>,
+    Json(req): Json<ReadRequest>,
+) -> Result<StatusCode, ApiError> {
+    state.services.mark_read(&caller, id, req.seq).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,90 @@
+//! The REST API: thin handlers that parse, call a service and map the result.
+
+mod auth;
+mod extract;
+mod messages;
+mod notifications;
+mod observe;
+mod ops;
+pub mod problem;
+mod rooms;
+mod users;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use metrics_exporter_prometheus::PrometheusHandle;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::service::Services;
+
+pub use extract::{CurrentUser, bearer_token};
+pub use observe::metrics_handle;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub services: Services,
+    pub metrics: PrometheusHandle,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Palaver", description = "Real-time chat server: REST API (the WebSocket protocol is in docs/protocol.md)."),
+    modifiers(&BearerAuth),
+    tags((name = "auth"), (name = "users"), (name = "rooms"), (name = "messages"), (name = "notifications"), (name = "ops"))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+    }
+}
+
+/// The whole HTTP surface, with the OpenAPI document generated from these same routes.
+pub fn router(state: AppState, json_body_limit: usize) -> Router {
+    let v1 = OpenApiRouter::new()
+        .routes(routes!(auth::register))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::refresh))
+        .routes(routes!(auth::logout))
+        .routes(routes!(users::me))
+        .routes(routes!(users::get))
+        .routes(routes!(rooms::create, rooms::list))
+        .routes(routes!(rooms::get, rooms::update, rooms::delete))
+        .routes(routes!(rooms::join))
+        .routes(routes!(rooms::leave))
+        .routes(routes!(rooms::members, rooms::add_member))
+        .routes(routes!(rooms::set_role, rooms::remove_member))
+        .routes(routes!(rooms::open_dm))
+        .routes(routes!(messages::history, messages::post))
+        .routes(routes!(messages::edit, messages::delete))
+        .routes(routes!(messages::read))
+        .routes(routes!(notifications::list))
+        .routes(routes!(notifications::mark_read));
+    let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .nest("/api/v1", v1)
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::readyz))
+        .split_for_parts();
+    let openapi = std::sync::Arc::new(openapi);
+
+    api.route("/api/openapi.json", axum::routing::get(move || ops::openapi(openapi.clone())))
+        .route("/metrics", axum::routing::get(ops::metrics))
+        .fallback(problem::not_found)
+        .method_not_allowed_fallback(problem::method_not_allowed)
+        .layer(DefaultBodyLimit::max(json_body_limit))
+        .layer(axum::middleware::from_fn(observe::observe))
+        .layer(observe::trace_layer())
+        .layer(tower_http::request_id::PropagateRequestIdLayer::x_request_id())
+        .layer(tower_http::request_id::SetRequestIdLayer::x_request_id(tower_http::request_id::MakeRequestUuid))
+        .with_state(state)
+}

@@ -1,0 +1,135 @@
+use axum::extract::State;
+use axum::http::StatusCode;
+use palaver_protocol::{
+    AddMemberRequest, CreateRoomRequest, ListRoomsQuery, Member, MemberList, OpenDmRequest, Problem, Room, RoomPage,
+    SetRoleRequest, UpdateRoomRequest,
+};
+use uuid::Uuid;
+
+use super::AppState;
+use super::extract::{CurrentUser, Json, Path, Query};
+use super::problem::ApiError;
+
+type Reply<T> = Result<axum::Json<T>, ApiError>;
+
+#[utoipa::path(post, path = "/rooms", tag = "rooms", security(("bearer" = [])), request_body = CreateRoomRequest,
+    responses((status = 201, body = Room), (status = 422, body = Problem)))]
+pub async fn create(
+    State(state): State<AppState>,
+    CurrentUser(caller): CurrentUser,
+    Json(req): Json<CreateRoomRequest>,
+) -> Result<(StatusCode, axum::Json<Room>), ApiError> {
+    Ok((StatusCode::CREATED, axum::Json(state.services.create_room(&caller, req).await?)))
+}
+
+#[utoipa::path(get, path = "/rooms", tag = "rooms", security(("bearer" = [])), params(ListRoomsQuery),
+    responses((status = 200, body = RoomPage), (status = 422, body = Problem)))]
+pub async fn list(
+    State(state): State<AppState>,
+    CurrentUser(caller): CurrentUser,
+    Query(query): Query<ListRoomsQuery>,
+) -> Reply<RoomPage> {
+    Ok(axum::Json(state.services.list_rooms(&caller, query).await?))
+}
+
+#[utoipa::path(get, path = "/rooms/{id}", tag = "rooms", security(("bearer" = [])), params(("id" = Uuid, Path)),
+    responses((status = 200, body = Room), (status = 404, body = Problem)))]
+pub async fn get(State(state): State<AppState>, CurrentUser(caller): CurrentUser, Path(id): Path<Uuid>) -> Reply<Room> {
+    Ok(axum::Json(state.services.get_room(&caller, id).await?))
+}
+
+#[utoipa::path(patch, path = "/rooms/{id}", tag = "rooms", security(("bearer" = [])), params(("id" = Uuid, Path)),
+    request_body = UpdateRoomRequest,
+    responses((status = 200, body = Room), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn update(
+    State(state): State<AppState>,
+    CurrentUser(caller): CurrentUser,
+    Path(id): Path<Uuid>,
+    Json(req): Json<UpdateRoomRequest>,
+) -> Reply<Room> {
+    Ok(axum::Json(state.services.update_room(&caller, id, req).await?))
+}
+
+#[utoipa::path(delete, path = "/rooms/{id}", tag = "rooms", security(("bearer" = [])), params(("id" = Uuid, Path)),
+    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn delete(
+    State(state): State<AppState>,
+    CurrentUser(caller): CurrentUser,
+    Path(id): Path<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    state.services.delete_room(&caller, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/rooms/{id}/join", tag = "rooms", security(("bearer" = [])), params(("id" = Uuid, Path)),
+    responses((status = 200, body = Room), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn join(State(state): State<AppState>, CurrentUser(caller): CurrentUser, Path(id): Path<Uuid>) -> Reply<Room> {
+    Ok(axum::Json(state.services.join_room(&caller, id).await?))
+}
+
+#[utoipa::path(post, path = "/rooms/{id}/leave", tag = "rooms", security(("bearer" = [])), params(("id" = Uuid, Path)),
+    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn leave(
+    State(state): State<AppState>,
+    CurrentUser(caller): CurrentUser,
+    Path(id): Path<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    state.services.leave_room(&caller, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/rooms/{id}/members", tag = "rooms", security(("bearer" = [])), params(("id" = Uuid, Path)),
+    responses((status = 200, body = MemberList), (status = 404, body = Problem)))]
+pub async fn members(
+    State(state): State<AppState>,
+    CurrentUser(caller): CurrentUser,
+    Path(id): Path<Uuid>,
+) -> Reply<MemberList> {
+    Ok(axum::Json(state.services.members(&caller, id).await?))
+}
+
+#[utoipa::path(post, path = "/rooms/{id}/members", tag = "rooms", security(("bearer" = [])), params(("id" = Uuid, Path)),
+    request_body = AddMemberRequest,
+    responses((status = 201, body = Member), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn add_member(
+    State(state): State<AppState>,
+    CurrentUser(caller): CurrentUser,
+    Path(id): Path<Uuid>,
+    Json(req): Json<AddMemberRequest>,
+) -> Result<(StatusCode, axum::Json<Member>), ApiError> {
+    Ok((StatusCode::CREATED, axum::Json(state.services.add_member(&caller, id, req.user_id).await?)))
+}
+
+#[utoipa::path(patch, path = "/rooms/{id}/members/{user_id}", tag = "rooms", security(("bearer" = [])),
+    params(("id" = Uuid, Path), ("user_id" = Uuid, Path)), request_body = SetRoleRequest,
+    responses((status = 200, body = Member), (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub async fn set_role(
+    State(state): State<AppState>,
+    CurrentUser(caller): CurrentUser,
+    Path((id, user_id)): Path<(Uuid, Uuid)>,
+    Json(req): Json<SetRoleRequest>,
+) -> Reply<Member> {
+    Ok(axum::Json(state.services.set_member_role(&caller, id, user_id, req.role).await?))
+}
+
+#[utoipa::path(delete, path = "/rooms/{id}/members/{user_id}", tag = "rooms", security(("bearer" = [])),
+    params(("id" = Uuid, Path), ("user_id" = Uuid, Path)),
+    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn remove_member(
+    State(state): State<AppState>,
+    CurrentUser(caller): CurrentUser,
+    Path((id, user_id)): Path<(Uuid, Uuid)>,
+) -> Result<StatusCode, ApiError> {
+    state.services.remove_member(&caller, id, user_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/dms", tag = "rooms", security(("bearer" = [])), request_body = OpenDmRequest,
+    responses((status = 200, body = Room), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn open_dm(
+    State(state): State<AppState>,
+    CurrentUser(caller): CurrentUser,
+    Json(req): Json<OpenDmRequest>,
+) -> Reply<Room> {
+    Ok(axum::Json(state.services.open_dm(&caller, req.user_id).await?))
+}

@@ -1,0 +1,14 @@
+//! Palaver: a real-time chat server. `main.rs` parses the command line; everything else
+//! lives here so the tests start the app exactly as the binary does.
+
+pub mod app;
+pub mod clock;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod service;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,129 @@
+use palaver_protocol::{LoginRequest, RegisterRequest, TokenPair};
+use uuid::Uuid;
+
+use super::{Caller, Services, views};
+use crate::auth::{password, refresh};
+use crate::clock;
+use crate::domain::{Email, Password, Username};
+use crate::error::{Error, Result};
+use crate::store::{NewRefreshToken, NewUser, Rotation, UserRow};
+
+/// How a login names its account.
+#[derive(Debug)]
+pub enum LoginBy {
+    Email(String),
+    Username(String),
+}
+
+const BAD_CREDENTIALS: &str = "invalid username, email or password";
+const BAD_REFRESH: &str = "invalid or expired refresh token";
+
+impl Services {
+    pub async fn register(&self, req: RegisterRequest) -> Result<TokenPair> {
+        let user = self.create_user(&req.username, &req.email, &req.password).await?;
+        self.issue_tokens(&user, None).await
+    }
+
+    /// Creates an account (registration and the admin command share this).
+    pub async fn create_user(&self, username: &str, email: &str, password: &str) -> Result<UserRow> {
+        let (username, email, password) =
+            match (Username::parse(username), Email::parse(email), Password::parse(password)) {
+                (Ok(u), Ok(e), Ok(p)) => (u, e, p),
+                (u, e, p) => return Err(Error::fields([u.err(), e.err(), p.err()])),
+            };
+        let password_hash = password::hash(password.expose().to_owned()).await?;
+        let new = NewUser {
+            id: Uuid::now_v7(),
+            username: username.into_inner(),
+            email: email.into_inner(),
+            password_hash,
+            created_at: clock::now(),
+        };
+        match self.store().insert_user(new).await {
+            Ok(user) => Ok(user),
+            Err(crate::store::Error::UniqueViolation(which)) if which.contains("email") => {
+                Err(Error::Conflict("that email is already registered"))
+            }
+            Err(crate::store::Error::UniqueViolation(_)) => Err(Error::Conflict("that username is taken")),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn login(&self, req: LoginRequest) -> Result<TokenPair> {
+        let by = match (req.email, req.username) {
+            (Some(email), None) => LoginBy::Email(email),
+            (None, Some(username)) => LoginBy::Username(username),
+            _ => return Err(Error::invalid("email", "give exactly one of email or username")),
+        };
+        let user = match &by {
+            LoginBy::Email(email) => self.store().user_by_email(email.trim()).await?,
+            LoginBy::Username(name) => self.store().user_by_username(name.trim()).await?,
+        };
+        let ok = password::verify(req.password, user.as_ref().map(|u| u.password_hash.clone())).await?;
+        match user {
+            Some(user) if ok => self.issue_tokens(&user, None).await,
+            _ => Err(Error::Unauthorized(BAD_CREDENTIALS)),
+        }
+    }
+
+    pub async fn refresh(&self, token: &str) -> Result<TokenPair> {
+        let now = clock::now();
+        let (secret, next) = self.new_refresh_token(Uuid::nil(), Uuid::nil());
+        match self.store().rotate_refresh_token(&refresh::hash(token), now, next).await? {
+            Rotation::Rotated { user_id } => {
+                let user = self.store().user_by_id(user_id).await?.ok_or(Error::Unauthorized(BAD_REFRESH))?;
+                self.tokens_for(&user, secret)
+            }
+            Rotation::Reused => {
+                tracing::warn!("refresh token reuse detected; its family is revoked");
+                Err(Error::Unauthorized(BAD_REFRESH))
+            }
+            Rotation::Invalid => Err(Error::Unauthorized(BAD_REFRESH)),
+        }
+    }
+
+    /// Revokes the refresh token's family if it is the caller's; unknown tokens are a no-op
+    /// so logging out twice is harmless.
+    pub async fn logout(&self, caller: &Caller, token: &str) -> Result<()> {
+        self.store().revoke_refresh_family(&refresh::hash(token), caller.id, clock::now()).await?;
+        Ok(())
+    }
+
+    /// The caller an access token stands for, or 401.
+    pub fn authenticate(&self, token: &str) -> Result<Caller> {
+        let claims = self.jwt().verify(token).ok_or(Error::Unauthorized("invalid or expired access token"))?;
+        Ok(Caller { id: claims.sub, username: claims.name })
+    }
+
+    /// A fresh pair starting a new refresh family (or continuing `family`).
+    async fn issue_tokens(&self, user: &UserRow, family: Option<Uuid>) -> Result<TokenPair> {
+        let (secret, token) = self.new_refresh_token(user.id, family.unwrap_or_else(Uuid::now_v7));
+        self.store().insert_refresh_token(token).await?;
+        self.tokens_for(user, secret)
+    }
+
+    fn new_refresh_token(&self, user_id: Uuid, family_id: Uuid) -> (String, NewRefreshToken) {
+        let secret = refresh::generate();
+        let now = clock::now();
+        let token = NewRefreshToken {
+            id: Uuid::now_v7(),
+            user_id,
+            family_id,
+            token_hash: refresh::hash(&secret),
+            created_at: now,
+            expires_at: now + self.inner.refresh_ttl,
+        };
+        (secret, token)
+    }
+
+    fn tokens_for(&self, user: &UserRow, refresh_token: String) -> Result<TokenPair> {
+        let access_token = self.jwt().issue(user.id, &user.username, clock::now())?;
+        Ok(TokenPair {
+            access_token,
+            refresh_token,
+            token_type: "Bearer".into(),
+            expires_in: self.jwt().ttl_secs,
+            user: views::user(user, true, self.is_online(user.id)),
+        })
+    }
+}

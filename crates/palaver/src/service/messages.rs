@@ -1,0 +1,108 @@
+use palaver_protocol::{HistoryQuery, Message, MessagePage, PostMessageRequest, Role};
+use uuid::Uuid;
+
+use super::{Caller, Services, views};
+use crate::clock;
+use crate::domain::{ClientMsgId, MessageContent, PageLimit, mentions};
+use crate::error::{Error, Result};
+use crate::store::{HistoryRange, NewMessage, NotifyPlan, Posted};
+
+/// Mentions beyond this many in one message notify nobody further.
+const MAX_MENTIONS: usize = 20;
+
+impl Services {
+    pub async fn history(&self, caller: &Caller, room_id: Uuid, query: HistoryQuery) -> Result<MessagePage> {
+        let access = self.access(caller, room_id).await?;
+        access.member()?;
+        let limit = PageLimit::parse(query.limit).map_err(|e| Error::Validation(vec![e]))?.get();
+        let range = match (query.before, query.after) {
+            (None, None) => HistoryRange::Latest,
+            (Some(before), None) => HistoryRange::Before(before),
+            (None, Some(after)) => HistoryRange::After(after),
+            (Some(_), Some(_)) => return Err(Error::invalid("before", "give before or after, not both")),
+        };
+        let (rows, has_more) = self.store().history(room_id, range, limit).await?;
+        Ok(MessagePage { items: rows.into_iter().map(views::message).collect(), has_more })
+    }
+
+    /// Persists a message (with its seq and notifications) and returns it; a retry with the
+    /// same `client_msg_id` returns the first one. REST and WebSocket sends both land here.
+    pub async fn post_message(&self, caller: &Caller, room_id: Uuid, req: PostMessageRequest) -> Result<(Message, bool)> {
+        let content = req.content.as_deref().map(MessageContent::parse).transpose();
+        let client_msg_id = req.client_msg_id.as_deref().map(ClientMsgId::parse).transpose();
+        let (content, client_msg_id) = match (content, client_msg_id) {
+            (Ok(c), Ok(id)) => (c, id),
+            (c, id) => return Err(Error::fields([c.err(), id.err()])),
+        };
+        if req.upload_id.is_some() {
+            // Image uploads are not implemented yet, so no upload id can be valid.
+            return Err(Error::invalid("upload_id", "no such upload"));
+        }
+        let content = content.ok_or_else(|| Error::invalid("content", "must not be empty"))?;
+        let access = self.access(caller, room_id).await?;
+        access.member()?;
+        let notify = if access.is_dm() {
+            NotifyPlan { mentions: vec![], dm: true }
+        } else {
+            NotifyPlan { mentions: mentions(content.as_str(), MAX_MENTIONS), dm: false }
+        };
+        let new = NewMessage {
+            id: Uuid::now_v7(),
+            room_id,
+            author_id: caller.id,
+            author_username: caller.username.clone(),
+            kind: "text",
+            content: content.into_inner(),
+            upload_id: None,
+            client_msg_id: client_msg_id.map(ClientMsgId::into_inner),
+            created_at: clock::now(),
+        };
+        let Posted { message, created, .. } =
+            self.store().post_message(new, notify).await?.ok_or(Error::NotFound("room"))?;
+        Ok((views::message(message), created))
+    }
+
+    pub async fn edit_message(&self, caller: &Caller, room_id: Uuid, message_id: Uuid, content: &str) -> Result<Message> {
+        let content = MessageContent::parse(content).map_err(|e| Error::Validation(vec![e]))?;
+        let access = self.access(caller, room_id).await?;
+        access.member()?;
+        let existing = self.store().message(room_id, message_id).await?.ok_or(Error::NotFound("message"))?;
+        if existing.author_id != caller.id {
+            return Err(Error::Forbidden("only the author can edit a message"));
+        }
+        if existing.deleted {
+            return Err(Error::Conflict("a deleted message cannot be edited"));
+        }
+        let edited = self
+            .store()
+            .edit_message(room_id, message_id, content.into_inner(), clock::now())
+            .await?
+            .ok_or(Error::Conflict("a deleted message cannot be edited"))?;
+        Ok(views::message(edited))
+    }
+
+    /// Soft delete by the author or a room owner/admin. Deleting twice is a no-op.
+    pub async fn delete_message(&self, caller: &Caller, room_id: Uuid, message_id: Uuid) -> Result<()> {
+        let access = self.access(caller, room_id).await?;
+        let role = access.member()?;
+        let existing = self.store().message(room_id, message_id).await?.ok_or(Error::NotFound("message"))?;
+        if existing.author_id != caller.id && role < Role::Admin {
+            return Err(Error::Forbidden("only the author or a room admin can delete a message"));
+        }
+        if !existing.deleted {
+            self.store().delete_message(room_id, message_id).await?;
+        }
+        Ok(())
+    }
+
+    /// Moves the caller's read marker forward (never past the room's last seq).
+    pub async fn mark_read(&self, caller: &Caller, room_id: Uuid, seq: i64) -> Result<()> {
+        if seq < 0 {
+            return Err(Error::invalid("seq", "must not be negative"));
+        }
+        let access = self.access(caller, room_id).await?;
+        access.member()?;
+        self.store().mark_read(room_id, caller.id, seq.min(access.room.last_seq)).await?;
+        Ok(())
+    }
+}

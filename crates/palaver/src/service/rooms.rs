@@ -1,0 +1,244 @@
+use palaver_protocol::{
+    CreateRoomRequest, ListRoomsQuery, Member, MemberList, Role, Room, RoomPage, RoomScope, UpdateRoomRequest, Visibility,
+};
+use uuid::Uuid;
+
+use super::{Caller, Services, views};
+use crate::clock;
+use crate::domain::{Cursor, PageLimit, RoomDescription, RoomName};
+use crate::error::{Error, Result};
+use crate::store::{DmPair, NewNotification, NewRoom, RoomRow};
+
+/// What the caller may do in a room they can see.
+#[derive(Debug, Clone)]
+pub struct Access {
+    pub room: RoomRow,
+    /// `None` when the caller can see the room (it is public) but is not a member.
+    pub role: Option<Role>,
+}
+
+impl Access {
+    pub fn is_dm(&self) -> bool {
+        self.room.kind == "dm"
+    }
+
+    /// Members only; a visible room's non-members get 403, not 404.
+    pub fn member(&self) -> Result<Role> {
+        self.role.ok_or(Error::Forbidden("join the room first"))
+    }
+
+    pub fn at_least(&self, needed: Role, why: &'static str) -> Result<Role> {
+        match self.role {
+            Some(role) if role >= needed => Ok(role),
+            _ => Err(Error::Forbidden(why)),
+        }
+    }
+}
+
+impl Services {
+    /// The room if the caller may see it: public rooms, or any room they belong to.
+    /// Anything else is 404, so private rooms are not revealed.
+    pub async fn access(&self, caller: &Caller, room_id: Uuid) -> Result<Access> {
+        let room = self.store().room(room_id).await?.ok_or(Error::NotFound("room"))?;
+        let role = self.store().role(room_id, caller.id).await?.map(|r| views::role(&r));
+        let visible = role.is_some() || (room.kind == "room" && room.visibility == "public");
+        if !visible {
+            return Err(Error::NotFound("room"));
+        }
+        Ok(Access { room, role })
+    }
+
+    pub async fn create_room(&self, caller: &Caller, req: CreateRoomRequest) -> Result<Room> {
+        let (name, description) = match (RoomName::parse(&req.name), RoomDescription::parse(req.description.as_deref().unwrap_or(""))) {
+            (Ok(n), Ok(d)) => (n, d),
+            (n, d) => return Err(Error::fields([n.err(), d.err()])),
+        };
+        let id = Uuid::now_v7();
+        self.store()
+            .create_room(NewRoom {
+                id,
+                kind: "room",
+                name: name.into_inner(),
+                description: description.into_inner(),
+                visibility: match req.visibility {
+                    Visibility::Public => "public",
+                    Visibility::Private => "private",
+                },
+                created_by: caller.id,
+                created_at: clock::now(),
+            })
+            .await?;
+        self.room_for(caller, id).await
+    }
+
+    /// The room as `caller` sees it (counts, unread, role).
+    pub async fn room_for(&self, caller: &Caller, room_id: Uuid) -> Result<Room> {
+        let view = self.store().room_view(caller.id, room_id).await?.ok_or(Error::NotFound("room"))?;
+        Ok(views::room(view))
+    }
+
+    pub async fn get_room(&self, caller: &Caller, room_id: Uuid) -> Result<Room> {
+        self.access(caller, room_id).await?;
+        self.room_for(caller, room_id).await
+    }
+
+    pub async fn list_rooms(&self, caller: &Caller, query: ListRoomsQuery) -> Result<RoomPage> {
+        let (limit, cursor) = match (PageLimit::parse(query.limit), Cursor::parse(query.cursor.as_deref())) {
+            (Ok(l), Ok(c)) => (l.get(), c.map_or(Uuid::nil(), |c| c.0)),
+            (l, c) => return Err(Error::fields([l.err(), c.err()])),
+        };
+        let mut rows = match query.scope {
+            RoomScope::Joined => self.store().joined_rooms(caller.id, cursor, limit).await?,
+            RoomScope::Public => self.store().public_rooms(caller.id, cursor, limit).await?,
+        };
+        let next_cursor = if rows.len() as i64 > limit {
+            rows.truncate(limit as usize);
+            rows.last().map(|r| Cursor::encode(r.id))
+        } else {
+            None
+        };
+        Ok(RoomPage { items: rows.into_iter().map(views::room).collect(), next_cursor })
+    }
+
+    pub async fn update_room(&self, caller: &Caller, room_id: Uuid, req: UpdateRoomRequest) -> Result<Room> {
+        let access = self.access(caller, room_id).await?;
+        access.at_least(Role::Admin, "only the room's owner or an admin can change it")?;
+        if access.is_dm() {
+            return Err(Error::Forbidden("direct messages cannot be renamed"));
+        }
+        let name = req.name.as_deref().map(RoomName::parse).transpose();
+        let description = req.description.as_deref().map(RoomDescription::parse).transpose();
+        let (name, description) = match (name, description) {
+            (Ok(n), Ok(d)) => (n, d),
+            (n, d) => return Err(Error::fields([n.err(), d.err()])),
+        };
+        self.store()
+            .update_room(room_id, name.map(RoomName::into_inner), description.map(RoomDescription::into_inner))
+            .await?;
+        self.room_for(caller, room_id).await
+    }
+
+    pub async fn delete_room(&self, caller: &Caller, room_id: Uuid) -> Result<()> {
+        let access = self.access(caller, room_id).await?;
+        access.at_least(Role::Owner, "only the room's owner can delete it")?;
+        self.store().delete_room(room_id).await?;
+        Ok(())
+    }
+
+    /// Joins a public room; a no-op for members. Private rooms and DMs are invitation only.
+    pub async fn join_room(&self, caller: &Caller, room_id: Uuid) -> Result<Room> {
+        let access = self.access(caller, room_id).await?;
+        if access.role.is_none() {
+            if access.room.visibility != "public" || access.is_dm() {
+                return Err(Error::Forbidden("this room is invitation only"));
+            }
+            self.store().add_member(room_id, caller.id, "member", clock::now()).await?;
+        }
+        self.room_for(caller, room_id).await
+    }
+
+    pub async fn leave_room(&self, caller: &Caller, room_id: Uuid) -> Result<()> {
+        let access = self.access(caller, room_id).await?;
+        access.member()?;
+        self.store().remove_member(room_id, caller.id).await?;
+        Ok(())
+    }
+
+    pub async fn members(&self, caller: &Caller, room_id: Uuid) -> Result<MemberList> {
+        self.access(caller, room_id).await?;
+        let rows = self.store().members(room_id).await?;
+        let items = rows
+            .into_iter()
+            .map(|row| {
+                let online = self.is_online(row.user_id);
+                views::member(row, online)
+            })
+            .collect();
+        Ok(MemberList { items })
+    }
+
+    /// Adds (invites) a user: owners and admins only; the user is notified.
+    pub async fn add_member(&self, caller: &Caller, room_id: Uuid, user_id: Uuid) -> Result<Member> {
+        let access = self.access(caller, room_id).await?;
+        access.at_least(Role::Admin, "only the room's owner or an admin can add members")?;
+        if access.is_dm() {
+            return Err(Error::Forbidden("a direct message has exactly two members"));
+        }
+        self.store().user_by_id(user_id).await?.ok_or(Error::NotFound("user"))?;
+        let now = clock::now();
+        if self.store().add_member(room_id, user_id, "member", now).await? {
+            self.store()
+                .insert_notification(NewNotification {
+                    id: Uuid::now_v7(),
+                    user_id,
+                    kind: "invite",
+                    room_id,
+                    message_id: None,
+                    actor_id: caller.id,
+                    created_at: now,
+                })
+                .await?;
+        }
+        self.member(room_id, user_id).await
+    }
+
+    async fn member(&self, room_id: Uuid, user_id: Uuid) -> Result<Member> {
+        let row = self.store().member(room_id, user_id).await?.ok_or(Error::NotFound("member"))?;
+        let online = self.is_online(row.user_id);
+        Ok(views::member(row, online))
+    }
+
+    /// Makes a member an admin or back: the owner only. Ownership moves only when the
+    /// owner leaves.
+    pub async fn set_member_role(&self, caller: &Caller, room_id: Uuid, user_id: Uuid, role: Role) -> Result<Member> {
+        let access = self.access(caller, room_id).await?;
+        access.at_least(Role::Owner, "only the room's owner can change roles")?;
+        if role == Role::Owner {
+            return Err(Error::invalid("role", "must be admin or member"));
+        }
+        if user_id == caller.id {
+            return Err(Error::invalid("user_id", "the owner's own role cannot change"));
+        }
+        if !self.store().set_role(room_id, user_id, views::role_name(role)).await? {
+            return Err(Error::NotFound("member"));
+        }
+        self.member(room_id, user_id).await
+    }
+
+    /// Removes someone else: owners remove anyone, admins remove plain members.
+    pub async fn remove_member(&self, caller: &Caller, room_id: Uuid, user_id: Uuid) -> Result<()> {
+        if user_id == caller.id {
+            return self.leave_room(caller, room_id).await;
+        }
+        let access = self.access(caller, room_id).await?;
+        let mine = access.at_least(Role::Admin, "only the room's owner or an admin can remove members")?;
+        let theirs = self.store().role(room_id, user_id).await?.map(|r| views::role(&r)).ok_or(Error::NotFound("member"))?;
+        if theirs >= mine {
+            return Err(Error::Forbidden("you can only remove members below your role"));
+        }
+        self.store().remove_member(room_id, user_id).await?;
+        Ok(())
+    }
+
+    /// The one DM room of the pair, created on first use.
+    pub async fn open_dm(&self, caller: &Caller, other: Uuid) -> Result<Room> {
+        if other == caller.id {
+            return Err(Error::invalid("user_id", "cannot open a direct message with yourself"));
+        }
+        let peer = self.store().user_by_id(other).await?.ok_or(Error::NotFound("user"))?;
+        let pair = DmPair::new(caller.id, other);
+        let mut names = [caller.username.as_str(), peer.username.as_str()];
+        names.sort_unstable();
+        let room = NewRoom {
+            id: Uuid::now_v7(),
+            kind: "dm",
+            name: names.join(", "),
+            description: String::new(),
+            visibility: "private",
+            created_by: caller.id,
+            created_at: clock::now(),
+        };
+        let id = self.store().open_dm(pair, room).await?;
+        self.room_for(caller, id).await
+    }
+}

@@ -1,0 +1,38 @@
+use palaver_protocol::User;
+use uuid::Uuid;
+
+use super::{Caller, Services, views};
+use crate::auth::password;
+use crate::domain::Password;
+use crate::error::{Error, Result};
+use crate::store::UserRow;
+
+impl Services {
+    pub async fn me(&self, caller: &Caller) -> Result<User> {
+        let user = self.store().user_by_id(caller.id).await?.ok_or(Error::Unauthorized("account no longer exists"))?;
+        Ok(views::user(&user, true, self.is_online(user.id)))
+    }
+
+    pub async fn user(&self, id: Uuid) -> Result<User> {
+        let user = self.store().user_by_id(id).await?.ok_or(Error::NotFound("user"))?;
+        Ok(views::user(&user, false, self.is_online(user.id)))
+    }
+
+    /// Whether the user has an open socket. Real-time connections arrive with the
+    /// WebSocket endpoint; until then nobody is online.
+    pub fn is_online(&self, _user_id: Uuid) -> bool {
+        false
+    }
+
+    pub async fn list_users(&self) -> Result<Vec<UserRow>> {
+        Ok(self.store().list_users().await?)
+    }
+
+    pub async fn set_password(&self, username: &str, new_password: &str) -> Result<()> {
+        let password = Password::parse(new_password).map_err(|e| Error::Validation(vec![e]))?;
+        let user = self.store().user_by_username(username).await?.ok_or(Error::NotFound("user"))?;
+        let hash = password::hash(password.expose().to_owned()).await?;
+        self.store().set_password_hash(user.id, &hash).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,455 @@
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::Error;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct MessageRow {
+    pub id: Uuid,
+    pub room_id: Uuid,
+    pub seq: i64,
+    pub updated_seq: i64,
+    pub author_id: Uuid,
+    pub author_username: String,
+    pub kind: String,
+    pub content: String,
+    pub upload_id: Option<Uuid>,
+    pub client_msg_id: Option<String>,
+    pub created_at: OffsetDateTime,
+    pub edited_at: Option<OffsetDateTime>,
+    pub deleted: bool,
+}
+
+pub struct NewMessage {
+    pub id: Uuid,
+    pub room_id: Uuid,
+    pub author_id: Uuid,
+    pub author_username: String,
+    pub kind: &'static str,
+    pub content: String,
+    pub upload_id: Option<Uuid>,
+    pub client_msg_id: Option<String>,
+    pub created_at: OffsetDateTime,
+}
+
+/// Who a new message notifies, decided by the service; written in the message's transaction.
+#[derive(Debug, Default)]
+pub struct NotifyPlan {
+    /// Usernames mentioned; only members other than the author are notified.
+    pub mentions: Vec<String>,
+    /// Notify the other member of a DM.
+    pub dm: bool,
+}
+
+pub struct Posted {
+    pub message: MessageRow,
+    /// `false` when `client_msg_id` matched an earlier message, which is returned instead.
+    pub created: bool,
+    /// `(notification id, user id, kind)` of the notifications written.
+    pub notified: Vec<(Uuid, Uuid, String)>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum HistoryRange {
+    Latest,
+    Before(i64),
+    After(i64),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    Posted,
+    Edited,
+    Deleted,
+}
+
+/// One room event: a post, an edit or a delete, with the message as it is now.
+#[derive(Debug, Clone)]
+pub struct RoomEvent {
+    pub seq: i64,
+    pub kind: EventKind,
+    pub message: MessageRow,
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct EventRow {
+    pub event_seq: i64,
+    pub event_kind: String,
+    #[sqlx(flatten)]
+    pub message: MessageRow,
+}
+
+impl From<EventRow> for RoomEvent {
+    fn from(row: EventRow) -> Self {
+        let kind = match row.event_kind.as_str() {
+            "edited" => EventKind::Edited,
+            "deleted" => EventKind::Deleted,
+            _ => EventKind::Posted,
+        };
+        RoomEvent { seq: row.event_seq, kind, message: row.message }
+    }
+}
+
+#[async_trait::async_trait]
+pub trait MessageStore {
+    /// Takes the room's next seq and stores the message (and its notifications) in one
+    /// transaction. `None` if the room does not exist.
+    async fn post_message(
+        &self,
+        message: NewMessage,
+        notify: NotifyPlan,
+    ) -> Result<Option<Posted>, Error>;
+    async fn message(&self, room_id: Uuid, message_id: Uuid) -> Result<Option<MessageRow>, Error>;
+    /// Takes the next seq for the edit. `None` if the message is missing or deleted.
+    async fn edit_message(
+        &self,
+        room_id: Uuid,
+        message_id: Uuid,
+        content: String,
+        now: OffsetDateTime,
+    ) -> Result<Option<MessageRow>, Error>;
+    /// Takes the next seq for the delete. `None` if the message is missing or already deleted.
+    async fn delete_message(
+        &self,
+        room_id: Uuid,
+        message_id: Uuid,
+    ) -> Result<Option<MessageRow>, Error>;
+    /// At most `limit` messages in ascending seq, and whether more lie beyond them.
+    async fn history(
+        &self,
+        room_id: Uuid,
+        range: HistoryRange,
+        limit: i64,
+    ) -> Result<(Vec<MessageRow>, bool), Error>;
+    /// Room events with a seq above `since`, ascending, at most `limit`.
+    async fn events_since(
+        &self,
+        room_id: Uuid,
+        since: i64,
+        limit: i64,
+    ) -> Result<Vec<RoomEvent>, Error>;
+    /// Moves the read marker forward only. Returns whether it moved.
+    async fn mark_read(&self, room_id: Uuid, user_id: Uuid, seq: i64) -> Result<bool, Error>;
+}
+
+macro_rules! message_sql {
+    () => {
+        "SELECT m.id, m.room_id, m.seq, m.updated_seq, m.author_id, u.username AS author_username,
+                m.kind, m.content, m.upload_id, m.client_msg_id, m.created_at, m.edited_at, m.deleted
+         FROM messages m JOIN users u ON u.id = m.author_id"
+    };
+}
+pub(crate) use message_sql;
+
+macro_rules! impl_message_store {
+    ($store:ty, $db:ty) => {
+        impl $store {
+            /// Bumps the room's seq inside `tx`; on PostgreSQL this also locks the room row,
+            /// which serializes writers of one room until commit.
+            async fn next_seq(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                room_id: uuid::Uuid,
+            ) -> Result<Option<i64>, $crate::store::Error> {
+                let row: Option<(i64,)> = sqlx::query_as(
+                    "UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq",
+                )
+                .bind(room_id)
+                .fetch_optional(&mut **tx)
+                .await?;
+                Ok(row.map(|(seq,)| seq))
+            }
+
+            async fn message_in(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                message_id: uuid::Uuid,
+            ) -> Result<$crate::store::MessageRow, $crate::store::Error> {
+                Ok(sqlx::query_as::<$db, $crate::store::MessageRow>(concat!(
+                    $crate::store::messages::message_sql!(),
+                    " WHERE m.id = $1"
+                ))
+                .bind(message_id)
+                .fetch_one(&mut **tx)
+                .await?)
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::store::MessageStore for $store {
+            async fn post_message(
+                &self,
+                msg: $crate::store::NewMessage,
+                notify: $crate::store::NotifyPlan,
+            ) -> Result<Option<$crate::store::Posted>, $crate::store::Error> {
+                let mut tx = self.write.begin().await?;
+                let Some(seq) = Self::next_seq(&mut tx, msg.room_id).await? else {
+                    return Ok(None);
+                };
+                // Checked under the room lock, so two retries of one message cannot both insert.
+                if let Some(client_msg_id) = &msg.client_msg_id {
+                    let existing = sqlx::query_as::<$db, $crate::store::MessageRow>(concat!(
+                        $crate::store::messages::message_sql!(),
+                        " WHERE m.room_id = $1 AND m.author_id = $2 AND m.client_msg_id = $3"
+                    ))
+                    .bind(msg.room_id)
+                    .bind(msg.author_id)
+                    .bind(client_msg_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if let Some(message) = existing {
+                        // Dropping the transaction rolls the seq back: no gap.
+                        return Ok(Some($crate::store::Posted { message, created: false, notified: vec![] }));
+                    }
+                }
+                sqlx::query::<$db>(
+                    "INSERT INTO messages (id, room_id, seq, updated_seq, author_id, kind, content,
+                                           upload_id, client_msg_id, created_at)
+                     VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(msg.id)
+                .bind(msg.room_id)
+                .bind(seq)
+                .bind(msg.author_id)
+                .bind(msg.kind)
+                .bind(&msg.content)
+                .bind(msg.upload_id)
+                .bind(&msg.client_msg_id)
+                .bind(msg.created_at)
+                .execute(&mut *tx)
+                .await?;
+
+                let mut notified = Vec::new();
+                let targets = notify
+                    .mentions
+                    .iter()
+                    .map(|name| ("mention", Some(name.as_str())))
+                    .chain(notify.dm.then_some(("dm", None)));
+                for (kind, username) in targets {
+                    let id = uuid::Uuid::now_v7();
+                    let row: Option<(uuid::Uuid,)> = sqlx::query_as(
+                        "INSERT INTO notifications (id, user_id, kind, room_id, message_id, actor_id, created_at)
+                         SELECT $1, m.user_id, $2, $3, $4, $5, $6
+                         FROM room_members m JOIN users u ON u.id = m.user_id
+                         WHERE m.room_id = $3 AND m.user_id <> $5
+                           AND ($7 = '' OR lower(u.username) = lower($7))
+                         LIMIT 1
+                         RETURNING user_id",
+                    )
+                    .bind(id)
+                    .bind(kind)
+                    .bind(msg.room_id)
+                    .bind(msg.id)
+                    .bind(msg.author_id)
+                    .bind(msg.created_at)
+                    .bind(username.unwrap_or(""))
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if let Some((user_id,)) = row {
+                        notified.push((id, user_id, kind.to_owned()));
+                    }
+                }
+                tx.commit().await?;
+
+                let message = $crate::store::MessageRow {
+                    id: msg.id,
+                    room_id: msg.room_id,
+                    seq,
+                    updated_seq: seq,
+                    author_id: msg.author_id,
+                    author_username: msg.author_username,
+                    kind: msg.kind.to_owned(),
+                    content: msg.content,
+                    upload_id: msg.upload_id,
+                    client_msg_id: msg.client_msg_id,
+                    created_at: msg.created_at,
+                    edited_at: None,
+                    deleted: false,
+                };
+                Ok(Some($crate::store::Posted { message, created: true, notified }))
+            }
+
+            async fn message(
+                &self,
+                room_id: uuid::Uuid,
+                message_id: uuid::Uuid,
+            ) -> Result<Option<$crate::store::MessageRow>, $crate::store::Error> {
+                Ok(sqlx::query_as::<$db, $crate::store::MessageRow>(concat!(
+                    $crate::store::messages::message_sql!(),
+                    " WHERE m.room_id = $1 AND m.id = $2"
+                ))
+                .bind(room_id)
+                .bind(message_id)
+                .fetch_optional(&self.read)
+                .await?)
+            }
+
+            async fn edit_message(
+                &self,
+                room_id: uuid::Uuid,
+                message_id: uuid::Uuid,
+                content: String,
+                now: time::OffsetDateTime,
+            ) -> Result<Option<$crate::store::MessageRow>, $crate::store::Error> {
+                let mut tx = self.write.begin().await?;
+                let Some(seq) = Self::next_seq(&mut tx, room_id).await? else {
+                    return Ok(None);
+                };
+                let changed = sqlx::query::<$db>(
+                    "UPDATE messages SET content = $3, edited_at = $4, updated_seq = $5
+                     WHERE room_id = $1 AND id = $2 AND deleted = FALSE",
+                )
+                .bind(room_id)
+                .bind(message_id)
+                .bind(content)
+                .bind(now)
+                .bind(seq)
+                .execute(&mut *tx)
+                .await?;
+                if changed.rows_affected() != 1 {
+                    return Ok(None);
+                }
+                sqlx::query::<$db>(
+                    "INSERT INTO message_changes (room_id, seq, kind, message_id) VALUES ($1, $2, 'edited', $3)",
+                )
+                .bind(room_id)
+                .bind(seq)
+                .bind(message_id)
+                .execute(&mut *tx)
+                .await?;
+                let message = Self::message_in(&mut tx, message_id).await?;
+                tx.commit().await?;
+                Ok(Some(message))
+            }
+
+            async fn delete_message(
+                &self,
+                room_id: uuid::Uuid,
+                message_id: uuid::Uuid,
+            ) -> Result<Option<$crate::store::MessageRow>, $crate::store::Error> {
+                let mut tx = self.write.begin().await?;
+                let Some(seq) = Self::next_seq(&mut tx, room_id).await? else {
+                    return Ok(None);
+                };
+                // The content goes for good: a soft delete keeps the seq, not the words.
+                let changed = sqlx::query::<$db>(
+                    "UPDATE messages SET deleted = TRUE, content = '', upload_id = NULL, updated_seq = $3
+                     WHERE room_id = $1 AND id = $2 AND deleted = FALSE",
+                )
+                .bind(room_id)
+                .bind(message_id)
+                .bind(seq)
+                .execute(&mut *tx)
+                .await?;
+                if changed.rows_affected() != 1 {
+                    return Ok(None);
+                }
+                sqlx::query::<$db>(
+                    "INSERT INTO message_changes (room_id, seq, kind, message_id) VALUES ($1, $2, 'deleted', $3)",
+                )
+                .bind(room_id)
+                .bind(seq)
+                .bind(message_id)
+                .execute(&mut *tx)
+                .await?;
+                let message = Self::message_in(&mut tx, message_id).await?;
+                tx.commit().await?;
+                Ok(Some(message))
+            }
+
+            async fn history(
+                &self,
+                room_id: uuid::Uuid,
+                range: $crate::store::HistoryRange,
+                limit: i64,
+            ) -> Result<(Vec<$crate::store::MessageRow>, bool), $crate::store::Error> {
+                use $crate::store::HistoryRange;
+                let fetch = $crate::store::fetch_limit(limit);
+                let mut rows = match range {
+                    HistoryRange::Latest => {
+                        sqlx::query_as::<$db, $crate::store::MessageRow>(concat!(
+                            $crate::store::messages::message_sql!(),
+                            " WHERE m.room_id = $1 ORDER BY m.seq DESC LIMIT $2"
+                        ))
+                        .bind(room_id)
+                        .bind(fetch)
+                        .fetch_all(&self.read)
+                        .await?
+                    }
+                    HistoryRange::Before(seq) => {
+                        sqlx::query_as::<$db, $crate::store::MessageRow>(concat!(
+                            $crate::store::messages::message_sql!(),
+                            " WHERE m.room_id = $1 AND m.seq < $2 ORDER BY m.seq DESC LIMIT $3"
+                        ))
+                        .bind(room_id)
+                        .bind(seq)
+                        .bind(fetch)
+                        .fetch_all(&self.read)
+                        .await?
+                    }
+                    HistoryRange::After(seq) => {
+                        sqlx::query_as::<$db, $crate::store::MessageRow>(concat!(
+                            $crate::store::messages::message_sql!(),
+                            " WHERE m.room_id = $1 AND m.seq > $2 ORDER BY m.seq ASC LIMIT $3"
+                        ))
+                        .bind(room_id)
+                        .bind(seq)
+                        .bind(fetch)
+                        .fetch_all(&self.read)
+                        .await?
+                    }
+                };
+                let has_more = rows.len() as i64 > limit;
+                rows.truncate(limit as usize);
+                if !matches!(range, HistoryRange::After(_)) {
+                    rows.reverse();
+                }
+                Ok((rows, has_more))
+            }
+
+            async fn events_since(
+                &self,
+                room_id: uuid::Uuid,
+                since: i64,
+                limit: i64,
+            ) -> Result<Vec<$crate::store::RoomEvent>, $crate::store::Error> {
+                let rows = sqlx::query_as::<$db, $crate::store::messages::EventRow>(
+                    "SELECT e.seq AS event_seq, e.kind AS event_kind,
+                            m.id, m.room_id, m.seq, m.updated_seq, m.author_id, u.username AS author_username,
+                            m.kind, m.content, m.upload_id, m.client_msg_id, m.created_at, m.edited_at, m.deleted
+                     FROM (SELECT seq, 'posted' AS kind, id AS message_id FROM messages
+                           WHERE room_id = $1 AND seq > $2
+                           UNION ALL
+                           SELECT seq, kind, message_id FROM message_changes
+                           WHERE room_id = $1 AND seq > $2) e
+                     JOIN messages m ON m.id = e.message_id
+                     JOIN users u ON u.id = m.author_id
+                     ORDER BY e.seq LIMIT $3",
+                )
+                .bind(room_id)
+                .bind(since)
+                .bind(limit)
+                .fetch_all(&self.read)
+                .await?;
+                Ok(rows.into_iter().map(Into::into).collect())
+            }
+
+            async fn mark_read(
+                &self,
+                room_id: uuid::Uuid,
+                user_id: uuid::Uuid,
+                seq: i64,
+            ) -> Result<bool, $crate::store::Error> {
+                let done = sqlx::query::<$db>(
+                    "UPDATE room_members SET last_read_seq = $3
+                     WHERE room_id = $1 AND user_id = $2 AND last_read_seq < $3",
+                )
+                .bind(room_id)
+                .bind(user_id)
+                .bind(seq)
+                .execute(&self.write)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+        }
+    };
+}
+pub(crate) use impl_message_store;

@@ -1,0 +1,164 @@
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::Error;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct NotificationRow {
+    pub id: Uuid,
+    pub kind: String,
+    pub room_id: Uuid,
+    pub message_id: Option<Uuid>,
+    pub actor_id: Uuid,
+    pub actor_username: String,
+    pub created_at: OffsetDateTime,
+    pub read_at: Option<OffsetDateTime>,
+}
+
+pub struct NewNotification {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub kind: &'static str,
+    pub room_id: Uuid,
+    pub message_id: Option<Uuid>,
+    pub actor_id: Uuid,
+    pub created_at: OffsetDateTime,
+}
+
+#[async_trait::async_trait]
+pub trait NotificationStore {
+    async fn insert_notification(&self, n: NewNotification) -> Result<(), Error>;
+    /// The user's notifications with an id below `before`, newest first, at most `limit + 1`.
+    async fn notifications(
+        &self,
+        user_id: Uuid,
+        unread_only: bool,
+        before: Uuid,
+        limit: i64,
+    ) -> Result<Vec<NotificationRow>, Error>;
+    async fn notification(&self, user_id: Uuid, id: Uuid)
+    -> Result<Option<NotificationRow>, Error>;
+    /// Marks the given ids of `user_id` (others' ids are ignored), or all of them.
+    async fn mark_notifications_read(
+        &self,
+        user_id: Uuid,
+        ids: Option<&[Uuid]>,
+        now: OffsetDateTime,
+    ) -> Result<u64, Error>;
+}
+
+macro_rules! notification_sql {
+    () => {
+        "SELECT n.id, n.kind, n.room_id, n.message_id, n.actor_id, u.username AS actor_username,
+                n.created_at, n.read_at
+         FROM notifications n JOIN users u ON u.id = n.actor_id"
+    };
+}
+pub(crate) use notification_sql;
+
+macro_rules! impl_notification_store {
+    ($store:ty, $db:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::store::NotificationStore for $store {
+            async fn insert_notification(
+                &self,
+                n: $crate::store::NewNotification,
+            ) -> Result<(), $crate::store::Error> {
+                sqlx::query::<$db>(
+                    "INSERT INTO notifications (id, user_id, kind, room_id, message_id, actor_id, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(n.id)
+                .bind(n.user_id)
+                .bind(n.kind)
+                .bind(n.room_id)
+                .bind(n.message_id)
+                .bind(n.actor_id)
+                .bind(n.created_at)
+                .execute(&self.write)
+                .await?;
+                Ok(())
+            }
+
+            async fn notifications(
+                &self,
+                user_id: uuid::Uuid,
+                unread_only: bool,
+                before: uuid::Uuid,
+                limit: i64,
+            ) -> Result<Vec<$crate::store::NotificationRow>, $crate::store::Error> {
+                let sql = if unread_only {
+                    concat!(
+                        $crate::store::notifications::notification_sql!(),
+                        " WHERE n.user_id = $1 AND n.id < $2 AND n.read_at IS NULL ORDER BY n.id DESC LIMIT $3"
+                    )
+                } else {
+                    concat!(
+                        $crate::store::notifications::notification_sql!(),
+                        " WHERE n.user_id = $1 AND n.id < $2 ORDER BY n.id DESC LIMIT $3"
+                    )
+                };
+                Ok(sqlx::query_as::<$db, $crate::store::NotificationRow>(sql)
+                    .bind(user_id)
+                    .bind(before)
+                    .bind($crate::store::fetch_limit(limit))
+                    .fetch_all(&self.read)
+                    .await?)
+            }
+
+            async fn notification(
+                &self,
+                user_id: uuid::Uuid,
+                id: uuid::Uuid,
+            ) -> Result<Option<$crate::store::NotificationRow>, $crate::store::Error> {
+                Ok(sqlx::query_as::<$db, $crate::store::NotificationRow>(concat!(
+                    $crate::store::notifications::notification_sql!(),
+                    " WHERE n.user_id = $1 AND n.id = $2"
+                ))
+                .bind(user_id)
+                .bind(id)
+                .fetch_optional(&self.read)
+                .await?)
+            }
+
+            async fn mark_notifications_read(
+                &self,
+                user_id: uuid::Uuid,
+                ids: Option<&[uuid::Uuid]>,
+                now: time::OffsetDateTime,
+            ) -> Result<u64, $crate::store::Error> {
+                let mut tx = self.write.begin().await?;
+                let mut marked = 0;
+                match ids {
+                    None => {
+                        marked = sqlx::query::<$db>(
+                            "UPDATE notifications SET read_at = $2 WHERE user_id = $1 AND read_at IS NULL",
+                        )
+                        .bind(user_id)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    }
+                    Some(ids) => {
+                        for id in ids {
+                            marked += sqlx::query::<$db>(
+                                "UPDATE notifications SET read_at = $3
+                                 WHERE user_id = $1 AND id = $2 AND read_at IS NULL",
+                            )
+                            .bind(user_id)
+                            .bind(id)
+                            .bind(now)
+                            .execute(&mut *tx)
+                            .await?
+                            .rows_affected();
+                        }
+                    }
+                }
+                tx.commit().await?;
+                Ok(marked)
+            }
+        }
+    };
+}
+pub(crate) use impl_notification_store;

@@ -1,0 +1,43 @@
+//! PostgreSQL: one pool for reads and writes; sqlx prepares and caches every statement.
+
+use std::time::Duration;
+
+use sqlx::Postgres;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+
+use super::{Error, Store};
+
+pub struct PgStore {
+    write: PgPool,
+    read: PgPool,
+}
+
+impl PgStore {
+    pub async fn open(url: &str, max_connections: u32) -> Result<Self, Error> {
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await?;
+        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        Ok(Self { write: pool.clone(), read: pool })
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for PgStore {
+    async fn ping(&self) -> Result<(), Error> {
+        sqlx::query("SELECT 1").execute(&self.read).await?;
+        Ok(())
+    }
+
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+}
+
+super::users::impl_user_store!(PgStore, Postgres);
+super::tokens::impl_token_store!(PgStore, Postgres);
+super::rooms::impl_room_store!(PgStore, Postgres);
+super::messages::impl_message_store!(PgStore, Postgres);
+super::notifications::impl_notification_store!(PgStore, Postgres);

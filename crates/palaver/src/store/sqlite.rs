@@ -1,0 +1,55 @@
+//! SQLite: WAL mode, one writer connection (SQLite allows one writer at a time, so a pool
+//! of writers would only queue on the file lock) and a pool of readers.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::Sqlite;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use super::{Error, Store};
+
+pub struct SqliteStore {
+    write: SqlitePool,
+    read: SqlitePool,
+}
+
+impl SqliteStore {
+    pub async fn open(url: &str, max_connections: u32) -> Result<Self, Error> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // In WAL mode NORMAL survives a process crash; only an OS crash can lose the last commits.
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(true);
+        let write =
+            SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
+        sqlx::migrate!("./migrations/sqlite").run(&write).await?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .connect_with(options.read_only(true))
+            .await?;
+        Ok(Self { write, read })
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> Result<(), Error> {
+        sqlx::query("SELECT 1").execute(&self.read).await?;
+        Ok(())
+    }
+
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+}
+
+super::users::impl_user_store!(SqliteStore, Sqlite);
+super::tokens::impl_token_store!(SqliteStore, Sqlite);
+super::rooms::impl_room_store!(SqliteStore, Sqlite);
+super::messages::impl_message_store!(SqliteStore, Sqlite);
+super::notifications::impl_notification_store!(SqliteStore, Sqlite);

@@ -1,0 +1,374 @@
+//! The `palaver` binary as an operator runs it: `serve`, `migrate`, `user ...`, `--help`,
+//! settings from a TOML file and the environment, and a clean exit on SIGTERM.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use sqlx::{Connection, PgConnection};
+
+use crate::helpers::TestDatabase;
+
+/// Waits for a start-up line or an exit; generous, as a debug build starts slowly.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// `palaver` run in `dir`, with no `PALAVER_*` variable inherited from the test's environment.
+fn palaver(dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_palaver"));
+    command.current_dir(dir);
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("PALAVER_") {
+            command.env_remove(key);
+        }
+    }
+    command
+}
+
+/// Runs a command to its end and returns what it printed.
+fn run(mut command: Command) -> Output {
+    let child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("palaver starts");
+    let pid = child.id();
+    let (done, finished) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(child.wait_with_output());
+    });
+    match finished.recv_timeout(PATIENCE) {
+        Ok(output) => output.expect("palaver's output is readable"),
+        Err(_) => {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            panic!("{command:?} did not finish within {PATIENCE:?}");
+        }
+    }
+}
+
+#[track_caller]
+fn assert_success(output: &Output, what: &str) {
+    assert!(
+        output.status.success(),
+        "{what} exited with {}\nstdout: {}\nstderr: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// A running `palaver serve`, killed if a test ends without stopping it.
+struct Server {
+    child: Child,
+    port: u16,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Server {
+    fn start(mut command: Command) -> Server {
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("palaver serve starts");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let mut err = child.stderr.take().unwrap();
+        let collected = stderr.clone();
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = err.read_to_string(&mut text);
+            collected.lock().unwrap().push_str(&text);
+        });
+        // Keep draining stdout after the line we want, so the server never blocks on it.
+        let (lines, received) = mpsc::channel();
+        let out = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                let _ = lines.send(line);
+            }
+        });
+        let mut server = Server {
+            child,
+            port: 0,
+            stderr,
+        };
+        let deadline = Instant::now() + PATIENCE;
+        let mut seen = Vec::new();
+        while server.port == 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match received.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(port) = listening_port(&line) {
+                        server.port = port;
+                    }
+                    seen.push(line);
+                }
+                Err(_) => panic!(
+                    "no `listening on http://127.0.0.1:<port>` line on stdout\nstdout: {seen:#?}\nstderr: {}",
+                    server.stderr.lock().unwrap()
+                ),
+            }
+        }
+        server
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// SIGTERM, then the exit status.
+    fn terminate(mut self) -> ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "kill -TERM {pid} failed");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("the child can be waited on") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "palaver did not exit within 10 s of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The port in a `listening on http://127.0.0.1:<port>` log line, whatever surrounds it.
+fn listening_port(line: &str) -> Option<u16> {
+    let rest = line.split("listening on http://127.0.0.1:").nth(1)?;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+fn free_ports() -> (u16, u16) {
+    let a = TcpListener::bind("127.0.0.1:0").unwrap();
+    let b = TcpListener::bind("127.0.0.1:0").unwrap();
+    (
+        a.local_addr().unwrap().port(),
+        b.local_addr().unwrap().port(),
+    )
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder().no_proxy().build().unwrap()
+}
+
+async fn login(server: &Server, username: &str, password: &str) -> u16 {
+    let body = json!({"username": username, "password": password});
+    let response = client()
+        .post(server.url("/api/v1/auth/login"))
+        .json(&body)
+        .send()
+        .await
+        .expect("the server answers");
+    response.status().as_u16()
+}
+
+async fn healthz(server: &Server) -> u16 {
+    let response = client()
+        .get(server.url("/healthz"))
+        .send()
+        .await
+        .expect("the server answers");
+    response.status().as_u16()
+}
+
+#[tokio::test]
+async fn serve_starts_in_an_empty_directory_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = palaver(dir.path());
+    command.arg("serve").env("PALAVER_BIND", "127.0.0.1:0");
+    let server = Server::start(command);
+
+    assert_eq!(healthz(&server).await, 200);
+    assert!(
+        dir.path().join("data/palaver.db").is_file(),
+        "SQLite in ./data by default"
+    );
+    assert!(
+        dir.path().join("data/secret").is_file(),
+        "a generated secret is kept in ./data"
+    );
+
+    let status = server.terminate();
+    assert_eq!(status.code(), Some(0), "SIGTERM is a clean exit: {status}");
+}
+
+#[tokio::test]
+async fn migrate_creates_the_sqlite_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("elsewhere");
+    let mut command = palaver(dir.path());
+    command.arg("migrate").env("PALAVER_DATA_DIR", &data);
+    assert_success(&run(command), "palaver migrate");
+    assert!(
+        data.join("palaver.db").is_file(),
+        "the database is in PALAVER_DATA_DIR"
+    );
+
+    let mut again = palaver(dir.path());
+    again.arg("migrate").env("PALAVER_DATA_DIR", &data);
+    assert_success(&run(again), "a second palaver migrate");
+}
+
+#[tokio::test]
+async fn migrate_creates_the_postgres_schema() {
+    let Some(database) = TestDatabase::create().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    for attempt in ["palaver migrate", "a second palaver migrate"] {
+        let mut command = palaver(dir.path());
+        command
+            .arg("migrate")
+            .env("PALAVER_DATA_DIR", dir.path().join("data"))
+            .env("PALAVER_DATABASE_URL", &database.url);
+        assert_success(&run(command), attempt);
+    }
+    let mut connection = PgConnection::connect(&database.url).await.unwrap();
+    let tables: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'",
+    )
+    .fetch_one(&mut connection)
+    .await
+    .unwrap();
+    assert!(
+        tables >= 3,
+        "users, rooms, messages and more: found {tables} tables"
+    );
+    let _ = connection.close().await;
+    assert!(
+        !dir.path().join("data/palaver.db").exists(),
+        "no SQLite file when PostgreSQL is used"
+    );
+}
+
+#[tokio::test]
+async fn user_commands_manage_accounts_the_server_accepts() {
+    let dir = tempfile::tempdir().unwrap();
+    let user = |args: &[&str]| {
+        let mut command = palaver(dir.path());
+        command.arg("user").args(args);
+        run(command)
+    };
+
+    let created = user(&[
+        "create",
+        "alice",
+        "alice@example.com",
+        "--password",
+        "secret pass 1",
+    ]);
+    assert_success(&created, "palaver user create");
+    let duplicate = user(&[
+        "create",
+        "alice",
+        "other@example.com",
+        "--password",
+        "secret pass 1",
+    ]);
+    assert!(
+        !duplicate.status.success(),
+        "a duplicate username is refused"
+    );
+
+    let listed = user(&["list"]);
+    assert_success(&listed, "palaver user list");
+    let stdout = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        stdout.lines().any(|line| line.contains("alice")),
+        "alice is listed: {stdout}"
+    );
+
+    let changed = user(&["set-password", "alice", "--password", "new secret 2"]);
+    assert_success(&changed, "palaver user set-password");
+
+    let mut command = palaver(dir.path());
+    command.arg("serve").env("PALAVER_BIND", "127.0.0.1:0");
+    let server = Server::start(command);
+    assert_eq!(login(&server, "alice", "new secret 2").await, 200);
+    assert_eq!(login(&server, "alice", "secret pass 1").await, 401);
+    assert_eq!(server.terminate().code(), Some(0));
+}
+
+#[tokio::test]
+async fn help_lists_commands_and_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut top = palaver(dir.path());
+    top.arg("--help");
+    let output = run(top);
+    assert_success(&output, "palaver --help");
+    let text = String::from_utf8_lossy(&output.stdout);
+    for command in ["serve", "migrate", "user"] {
+        assert!(
+            text.contains(command),
+            "`{command}` in palaver --help:\n{text}"
+        );
+    }
+
+    let mut serve = palaver(dir.path());
+    serve.args(["serve", "--help"]);
+    let output = run(serve);
+    assert_success(&output, "palaver serve --help");
+    let text = String::from_utf8_lossy(&output.stdout);
+    for setting in [
+        "PALAVER_DATABASE_URL",
+        "PALAVER_BIND",
+        "PALAVER_DATA_DIR",
+        "PALAVER_JWT_SECRET",
+    ] {
+        assert!(
+            text.contains(setting),
+            "{setting} in palaver serve --help:\n{text}"
+        );
+    }
+    assert!(!dir.path().join("data").exists(), "--help touches nothing");
+}
+
+#[tokio::test]
+async fn bind_comes_from_the_config_file_unless_the_environment_overrides_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (file_port, env_port) = free_ports();
+    let config = dir.path().join("palaver.toml");
+    std::fs::write(&config, format!("bind = \"127.0.0.1:{file_port}\"\n")).unwrap();
+
+    let mut command = palaver(dir.path());
+    command.arg("serve").arg("--config").arg(&config);
+    let server = Server::start(command);
+    assert_eq!(server.port, file_port, "the file's bind is used");
+    assert_eq!(healthz(&server).await, 200);
+    assert_eq!(server.terminate().code(), Some(0));
+
+    let mut command = palaver(dir.path());
+    command
+        .arg("serve")
+        .arg("--config")
+        .arg(&config)
+        .env("PALAVER_BIND", format!("127.0.0.1:{env_port}"));
+    let server = Server::start(command);
+    assert_eq!(server.port, env_port, "PALAVER_BIND overrides the file");
+    assert_eq!(healthz(&server).await, 200);
+    assert_eq!(server.terminate().code(), Some(0));
+}

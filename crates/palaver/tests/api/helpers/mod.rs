@@ -1,0 +1,44 @@
+//! The harness: one app per test on a fresh SQLite file or a fresh PostgreSQL database
+//! (`app`, `database`), a request helper that returns a [`Reply`] to assert on (`reply`),
+//! the scenario steps (`register`, `create_room`, `post_message`, ...) the tests are
+//! written in, and checks of the contract's JSON shapes (`body`).
+
+mod app;
+mod body;
+mod database;
+mod reply;
+
+pub use app::*;
+pub use body::*;
+pub use database::*;
+pub use reply::*;
+
+/// Writes `mod name { sqlite(), postgres() }` for each scenario `async fn name(app: TestApp)`,
+/// optionally with a `fn(&mut Config)` that adjusts the app's settings first.
+macro_rules! both_backends {
+    (@configure) => {
+        |_: &mut palaver::config::Config| {}
+    };
+    (@configure $configure:ident) => {
+        super::$configure
+    };
+    ($($name:ident $(with $configure:ident)?),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let configure = both_backends!(@configure $($configure)?);
+                let app = crate::helpers::spawn_app(crate::helpers::Backend::Sqlite, configure).await;
+                super::$name(app.expect("the SQLite variant always runs")).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let configure = both_backends!(@configure $($configure)?);
+                let app = crate::helpers::spawn_app(crate::helpers::Backend::Postgres, configure).await;
+                if let Some(app) = app {
+                    super::$name(app).await;
+                }
+            }
+        }
+    )+};
+}

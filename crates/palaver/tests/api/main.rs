@@ -1,0 +1,22 @@
+//! Black-box tests of the public contract (`API.md`): the real app on `127.0.0.1:0`, spoken
+//! to over HTTP. One binary, so one link step; every behaviour test runs on SQLite and on
+//! PostgreSQL (`PALAVER_TEST_DATABASE_URL`).
+
+#[macro_use]
+mod helpers;
+
+mod auth;
+mod cli;
+mod dms;
+mod errors;
+mod history;
+mod members;
+mod messages;
+mod notifications;
+mod ops;
+mod privacy;
+mod rooms;
+mod seqs;
+mod tokens;
+mod unread;
+mod users;
