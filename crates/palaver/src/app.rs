@@ -35,8 +35,7 @@ impl Application {
     /// Opens the database (running migrations), binds the listener and builds the router.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let services = services(&config).await?;
-        let listener =
-            TcpListener::bind(config.bind).await.with_context(|| format!("binding {}", config.bind))?;
+        let listener = TcpListener::bind(config.bind).await.with_context(|| format!("binding {}", config.bind))?;
         let state = AppState { services, metrics: http::metrics_handle() };
         let router = http::router(state, config.limits.json_body_bytes);
         Ok(Self { listener, router })

@@ -150,9 +150,7 @@ impl Config {
     }
 
     pub fn from_toml_file(path: &Path) -> Result<Config, figment::Error> {
-        Figment::from(Serialized::defaults(Config::default()))
-            .merge(Toml::file_exact(path))
-            .extract()
+        Figment::from(Serialized::defaults(Config::default())).merge(Toml::file_exact(path)).extract()
     }
 }
 

@@ -58,4 +58,3 @@ impl From<crate::store::Error> for Error {
         Error::Internal(e.into())
     }
 }
-

@@ -2,9 +2,9 @@
 //! lives here so the tests start the app exactly as the binary does.
 
 pub mod app;
-pub mod clock;
 pub mod auth;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod error;

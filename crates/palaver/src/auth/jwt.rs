@@ -37,20 +37,13 @@ impl JwtKeys {
 
     pub fn issue(&self, user_id: Uuid, username: &str, now: time::OffsetDateTime) -> anyhow::Result<String> {
         let iat = now.unix_timestamp();
-        let claims = AccessClaims {
-            sub: user_id,
-            name: username.to_owned(),
-            iat,
-            exp: iat + self.ttl_secs as i64,
-        };
+        let claims = AccessClaims { sub: user_id, name: username.to_owned(), iat, exp: iat + self.ttl_secs as i64 };
         Ok(jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?)
     }
 
     /// `None` for anything but a valid, unexpired token signed with our secret.
     pub fn verify(&self, token: &str) -> Option<AccessClaims> {
-        jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation)
-            .ok()
-            .map(|data| data.claims)
+        jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation).ok().map(|data| data.claims)
     }
 }
 

@@ -1,6 +1,8 @@
 use axum::extract::State;
 use axum::http::StatusCode;
-use palaver_protocol::{EditMessageRequest, HistoryQuery, Message, MessagePage, PostMessageRequest, Problem, ReadRequest};
+use palaver_protocol::{
+    EditMessageRequest, HistoryQuery, Message, MessagePage, PostMessageRequest, Problem, ReadRequest,
+};
 use uuid::Uuid;
 
 use super::AppState;

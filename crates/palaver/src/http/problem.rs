@@ -16,7 +16,12 @@ tokio::task_local! {
 pub enum ApiError {
     Service(Error),
     /// Errors only HTTP has: bad JSON, wrong content type, body too large, no such route.
-    Http { status: StatusCode, code: &'static str, detail: String, errors: Vec<FieldError> },
+    Http {
+        status: StatusCode,
+        code: &'static str,
+        detail: String,
+        errors: Vec<FieldError>,
+    },
 }
 
 impl ApiError {
@@ -89,12 +94,7 @@ impl From<JsonRejection> for ApiError {
             }
             JsonRejection::JsonDataError(e) => {
                 let text = e.body_text();
-                let field = text
-                    .split('`')
-                    .nth(1)
-                    .filter(|_| text.contains("field `"))
-                    .unwrap_or("body")
-                    .to_owned();
+                let field = text.split('`').nth(1).filter(|_| text.contains("field `")).unwrap_or("body").to_owned();
                 ApiError::Http {
                     status: StatusCode::UNPROCESSABLE_ENTITY,
                     code: "validation_failed",

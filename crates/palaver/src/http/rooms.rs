@@ -63,7 +63,11 @@ pub async fn delete(
 
 #[utoipa::path(post, path = "/rooms/{id}/join", tag = "rooms", security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 200, body = Room), (status = 403, body = Problem), (status = 404, body = Problem)))]
-pub async fn join(State(state): State<AppState>, CurrentUser(caller): CurrentUser, Path(id): Path<Uuid>) -> Reply<Room> {
+pub async fn join(
+    State(state): State<AppState>,
+    CurrentUser(caller): CurrentUser,
+    Path(id): Path<Uuid>,
+) -> Reply<Room> {
     Ok(axum::Json(state.services.join_room(&caller, id).await?))
 }
 

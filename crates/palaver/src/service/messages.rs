@@ -27,7 +27,12 @@ impl Services {
 
     /// Persists a message (with its seq and notifications) and returns it; a retry with the
     /// same `client_msg_id` returns the first one. REST and WebSocket sends both land here.
-    pub async fn post_message(&self, caller: &Caller, room_id: Uuid, req: PostMessageRequest) -> Result<(Message, bool)> {
+    pub async fn post_message(
+        &self,
+        caller: &Caller,
+        room_id: Uuid,
+        req: PostMessageRequest,
+    ) -> Result<(Message, bool)> {
         let content = req.content.as_deref().map(MessageContent::parse).transpose();
         let client_msg_id = req.client_msg_id.as_deref().map(ClientMsgId::parse).transpose();
         let (content, client_msg_id) = match (content, client_msg_id) {
@@ -62,7 +67,13 @@ impl Services {
         Ok((views::message(message), created))
     }
 
-    pub async fn edit_message(&self, caller: &Caller, room_id: Uuid, message_id: Uuid, content: &str) -> Result<Message> {
+    pub async fn edit_message(
+        &self,
+        caller: &Caller,
+        room_id: Uuid,
+        message_id: Uuid,
+        content: &str,
+    ) -> Result<Message> {
         let content = MessageContent::parse(content).map_err(|e| Error::Validation(vec![e]))?;
         let access = self.access(caller, room_id).await?;
         access.member()?;

@@ -38,13 +38,7 @@ struct Inner {
 
 impl Services {
     pub fn new(store: DynStore, jwt: JwtKeys, refresh_ttl_secs: u64) -> Self {
-        Self {
-            inner: Arc::new(Inner {
-                store,
-                jwt,
-                refresh_ttl: time::Duration::seconds(refresh_ttl_secs as i64),
-            }),
-        }
+        Self { inner: Arc::new(Inner { store, jwt, refresh_ttl: time::Duration::seconds(refresh_ttl_secs as i64) }) }
     }
 
     pub fn store(&self) -> &DynStore {

@@ -1,5 +1,6 @@
 use palaver_protocol::{
-    CreateRoomRequest, ListRoomsQuery, Member, MemberList, Role, Room, RoomPage, RoomScope, UpdateRoomRequest, Visibility,
+    CreateRoomRequest, ListRoomsQuery, Member, MemberList, Role, Room, RoomPage, RoomScope, UpdateRoomRequest,
+    Visibility,
 };
 use uuid::Uuid;
 
@@ -49,10 +50,11 @@ impl Services {
     }
 
     pub async fn create_room(&self, caller: &Caller, req: CreateRoomRequest) -> Result<Room> {
-        let (name, description) = match (RoomName::parse(&req.name), RoomDescription::parse(req.description.as_deref().unwrap_or(""))) {
-            (Ok(n), Ok(d)) => (n, d),
-            (n, d) => return Err(Error::fields([n.err(), d.err()])),
-        };
+        let (name, description) =
+            match (RoomName::parse(&req.name), RoomDescription::parse(req.description.as_deref().unwrap_or(""))) {
+                (Ok(n), Ok(d)) => (n, d),
+                (n, d) => return Err(Error::fields([n.err(), d.err()])),
+            };
         let id = Uuid::now_v7();
         self.store()
             .create_room(NewRoom {
@@ -212,7 +214,8 @@ impl Services {
         }
         let access = self.access(caller, room_id).await?;
         let mine = access.at_least(Role::Admin, "only the room's owner or an admin can remove members")?;
-        let theirs = self.store().role(room_id, user_id).await?.map(|r| views::role(&r)).ok_or(Error::NotFound("member"))?;
+        let theirs =
+            self.store().role(room_id, user_id).await?.map(|r| views::role(&r)).ok_or(Error::NotFound("member"))?;
         if theirs >= mine {
             return Err(Error::Forbidden("you can only remove members below your role"));
         }

@@ -94,11 +94,7 @@ impl From<EventRow> for RoomEvent {
 pub trait MessageStore {
     /// Takes the room's next seq and stores the message (and its notifications) in one
     /// transaction. `None` if the room does not exist.
-    async fn post_message(
-        &self,
-        message: NewMessage,
-        notify: NotifyPlan,
-    ) -> Result<Option<Posted>, Error>;
+    async fn post_message(&self, message: NewMessage, notify: NotifyPlan) -> Result<Option<Posted>, Error>;
     async fn message(&self, room_id: Uuid, message_id: Uuid) -> Result<Option<MessageRow>, Error>;
     /// Takes the next seq for the edit. `None` if the message is missing or deleted.
     async fn edit_message(
@@ -109,25 +105,11 @@ pub trait MessageStore {
         now: OffsetDateTime,
     ) -> Result<Option<MessageRow>, Error>;
     /// Takes the next seq for the delete. `None` if the message is missing or already deleted.
-    async fn delete_message(
-        &self,
-        room_id: Uuid,
-        message_id: Uuid,
-    ) -> Result<Option<MessageRow>, Error>;
+    async fn delete_message(&self, room_id: Uuid, message_id: Uuid) -> Result<Option<MessageRow>, Error>;
     /// At most `limit` messages in ascending seq, and whether more lie beyond them.
-    async fn history(
-        &self,
-        room_id: Uuid,
-        range: HistoryRange,
-        limit: i64,
-    ) -> Result<(Vec<MessageRow>, bool), Error>;
+    async fn history(&self, room_id: Uuid, range: HistoryRange, limit: i64) -> Result<(Vec<MessageRow>, bool), Error>;
     /// Room events with a seq above `since`, ascending, at most `limit`.
-    async fn events_since(
-        &self,
-        room_id: Uuid,
-        since: i64,
-        limit: i64,
-    ) -> Result<Vec<RoomEvent>, Error>;
+    async fn events_since(&self, room_id: Uuid, since: i64, limit: i64) -> Result<Vec<RoomEvent>, Error>;
     /// Moves the read marker forward only. Returns whether it moved.
     async fn mark_read(&self, room_id: Uuid, user_id: Uuid, seq: i64) -> Result<bool, Error>;
 }

@@ -15,9 +15,7 @@ mod users;
 
 use std::sync::Arc;
 
-pub use messages::{
-    EventKind, HistoryRange, MessageRow, MessageStore, NewMessage, NotifyPlan, Posted, RoomEvent,
-};
+pub use messages::{EventKind, HistoryRange, MessageRow, MessageStore, NewMessage, NotifyPlan, Posted, RoomEvent};
 pub use notifications::{NewNotification, NotificationRow, NotificationStore};
 pub use rooms::{DmPair, MemberRow, NewRoom, RoomRow, RoomStore, RoomView};
 pub use tokens::{NewRefreshToken, Rotation, TokenStore};
@@ -25,9 +23,7 @@ pub use users::{NewUser, UserRow, UserStore};
 
 /// Everything the services need from a database.
 #[async_trait::async_trait]
-pub trait Store:
-    UserStore + TokenStore + RoomStore + MessageStore + NotificationStore + Send + Sync
-{
+pub trait Store: UserStore + TokenStore + RoomStore + MessageStore + NotificationStore + Send + Sync {
     /// A cheap round trip, for `/readyz`.
     async fn ping(&self) -> Result<(), Error>;
     fn backend(&self) -> &'static str;
@@ -53,8 +49,7 @@ impl From<sqlx::Error> for Error {
         if let sqlx::Error::Database(db) = &e {
             if db.is_unique_violation() {
                 // PostgreSQL names the constraint; SQLite only says it in the message.
-                let which =
-                    db.constraint().map(str::to_owned).unwrap_or_else(|| db.message().to_owned());
+                let which = db.constraint().map(str::to_owned).unwrap_or_else(|| db.message().to_owned());
                 return Error::UniqueViolation(which);
             }
         }

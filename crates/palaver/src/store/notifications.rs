@@ -36,8 +36,7 @@ pub trait NotificationStore {
         before: Uuid,
         limit: i64,
     ) -> Result<Vec<NotificationRow>, Error>;
-    async fn notification(&self, user_id: Uuid, id: Uuid)
-    -> Result<Option<NotificationRow>, Error>;
+    async fn notification(&self, user_id: Uuid, id: Uuid) -> Result<Option<NotificationRow>, Error>;
     /// Marks the given ids of `user_id` (others' ids are ignored), or all of them.
     async fn mark_notifications_read(
         &self,
@@ -60,10 +59,7 @@ macro_rules! impl_notification_store {
     ($store:ty, $db:ty) => {
         #[async_trait::async_trait]
         impl $crate::store::NotificationStore for $store {
-            async fn insert_notification(
-                &self,
-                n: $crate::store::NewNotification,
-            ) -> Result<(), $crate::store::Error> {
+            async fn insert_notification(&self, n: $crate::store::NewNotification) -> Result<(), $crate::store::Error> {
                 sqlx::query::<$db>(
                     "INSERT INTO notifications (id, user_id, kind, room_id, message_id, actor_id, created_at)
                      VALUES ($1, $2, $3, $4, $5, $6, $7)",

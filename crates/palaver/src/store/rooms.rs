@@ -74,36 +74,15 @@ pub trait RoomStore {
     async fn room(&self, room_id: Uuid) -> Result<Option<RoomRow>, Error>;
     async fn room_view(&self, viewer: Uuid, room_id: Uuid) -> Result<Option<RoomView>, Error>;
     /// Rooms `viewer` belongs to with an id above `after`, ascending, at most `limit + 1`.
-    async fn joined_rooms(
-        &self,
-        viewer: Uuid,
-        after: Uuid,
-        limit: i64,
-    ) -> Result<Vec<RoomView>, Error>;
+    async fn joined_rooms(&self, viewer: Uuid, after: Uuid, limit: i64) -> Result<Vec<RoomView>, Error>;
     /// Public rooms with an id above `after`, ascending, at most `limit + 1`.
-    async fn public_rooms(
-        &self,
-        viewer: Uuid,
-        after: Uuid,
-        limit: i64,
-    ) -> Result<Vec<RoomView>, Error>;
-    async fn update_room(
-        &self,
-        room_id: Uuid,
-        name: Option<String>,
-        description: Option<String>,
-    ) -> Result<(), Error>;
+    async fn public_rooms(&self, viewer: Uuid, after: Uuid, limit: i64) -> Result<Vec<RoomView>, Error>;
+    async fn update_room(&self, room_id: Uuid, name: Option<String>, description: Option<String>) -> Result<(), Error>;
     async fn delete_room(&self, room_id: Uuid) -> Result<bool, Error>;
     /// The member's role, if `user_id` is a member.
     async fn role(&self, room_id: Uuid, user_id: Uuid) -> Result<Option<String>, Error>;
     /// `false` if already a member.
-    async fn add_member(
-        &self,
-        room_id: Uuid,
-        user_id: Uuid,
-        role: &str,
-        now: OffsetDateTime,
-    ) -> Result<bool, Error>;
+    async fn add_member(&self, room_id: Uuid, user_id: Uuid, role: &str, now: OffsetDateTime) -> Result<bool, Error>;
     /// Removes the member; if it was the owner, the earliest-joined admin (else member)
     /// becomes owner. Returns whether a member was removed.
     async fn remove_member(&self, room_id: Uuid, user_id: Uuid) -> Result<bool, Error>;
@@ -206,18 +185,13 @@ macro_rules! impl_room_store {
                         .await?;
                     }
                 }
-                let (id,): (uuid::Uuid,) = sqlx::query_as("SELECT id FROM rooms WHERE dm_key = $1")
-                    .bind(&key)
-                    .fetch_one(&mut *tx)
-                    .await?;
+                let (id,): (uuid::Uuid,) =
+                    sqlx::query_as("SELECT id FROM rooms WHERE dm_key = $1").bind(&key).fetch_one(&mut *tx).await?;
                 tx.commit().await?;
                 Ok(id)
             }
 
-            async fn room(
-                &self,
-                room_id: uuid::Uuid,
-            ) -> Result<Option<$crate::store::RoomRow>, $crate::store::Error> {
+            async fn room(&self, room_id: uuid::Uuid) -> Result<Option<$crate::store::RoomRow>, $crate::store::Error> {
                 Ok(sqlx::query_as::<$db, $crate::store::RoomRow>(
                     "SELECT id, kind, visibility, last_seq FROM rooms WHERE id = $1",
                 )
@@ -295,10 +269,8 @@ macro_rules! impl_room_store {
             }
 
             async fn delete_room(&self, room_id: uuid::Uuid) -> Result<bool, $crate::store::Error> {
-                let done = sqlx::query::<$db>("DELETE FROM rooms WHERE id = $1")
-                    .bind(room_id)
-                    .execute(&self.write)
-                    .await?;
+                let done =
+                    sqlx::query::<$db>("DELETE FROM rooms WHERE id = $1").bind(room_id).execute(&self.write).await?;
                 Ok(done.rows_affected() == 1)
             }
 
@@ -342,13 +314,12 @@ macro_rules! impl_room_store {
                 user_id: uuid::Uuid,
             ) -> Result<bool, $crate::store::Error> {
                 let mut tx = self.write.begin().await?;
-                let removed: Option<(String,)> = sqlx::query_as(
-                    "DELETE FROM room_members WHERE room_id = $1 AND user_id = $2 RETURNING role",
-                )
-                .bind(room_id)
-                .bind(user_id)
-                .fetch_optional(&mut *tx)
-                .await?;
+                let removed: Option<(String,)> =
+                    sqlx::query_as("DELETE FROM room_members WHERE room_id = $1 AND user_id = $2 RETURNING role")
+                        .bind(room_id)
+                        .bind(user_id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
                 let Some((role,)) = removed else {
                     return Ok(false);
                 };
@@ -374,14 +345,12 @@ macro_rules! impl_room_store {
                 user_id: uuid::Uuid,
                 role: &str,
             ) -> Result<bool, $crate::store::Error> {
-                let done = sqlx::query::<$db>(
-                    "UPDATE room_members SET role = $3 WHERE room_id = $1 AND user_id = $2",
-                )
-                .bind(room_id)
-                .bind(user_id)
-                .bind(role)
-                .execute(&self.write)
-                .await?;
+                let done = sqlx::query::<$db>("UPDATE room_members SET role = $3 WHERE room_id = $1 AND user_id = $2")
+                    .bind(room_id)
+                    .bind(user_id)
+                    .bind(role)
+                    .execute(&self.write)
+                    .await?;
                 Ok(done.rows_affected() == 1)
             }
 

@@ -35,12 +35,7 @@ pub trait TokenStore {
         next: NewRefreshToken,
     ) -> Result<Rotation, Error>;
     /// Revokes the family of the token with `hash` if it belongs to `user_id`.
-    async fn revoke_refresh_family(
-        &self,
-        hash: &[u8],
-        user_id: Uuid,
-        now: OffsetDateTime,
-    ) -> Result<(), Error>;
+    async fn revoke_refresh_family(&self, hash: &[u8], user_id: Uuid, now: OffsetDateTime) -> Result<(), Error>;
 }
 
 #[derive(sqlx::FromRow)]

@@ -57,10 +57,7 @@ macro_rules! impl_user_store {
                 .await?)
             }
 
-            async fn user_by_id(
-                &self,
-                id: uuid::Uuid,
-            ) -> Result<Option<$crate::store::UserRow>, $crate::store::Error> {
+            async fn user_by_id(&self, id: uuid::Uuid) -> Result<Option<$crate::store::UserRow>, $crate::store::Error> {
                 Ok(sqlx::query_as::<$db, $crate::store::UserRow>(
                     "SELECT id, username, email, password_hash, created_at, last_seen
                      FROM users WHERE id = $1",
@@ -83,10 +80,7 @@ macro_rules! impl_user_store {
                 .await?)
             }
 
-            async fn user_by_email(
-                &self,
-                email: &str,
-            ) -> Result<Option<$crate::store::UserRow>, $crate::store::Error> {
+            async fn user_by_email(&self, email: &str) -> Result<Option<$crate::store::UserRow>, $crate::store::Error> {
                 Ok(sqlx::query_as::<$db, $crate::store::UserRow>(
                     "SELECT id, username, email, password_hash, created_at, last_seen
                      FROM users WHERE lower(email) = lower($1)",
@@ -96,9 +90,7 @@ macro_rules! impl_user_store {
                 .await?)
             }
 
-            async fn list_users(
-                &self,
-            ) -> Result<Vec<$crate::store::UserRow>, $crate::store::Error> {
+            async fn list_users(&self) -> Result<Vec<$crate::store::UserRow>, $crate::store::Error> {
                 Ok(sqlx::query_as::<$db, $crate::store::UserRow>(
                     "SELECT id, username, email, password_hash, created_at, last_seen
                      FROM users ORDER BY id",
@@ -107,11 +99,7 @@ macro_rules! impl_user_store {
                 .await?)
             }
 
-            async fn set_password_hash(
-                &self,
-                id: uuid::Uuid,
-                hash: &str,
-            ) -> Result<bool, $crate::store::Error> {
+            async fn set_password_hash(&self, id: uuid::Uuid, hash: &str) -> Result<bool, $crate::store::Error> {
                 let done = sqlx::query::<$db>("UPDATE users SET password_hash = $2 WHERE id = $1")
                     .bind(id)
                     .bind(hash)

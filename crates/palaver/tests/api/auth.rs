@@ -20,16 +20,8 @@ both_backends!(
 
 #[track_caller]
 fn assert_token_pair(pair: &Value, username: &str) {
-    assert!(
-        pair["access_token"].as_str().is_some_and(|t| !t.is_empty()),
-        "{pair}"
-    );
-    assert!(
-        pair["refresh_token"]
-            .as_str()
-            .is_some_and(|t| !t.is_empty()),
-        "{pair}"
-    );
+    assert!(pair["access_token"].as_str().is_some_and(|t| !t.is_empty()), "{pair}");
+    assert!(pair["refresh_token"].as_str().is_some_and(|t| !t.is_empty()), "{pair}");
     assert_ne!(pair["access_token"], pair["refresh_token"]);
     assert_eq!(pair["token_type"], "Bearer");
     assert!(pair["expires_in"].as_u64().is_some_and(|s| s > 0), "{pair}");
@@ -38,20 +30,10 @@ fn assert_token_pair(pair: &Value, username: &str) {
 }
 
 async fn refresh(app: &TestApp, refresh_token: &str) -> crate::helpers::Reply {
-    app.post(
-        &Anonymous,
-        "/auth/refresh",
-        json!({"refresh_token": refresh_token}),
-    )
-    .await
+    app.post(&Anonymous, "/auth/refresh", json!({"refresh_token": refresh_token})).await
 }
 
-async fn register_reply(
-    app: &TestApp,
-    username: &str,
-    email: &str,
-    password: &str,
-) -> crate::helpers::Reply {
+async fn register_reply(app: &TestApp, username: &str, email: &str, password: &str) -> crate::helpers::Reply {
     let body = json!({"username": username, "email": email, "password": password});
     app.post(&Anonymous, "/auth/register", body).await
 }
@@ -61,10 +43,7 @@ async fn register_returns_a_token_pair(app: TestApp) {
     let pair = reply.expect_status(201);
     assert_token_pair(&pair, "alice");
     assert_eq!(pair["user"]["email"], "alice@example.com");
-    assert_eq!(
-        pair["expires_in"], 900,
-        "access tokens last 15 minutes by default"
-    );
+    assert_eq!(pair["expires_in"], 900, "access tokens last 15 minutes by default");
 
     let token = str_of(&pair["access_token"]);
     let me = app.get(&token, "/users/me").await.expect_status(200);
@@ -86,14 +65,10 @@ async fn register_rejects_each_invalid_field(app: TestApp) {
         ("dave", "dave@example.com", &long_string(257), "password"),
     ];
     for (username, email, password, field) in cases {
-        register_reply(&app, username, email, password)
-            .await
-            .expect_invalid(field);
+        register_reply(&app, username, email, password).await.expect_invalid(field);
     }
     // None of them created an account.
-    register_reply(&app, "dave", "dave@example.com", PASSWORD)
-        .await
-        .expect_status(201);
+    register_reply(&app, "dave", "dave@example.com", PASSWORD).await.expect_status(201);
 }
 
 async fn register_accepts_the_boundary_lengths(app: TestApp) {
@@ -103,54 +78,34 @@ async fn register_accepts_the_boundary_lengths(app: TestApp) {
         ("A.b-c_9", "mixed@example.com", PASSWORD.to_owned()),
     ];
     for (username, email, password) in cases {
-        let pair = register_reply(&app, username, email, &password)
-            .await
-            .expect_status(201);
+        let pair = register_reply(&app, username, email, &password).await.expect_status(201);
         assert_eq!(pair["user"]["username"], username);
     }
 }
 
 async fn username_is_unique_case_insensitively(app: TestApp) {
     app.register("alice").await;
-    register_reply(&app, "alice", "other1@example.com", PASSWORD)
-        .await
-        .expect_problem(409, None);
-    register_reply(&app, "Alice", "other2@example.com", PASSWORD)
-        .await
-        .expect_problem(409, None);
-    register_reply(&app, "ALICE", "other3@example.com", PASSWORD)
-        .await
-        .expect_problem(409, None);
+    register_reply(&app, "alice", "other1@example.com", PASSWORD).await.expect_problem(409, None);
+    register_reply(&app, "Alice", "other2@example.com", PASSWORD).await.expect_problem(409, None);
+    register_reply(&app, "ALICE", "other3@example.com", PASSWORD).await.expect_problem(409, None);
 }
 
 async fn email_is_unique_case_insensitively(app: TestApp) {
-    register_reply(&app, "carol", "Carol@Example.com", PASSWORD)
-        .await
-        .expect_status(201);
-    register_reply(&app, "carol2", "carol@example.com", PASSWORD)
-        .await
-        .expect_problem(409, None);
-    register_reply(&app, "carol3", "CAROL@EXAMPLE.COM", PASSWORD)
-        .await
-        .expect_problem(409, None);
+    register_reply(&app, "carol", "Carol@Example.com", PASSWORD).await.expect_status(201);
+    register_reply(&app, "carol2", "carol@example.com", PASSWORD).await.expect_problem(409, None);
+    register_reply(&app, "carol3", "CAROL@EXAMPLE.COM", PASSWORD).await.expect_problem(409, None);
 }
 
 async fn login_by_email_or_by_username(app: TestApp) {
     let alice = app.register("alice").await;
 
     let by_email = json!({"email": alice.email, "password": alice.password});
-    let pair = app
-        .post(&Anonymous, "/auth/login", by_email)
-        .await
-        .expect_status(200);
+    let pair = app.post(&Anonymous, "/auth/login", by_email).await.expect_status(200);
     assert_token_pair(&pair, "alice");
     assert_eq!(pair["user"]["id"], alice.id);
 
     let by_username = json!({"username": "alice", "password": alice.password});
-    let pair = app
-        .post(&Anonymous, "/auth/login", by_username)
-        .await
-        .expect_status(200);
+    let pair = app.post(&Anonymous, "/auth/login", by_username).await.expect_status(200);
     assert_token_pair(&pair, "alice");
 
     let token = str_of(&pair["access_token"]);
@@ -168,28 +123,16 @@ async fn login_failures_do_not_reveal_whether_the_user_exists(app: TestApp) {
     ];
     let mut details = Vec::new();
     for body in attempts {
-        let problem = app
-            .post(&Anonymous, "/auth/login", body)
-            .await
-            .expect_problem(401, None);
+        let problem = app.post(&Anonymous, "/auth/login", body).await.expect_problem(401, None);
         details.push(problem["detail"].clone());
     }
-    assert!(
-        details[0].is_string(),
-        "a 401 explains itself in `detail`: {}",
-        details[0]
-    );
-    assert!(
-        details.iter().all(|d| *d == details[0]),
-        "the same message for every mismatch: {details:?}"
-    );
+    assert!(details[0].is_string(), "a 401 explains itself in `detail`: {}", details[0]);
+    assert!(details.iter().all(|d| *d == details[0]), "the same message for every mismatch: {details:?}");
 }
 
 async fn login_needs_an_email_or_a_username(app: TestApp) {
     app.register("alice").await;
-    let reply = app
-        .post(&Anonymous, "/auth/login", json!({"password": PASSWORD}))
-        .await;
+    let reply = app.post(&Anonymous, "/auth/login", json!({"password": PASSWORD})).await;
     reply.expect_problem(422, None);
 }
 
@@ -200,17 +143,12 @@ async fn refresh_rotates_the_pair(app: TestApp) {
     assert_token_pair(&pair, "alice");
     let new_refresh = str_of(&pair["refresh_token"]);
     assert_ne!(new_refresh, alice.refresh_token, "refresh tokens rotate");
-    let me = app
-        .get(&str_of(&pair["access_token"]), "/users/me")
-        .await
-        .expect_status(200);
+    let me = app.get(&str_of(&pair["access_token"]), "/users/me").await.expect_status(200);
     assert_eq!(me["id"], alice.id);
 
     // The new one works once more; the first one is spent.
     refresh(&app, &new_refresh).await.expect_status(200);
-    refresh(&app, &alice.refresh_token)
-        .await
-        .expect_problem(401, Some("unauthorized"));
+    refresh(&app, &alice.refresh_token).await.expect_problem(401, Some("unauthorized"));
 }
 
 async fn reusing_a_refresh_token_revokes_its_family(app: TestApp) {
@@ -219,22 +157,13 @@ async fn reusing_a_refresh_token_revokes_its_family(app: TestApp) {
     let newest = str_of(&first["refresh_token"]);
 
     // Someone replays the spent token: treat the family as stolen.
-    refresh(&app, &alice.refresh_token)
-        .await
-        .expect_problem(401, Some("unauthorized"));
-    refresh(&app, &newest)
-        .await
-        .expect_problem(401, Some("unauthorized"));
+    refresh(&app, &alice.refresh_token).await.expect_problem(401, Some("unauthorized"));
+    refresh(&app, &newest).await.expect_problem(401, Some("unauthorized"));
 
     // Another login starts a new family that works.
     let login = json!({"username": "alice", "password": PASSWORD});
-    let pair = app
-        .post(&Anonymous, "/auth/login", login)
-        .await
-        .expect_status(200);
-    refresh(&app, &str_of(&pair["refresh_token"]))
-        .await
-        .expect_status(200);
+    let pair = app.post(&Anonymous, "/auth/login", login).await.expect_status(200);
+    refresh(&app, &str_of(&pair["refresh_token"])).await.expect_status(200);
 }
 
 async fn logout_revokes_the_refresh_token(app: TestApp) {
@@ -242,16 +171,10 @@ async fn logout_revokes_the_refresh_token(app: TestApp) {
     let other_session = login_again(&app, &alice).await;
     let body = json!({"refresh_token": alice.refresh_token});
 
-    app.post(&Anonymous, "/auth/logout", body.clone())
-        .await
-        .expect_problem(401, Some("unauthorized"));
-    app.post(&alice, "/auth/logout", body)
-        .await
-        .expect_status(204);
+    app.post(&Anonymous, "/auth/logout", body.clone()).await.expect_problem(401, Some("unauthorized"));
+    app.post(&alice, "/auth/logout", body).await.expect_status(204);
 
-    refresh(&app, &alice.refresh_token)
-        .await
-        .expect_problem(401, Some("unauthorized"));
+    refresh(&app, &alice.refresh_token).await.expect_problem(401, Some("unauthorized"));
     // Only that session ends.
     refresh(&app, &other_session).await.expect_status(200);
 }
@@ -259,9 +182,6 @@ async fn logout_revokes_the_refresh_token(app: TestApp) {
 /// A second session of the same user; returns its refresh token.
 async fn login_again(app: &TestApp, user: &TestUser) -> String {
     let body = json!({"username": user.username, "password": user.password});
-    let pair = app
-        .post(&Anonymous, "/auth/login", body)
-        .await
-        .expect_status(200);
+    let pair = app.post(&Anonymous, "/auth/login", body).await.expect_status(200);
     str_of(&pair["refresh_token"])
 }

@@ -31,12 +31,8 @@ fn palaver(dir: &Path) -> Command {
 
 /// Runs a command to its end and returns what it printed.
 fn run(mut command: Command) -> Output {
-    let child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("palaver starts");
+    let child =
+        command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("palaver starts");
     let pid = child.id();
     let (done, finished) = mpsc::channel();
     std::thread::spawn(move || {
@@ -45,9 +41,7 @@ fn run(mut command: Command) -> Output {
     match finished.recv_timeout(PATIENCE) {
         Ok(output) => output.expect("palaver's output is readable"),
         Err(_) => {
-            let _ = Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
-                .status();
+            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
             panic!("{command:?} did not finish within {PATIENCE:?}");
         }
     }
@@ -95,11 +89,7 @@ impl Server {
                 let _ = lines.send(line);
             }
         });
-        let mut server = Server {
-            child,
-            port: 0,
-            stderr,
-        };
+        let mut server = Server { child, port: 0, stderr };
         let deadline = Instant::now() + PATIENCE;
         let mut seen = Vec::new();
         while server.port == 0 {
@@ -127,20 +117,14 @@ impl Server {
     /// SIGTERM, then the exit status.
     fn terminate(mut self) -> ExitStatus {
         let pid = self.child.id().to_string();
-        let sent = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill runs");
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");
         assert!(sent.success(), "kill -TERM {pid} failed");
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Some(status) = self.child.try_wait().expect("the child can be waited on") {
                 return status;
             }
-            assert!(
-                Instant::now() < deadline,
-                "palaver did not exit within 10 s of SIGTERM"
-            );
+            assert!(Instant::now() < deadline, "palaver did not exit within 10 s of SIGTERM");
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -165,10 +149,7 @@ fn listening_port(line: &str) -> Option<u16> {
 fn free_ports() -> (u16, u16) {
     let a = TcpListener::bind("127.0.0.1:0").unwrap();
     let b = TcpListener::bind("127.0.0.1:0").unwrap();
-    (
-        a.local_addr().unwrap().port(),
-        b.local_addr().unwrap().port(),
-    )
+    (a.local_addr().unwrap().port(), b.local_addr().unwrap().port())
 }
 
 fn client() -> reqwest::Client {
@@ -177,21 +158,13 @@ fn client() -> reqwest::Client {
 
 async fn login(server: &Server, username: &str, password: &str) -> u16 {
     let body = json!({"username": username, "password": password});
-    let response = client()
-        .post(server.url("/api/v1/auth/login"))
-        .json(&body)
-        .send()
-        .await
-        .expect("the server answers");
+    let response =
+        client().post(server.url("/api/v1/auth/login")).json(&body).send().await.expect("the server answers");
     response.status().as_u16()
 }
 
 async fn healthz(server: &Server) -> u16 {
-    let response = client()
-        .get(server.url("/healthz"))
-        .send()
-        .await
-        .expect("the server answers");
+    let response = client().get(server.url("/healthz")).send().await.expect("the server answers");
     response.status().as_u16()
 }
 
@@ -203,14 +176,8 @@ async fn serve_starts_in_an_empty_directory_and_stops_on_sigterm() {
     let server = Server::start(command);
 
     assert_eq!(healthz(&server).await, 200);
-    assert!(
-        dir.path().join("data/palaver.db").is_file(),
-        "SQLite in ./data by default"
-    );
-    assert!(
-        dir.path().join("data/secret").is_file(),
-        "a generated secret is kept in ./data"
-    );
+    assert!(dir.path().join("data/palaver.db").is_file(), "SQLite in ./data by default");
+    assert!(dir.path().join("data/secret").is_file(), "a generated secret is kept in ./data");
 
     let status = server.terminate();
     assert_eq!(status.code(), Some(0), "SIGTERM is a clean exit: {status}");
@@ -223,10 +190,7 @@ async fn migrate_creates_the_sqlite_database() {
     let mut command = palaver(dir.path());
     command.arg("migrate").env("PALAVER_DATA_DIR", &data);
     assert_success(&run(command), "palaver migrate");
-    assert!(
-        data.join("palaver.db").is_file(),
-        "the database is in PALAVER_DATA_DIR"
-    );
+    assert!(data.join("palaver.db").is_file(), "the database is in PALAVER_DATA_DIR");
 
     let mut again = palaver(dir.path());
     again.arg("migrate").env("PALAVER_DATA_DIR", &data);
@@ -248,21 +212,14 @@ async fn migrate_creates_the_postgres_schema() {
         assert_success(&run(command), attempt);
     }
     let mut connection = PgConnection::connect(&database.url).await.unwrap();
-    let tables: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'",
-    )
-    .fetch_one(&mut connection)
-    .await
-    .unwrap();
-    assert!(
-        tables >= 3,
-        "users, rooms, messages and more: found {tables} tables"
-    );
+    let tables: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'")
+            .fetch_one(&mut connection)
+            .await
+            .unwrap();
+    assert!(tables >= 3, "users, rooms, messages and more: found {tables} tables");
     let _ = connection.close().await;
-    assert!(
-        !dir.path().join("data/palaver.db").exists(),
-        "no SQLite file when PostgreSQL is used"
-    );
+    assert!(!dir.path().join("data/palaver.db").exists(), "no SQLite file when PostgreSQL is used");
 }
 
 #[tokio::test]
@@ -274,33 +231,15 @@ async fn user_commands_manage_accounts_the_server_accepts() {
         run(command)
     };
 
-    let created = user(&[
-        "create",
-        "alice",
-        "alice@example.com",
-        "--password",
-        "secret pass 1",
-    ]);
+    let created = user(&["create", "alice", "alice@example.com", "--password", "secret pass 1"]);
     assert_success(&created, "palaver user create");
-    let duplicate = user(&[
-        "create",
-        "alice",
-        "other@example.com",
-        "--password",
-        "secret pass 1",
-    ]);
-    assert!(
-        !duplicate.status.success(),
-        "a duplicate username is refused"
-    );
+    let duplicate = user(&["create", "alice", "other@example.com", "--password", "secret pass 1"]);
+    assert!(!duplicate.status.success(), "a duplicate username is refused");
 
     let listed = user(&["list"]);
     assert_success(&listed, "palaver user list");
     let stdout = String::from_utf8_lossy(&listed.stdout);
-    assert!(
-        stdout.lines().any(|line| line.contains("alice")),
-        "alice is listed: {stdout}"
-    );
+    assert!(stdout.lines().any(|line| line.contains("alice")), "alice is listed: {stdout}");
 
     let changed = user(&["set-password", "alice", "--password", "new secret 2"]);
     assert_success(&changed, "palaver user set-password");
@@ -322,10 +261,7 @@ async fn help_lists_commands_and_settings() {
     assert_success(&output, "palaver --help");
     let text = String::from_utf8_lossy(&output.stdout);
     for command in ["serve", "migrate", "user"] {
-        assert!(
-            text.contains(command),
-            "`{command}` in palaver --help:\n{text}"
-        );
+        assert!(text.contains(command), "`{command}` in palaver --help:\n{text}");
     }
 
     let mut serve = palaver(dir.path());
@@ -333,16 +269,8 @@ async fn help_lists_commands_and_settings() {
     let output = run(serve);
     assert_success(&output, "palaver serve --help");
     let text = String::from_utf8_lossy(&output.stdout);
-    for setting in [
-        "PALAVER_DATABASE_URL",
-        "PALAVER_BIND",
-        "PALAVER_DATA_DIR",
-        "PALAVER_JWT_SECRET",
-    ] {
-        assert!(
-            text.contains(setting),
-            "{setting} in palaver serve --help:\n{text}"
-        );
+    for setting in ["PALAVER_DATABASE_URL", "PALAVER_BIND", "PALAVER_DATA_DIR", "PALAVER_JWT_SECRET"] {
+        assert!(text.contains(setting), "{setting} in palaver serve --help:\n{text}");
     }
     assert!(!dir.path().join("data").exists(), "--help touches nothing");
 }
@@ -362,11 +290,7 @@ async fn bind_comes_from_the_config_file_unless_the_environment_overrides_it() {
     assert_eq!(server.terminate().code(), Some(0));
 
     let mut command = palaver(dir.path());
-    command
-        .arg("serve")
-        .arg("--config")
-        .arg(&config)
-        .env("PALAVER_BIND", format!("127.0.0.1:{env_port}"));
+    command.arg("serve").arg("--config").arg(&config).env("PALAVER_BIND", format!("127.0.0.1:{env_port}"));
     let server = Server::start(command);
     assert_eq!(server.port, env_port, "PALAVER_BIND overrides the file");
     assert_eq!(healthz(&server).await, 200);

@@ -15,22 +15,13 @@ both_backends!(
 async fn malformed_json_is_a_bad_request(app: TestApp) {
     let alice = app.register("alice").await;
     let json = Some("application/json");
-    for body in [
-        r#"{"name": "#,
-        "not json",
-        r#"{"name": "x", "visibility": "public"}}"#,
-    ] {
+    for body in [r#"{"name": "#, "not json", r#"{"name": "x", "visibility": "public"}}"#] {
         let reply = app.post_raw(&alice, "/rooms", json, body).await;
         reply.expect_problem(400, Some("bad_request"));
     }
     let reply = app.post_raw(&Anonymous, "/auth/login", json, "{").await;
     reply.expect_problem(400, Some("bad_request"));
-    assert!(
-        app.get(&alice, "/rooms").await.expect_status(200)["items"]
-            .as_array()
-            .unwrap()
-            .is_empty()
-    );
+    assert!(app.get(&alice, "/rooms").await.expect_status(200)["items"].as_array().unwrap().is_empty());
 }
 
 async fn wrong_field_types_are_rejected(app: TestApp) {
@@ -41,14 +32,8 @@ async fn wrong_field_types_are_rejected(app: TestApp) {
     let cases = [
         ("/rooms", json!({"name": 5, "visibility": "public"})),
         ("/rooms", json!(["general", "public"])),
-        (
-            "/auth/register",
-            json!({"username": "bob", "email": "bob@example.com", "password": 12345678}),
-        ),
-        (
-            "/auth/register",
-            json!({"username": "bob", "email": "bob@example.com"}),
-        ),
+        ("/auth/register", json!({"username": "bob", "email": "bob@example.com", "password": 12345678})),
+        ("/auth/register", json!({"username": "bob", "email": "bob@example.com"})),
         (messages.as_str(), json!({"content": {"text": "hi"}})),
         (read.as_str(), json!({"seq": "1"})),
     ];
@@ -63,27 +48,17 @@ async fn wrong_field_types_are_rejected(app: TestApp) {
 async fn json_endpoints_need_a_json_content_type(app: TestApp) {
     let alice = app.register("alice").await;
     let body = json!({"name": "general", "visibility": "public"}).to_string();
-    for content_type in [
-        None,
-        Some("text/plain"),
-        Some("application/x-www-form-urlencoded"),
-    ] {
-        let reply = app
-            .post_raw(&alice, "/rooms", content_type, body.clone())
-            .await;
+    for content_type in [None, Some("text/plain"), Some("application/x-www-form-urlencoded")] {
+        let reply = app.post_raw(&alice, "/rooms", content_type, body.clone()).await;
         reply.expect_problem(415, None);
     }
     let register = json!({"username": "bob", "email": "bob@example.com", "password": PASSWORD});
-    let reply = app
-        .post_raw(&Anonymous, "/auth/register", None, register.to_string())
-        .await;
+    let reply = app.post_raw(&Anonymous, "/auth/register", None, register.to_string()).await;
     reply.expect_problem(415, None);
 
     // The charset parameter the contract names is fine.
     let with_charset = Some("application/json; charset=utf-8");
-    app.post_raw(&alice, "/rooms", with_charset, body)
-        .await
-        .expect_status(201);
+    app.post_raw(&alice, "/rooms", with_charset, body).await.expect_status(201);
 }
 
 async fn oversized_bodies_are_refused(app: TestApp) {
@@ -91,40 +66,23 @@ async fn oversized_bodies_are_refused(app: TestApp) {
     let room_id = id_of(&app.create_room(&alice, "general", "public").await);
     let path = format!("/rooms/{room_id}/messages");
     let body = json!({"content": "x".repeat(70 * 1024)});
-    app.post(&alice, &path, body)
-        .await
-        .expect_problem(413, None);
+    app.post(&alice, &path, body).await.expect_problem(413, None);
 
     let padding = " ".repeat(65 * 1024);
-    let padded = format!(
-        r#"{{"username": "bob",{padding} "email": "bob@example.com", "password": "{PASSWORD}"}}"#
-    );
-    let reply = app
-        .post_raw(
-            &Anonymous,
-            "/auth/register",
-            Some("application/json"),
-            padded,
-        )
-        .await;
+    let padded = format!(r#"{{"username": "bob",{padding} "email": "bob@example.com", "password": "{PASSWORD}"}}"#);
+    let reply = app.post_raw(&Anonymous, "/auth/register", Some("application/json"), padded).await;
     reply.expect_problem(413, None);
 
     assert_eq!(app.last_seq(&alice, &room_id).await, 0);
     // Just under the limit is parsed (and then judged on its content).
     let under = json!({"content": "x".repeat(60 * 1024)});
-    app.post(&alice, &path, under)
-        .await
-        .expect_invalid("content");
+    app.post(&alice, &path, under).await.expect_invalid("content");
 }
 
 async fn unknown_routes_are_not_found(app: TestApp) {
     let alice = app.register("alice").await;
     for path in ["/nope", "/rooms/x/y/z", "/users/me/secret"] {
-        app.get(&alice, path)
-            .await
-            .expect_problem(404, Some("not_found"));
-        app.get(&Anonymous, path)
-            .await
-            .expect_status_in(&[401, 404]);
+        app.get(&alice, path).await.expect_problem(404, Some("not_found"));
+        app.get(&Anonymous, path).await.expect_status_in(&[401, 404]);
     }
 }

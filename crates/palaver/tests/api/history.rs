@@ -9,9 +9,7 @@ async fn room_with_messages(app: &TestApp, count: i64) -> (TestUser, String) {
     let alice = app.register("alice").await;
     let room_id = id_of(&app.create_room(&alice, "history", "public").await);
     for i in 1..=count {
-        let message = app
-            .post_message(&alice, &room_id, &format!("message {i}"))
-            .await;
+        let message = app.post_message(&alice, &room_id, &format!("message {i}")).await;
         assert_eq!(message["seq"], i);
     }
     (alice, room_id)
@@ -54,10 +52,7 @@ async fn history_pages_by_seq(app: TestApp) {
     loop {
         let page = app.history(&alice, &room_id, &query).await;
         let page_seqs = seqs(&page);
-        assert!(
-            page_seqs.windows(2).all(|w| w[0] < w[1]),
-            "ascending: {page_seqs:?}"
-        );
+        assert!(page_seqs.windows(2).all(|w| w[0] < w[1]), "ascending: {page_seqs:?}");
         seen.splice(0..0, page_seqs.iter().copied());
         if page["has_more"] == false {
             break;
@@ -87,9 +82,7 @@ async fn history_limit_is_validated(app: TestApp) {
     let (alice, room_id) = room_with_messages(&app, 3).await;
     let path = format!("/rooms/{room_id}/messages");
     for query in ["?limit=201", "?limit=0"] {
-        app.get(&alice, &format!("{path}{query}"))
-            .await
-            .expect_invalid("limit");
+        app.get(&alice, &format!("{path}{query}")).await.expect_invalid("limit");
     }
     for query in ["?limit=-1", "?limit=many", "?before=x"] {
         let reply = app.get(&alice, &format!("{path}{query}")).await;

@@ -15,34 +15,19 @@ both_backends!(
     leaving_owner_hands_over_to_the_earliest_member,
 );
 
-async fn set_role(
-    app: &TestApp,
-    actor: &TestUser,
-    room_id: &str,
-    user: &TestUser,
-    role: &str,
-) -> Reply {
+async fn set_role(app: &TestApp, actor: &TestUser, room_id: &str, user: &TestUser, role: &str) -> Reply {
     let path = format!("/rooms/{room_id}/members/{}", user.id);
     app.patch(actor, &path, json!({"role": role})).await
 }
 
 async fn remove(app: &TestApp, actor: &TestUser, room_id: &str, user: &TestUser) -> Reply {
-    app.delete(actor, &format!("/rooms/{room_id}/members/{}", user.id))
-        .await
+    app.delete(actor, &format!("/rooms/{room_id}/members/{}", user.id)).await
 }
 
 /// The role of each user, in the members list as `viewer` sees it.
-async fn role_of(
-    app: &TestApp,
-    viewer: &TestUser,
-    room_id: &str,
-    user: &TestUser,
-) -> Option<String> {
+async fn role_of(app: &TestApp, viewer: &TestUser, room_id: &str, user: &TestUser) -> Option<String> {
     let members = app.members(viewer, room_id).await;
-    members
-        .iter()
-        .find(|m| m["user"]["id"] == user.id)
-        .map(|m| m["role"].as_str().unwrap().to_owned())
+    members.iter().find(|m| m["user"]["id"] == user.id).map(|m| m["role"].as_str().unwrap().to_owned())
 }
 
 #[track_caller]
@@ -86,16 +71,10 @@ async fn owner_adds_members(app: TestApp) {
     assert_eq!(room["my_role"], "member");
     assert_eq!(room["member_count"], 2);
 
-    app.post(&bob, &path, json!({"user_id": carol.id}))
-        .await
-        .expect_problem(403, None);
-    app.post(&dave, &path, json!({"user_id": dave.id}))
-        .await
-        .expect_problem(404, Some("not_found"));
+    app.post(&bob, &path, json!({"user_id": carol.id})).await.expect_problem(403, None);
+    app.post(&dave, &path, json!({"user_id": dave.id})).await.expect_problem(404, Some("not_found"));
     let unknown = uuid::Uuid::now_v7();
-    app.post(&alice, &path, json!({"user_id": unknown}))
-        .await
-        .expect_problem(404, Some("not_found"));
+    app.post(&alice, &path, json!({"user_id": unknown})).await.expect_problem(404, Some("not_found"));
     assert_eq!(app.members(&alice, &room_id).await.len(), 2);
 }
 
@@ -107,37 +86,21 @@ async fn only_the_owner_changes_roles(app: TestApp) {
     app.join(&bob, &room_id).await;
     app.join(&carol, &room_id).await;
 
-    let member = set_role(&app, &alice, &room_id, &bob, "admin")
-        .await
-        .expect_status(200);
+    let member = set_role(&app, &alice, &room_id, &bob, "admin").await.expect_status(200);
     assert_member(&member, &bob, "admin");
     assert_eq!(app.room(&bob, &room_id).await["my_role"], "admin");
 
-    set_role(&app, &bob, &room_id, &carol, "admin")
-        .await
-        .expect_problem(403, None);
-    set_role(&app, &carol, &room_id, &carol, "admin")
-        .await
-        .expect_problem(403, None);
-    set_role(&app, &bob, &room_id, &alice, "member")
-        .await
-        .expect_problem(403, None);
+    set_role(&app, &bob, &room_id, &carol, "admin").await.expect_problem(403, None);
+    set_role(&app, &carol, &room_id, &carol, "admin").await.expect_problem(403, None);
+    set_role(&app, &bob, &room_id, &alice, "member").await.expect_problem(403, None);
     for role in ["owner", "boss", ""] {
         let reply = set_role(&app, &alice, &room_id, &carol, role).await;
         reply.expect_problem(422, None);
     }
-    assert_eq!(
-        role_of(&app, &alice, &room_id, &carol).await.as_deref(),
-        Some("member")
-    );
-    assert_eq!(
-        role_of(&app, &alice, &room_id, &alice).await.as_deref(),
-        Some("owner")
-    );
+    assert_eq!(role_of(&app, &alice, &room_id, &carol).await.as_deref(), Some("member"));
+    assert_eq!(role_of(&app, &alice, &room_id, &alice).await.as_deref(), Some("owner"));
 
-    let member = set_role(&app, &alice, &room_id, &bob, "member")
-        .await
-        .expect_status(200);
+    let member = set_role(&app, &alice, &room_id, &bob, "member").await.expect_status(200);
     assert_member(&member, &bob, "member");
 }
 
@@ -150,36 +113,21 @@ async fn owner_and_admins_remove_members(app: TestApp) {
     for user in [&bob, &carol, &dave] {
         app.add_member(&alice, &room_id, user).await;
     }
-    set_role(&app, &alice, &room_id, &bob, "admin")
-        .await
-        .expect_status(200);
+    set_role(&app, &alice, &room_id, &bob, "admin").await.expect_status(200);
 
-    remove(&app, &dave, &room_id, &carol)
-        .await
-        .expect_problem(403, None);
-    remove(&app, &bob, &room_id, &alice)
-        .await
-        .expect_problem(403, None);
-    remove(&app, &alice, &room_id, &carol)
-        .await
-        .expect_status(204);
+    remove(&app, &dave, &room_id, &carol).await.expect_problem(403, None);
+    remove(&app, &bob, &room_id, &alice).await.expect_problem(403, None);
+    remove(&app, &alice, &room_id, &carol).await.expect_status(204);
     remove(&app, &bob, &room_id, &dave).await.expect_status(204);
 
     let members = app.members(&alice, &room_id).await;
-    let usernames: Vec<&str> = members
-        .iter()
-        .map(|m| m["user"]["username"].as_str().unwrap())
-        .collect();
+    let usernames: Vec<&str> = members.iter().map(|m| m["user"]["username"].as_str().unwrap()).collect();
     assert_eq!(members.len(), 2, "{usernames:?}");
     assert_eq!(app.room(&alice, &room_id).await["member_count"], 2);
     // Removed from a private room, it is gone for them.
     let path = format!("/rooms/{room_id}");
-    app.get(&carol, &path)
-        .await
-        .expect_problem(404, Some("not_found"));
-    app.get(&dave, &path)
-        .await
-        .expect_problem(404, Some("not_found"));
+    app.get(&carol, &path).await.expect_problem(404, Some("not_found"));
+    app.get(&dave, &path).await.expect_problem(404, Some("not_found"));
 }
 
 async fn admins_manage_the_room_but_cannot_delete_it(app: TestApp) {
@@ -188,15 +136,10 @@ async fn admins_manage_the_room_but_cannot_delete_it(app: TestApp) {
     let carol = app.register("carol").await;
     let room_id = id_of(&app.create_room(&alice, "secret", "private").await);
     app.add_member(&alice, &room_id, &bob).await;
-    set_role(&app, &alice, &room_id, &bob, "admin")
-        .await
-        .expect_status(200);
+    set_role(&app, &alice, &room_id, &bob, "admin").await.expect_status(200);
 
     let path = format!("/rooms/{room_id}");
-    let updated = app
-        .patch(&bob, &path, json!({"name": "renamed"}))
-        .await
-        .expect_status(200);
+    let updated = app.patch(&bob, &path, json!({"name": "renamed"})).await.expect_status(200);
     assert_eq!(updated["name"], "renamed");
     assert_eq!(updated["my_role"], "admin");
 
@@ -217,36 +160,19 @@ async fn leaving_owner_hands_over_to_the_earliest_admin(app: TestApp) {
     for user in [&bob, &carol, &dave] {
         app.join(user, &room_id).await;
     }
-    set_role(&app, &alice, &room_id, &dave, "admin")
-        .await
-        .expect_status(200);
-    set_role(&app, &alice, &room_id, &carol, "admin")
-        .await
-        .expect_status(200);
+    set_role(&app, &alice, &room_id, &dave, "admin").await.expect_status(200);
+    set_role(&app, &alice, &room_id, &carol, "admin").await.expect_status(200);
 
-    app.post(&alice, &format!("/rooms/{room_id}/leave"), json!({}))
-        .await
-        .expect_status(204);
+    app.post(&alice, &format!("/rooms/{room_id}/leave"), json!({})).await.expect_status(204);
 
     // Carol joined before dave: the earliest-joined admin takes over.
-    assert_eq!(
-        role_of(&app, &bob, &room_id, &carol).await.as_deref(),
-        Some("owner")
-    );
-    assert_eq!(
-        role_of(&app, &bob, &room_id, &dave).await.as_deref(),
-        Some("admin")
-    );
-    assert_eq!(
-        role_of(&app, &bob, &room_id, &bob).await.as_deref(),
-        Some("member")
-    );
+    assert_eq!(role_of(&app, &bob, &room_id, &carol).await.as_deref(), Some("owner"));
+    assert_eq!(role_of(&app, &bob, &room_id, &dave).await.as_deref(), Some("admin"));
+    assert_eq!(role_of(&app, &bob, &room_id, &bob).await.as_deref(), Some("member"));
     assert_eq!(role_of(&app, &bob, &room_id, &alice).await, None);
     assert_eq!(app.room(&carol, &room_id).await["my_role"], "owner");
     let path = format!("/rooms/{room_id}");
-    app.patch(&carol, &path, json!({"name": "carol's now"}))
-        .await
-        .expect_status(200);
+    app.patch(&carol, &path, json!({"name": "carol's now"})).await.expect_status(200);
 }
 
 async fn leaving_owner_hands_over_to_the_earliest_member(app: TestApp) {
@@ -257,22 +183,12 @@ async fn leaving_owner_hands_over_to_the_earliest_member(app: TestApp) {
     app.join(&bob, &room_id).await;
     app.join(&carol, &room_id).await;
 
-    app.post(&alice, &format!("/rooms/{room_id}/leave"), json!({}))
-        .await
-        .expect_status(204);
+    app.post(&alice, &format!("/rooms/{room_id}/leave"), json!({})).await.expect_status(204);
 
-    assert_eq!(
-        role_of(&app, &carol, &room_id, &bob).await.as_deref(),
-        Some("owner")
-    );
-    assert_eq!(
-        role_of(&app, &carol, &room_id, &carol).await.as_deref(),
-        Some("member")
-    );
+    assert_eq!(role_of(&app, &carol, &room_id, &bob).await.as_deref(), Some("owner"));
+    assert_eq!(role_of(&app, &carol, &room_id, &carol).await.as_deref(), Some("member"));
     let room = app.room(&bob, &room_id).await;
     assert_eq!(room["my_role"], "owner");
     assert_eq!(room["member_count"], 2);
-    app.delete(&bob, &format!("/rooms/{room_id}"))
-        .await
-        .expect_status(204);
+    app.delete(&bob, &format!("/rooms/{room_id}")).await.expect_status(204);
 }

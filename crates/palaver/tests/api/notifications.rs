@@ -4,9 +4,7 @@ use std::collections::HashSet;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{
-    TestApp, TestUser, assert_keys, assert_utc_time, assert_uuid_v7, id_of, items, query_value,
-};
+use crate::helpers::{TestApp, TestUser, assert_keys, assert_utc_time, assert_uuid_v7, id_of, items, query_value};
 
 both_backends!(
     a_mention_notifies_a_member,
@@ -19,25 +17,11 @@ both_backends!(
 
 #[track_caller]
 fn assert_notification(n: &Value, kind: &str, room_id: &str, actor: &TestUser) {
-    assert_keys(
-        n,
-        &[
-            "id",
-            "kind",
-            "room_id",
-            "message_id",
-            "actor",
-            "created_at",
-            "read_at",
-        ],
-    );
+    assert_keys(n, &["id", "kind", "room_id", "message_id", "actor", "created_at", "read_at"]);
     assert_uuid_v7(&n["id"]);
     assert_eq!(n["kind"], kind);
     assert_eq!(n["room_id"], room_id);
-    assert_eq!(
-        n["actor"],
-        json!({"id": actor.id, "username": actor.username})
-    );
+    assert_eq!(n["actor"], json!({"id": actor.id, "username": actor.username}));
     assert_utc_time(&n["created_at"]);
     assert_eq!(n["read_at"], json!(null));
 }
@@ -52,9 +36,7 @@ async fn a_mention_notifies_a_member(app: TestApp) {
     let room_id = id_of(&app.create_room(&alice, "general", "public").await);
     app.join(&bob, &room_id).await;
 
-    let message = app
-        .post_message(&alice, &room_id, "hey @bob, look at this")
-        .await;
+    let message = app.post_message(&alice, &room_id, "hey @bob, look at this").await;
 
     let bobs = app.notifications_at_least(&bob, 1).await;
     assert_eq!(bobs.len(), 1, "{bobs:?}");
@@ -70,20 +52,14 @@ async fn mentions_of_non_members_or_oneself_notify_nobody(app: TestApp) {
     let room_id = id_of(&app.create_room(&alice, "general", "public").await);
     app.join(&bob, &room_id).await;
 
-    app.post_message(&alice, &room_id, "@carol are you there? @alice @nobody")
-        .await;
-    app.post_message(&bob, &room_id, "talking to myself, @bob")
-        .await;
+    app.post_message(&alice, &room_id, "@carol are you there? @alice @nobody").await;
+    app.post_message(&bob, &room_id, "talking to myself, @bob").await;
     // A real mention afterwards arrives, so the silence about the others means something.
     let hello = app.post_message(&bob, &room_id, "@alice hi").await;
 
     let alices = app.notifications_at_least(&alice, 1).await;
     let message_ids: Vec<&Value> = alices.iter().map(|n| &n["message_id"]).collect();
-    assert_eq!(
-        message_ids,
-        vec![&hello["id"]],
-        "only bob's mention of alice"
-    );
+    assert_eq!(message_ids, vec![&hello["id"]], "only bob's mention of alice");
     for user in [&bob, &carol] {
         let theirs = all_notifications(&app, user).await;
         assert!(theirs.is_empty(), "{}: {theirs:?}", user.username);
@@ -101,10 +77,7 @@ async fn a_dm_notifies_the_other_user(app: TestApp) {
     assert_eq!(bobs.len(), 1, "{bobs:?}");
     assert_notification(&bobs[0], "dm", &dm_id, &alice);
     assert_eq!(bobs[0]["message_id"], message["id"]);
-    assert!(
-        all_notifications(&app, &alice).await.is_empty(),
-        "not for the sender"
-    );
+    assert!(all_notifications(&app, &alice).await.is_empty(), "not for the sender");
 }
 
 async fn being_added_to_a_room_is_an_invite(app: TestApp) {
@@ -124,11 +97,7 @@ async fn being_added_to_a_room_is_an_invite(app: TestApp) {
     app.join(&bob, &public_id).await;
     app.add_member(&alice, &room_id, &bob).await;
     let bobs = app.notifications_at_least(&bob, 1).await;
-    assert_eq!(
-        bobs.len(),
-        1,
-        "the invite to the private room only: {bobs:?}"
-    );
+    assert_eq!(bobs.len(), 1, "the invite to the private room only: {bobs:?}");
     assert_eq!(bobs[0]["room_id"], room_id);
 }
 
@@ -139,9 +108,7 @@ async fn notifications_page_newest_first(app: TestApp) {
     app.join(&bob, &room_id).await;
     let mut message_ids = Vec::new();
     for i in 0..5 {
-        let message = app
-            .post_message(&alice, &room_id, &format!("@bob number {i}"))
-            .await;
+        let message = app.post_message(&alice, &room_id, &format!("@bob number {i}")).await;
         message_ids.push(message["id"].clone());
     }
     message_ids.reverse();
@@ -172,16 +139,13 @@ async fn notifications_are_marked_read_by_id_or_all(app: TestApp) {
     let room_id = id_of(&app.create_room(&alice, "general", "public").await);
     app.join(&bob, &room_id).await;
     for i in 0..3 {
-        app.post_message(&alice, &room_id, &format!("@bob {i}"))
-            .await;
+        app.post_message(&alice, &room_id, &format!("@bob {i}")).await;
     }
     let before = app.notifications_at_least(&bob, 3).await;
     assert_eq!(before.len(), 3);
     let first_id = id_of(&before[0]);
 
-    app.post(&bob, "/notifications/read", json!({"ids": [first_id]}))
-        .await
-        .expect_status(204);
+    app.post(&bob, "/notifications/read", json!({"ids": [first_id]})).await.expect_status(204);
     let after = all_notifications(&app, &bob).await;
     let read: Vec<bool> = after.iter().map(|n| n["read_at"].is_string()).collect();
     assert_eq!(read, vec![true, false, false], "only that one: {after:?}");
@@ -189,26 +153,13 @@ async fn notifications_are_marked_read_by_id_or_all(app: TestApp) {
 
     let unread = items(&app.notifications(&bob, "?unread_only=true").await);
     assert_eq!(unread.len(), 2);
-    assert!(
-        unread
-            .iter()
-            .all(|n| n["read_at"].is_null() && id_of(n) != first_id)
-    );
+    assert!(unread.iter().all(|n| n["read_at"].is_null() && id_of(n) != first_id));
 
-    app.post(&bob, "/notifications/read", json!({"all": true}))
-        .await
-        .expect_status(204);
-    assert!(
-        all_notifications(&app, &bob)
-            .await
-            .iter()
-            .all(|n| n["read_at"].is_string())
-    );
+    app.post(&bob, "/notifications/read", json!({"all": true})).await.expect_status(204);
+    assert!(all_notifications(&app, &bob).await.iter().all(|n| n["read_at"].is_string()));
     assert!(items(&app.notifications(&bob, "?unread_only=true").await).is_empty());
     // Reading twice keeps the first time.
     let again = all_notifications(&app, &bob).await;
-    app.post(&bob, "/notifications/read", json!({"ids": [first_id]}))
-        .await
-        .expect_status(204);
+    app.post(&bob, "/notifications/read", json!({"ids": [first_id]})).await.expect_status(204);
     assert_eq!(all_notifications(&app, &bob).await, again);
 }

@@ -3,11 +3,7 @@
 
 use crate::helpers::TestApp;
 
-both_backends!(
-    health_and_readiness_answer_200,
-    the_openapi_document_describes_the_api,
-    metrics_count_http_requests,
-);
+both_backends!(health_and_readiness_answer_200, the_openapi_document_describes_the_api, metrics_count_http_requests,);
 
 async fn health_and_readiness_answer_200(app: TestApp) {
     app.get_root("/healthz").await.expect_status_in(&[200]);
@@ -19,9 +15,7 @@ async fn the_openapi_document_describes_the_api(app: TestApp) {
     let document = reply.expect_status(200);
     let version = document["openapi"].as_str().unwrap_or_default();
     assert!(version.starts_with("3.1"), "OpenAPI 3.1, got {version:?}");
-    let paths = document["paths"]
-        .as_object()
-        .expect("the document has paths");
+    let paths = document["paths"].as_object().expect("the document has paths");
     for path in [
         "/api/v1/auth/register",
         "/api/v1/auth/login",
@@ -33,17 +27,10 @@ async fn the_openapi_document_describes_the_api(app: TestApp) {
         "/api/v1/dms",
         "/api/v1/notifications",
     ] {
-        assert!(
-            paths.contains_key(path),
-            "{path} is documented; paths: {:?}",
-            paths.keys()
-        );
+        assert!(paths.contains_key(path), "{path} is documented; paths: {:?}", paths.keys());
     }
     let post = &document["paths"]["/api/v1/rooms/{id}/messages"]["post"];
-    assert!(
-        post.is_object(),
-        "POST /rooms/{{id}}/messages is documented"
-    );
+    assert!(post.is_object(), "POST /rooms/{{id}}/messages is documented");
 }
 
 async fn metrics_count_http_requests(app: TestApp) {
@@ -52,26 +39,13 @@ async fn metrics_count_http_requests(app: TestApp) {
 
     let reply = app.get_root("/metrics").await;
     reply.expect_status_in(&[200]);
-    assert!(
-        reply.content_type().starts_with("text/plain"),
-        "Prometheus text, got {:?}",
-        reply.content_type()
-    );
-    assert!(
-        reply.text.contains("palaver_http_requests_total"),
-        "{}",
-        reply.text
-    );
+    assert!(reply.content_type().starts_with("text/plain"), "Prometheus text, got {:?}", reply.content_type());
+    assert!(reply.text.contains("palaver_http_requests_total"), "{}", reply.text);
     let sample = reply
         .text
         .lines()
         .find(|line| line.starts_with("palaver_http_requests_total"))
         .expect("a palaver_http_requests_total sample");
-    let value: f64 = sample
-        .rsplit(' ')
-        .next()
-        .unwrap()
-        .parse()
-        .expect("a numeric sample");
+    let value: f64 = sample.rsplit(' ').next().unwrap().parse().expect("a numeric sample");
     assert!(value >= 1.0, "{sample}");
 }

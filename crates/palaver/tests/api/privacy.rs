@@ -26,18 +26,11 @@ async fn another_users_private_room_is_not_found(app: TestApp) {
             app.get(&bob, path).await,
             app.get(&bob, &format!("{path}/members")).await,
             app.get(&bob, &format!("{path}/messages")).await,
-            app.post(&bob, &format!("{path}/messages"), json!({"content": "hi"}))
-                .await,
+            app.post(&bob, &format!("{path}/messages"), json!({"content": "hi"})).await,
             app.patch(&bob, path, json!({"name": "mine"})).await,
             app.delete(&bob, path).await,
-            app.post(
-                &bob,
-                &format!("{path}/members"),
-                json!({"user_id": carol.id}),
-            )
-            .await,
-            app.post(&bob, &format!("{path}/read"), json!({"seq": 1}))
-                .await,
+            app.post(&bob, &format!("{path}/members"), json!({"user_id": carol.id})).await,
+            app.post(&bob, &format!("{path}/read"), json!({"seq": 1})).await,
             app.post(&bob, &format!("{path}/leave"), json!({})).await,
         ];
         for reply in not_found {
@@ -45,30 +38,16 @@ async fn another_users_private_room_is_not_found(app: TestApp) {
         }
     }
     let target = format!("{room}/members/{}", alice.id);
-    app.patch(&bob, &target, json!({"role": "member"}))
-        .await
-        .expect_problem(404, Some("not_found"));
-    app.delete(&bob, &target)
-        .await
-        .expect_problem(404, Some("not_found"));
+    app.patch(&bob, &target, json!({"role": "member"})).await.expect_problem(404, Some("not_found"));
+    app.delete(&bob, &target).await.expect_problem(404, Some("not_found"));
 
     // Nothing changed, and bob's lists do not mention it.
     let seen = app.room(&alice, &room_id).await;
     assert_eq!(
-        (
-            seen["name"].clone(),
-            seen["member_count"].clone(),
-            seen["last_seq"].clone()
-        ),
+        (seen["name"].clone(), seen["member_count"].clone(), seen["last_seq"].clone()),
         (json!("secret"), json!(1), json!(1))
     );
-    assert!(
-        !ids(&app
-            .get(&bob, "/rooms?scope=public")
-            .await
-            .expect_status(200))
-        .contains(&room_id)
-    );
+    assert!(!ids(&app.get(&bob, "/rooms?scope=public").await.expect_status(200)).contains(&room_id));
     assert!(items(&app.get(&bob, "/rooms").await.expect_status(200)).is_empty());
 }
 
@@ -82,12 +61,8 @@ async fn messages_of_a_private_room_are_not_found(app: TestApp) {
     // Neither through its own room nor through a room bob owns.
     for room_id in [&private_id, &bobs_room] {
         let path = format!("/rooms/{room_id}/messages/{}", id_of(&message));
-        app.patch(&bob, &path, json!({"content": "mine"}))
-            .await
-            .expect_problem(404, Some("not_found"));
-        app.delete(&bob, &path)
-            .await
-            .expect_problem(404, Some("not_found"));
+        app.patch(&bob, &path, json!({"content": "mine"})).await.expect_problem(404, Some("not_found"));
+        app.delete(&bob, &path).await.expect_problem(404, Some("not_found"));
     }
     let history = app.history(&alice, &private_id, "").await;
     assert_eq!(items(&history), vec![message]);
@@ -105,26 +80,15 @@ async fn another_users_notifications_cannot_be_marked(app: TestApp) {
     assert_eq!(bobs.len(), 1, "bob was mentioned");
     let bobs_id = id_of(&bobs[0]);
 
-    let reply = app
-        .post(&carol, "/notifications/read", json!({"ids": [bobs_id]}))
-        .await;
+    let reply = app.post(&carol, "/notifications/read", json!({"ids": [bobs_id]})).await;
     let status = reply.expect_status_in(&[204, 404]);
     if status == 404 {
         reply.expect_problem(404, Some("not_found"));
     }
-    app.post(&carol, "/notifications/read", json!({"all": true}))
-        .await
-        .expect_status(204);
+    app.post(&carol, "/notifications/read", json!({"all": true})).await.expect_status(204);
 
     let unread = items(&app.notifications(&bob, "?unread_only=true").await);
-    assert_eq!(
-        unread.len(),
-        1,
-        "carol could not mark bob's notification read"
-    );
+    assert_eq!(unread.len(), 1, "carol could not mark bob's notification read");
     assert_eq!(unread[0]["read_at"], json!(null));
-    assert!(
-        items(&app.notifications(&carol, "").await).is_empty(),
-        "and she cannot see it"
-    );
+    assert!(items(&app.notifications(&carol, "").await).is_empty(), "and she cannot see it");
 }

@@ -43,44 +43,24 @@ async fn room_fields_are_validated(app: TestApp) {
     let invalid = [
         (json!({"name": "", "visibility": "public"}), "name"),
         (json!({"name": "   ", "visibility": "public"}), "name"),
-        (
-            json!({"name": long_string(101), "visibility": "public"}),
-            "name",
-        ),
-        (
-            json!({"name": "ok", "description": long_string(1001), "visibility": "public"}),
-            "description",
-        ),
+        (json!({"name": long_string(101), "visibility": "public"}), "name"),
+        (json!({"name": "ok", "description": long_string(1001), "visibility": "public"}), "description"),
     ];
     for (body, field) in invalid {
         app.post(&alice, "/rooms", body).await.expect_invalid(field);
     }
-    let bad_visibility = app
-        .post(
-            &alice,
-            "/rooms",
-            json!({"name": "ok", "visibility": "secret"}),
-        )
-        .await;
+    let bad_visibility = app.post(&alice, "/rooms", json!({"name": "ok", "visibility": "secret"})).await;
     let status = bad_visibility.expect_status_in(&[400, 422]);
     bad_visibility.expect_problem(status, None);
 
     let padded = format!("  {}  ", "é".repeat(100));
     let body = json!({"name": padded, "description": long_string(1000), "visibility": "private"});
     let room = app.post(&alice, "/rooms", body).await.expect_status(201);
-    assert_eq!(
-        room["name"],
-        "é".repeat(100),
-        "100 characters after trimming is the limit"
-    );
+    assert_eq!(room["name"], "é".repeat(100), "100 characters after trimming is the limit");
     assert_eq!(room["visibility"], "private");
 
     let rooms = app.get(&alice, "/rooms").await.expect_status(200);
-    assert_eq!(
-        ids(&rooms),
-        vec![id_of(&room)],
-        "no invalid room was created"
-    );
+    assert_eq!(ids(&rooms), vec![id_of(&room)], "no invalid room was created");
 }
 
 async fn anyone_can_read_a_public_room(app: TestApp) {
@@ -95,12 +75,8 @@ async fn anyone_can_read_a_public_room(app: TestApp) {
     assert_eq!(seen["unread_count"], json!(null), "bob is not a member");
 
     let unknown = uuid::Uuid::now_v7();
-    app.get(&bob, &format!("/rooms/{unknown}"))
-        .await
-        .expect_problem(404, Some("not_found"));
-    app.get(&bob, "/rooms/not-a-uuid")
-        .await
-        .expect_problem(404, Some("not_found"));
+    app.get(&bob, &format!("/rooms/{unknown}")).await.expect_problem(404, Some("not_found"));
+    app.get(&bob, "/rooms/not-a-uuid").await.expect_problem(404, Some("not_found"));
 }
 
 async fn joined_is_the_default_scope(app: TestApp) {
@@ -113,11 +89,7 @@ async fn joined_is_the_default_scope(app: TestApp) {
     let expected: HashSet<String> = [id_of(&public), id_of(&private)].into();
     for path in ["/rooms", "/rooms?scope=joined"] {
         let page = app.get(&alice, path).await.expect_status(200);
-        assert_eq!(
-            ids(&page).into_iter().collect::<HashSet<_>>(),
-            expected,
-            "{path}"
-        );
+        assert_eq!(ids(&page).into_iter().collect::<HashSet<_>>(), expected, "{path}");
         assert_eq!(page["next_cursor"], json!(null));
         items(&page).iter().for_each(assert_room);
     }
@@ -131,10 +103,7 @@ async fn public_scope_pages_with_a_cursor(app: TestApp) {
     let carol = app.register("carol").await;
     let mut expected = HashSet::new();
     for i in 0..5 {
-        expected.insert(id_of(
-            &app.create_room(&alice, &format!("room {i}"), "public")
-                .await,
-        ));
+        expected.insert(id_of(&app.create_room(&alice, &format!("room {i}"), "public").await));
     }
     app.create_room(&alice, "alice's secret", "private").await;
     app.create_room(&bob, "bob's secret", "private").await;
@@ -155,9 +124,7 @@ async fn public_scope_pages_with_a_cursor(app: TestApp) {
             seen.push(id_of(room));
         }
         match page["next_cursor"].as_str() {
-            Some(cursor) => {
-                path = format!("/rooms?scope=public&limit=2&cursor={}", query_value(cursor))
-            }
+            Some(cursor) => path = format!("/rooms?scope=public&limit=2&cursor={}", query_value(cursor)),
             None => break,
         }
     }
@@ -182,21 +149,12 @@ async fn owner_can_update_a_room_but_a_member_cannot(app: TestApp) {
     assert_eq!(updated["my_role"], "owner");
     assert_eq!(app.room(&bob, &room_id).await["name"], "Lobby");
 
-    let renamed = app
-        .patch(&alice, &path, json!({"description": "Only this"}))
-        .await
-        .expect_status(200);
+    let renamed = app.patch(&alice, &path, json!({"description": "Only this"})).await.expect_status(200);
     assert_eq!(renamed["name"], "Lobby", "fields left out stay as they are");
 
-    app.patch(&alice, &path, json!({"name": "  "}))
-        .await
-        .expect_invalid("name");
-    app.patch(&bob, &path, json!({"name": "mine"}))
-        .await
-        .expect_problem(403, None);
-    app.patch(&carol, &path, json!({"name": "mine"}))
-        .await
-        .expect_problem(403, None);
+    app.patch(&alice, &path, json!({"name": "  "})).await.expect_invalid("name");
+    app.patch(&bob, &path, json!({"name": "mine"})).await.expect_problem(403, None);
+    app.patch(&carol, &path, json!({"name": "mine"})).await.expect_problem(403, None);
     assert_eq!(app.room(&alice, &room_id).await["name"], "Lobby");
 }
 
@@ -212,16 +170,10 @@ async fn only_the_owner_can_delete_a_room(app: TestApp) {
     app.room(&bob, &room_id).await;
 
     app.delete(&alice, &path).await.expect_status(204);
-    app.get(&alice, &path)
-        .await
-        .expect_problem(404, Some("not_found"));
-    app.get(&bob, &path)
-        .await
-        .expect_problem(404, Some("not_found"));
+    app.get(&alice, &path).await.expect_problem(404, Some("not_found"));
+    app.get(&bob, &path).await.expect_problem(404, Some("not_found"));
     let messages = format!("/rooms/{room_id}/messages");
-    app.get(&bob, &messages)
-        .await
-        .expect_problem(404, Some("not_found"));
+    app.get(&bob, &messages).await.expect_problem(404, Some("not_found"));
     let bobs_rooms = app.get(&bob, "/rooms").await.expect_status(200);
     assert!(items(&bobs_rooms).is_empty(), "{bobs_rooms}");
 }
@@ -253,19 +205,11 @@ async fn joining_a_private_room_needs_an_invitation(app: TestApp) {
     let bob = app.register("bob").await;
     let room_id = id_of(&app.create_room(&alice, "secret", "private").await);
 
-    let reply = app
-        .post(&bob, &format!("/rooms/{room_id}/join"), json!({}))
-        .await;
+    let reply = app.post(&bob, &format!("/rooms/{room_id}/join"), json!({})).await;
     let status = reply.expect_status_in(&[403, 404]);
     reply.expect_problem(status, None);
-    assert_eq!(
-        app.members(&alice, &room_id).await.len(),
-        1,
-        "bob did not get in"
-    );
-    app.get(&bob, &format!("/rooms/{room_id}"))
-        .await
-        .expect_problem(404, Some("not_found"));
+    assert_eq!(app.members(&alice, &room_id).await.len(), 1, "bob did not get in");
+    app.get(&bob, &format!("/rooms/{room_id}")).await.expect_problem(404, Some("not_found"));
 
     app.add_member(&alice, &room_id, &bob).await;
     let joined = app.join(&bob, &room_id).await;
@@ -289,16 +233,12 @@ async fn leaving_a_room(app: TestApp) {
     assert_eq!(public["my_role"], json!(null));
     assert_eq!(public["member_count"], 1);
     let path = format!("/rooms/{private_id}");
-    app.get(&bob, &path)
-        .await
-        .expect_problem(404, Some("not_found"));
+    app.get(&bob, &path).await.expect_problem(404, Some("not_found"));
     assert_eq!(app.room(&alice, &private_id).await["member_count"], 1);
 
     let bobs_rooms = app.get(&bob, "/rooms").await.expect_status(200);
     assert!(items(&bobs_rooms).is_empty(), "{bobs_rooms}");
     let messages = format!("/rooms/{public_id}/messages");
-    let post = app
-        .post(&bob, &messages, json!({"content": "still here?"}))
-        .await;
+    let post = app.post(&bob, &messages, json!({"content": "still here?"})).await;
     post.expect_problem(403, None);
 }

@@ -21,28 +21,17 @@ async fn posts_edits_and_deletes_each_take_the_next_seq(app: TestApp) {
     let a = app.post_message(&alice, &room_id, "A").await;
     let b = app.post_message(&alice, &room_id, "B").await;
     let path_a = format!("/rooms/{room_id}/messages/{}", id_of(&a));
-    let edited = app
-        .patch(&alice, &path_a, json!({"content": "A2"}))
-        .await
-        .expect_status(200);
-    app.delete(&alice, &format!("/rooms/{room_id}/messages/{}", id_of(&b)))
-        .await
-        .expect_status(204);
+    let edited = app.patch(&alice, &path_a, json!({"content": "A2"})).await.expect_status(200);
+    app.delete(&alice, &format!("/rooms/{room_id}/messages/{}", id_of(&b))).await.expect_status(204);
     let c = app.post_message(&alice, &room_id, "C").await;
 
-    assert_eq!(
-        (a["seq"].clone(), b["seq"].clone(), c["seq"].clone()),
-        (json!(1), json!(2), json!(5))
-    );
+    assert_eq!((a["seq"].clone(), b["seq"].clone(), c["seq"].clone()), (json!(1), json!(2), json!(5)));
     assert_eq!(edited["updated_seq"], 3);
     assert_eq!(app.last_seq(&alice, &room_id).await, 5);
 
     let history = app.history(&alice, &room_id, "").await;
     assert_eq!(seqs(&history), vec![1, 2, 5]);
-    let updated: Vec<_> = items(&history)
-        .iter()
-        .map(|m| m["updated_seq"].as_i64().unwrap())
-        .collect();
+    let updated: Vec<_> = items(&history).iter().map(|m| m["updated_seq"].as_i64().unwrap()).collect();
     assert_eq!(updated, vec![3, 4, 5]);
 }
 
@@ -65,9 +54,7 @@ async fn concurrent_posts_get_gapless_seqs(app: TestApp) {
         tasks.push(tokio::spawn(async move {
             let mut seqs = Vec::new();
             for n in 0..EACH {
-                let message = app
-                    .post_message(&user, &room_id, &format!("{} #{n}", user.username))
-                    .await;
+                let message = app.post_message(&user, &room_id, &format!("{} #{n}", user.username)).await;
                 seqs.push(message["seq"].as_i64().unwrap());
             }
             seqs
@@ -76,19 +63,12 @@ async fn concurrent_posts_get_gapless_seqs(app: TestApp) {
     let mut all = Vec::new();
     for task in tasks {
         let mine = task.await.expect("a poster task does not panic");
-        assert!(
-            mine.windows(2).all(|w| w[0] < w[1]),
-            "one user's posts keep their order: {mine:?}"
-        );
+        assert!(mine.windows(2).all(|w| w[0] < w[1]), "one user's posts keep their order: {mine:?}");
         all.extend(mine);
     }
     all.sort_unstable();
     let total = (TASKS * EACH) as i64;
-    assert_eq!(
-        all,
-        (1..=total).collect::<Vec<_>>(),
-        "every seq once, no gap"
-    );
+    assert_eq!(all, (1..=total).collect::<Vec<_>>(), "every seq once, no gap");
 
     assert_eq!(app.last_seq(&alice, &room_id).await, total);
     let history = app.history(&alice, &room_id, "?limit=200").await;
@@ -100,13 +80,9 @@ async fn seqs_survive_a_restart(mut app: TestApp) {
     let alice = app.register("alice").await;
     let room_id = id_of(&app.create_room(&alice, "general", "public").await);
     let first = app.post_message(&alice, &room_id, "before").await;
-    app.patch(
-        &alice,
-        &format!("/rooms/{room_id}/messages/{}", id_of(&first)),
-        json!({"content": "edited"}),
-    )
-    .await
-    .expect_status(200);
+    app.patch(&alice, &format!("/rooms/{room_id}/messages/{}", id_of(&first)), json!({"content": "edited"}))
+        .await
+        .expect_status(200);
 
     app.restart().await;
 

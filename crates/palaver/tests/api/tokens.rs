@@ -26,11 +26,7 @@ fn protected_endpoints(room_id: &str) -> Vec<(Method, String, Option<Value>)> {
     vec![
         (Method::GET, "/users/me".into(), None),
         (Method::GET, "/rooms".into(), None),
-        (
-            Method::POST,
-            "/rooms".into(),
-            Some(json!({"name": "x", "visibility": "public"})),
-        ),
+        (Method::POST, "/rooms".into(), Some(json!({"name": "x", "visibility": "public"}))),
         (Method::GET, format!("/rooms/{room_id}/messages"), None),
         (Method::GET, "/notifications".into(), None),
     ]
@@ -55,13 +51,8 @@ async fn requests_without_a_token_are_unauthorized(app: TestApp) {
     assert_all_unauthorized(&app, &room_id, &Anonymous).await;
 
     // A scheme other than Bearer is no token either.
-    let reply = app
-        .client
-        .get(app.api("/users/me"))
-        .basic_auth(&alice.username, Some(&alice.password))
-        .send()
-        .await
-        .unwrap();
+    let reply =
+        app.client.get(app.api("/users/me")).basic_auth(&alice.username, Some(&alice.password)).send().await.unwrap();
     assert_eq!(reply.status(), 401);
 }
 
@@ -92,10 +83,7 @@ async fn expired_tokens_are_unauthorized(app: TestApp) {
 
     // The refresh token outlives the access token and gets a fresh one.
     let body = json!({"refresh_token": alice.refresh_token});
-    let pair = app
-        .post(&Anonymous, "/auth/refresh", body)
-        .await
-        .expect_status(200);
+    let pair = app.post(&Anonymous, "/auth/refresh", body).await.expect_status(200);
     let token = pair["access_token"].as_str().unwrap();
     app.get(token, "/users/me").await.expect_status(200);
 }

@@ -2,11 +2,7 @@
 
 use crate::helpers::{TestApp, assert_user};
 
-both_backends!(
-    me_includes_the_email,
-    another_user_shows_public_fields_only,
-    unknown_users_are_not_found,
-);
+both_backends!(me_includes_the_email, another_user_shows_public_fields_only, unknown_users_are_not_found,);
 
 async fn me_includes_the_email(app: TestApp) {
     let alice = app.register("alice").await;
@@ -20,26 +16,16 @@ async fn me_includes_the_email(app: TestApp) {
 async fn another_user_shows_public_fields_only(app: TestApp) {
     let alice = app.register("alice").await;
     let bob = app.register("bob").await;
-    let seen = app
-        .get(&alice, &format!("/users/{}", bob.id))
-        .await
-        .expect_status(200);
+    let seen = app.get(&alice, &format!("/users/{}", bob.id)).await.expect_status(200);
     assert_user(&seen, false);
     assert_eq!(seen["id"], bob.id);
     assert_eq!(seen["username"], "bob");
-    assert!(
-        !seen.to_string().contains("bob@example.com"),
-        "no email anywhere: {seen}"
-    );
+    assert!(!seen.to_string().contains("bob@example.com"), "no email anywhere: {seen}");
 }
 
 async fn unknown_users_are_not_found(app: TestApp) {
     let alice = app.register("alice").await;
     let unknown = uuid::Uuid::now_v7();
-    app.get(&alice, &format!("/users/{unknown}"))
-        .await
-        .expect_problem(404, Some("not_found"));
-    app.get(&alice, "/users/not-a-uuid")
-        .await
-        .expect_problem(404, Some("not_found"));
+    app.get(&alice, &format!("/users/{unknown}")).await.expect_problem(404, Some("not_found"));
+    app.get(&alice, "/users/not-a-uuid").await.expect_problem(404, Some("not_found"));
 }

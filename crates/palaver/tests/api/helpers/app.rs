@@ -58,25 +58,12 @@ pub async fn spawn_app(backend: Backend, configure: impl FnOnce(&mut Config)) ->
     configure(&mut config);
 
     let (server, address) = start_server(config.clone()).await;
-    let client = reqwest::Client::builder()
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    Some(TestApp {
-        address,
-        client,
-        config,
-        server: Some(server),
-        _database: database,
-        _data_dir: data_dir,
-    })
+    let client = reqwest::Client::builder().no_proxy().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    Some(TestApp { address, client, config, server: Some(server), _database: database, _data_dir: data_dir })
 }
 
 async fn start_server(config: Config) -> (RunningServer, String) {
-    let app = Application::build(config)
-        .await
-        .expect("the application builds");
+    let app = Application::build(config).await.expect("the application builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(app.run_until_stopped(async move {
@@ -89,11 +76,8 @@ fn init_test_logging() {
     static INIT: Once = Once::new();
     INIT.call_once(|| {
         if let Ok(filter) = std::env::var("TEST_LOG") {
-            let filter = if filter.is_empty() || filter == "1" || filter == "true" {
-                "info".to_owned()
-            } else {
-                filter
-            };
+            let filter =
+                if filter.is_empty() || filter == "1" || filter == "true" { "info".to_owned() } else { filter };
             let _ = tracing_subscriber::fmt()
                 .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
                 .with_test_writer()
@@ -177,12 +161,7 @@ impl TestApp {
 
     /// A request outside `/api/v1` (health, metrics, OpenAPI).
     pub async fn get_root(&self, path: &str) -> Reply {
-        let response = self
-            .client
-            .get(format!("{}{path}", self.address))
-            .send()
-            .await
-            .expect("the server answers");
+        let response = self.client.get(format!("{}{path}", self.address)).send().await.expect("the server answers");
         Reply::read(format!("GET {path}"), response).await
     }
 
@@ -192,10 +171,7 @@ impl TestApp {
     pub async fn register(&self, username: &str) -> TestUser {
         let email = format!("{username}@example.com");
         let body = json!({"username": username, "email": email, "password": PASSWORD});
-        let pair = self
-            .post(&Anonymous, "/auth/register", body)
-            .await
-            .expect_status(201);
+        let pair = self.post(&Anonymous, "/auth/register", body).await.expect_status(201);
         TestUser {
             id: id_of(&pair["user"]),
             username: username.to_owned(),
@@ -212,9 +188,7 @@ impl TestApp {
     }
 
     pub async fn room(&self, user: &TestUser, room_id: &str) -> Value {
-        self.get(user, &format!("/rooms/{room_id}"))
-            .await
-            .expect_status(200)
+        self.get(user, &format!("/rooms/{room_id}")).await.expect_status(200)
     }
 
     pub async fn join(&self, user: &TestUser, room_id: &str) -> Value {
@@ -224,30 +198,21 @@ impl TestApp {
 
     pub async fn add_member(&self, actor: &TestUser, room_id: &str, user: &TestUser) -> Value {
         let path = format!("/rooms/{room_id}/members");
-        self.post(actor, &path, json!({"user_id": user.id}))
-            .await
-            .expect_status(201)
+        self.post(actor, &path, json!({"user_id": user.id})).await.expect_status(201)
     }
 
     pub async fn members(&self, user: &TestUser, room_id: &str) -> Vec<Value> {
-        let page = self
-            .get(user, &format!("/rooms/{room_id}/members"))
-            .await
-            .expect_status(200);
+        let page = self.get(user, &format!("/rooms/{room_id}/members")).await.expect_status(200);
         items(&page)
     }
 
     pub async fn open_dm(&self, user: &TestUser, other: &TestUser) -> Value {
-        self.post(user, "/dms", json!({"user_id": other.id}))
-            .await
-            .expect_status(200)
+        self.post(user, "/dms", json!({"user_id": other.id})).await.expect_status(200)
     }
 
     pub async fn post_message(&self, user: &TestUser, room_id: &str, content: &str) -> Value {
         let path = format!("/rooms/{room_id}/messages");
-        self.post(user, &path, json!({"content": content}))
-            .await
-            .expect_status(201)
+        self.post(user, &path, json!({"content": content})).await.expect_status(201)
     }
 
     /// `query` is appended as is, e.g. `"?before=10&limit=5"` or `""`.
@@ -257,15 +222,11 @@ impl TestApp {
     }
 
     pub async fn last_seq(&self, user: &TestUser, room_id: &str) -> i64 {
-        self.room(user, room_id).await["last_seq"]
-            .as_i64()
-            .expect("last_seq is an integer")
+        self.room(user, room_id).await["last_seq"].as_i64().expect("last_seq is an integer")
     }
 
     pub async fn notifications(&self, user: &TestUser, query: &str) -> Value {
-        self.get(user, &format!("/notifications{query}"))
-            .await
-            .expect_status(200)
+        self.get(user, &format!("/notifications{query}")).await.expect_status(200)
     }
 
     /// All of the user's notifications once there are at least `count`: they may be written

@@ -18,17 +18,15 @@ impl TestDatabase {
         let in_ci = std::env::var("CI").is_ok_and(|v| v == "true");
         let admin_url = match std::env::var("PALAVER_TEST_DATABASE_URL") {
             Ok(url) if !url.is_empty() => url,
-            _ if in_ci => panic!(
-                "CI=true but PALAVER_TEST_DATABASE_URL is unset: the PostgreSQL tests must run in CI"
-            ),
+            _ if in_ci => panic!("CI=true but PALAVER_TEST_DATABASE_URL is unset: the PostgreSQL tests must run in CI"),
             _ => {
                 println!("postgres variant did not run: PALAVER_TEST_DATABASE_URL is unset");
                 return None;
             }
         };
-        let mut admin = PgConnection::connect(&admin_url).await.unwrap_or_else(|e| {
-            panic!("cannot reach PostgreSQL at PALAVER_TEST_DATABASE_URL={admin_url}: {e}")
-        });
+        let mut admin = PgConnection::connect(&admin_url)
+            .await
+            .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at PALAVER_TEST_DATABASE_URL={admin_url}: {e}"));
         let name = format!("palaver_test_{}", uuid::Uuid::now_v7().simple());
         admin
             .execute(format!(r#"CREATE DATABASE "{name}""#).as_str())
@@ -37,11 +35,7 @@ impl TestDatabase {
         let _ = admin.close().await;
         let mut url = Url::parse(&admin_url).expect("PALAVER_TEST_DATABASE_URL is a URL");
         url.set_path(&format!("/{name}"));
-        Some(TestDatabase {
-            url: url.to_string(),
-            admin_url,
-            name,
-        })
+        Some(TestDatabase { url: url.to_string(), admin_url, name })
     }
 }
 
@@ -52,9 +46,7 @@ impl Drop for TestDatabase {
         // Drop runs inside the test's runtime, which cannot be blocked on: use a thread
         // with a runtime of its own.
         let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             runtime.block_on(async {
                 let mut admin = PgConnection::connect(&admin_url).await?;
                 admin.execute(statement.as_str()).await?;
