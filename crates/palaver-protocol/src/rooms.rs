@@ -27,7 +27,7 @@ pub enum Role {
     Owner,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Room {
     pub id: Uuid,
     pub kind: RoomKind,

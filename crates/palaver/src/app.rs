@@ -2,6 +2,8 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
@@ -10,12 +12,15 @@ use tokio::net::TcpListener;
 use crate::auth::{JwtKeys, secret};
 use crate::config::Config;
 use crate::http::{self, AppState};
-use crate::service::Services;
+use crate::realtime::{Broker, Hub, InProcessBroker};
+use crate::service::{self, Services};
 use crate::store;
+use crate::ws::WsRuntime;
 
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    ws: Arc<WsRuntime>,
 }
 
 /// Opens the store (creating the data dir and running migrations) and the services on it.
@@ -28,7 +33,13 @@ pub async fn services(config: &Config) -> anyhow::Result<Services> {
         .with_context(|| format!("opening the {} database", url.split(':').next().unwrap_or("")))?;
     let secret = secret::load_or_create(config.jwt_secret.as_deref(), &config.data_dir)?;
     let jwt = JwtKeys::new(&secret, config.auth.access_ttl_secs);
-    Ok(Services::new(store, jwt, config.auth.refresh_ttl_secs))
+    let hub = Arc::new(Hub::default());
+    let broker: Arc<dyn Broker> = Arc::new(InProcessBroker::new(hub.clone()));
+    let settings = service::Settings {
+        refresh_ttl_secs: config.auth.refresh_ttl_secs,
+        presence_grace: Duration::from_millis(config.ws.presence_grace_ms),
+    };
+    Ok(Services::new(store, jwt, settings, broker, hub))
 }
 
 impl Application {
@@ -36,9 +47,10 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let services = services(&config).await?;
         let listener = TcpListener::bind(config.bind).await.with_context(|| format!("binding {}", config.bind))?;
-        let state = AppState { services, metrics: http::metrics_handle() };
+        let ws = WsRuntime::new(config.ws.clone());
+        let state = AppState { services, metrics: http::metrics_handle(), ws: ws.clone() };
         let router = http::router(state, config.limits.json_body_bytes);
-        Ok(Self { listener, router })
+        Ok(Self { listener, router, ws })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -49,11 +61,19 @@ impl Application {
         self.local_addr().port()
     }
 
-    /// Serves until `shutdown` resolves, then finishes in-flight requests.
+    /// Serves until `shutdown` resolves, then stops accepting, finishes in-flight requests
+    /// and closes every WebSocket with 1001.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let ws = self.ws.clone();
+        let signal = async move {
+            shutdown.await;
+            // Upgraded sockets are not HTTP requests that graceful shutdown waits for.
+            ws.shutdown.cancel();
+        };
         axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown)
+            .with_graceful_shutdown(signal)
             .await?;
+        self.ws.close_all(Duration::from_secs(5)).await;
         Ok(())
     }
 }

@@ -28,6 +28,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub database: DatabaseConfig,
     pub limits: LimitsConfig,
+    pub ws: WsConfig,
     pub llm: LlmConfig,
     pub mcp: McpConfig,
 }
@@ -60,6 +61,39 @@ pub struct DatabaseConfig {
 pub struct LimitsConfig {
     /// Largest JSON request body, in bytes.
     pub json_body_bytes: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WsConfig {
+    /// Largest client frame; bigger ones close the socket with 1009.
+    pub max_frame_bytes: usize,
+    /// Frames queued for one socket before it counts as a slow consumer (closed with 1013).
+    pub outbox_frames: usize,
+    /// Client frames per second a socket may send on average ...
+    pub rate_per_sec: f64,
+    /// ... and in a burst; past that it is closed with 1008.
+    pub rate_burst: f64,
+    /// Server pings this often; a socket silent for two intervals is dropped.
+    pub ping_interval_secs: u64,
+    /// Most room events replayed on subscribe with `since_seq`.
+    pub replay_limit: i64,
+    /// How long a user stays online after their last socket closed.
+    pub presence_grace_ms: u64,
+}
+
+impl Default for WsConfig {
+    fn default() -> Self {
+        Self {
+            max_frame_bytes: 64 * 1024,
+            outbox_frames: 256,
+            rate_per_sec: 50.0,
+            rate_burst: 100.0,
+            ping_interval_secs: 30,
+            replay_limit: 10_000,
+            presence_grace_ms: 5_000,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -107,6 +141,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             database: DatabaseConfig::default(),
             limits: LimitsConfig::default(),
+            ws: WsConfig::default(),
             llm: LlmConfig::default(),
             mcp: McpConfig::default(),
         }
@@ -188,6 +223,27 @@ pub struct Settings {
     /// Largest JSON request body in bytes [default: 65536]
     #[arg(long, env = "PALAVER_LIMITS_JSON_BODY_BYTES", global = true)]
     pub limits_json_body_bytes: Option<usize>,
+    /// Largest WebSocket frame from a client in bytes [default: 65536]
+    #[arg(long, env = "PALAVER_WS_MAX_FRAME_BYTES", global = true)]
+    pub ws_max_frame_bytes: Option<usize>,
+    /// Frames queued per socket before it is cut off as a slow consumer [default: 256]
+    #[arg(long, env = "PALAVER_WS_OUTBOX_FRAMES", global = true)]
+    pub ws_outbox_frames: Option<usize>,
+    /// Average client frames per second per socket [default: 50]
+    #[arg(long, env = "PALAVER_WS_RATE_PER_SEC", global = true)]
+    pub ws_rate_per_sec: Option<f64>,
+    /// Burst of client frames per socket before it is closed with 1008 [default: 100]
+    #[arg(long, env = "PALAVER_WS_RATE_BURST", global = true)]
+    pub ws_rate_burst: Option<f64>,
+    /// Seconds between server pings; two silent intervals drop the socket [default: 30]
+    #[arg(long, env = "PALAVER_WS_PING_INTERVAL_SECS", global = true)]
+    pub ws_ping_interval_secs: Option<u64>,
+    /// Most events replayed on subscribe with since_seq [default: 10000]
+    #[arg(long, env = "PALAVER_WS_REPLAY_LIMIT", global = true)]
+    pub ws_replay_limit: Option<i64>,
+    /// Milliseconds a user stays online after their last socket closed [default: 5000]
+    #[arg(long, env = "PALAVER_WS_PRESENCE_GRACE_MS", global = true)]
+    pub ws_presence_grace_ms: Option<u64>,
     /// OpenAI-compatible endpoint for the assistant [default: unset, assistant answers 503]
     #[arg(long, env = "PALAVER_LLM_BASE_URL", global = true)]
     pub llm_base_url: Option<String>,
@@ -233,6 +289,13 @@ impl Settings {
         put(Some("auth"), "access_ttl_secs", self.auth_access_ttl_secs.map(|v| json!(v)));
         put(Some("auth"), "refresh_ttl_secs", self.auth_refresh_ttl_secs.map(|v| json!(v)));
         put(Some("limits"), "json_body_bytes", self.limits_json_body_bytes.map(|v| json!(v)));
+        put(Some("ws"), "max_frame_bytes", self.ws_max_frame_bytes.map(|v| json!(v)));
+        put(Some("ws"), "outbox_frames", self.ws_outbox_frames.map(|v| json!(v)));
+        put(Some("ws"), "rate_per_sec", self.ws_rate_per_sec.map(|v| json!(v)));
+        put(Some("ws"), "rate_burst", self.ws_rate_burst.map(|v| json!(v)));
+        put(Some("ws"), "ping_interval_secs", self.ws_ping_interval_secs.map(|v| json!(v)));
+        put(Some("ws"), "replay_limit", self.ws_replay_limit.map(|v| json!(v)));
+        put(Some("ws"), "presence_grace_ms", self.ws_presence_grace_ms.map(|v| json!(v)));
         put(Some("llm"), "base_url", self.llm_base_url.as_ref().map(|v| json!(v)));
         put(Some("llm"), "api_key", self.llm_api_key.as_ref().map(|v| json!(v)));
         put(Some("llm"), "model", self.llm_model.as_ref().map(|v| json!(v)));

@@ -9,6 +9,8 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod realtime;
 pub mod service;
 pub mod store;
 pub mod telemetry;
+pub mod ws;

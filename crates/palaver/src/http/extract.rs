@@ -1,8 +1,8 @@
 //! Extractors whose rejections are problem+json, and `CurrentUser`.
 
 use axum::extract::{FromRequest, FromRequestParts};
-use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
 
 use super::AppState;
 use super::problem::ApiError;
@@ -28,13 +28,13 @@ impl FromRequestParts<AppState> for CurrentUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let token = bearer_token(parts).ok_or(Error::Unauthorized("missing bearer token"))?;
+        let token = bearer_token(&parts.headers).ok_or(Error::Unauthorized("missing bearer token"))?;
         Ok(CurrentUser(state.services.authenticate(token)?))
     }
 }
 
-pub fn bearer_token(parts: &Parts) -> Option<&str> {
-    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
 }

@@ -27,6 +27,7 @@ pub use observe::metrics_handle;
 pub struct AppState {
     pub services: Services,
     pub metrics: PrometheusHandle,
+    pub ws: std::sync::Arc<crate::ws::WsRuntime>,
 }
 
 #[derive(OpenApi)]
@@ -77,7 +78,8 @@ pub fn router(state: AppState, json_body_limit: usize) -> Router {
         .split_for_parts();
     let openapi = std::sync::Arc::new(openapi);
 
-    api.route("/api/openapi.json", axum::routing::get(move || ops::openapi(openapi.clone())))
+    api.route("/api/v1/ws", axum::routing::get(crate::ws::upgrade))
+        .route("/api/openapi.json", axum::routing::get(move || ops::openapi(openapi.clone())))
         .route("/metrics", axum::routing::get(ops::metrics))
         .fallback(problem::not_found)
         .method_not_allowed_fallback(problem::method_not_allowed)

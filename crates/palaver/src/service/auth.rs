@@ -91,8 +91,13 @@ impl Services {
 
     /// The caller an access token stands for, or 401.
     pub fn authenticate(&self, token: &str) -> Result<Caller> {
+        self.authenticate_until(token).map(|(caller, _)| caller)
+    }
+
+    /// The caller and the unix time their token expires (a socket is closed then).
+    pub fn authenticate_until(&self, token: &str) -> Result<(Caller, i64)> {
         let claims = self.jwt().verify(token).ok_or(Error::Unauthorized("invalid or expired access token"))?;
-        Ok(Caller { id: claims.sub, username: claims.name })
+        Ok((Caller { id: claims.sub, username: claims.name }, claims.exp))
     }
 
     /// A fresh pair starting a new refresh family (or continuing `family`).

@@ -1,3 +1,4 @@
+use palaver_protocol::ws::ServerEvent;
 use palaver_protocol::{HistoryQuery, Message, MessagePage, PostMessageRequest, Role};
 use uuid::Uuid;
 
@@ -62,9 +63,16 @@ impl Services {
             client_msg_id: client_msg_id.map(ClientMsgId::into_inner),
             created_at: clock::now(),
         };
-        let Posted { message, created, .. } =
+        let created_at = new.created_at;
+        let _order = self.inner.order.lock(room_id).await;
+        let Posted { message, created, notified } =
             self.store().post_message(new, notify).await?.ok_or(Error::NotFound("room"))?;
-        Ok((views::message(message), created))
+        let message = views::message(message);
+        if created {
+            self.publish_room(room_id, &ServerEvent::Message { seq: message.seq, message: message.clone() });
+            self.publish_notifications(&notified, room_id, Some(message.id), caller, created_at);
+        }
+        Ok((message, created))
     }
 
     pub async fn edit_message(
@@ -84,12 +92,15 @@ impl Services {
         if existing.deleted {
             return Err(Error::Conflict("a deleted message cannot be edited"));
         }
+        let _order = self.inner.order.lock(room_id).await;
         let edited = self
             .store()
             .edit_message(room_id, message_id, content.into_inner(), clock::now())
             .await?
             .ok_or(Error::Conflict("a deleted message cannot be edited"))?;
-        Ok(views::message(edited))
+        let edited = views::message(edited);
+        self.publish_room(room_id, &ServerEvent::MessageUpdated { seq: edited.updated_seq, message: edited.clone() });
+        Ok(edited)
     }
 
     /// Soft delete by the author or a room owner/admin. Deleting twice is a no-op.
@@ -101,7 +112,11 @@ impl Services {
             return Err(Error::Forbidden("only the author or a room admin can delete a message"));
         }
         if !existing.deleted {
-            self.store().delete_message(room_id, message_id).await?;
+            let _order = self.inner.order.lock(room_id).await;
+            if let Some(deleted) = self.store().delete_message(room_id, message_id).await? {
+                let event = ServerEvent::MessageDeleted { seq: deleted.updated_seq, room_id, message_id };
+                self.publish_room(room_id, &event);
+            }
         }
         Ok(())
     }
@@ -113,7 +128,10 @@ impl Services {
         }
         let access = self.access(caller, room_id).await?;
         access.member()?;
-        self.store().mark_read(room_id, caller.id, seq.min(access.room.last_seq)).await?;
+        let seq = seq.min(access.room.last_seq);
+        if self.store().mark_read(room_id, caller.id, seq).await? {
+            self.publish_room(room_id, &ServerEvent::Read { room_id, user_id: caller.id, seq });
+        }
         Ok(())
     }
 }

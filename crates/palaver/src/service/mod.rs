@@ -2,8 +2,11 @@
 //! function here; nothing here knows about HTTP or sockets.
 
 mod auth;
+mod events;
+mod live;
 mod messages;
 mod notifications;
+mod order;
 mod rooms;
 mod users;
 mod views;
@@ -13,9 +16,11 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use crate::auth::JwtKeys;
+use crate::realtime::{Broker, Hub, PresenceRegistry};
 use crate::store::DynStore;
 
 pub use auth::LoginBy;
+pub use live::Replay;
 pub use rooms::Access;
 
 /// Who is asking: established once from the access token.
@@ -34,15 +39,48 @@ struct Inner {
     store: DynStore,
     jwt: JwtKeys,
     refresh_ttl: time::Duration,
+    broker: Arc<dyn Broker>,
+    hub: Arc<Hub>,
+    presence: PresenceRegistry,
+    order: order::RoomOrder,
+    presence_grace: std::time::Duration,
+}
+
+/// Tunables of the services, from `Config`.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub refresh_ttl_secs: u64,
+    /// How long a user stays online after their last socket closed.
+    pub presence_grace: std::time::Duration,
 }
 
 impl Services {
-    pub fn new(store: DynStore, jwt: JwtKeys, refresh_ttl_secs: u64) -> Self {
-        Self { inner: Arc::new(Inner { store, jwt, refresh_ttl: time::Duration::seconds(refresh_ttl_secs as i64) }) }
+    pub fn new(store: DynStore, jwt: JwtKeys, settings: Settings, broker: Arc<dyn Broker>, hub: Arc<Hub>) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                jwt,
+                refresh_ttl: time::Duration::seconds(settings.refresh_ttl_secs as i64),
+                broker,
+                hub,
+                presence: PresenceRegistry::default(),
+                order: order::RoomOrder::default(),
+                presence_grace: settings.presence_grace,
+            }),
+        }
     }
 
     pub fn store(&self) -> &DynStore {
         &self.inner.store
+    }
+
+    /// This instance's live subscribers.
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.inner.hub
+    }
+
+    pub fn broker(&self) -> &Arc<dyn Broker> {
+        &self.inner.broker
     }
 
     fn jwt(&self) -> &JwtKeys {

@@ -1,3 +1,4 @@
+use palaver_protocol::ws::ServerEvent;
 use palaver_protocol::{
     CreateRoomRequest, ListRoomsQuery, Member, MemberList, Role, Room, RoomPage, RoomScope, UpdateRoomRequest,
     Visibility,
@@ -8,6 +9,7 @@ use super::{Caller, Services, views};
 use crate::clock;
 use crate::domain::{Cursor, PageLimit, RoomDescription, RoomName};
 use crate::error::{Error, Result};
+use crate::realtime::{Control, Topic};
 use crate::store::{DmPair, NewNotification, NewRoom, RoomRow};
 
 /// What the caller may do in a room they can see.
@@ -117,13 +119,18 @@ impl Services {
         self.store()
             .update_room(room_id, name.map(RoomName::into_inner), description.map(RoomDescription::into_inner))
             .await?;
-        self.room_for(caller, room_id).await
+        let room = self.room_for(caller, room_id).await?;
+        let shared = Room { unread_count: None, my_role: None, ..room.clone() };
+        self.publish_room(room_id, &ServerEvent::RoomUpdated { room: shared });
+        Ok(room)
     }
 
     pub async fn delete_room(&self, caller: &Caller, room_id: Uuid) -> Result<()> {
         let access = self.access(caller, room_id).await?;
         access.at_least(Role::Owner, "only the room's owner can delete it")?;
-        self.store().delete_room(room_id).await?;
+        if self.store().delete_room(room_id).await? {
+            self.publish(Topic::Room(room_id), &ServerEvent::RoomDeleted { room_id }, Control::RoomDeleted);
+        }
         Ok(())
     }
 
@@ -134,7 +141,9 @@ impl Services {
             if access.room.visibility != "public" || access.is_dm() {
                 return Err(Error::Forbidden("this room is invitation only"));
             }
-            self.store().add_member(room_id, caller.id, "member", clock::now()).await?;
+            if self.store().add_member(room_id, caller.id, "member", clock::now()).await? {
+                self.publish_membership(room_id, caller.id).await?;
+            }
         }
         self.room_for(caller, room_id).await
     }
@@ -142,7 +151,10 @@ impl Services {
     pub async fn leave_room(&self, caller: &Caller, room_id: Uuid) -> Result<()> {
         let access = self.access(caller, room_id).await?;
         access.member()?;
-        self.store().remove_member(room_id, caller.id).await?;
+        let user = self.user(caller.id).await?;
+        if self.store().remove_member(room_id, caller.id).await? {
+            self.publish_left(room_id, user);
+        }
         Ok(())
     }
 
@@ -169,9 +181,10 @@ impl Services {
         self.store().user_by_id(user_id).await?.ok_or(Error::NotFound("user"))?;
         let now = clock::now();
         if self.store().add_member(room_id, user_id, "member", now).await? {
+            let id = Uuid::now_v7();
             self.store()
                 .insert_notification(NewNotification {
-                    id: Uuid::now_v7(),
+                    id,
                     user_id,
                     kind: "invite",
                     room_id,
@@ -180,6 +193,8 @@ impl Services {
                     created_at: now,
                 })
                 .await?;
+            self.publish_membership(room_id, user_id).await?;
+            self.publish_notifications(&[(id, user_id, "invite".to_owned())], room_id, None, caller, now);
         }
         self.member(room_id, user_id).await
     }
@@ -219,8 +234,28 @@ impl Services {
         if theirs >= mine {
             return Err(Error::Forbidden("you can only remove members below your role"));
         }
-        self.store().remove_member(room_id, user_id).await?;
+        let user = self.user(user_id).await?;
+        if self.store().remove_member(room_id, user_id).await? {
+            self.publish_left(room_id, user);
+        }
         Ok(())
+    }
+
+    /// Tells the room (and the user's own sessions, which are not subscribed yet) that
+    /// the user joined.
+    async fn publish_membership(&self, room_id: Uuid, user_id: Uuid) -> Result<()> {
+        let user = self.user(user_id).await?;
+        let event = ServerEvent::MemberJoined { room_id, user };
+        self.publish_room(room_id, &event);
+        self.publish(Topic::User(user_id), &event, Control::None);
+        Ok(())
+    }
+
+    /// Tells the room the user left, and ends their subscriptions to it.
+    fn publish_left(&self, room_id: Uuid, user: palaver_protocol::User) {
+        let user_id = user.id;
+        let event = ServerEvent::MemberLeft { room_id, user };
+        self.publish(Topic::Room(room_id), &event, Control::Left(user_id));
     }
 
     /// The one DM room of the pair, created on first use.

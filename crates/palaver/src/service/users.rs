@@ -18,12 +18,6 @@ impl Services {
         Ok(views::user(&user, false, self.is_online(user.id)))
     }
 
-    /// Whether the user has an open socket. Real-time connections arrive with the
-    /// WebSocket endpoint; until then nobody is online.
-    pub fn is_online(&self, _user_id: Uuid) -> bool {
-        false
-    }
-
     pub async fn list_users(&self) -> Result<Vec<UserRow>> {
         Ok(self.store().list_users().await?)
     }

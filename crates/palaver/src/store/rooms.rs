@@ -89,6 +89,8 @@ pub trait RoomStore {
     async fn set_role(&self, room_id: Uuid, user_id: Uuid, role: &str) -> Result<bool, Error>;
     async fn members(&self, room_id: Uuid) -> Result<Vec<MemberRow>, Error>;
     async fn member(&self, room_id: Uuid, user_id: Uuid) -> Result<Option<MemberRow>, Error>;
+    /// Everyone who shares at least one room with `user_id` (not the user).
+    async fn co_members(&self, user_id: Uuid) -> Result<Vec<Uuid>, Error>;
 }
 
 /// Every column of `RoomView`; `$1` is the viewer.
@@ -380,6 +382,18 @@ macro_rules! impl_room_store {
                 .bind(user_id)
                 .fetch_optional(&self.read)
                 .await?)
+            }
+
+            async fn co_members(&self, user_id: uuid::Uuid) -> Result<Vec<uuid::Uuid>, $crate::store::Error> {
+                let rows: Vec<(uuid::Uuid,)> = sqlx::query_as(
+                    "SELECT DISTINCT other.user_id FROM room_members mine
+                     JOIN room_members other ON other.room_id = mine.room_id
+                     WHERE mine.user_id = $1 AND other.user_id <> $1",
+                )
+                .bind(user_id)
+                .fetch_all(&self.read)
+                .await?;
+                Ok(rows.into_iter().map(|(id,)| id).collect())
             }
         }
     };

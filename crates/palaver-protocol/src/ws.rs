@@ -1,0 +1,171 @@
+//! WebSocket frames: JSON text, tagged by `type`. A client frame may carry an `id`; every
+//! reply to it carries the same `id`. See `docs/protocol.md` for the prose.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::{Message, Notification, Room, User, UserRef};
+
+/// A client frame with its optional correlation id (a string or a number, echoed as given).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClientEnvelope {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<serde_json::Value>,
+    #[serde(flatten)]
+    pub frame: ClientFrame,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientFrame {
+    /// Live events of a room; with `since_seq`, first every event after it.
+    Subscribe {
+        room_id: Uuid,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        since_seq: Option<i64>,
+    },
+    Unsubscribe {
+        room_id: Uuid,
+    },
+    Send {
+        room_id: Uuid,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        content: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        upload_id: Option<Uuid>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client_msg_id: Option<String>,
+    },
+    Typing {
+        room_id: Uuid,
+        active: bool,
+    },
+    Read {
+        room_id: Uuid,
+        seq: i64,
+    },
+    Ping,
+}
+
+/// A server frame: a reply (with the request's `id`) or a pushed event (no `id`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServerEnvelope {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<serde_json::Value>,
+    #[serde(flatten)]
+    pub event: ServerEvent,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerEvent {
+    Subscribed {
+        room_id: Uuid,
+        last_seq: i64,
+        /// The gap was larger than the server replays; page the rest over REST.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        truncated: bool,
+    },
+    Unsubscribed {
+        room_id: Uuid,
+    },
+    Ack {
+        message: Message,
+    },
+    Pong,
+    /// A message was posted; `seq` equals `message.seq`.
+    Message {
+        seq: i64,
+        message: Message,
+    },
+    MessageUpdated {
+        seq: i64,
+        message: Message,
+    },
+    MessageDeleted {
+        seq: i64,
+        room_id: Uuid,
+        message_id: Uuid,
+    },
+    Typing {
+        room_id: Uuid,
+        user: UserRef,
+        active: bool,
+    },
+    Presence {
+        user_id: Uuid,
+        online: bool,
+        #[serde(with = "time::serde::rfc3339::option")]
+        last_seen: Option<OffsetDateTime>,
+    },
+    Read {
+        room_id: Uuid,
+        user_id: Uuid,
+        seq: i64,
+    },
+    Notification {
+        notification: Notification,
+    },
+    MemberJoined {
+        room_id: Uuid,
+        user: User,
+    },
+    MemberLeft {
+        room_id: Uuid,
+        user: User,
+    },
+    /// The room's shared fields changed; `unread_count` and `my_role` are null here.
+    RoomUpdated {
+        room: Room,
+    },
+    /// The room is gone; its subscriptions have ended.
+    RoomDeleted {
+        room_id: Uuid,
+    },
+    Error {
+        code: String,
+        message: String,
+    },
+}
+
+impl ServerEvent {
+    /// The room seq of a room event (posts, edits, deletes), which resume is keyed on.
+    pub fn seq(&self) -> Option<i64> {
+        match self {
+            ServerEvent::Message { seq, .. }
+            | ServerEvent::MessageUpdated { seq, .. }
+            | ServerEvent::MessageDeleted { seq, .. } => Some(*seq),
+            _ => None,
+        }
+    }
+}
+
+/// WebSocket close codes the server uses.
+pub mod close {
+    /// Server shutting down.
+    pub const GOING_AWAY: u16 = 1001;
+    /// Token expired, or the client flooded past the rate limit.
+    pub const POLICY: u16 = 1008;
+    /// A frame over the size limit.
+    pub const TOO_BIG: u16 = 1009;
+    /// The client did not read fast enough; resume with `since_seq`.
+    pub const TRY_AGAIN_LATER: u16 = 1013;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip_with_ids() {
+        let raw = r#"{"type":"subscribe","id":7,"room_id":"0190f5c2-0000-7000-8000-000000000000","since_seq":3}"#;
+        let env: ClientEnvelope = serde_json::from_str(raw).unwrap();
+        assert_eq!(env.id, Some(serde_json::json!(7)));
+        assert!(matches!(env.frame, ClientFrame::Subscribe { since_seq: Some(3), .. }));
+        let ping: ClientEnvelope = serde_json::from_str(r#"{"type":"ping"}"#).unwrap();
+        assert_eq!(ping.frame, ClientFrame::Ping);
+        let out = ServerEnvelope { id: Some("a".into()), event: ServerEvent::Pong };
+        assert_eq!(serde_json::to_string(&out).unwrap(), r#"{"id":"a","type":"pong"}"#);
+    }
+}

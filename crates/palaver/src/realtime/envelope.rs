@@ -1,0 +1,43 @@
+use axum::extract::ws::Utf8Bytes;
+use palaver_protocol::ws::{ServerEnvelope, ServerEvent};
+use uuid::Uuid;
+
+/// Where an event goes: every subscriber of a room, or every session of a user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Topic {
+    Room(Uuid),
+    User(Uuid),
+}
+
+/// What the hub itself must do besides delivering the frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    None,
+    /// The user left the room: end their subscriptions to it.
+    Left(Uuid),
+    /// The room is gone: end every subscription to it.
+    RoomDeleted,
+}
+
+/// An event as it travels: serialized once, shared by every subscriber.
+#[derive(Debug, Clone)]
+pub struct Envelope {
+    pub topic: Topic,
+    /// The room seq, for room events (posts, edits, deletes).
+    pub seq: Option<i64>,
+    pub control: Control,
+    pub frame: Utf8Bytes,
+}
+
+impl Envelope {
+    pub fn new(topic: Topic, event: &ServerEvent, control: Control) -> Self {
+        Self { topic, seq: event.seq(), control, frame: encode(None, event) }
+    }
+}
+
+/// One server frame as JSON text.
+pub fn encode(id: Option<serde_json::Value>, event: &ServerEvent) -> Utf8Bytes {
+    let envelope = ServerEnvelope { id, event: event.clone() };
+    // Serializing our own types to a String cannot fail (no maps with non-string keys).
+    serde_json::to_string(&envelope).unwrap_or_default().into()
+}

@@ -1,0 +1,114 @@
+//! This instance's subscribers: room → sessions subscribed to it, user → their sessions.
+//! Delivery is a pointer copy and a non-blocking queue push per subscriber.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use uuid::Uuid;
+
+use super::{Control, Envelope, Outbox, Outgoing, Topic};
+
+pub type SessionId = u64;
+
+#[derive(Debug, Clone)]
+pub struct Subscriber {
+    pub session: SessionId,
+    pub user: Uuid,
+    pub outbox: Outbox,
+}
+
+#[derive(Default)]
+pub struct Hub {
+    rooms: RwLock<HashMap<Uuid, Vec<Subscriber>>>,
+    users: RwLock<HashMap<Uuid, Vec<Subscriber>>>,
+    next_session: AtomicU64,
+}
+
+impl Hub {
+    pub fn new_session_id(&self) -> SessionId {
+        self.next_session.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Registers a session for its user's events (notifications, presence).
+    pub fn attach(&self, subscriber: Subscriber) {
+        let mut users = self.users.write().unwrap_or_else(|e| e.into_inner());
+        users.entry(subscriber.user).or_default().push(subscriber);
+    }
+
+    /// Subscribes a session to a room (replacing an earlier subscription of the same session).
+    pub fn subscribe(&self, room_id: Uuid, subscriber: Subscriber) {
+        let mut rooms = self.rooms.write().unwrap_or_else(|e| e.into_inner());
+        let subs = rooms.entry(room_id).or_default();
+        subs.retain(|s| s.session != subscriber.session);
+        subs.push(subscriber);
+    }
+
+    pub fn unsubscribe(&self, room_id: Uuid, session: SessionId) {
+        let mut rooms = self.rooms.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(subs) = rooms.get_mut(&room_id) {
+            subs.retain(|s| s.session != session);
+            if subs.is_empty() {
+                rooms.remove(&room_id);
+            }
+        }
+    }
+
+    /// Forgets a closed session everywhere.
+    pub fn detach(&self, user: Uuid, session: SessionId, rooms_of_session: impl IntoIterator<Item = Uuid>) {
+        for room_id in rooms_of_session {
+            self.unsubscribe(room_id, session);
+        }
+        let mut users = self.users.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(sessions) = users.get_mut(&user) {
+            sessions.retain(|s| s.session != session);
+            if sessions.is_empty() {
+                users.remove(&user);
+            }
+        }
+    }
+
+    /// Users with at least one session on this instance.
+    pub fn local_session_count(&self) -> usize {
+        self.users.read().unwrap_or_else(|e| e.into_inner()).values().map(Vec::len).sum()
+    }
+
+    pub fn dispatch(&self, envelope: &Envelope) {
+        match envelope.topic {
+            Topic::Room(room_id) => {
+                {
+                    let rooms = self.rooms.read().unwrap_or_else(|e| e.into_inner());
+                    if let Some(subs) = rooms.get(&room_id) {
+                        for sub in subs {
+                            let item = match envelope.seq {
+                                Some(seq) => Outgoing::Room { room_id, seq, frame: envelope.frame.clone() },
+                                None => Outgoing::Frame(envelope.frame.clone()),
+                            };
+                            sub.outbox.push(item);
+                        }
+                    }
+                }
+                match envelope.control {
+                    Control::None => {}
+                    Control::Left(user) => {
+                        let mut rooms = self.rooms.write().unwrap_or_else(|e| e.into_inner());
+                        if let Some(subs) = rooms.get_mut(&room_id) {
+                            subs.retain(|s| s.user != user);
+                        }
+                    }
+                    Control::RoomDeleted => {
+                        self.rooms.write().unwrap_or_else(|e| e.into_inner()).remove(&room_id);
+                    }
+                }
+            }
+            Topic::User(user) => {
+                let users = self.users.read().unwrap_or_else(|e| e.into_inner());
+                if let Some(sessions) = users.get(&user) {
+                    for s in sessions {
+                        s.outbox.push(Outgoing::Frame(envelope.frame.clone()));
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! Real-time fan-out: topics, local subscribers and the broker between instances.
+//! Knows sockets' outboxes and topics; nothing of SQL or of the chat rules.
+
+mod broker;
+mod envelope;
+mod hub;
+mod outbox;
+mod presence;
+
+pub use broker::{Broker, InProcessBroker};
+pub use envelope::{Control, Envelope, Topic, encode};
+pub use hub::{Hub, SessionId, Subscriber};
+pub use outbox::{KillSwitch, Outbox, Outgoing};
+pub use presence::{PresenceRegistry, Transition};

@@ -1,0 +1,94 @@
+//! A session's bounded outbox and its kill switch. Producers never wait on a session:
+//! a full outbox means the client is not reading, and the session is closed with 1013.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, Ordering};
+
+use axum::extract::ws::Utf8Bytes;
+use palaver_protocol::ws::close;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// What a session's writer task is asked to do, in order.
+#[derive(Debug)]
+pub enum Outgoing {
+    /// A frame to send as is.
+    Frame(Utf8Bytes),
+    /// A room event; the writer skips seqs it already sent and fills gaps from the store.
+    Room {
+        room_id: Uuid,
+        seq: i64,
+        frame: Utf8Bytes,
+    },
+    /// Start (or restart) a subscription; handled by the writer so replay and live events
+    /// come out of one ordered queue.
+    Subscribe {
+        id: Option<serde_json::Value>,
+        room_id: Uuid,
+        since_seq: Option<i64>,
+    },
+    Unsubscribe {
+        id: Option<serde_json::Value>,
+        room_id: Uuid,
+    },
+}
+
+/// Ends a session from anywhere, with the close code to send.
+#[derive(Debug, Clone, Default)]
+pub struct KillSwitch {
+    token: CancellationToken,
+    code: Arc<AtomicU16>,
+}
+
+impl KillSwitch {
+    /// The first reason wins.
+    pub fn trip(&self, code: u16) {
+        let _ = self.code.compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire);
+        self.token.cancel();
+    }
+
+    pub fn code(&self) -> u16 {
+        match self.code.load(Ordering::Acquire) {
+            0 => 1000,
+            code => code,
+        }
+    }
+
+    pub fn is_tripped(&self) -> bool {
+        self.token.is_cancelled()
+    }
+
+    pub async fn tripped(&self) {
+        self.token.cancelled().await
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Outbox {
+    tx: mpsc::Sender<Outgoing>,
+    kill: KillSwitch,
+}
+
+impl Outbox {
+    pub fn new(capacity: usize) -> (Self, mpsc::Receiver<Outgoing>, KillSwitch) {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        let kill = KillSwitch::default();
+        (Self { tx, kill: kill.clone() }, rx, kill)
+    }
+
+    /// Queues without waiting. If the queue is full the client is too slow: it is cut off
+    /// (it resumes by seq after reconnecting) rather than buffered without bound.
+    pub fn push(&self, item: Outgoing) {
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.tx.try_send(item) {
+            if !self.kill.is_tripped() {
+                metrics::counter!("palaver_ws_slow_consumers_total").increment(1);
+            }
+            self.kill.trip(close::TRY_AGAIN_LATER);
+        }
+    }
+
+    pub fn kill(&self) -> &KillSwitch {
+        &self.kill
+    }
+}

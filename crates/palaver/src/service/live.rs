@@ -1,0 +1,107 @@
+//! What live sessions need beyond REST: replay for resume, typing, presence.
+
+use palaver_protocol::UserRef;
+use palaver_protocol::ws::ServerEvent;
+use uuid::Uuid;
+
+use super::{Caller, Services};
+use crate::clock;
+use crate::error::{Error, Result};
+use crate::realtime::{Control, Topic, Transition};
+
+/// The start of a subscription: where the room is, and the events the client missed.
+#[derive(Debug)]
+pub struct Replay {
+    pub last_seq: i64,
+    /// More events were missed than the server replays; only the newest are included.
+    pub truncated: bool,
+    pub events: Vec<ServerEvent>,
+}
+
+impl Services {
+    /// Members only (404 for rooms the caller cannot see, 403 for public rooms not joined).
+    pub async fn check_member(&self, caller: &Caller, room_id: Uuid) -> Result<()> {
+        self.access(caller, room_id).await?.member().map(|_| ())
+    }
+
+    /// Room events after `since_seq` (at most `limit`, the newest if more were missed).
+    /// Call it after the live subscription is registered, so nothing falls in between.
+    pub async fn replay(&self, room_id: Uuid, since_seq: Option<i64>, limit: i64) -> Result<Replay> {
+        let room = self.store().room(room_id).await?.ok_or(Error::NotFound("room"))?;
+        let last_seq = room.last_seq;
+        let Some(since) = since_seq.filter(|&since| since < last_seq) else {
+            return Ok(Replay { last_seq, truncated: false, events: vec![] });
+        };
+        let since = since.max(0);
+        let truncated = last_seq - since > limit;
+        let from = if truncated { last_seq - limit } else { since };
+        let events = self.store().events_since(room_id, from, limit).await?;
+        Ok(Replay { last_seq, truncated, events: events.into_iter().map(ServerEvent::from).collect() })
+    }
+
+    /// The room events strictly between `after` and `before`, to fill a gap in a live stream.
+    pub async fn events_between(&self, room_id: Uuid, after: i64, before: i64) -> Result<Vec<ServerEvent>> {
+        let events = self.store().events_since(room_id, after, (before - after - 1).max(0)).await?;
+        Ok(events.into_iter().map(ServerEvent::from).collect())
+    }
+
+    pub async fn typing(&self, caller: &Caller, room_id: Uuid, active: bool) -> Result<()> {
+        self.check_member(caller, room_id).await?;
+        self.publish_typing(caller, room_id, active);
+        Ok(())
+    }
+
+    /// Also used when typing expires or the socket closes, without a membership check.
+    pub fn publish_typing(&self, caller: &Caller, room_id: Uuid, active: bool) {
+        let user = UserRef { id: caller.id, username: caller.username.clone() };
+        self.publish_room(room_id, &ServerEvent::Typing { room_id, user, active });
+    }
+
+    pub fn is_online(&self, user_id: Uuid) -> bool {
+        self.inner.presence.is_online(user_id)
+    }
+
+    /// A socket of the user opened.
+    pub async fn connected(&self, user_id: Uuid) {
+        if self.inner.presence.connect(user_id) == Transition::Online {
+            self.announce_presence(user_id, true, None).await;
+        }
+    }
+
+    /// A socket of the user closed: offline after the grace period unless another opens.
+    pub fn disconnected(&self, user_id: Uuid) {
+        let Transition::MaybeOffline { generation } = self.inner.presence.disconnect(user_id) else {
+            return;
+        };
+        let services = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(services.inner.presence_grace).await;
+            if services.inner.presence.settle(user_id, generation) {
+                let now = clock::now();
+                if let Err(e) = services.store().set_last_seen(user_id, now).await {
+                    tracing::warn!(error = %e, "could not persist last_seen");
+                }
+                services.announce_presence(user_id, false, Some(now)).await;
+            }
+        });
+    }
+
+    /// Presence goes to the user's own sessions and to everyone sharing a room with them.
+    async fn announce_presence(&self, user_id: Uuid, online: bool, last_seen: Option<time::OffsetDateTime>) {
+        let last_seen = match last_seen {
+            Some(t) => Some(t),
+            None => self.store().user_by_id(user_id).await.ok().flatten().and_then(|u| u.last_seen),
+        };
+        let event = ServerEvent::Presence { user_id, online, last_seen };
+        let peers = match self.store().co_members(user_id).await {
+            Ok(peers) => peers,
+            Err(e) => {
+                tracing::warn!(error = %e, "presence not announced: cannot list room peers");
+                return;
+            }
+        };
+        for peer in peers.into_iter().chain(std::iter::once(user_id)) {
+            self.publish(Topic::User(peer), &event, Control::None);
+        }
+    }
+}

@@ -1,0 +1,197 @@
+//! The reader: parses client frames and calls the services. A bad frame gets an `error`
+//! frame; only flooding (1008), oversized frames (1009) and token expiry (1008) close.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{Message, WebSocket};
+use futures_util::StreamExt;
+use futures_util::stream::SplitStream;
+use palaver_protocol::PostMessageRequest;
+use palaver_protocol::ws::{ClientEnvelope, ClientFrame, ServerEvent, close};
+use uuid::Uuid;
+
+use super::rate::RateLimit;
+use super::session::Activity;
+use crate::config::WsConfig;
+use crate::error::Error;
+use crate::realtime::{KillSwitch, Outbox, Outgoing, encode};
+use crate::service::{Caller, Services};
+
+/// Typing lasts this long without renewal (contract: 6 s).
+const TYPING_TTL: Duration = Duration::from_secs(6);
+/// A renewal is re-announced at most this often.
+const TYPING_REANNOUNCE: Duration = Duration::from_secs(3);
+
+pub struct Reader {
+    services: Services,
+    caller: Caller,
+    outbox: Outbox,
+    rate: RateLimit,
+    activity: Arc<Activity>,
+    /// Room → (expires, last announced) for rooms the user is typing in.
+    typing: HashMap<Uuid, (Instant, Instant)>,
+}
+
+pub fn error_event(e: &Error) -> ServerEvent {
+    let message = match e {
+        Error::Internal(inner) => {
+            tracing::error!(error = format!("{inner:#}"), "internal error in a WebSocket frame");
+            "internal error".to_owned()
+        }
+        other => other.to_string(),
+    };
+    ServerEvent::Error { code: e.code().to_owned(), message }
+}
+
+impl Reader {
+    pub fn new(services: Services, caller: Caller, outbox: Outbox, config: &WsConfig, activity: Arc<Activity>) -> Self {
+        Self {
+            services,
+            caller,
+            outbox,
+            rate: RateLimit::new(config.rate_per_sec, config.rate_burst),
+            activity,
+            typing: HashMap::new(),
+        }
+    }
+
+    pub async fn run(mut self, mut stream: SplitStream<WebSocket>, kill: KillSwitch, expires_at: i64) {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let expiry = tokio::time::Instant::now() + Duration::from_secs(expires_at.saturating_sub(now).max(0) as u64);
+        let mut typing_tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                biased;
+                () = kill.tripped() => break,
+                () = tokio::time::sleep_until(expiry) => {
+                    kill.trip(close::POLICY);
+                    break;
+                }
+                _ = typing_tick.tick(), if !self.typing.is_empty() => self.expire_typing(),
+                message = stream.next() => {
+                    let message = match message {
+                        None => break,
+                        Some(Ok(message)) => message,
+                        Some(Err(e)) => {
+                            if is_too_big(e) {
+                                kill.trip(close::TOO_BIG);
+                            }
+                            break;
+                        }
+                    };
+                    self.activity.touch();
+                    match message {
+                        Message::Text(text) => {
+                            if !self.rate.take() {
+                                kill.trip(close::POLICY);
+                                break;
+                            }
+                            self.frame(text.as_str()).await;
+                        }
+                        Message::Binary(_) => {
+                            if !self.rate.take() {
+                                kill.trip(close::POLICY);
+                                break;
+                            }
+                            let event = ServerEvent::Error { code: "bad_frame".into(), message: "frames are JSON text".into() };
+                            self.reply(None, &event);
+                        }
+                        Message::Close(_) => break,
+                        Message::Ping(_) | Message::Pong(_) => {}
+                    }
+                }
+            }
+        }
+        for room_id in std::mem::take(&mut self.typing).into_keys() {
+            self.services.publish_typing(&self.caller, room_id, false);
+        }
+    }
+
+    fn reply(&self, id: Option<serde_json::Value>, event: &ServerEvent) {
+        self.outbox.push(Outgoing::Frame(encode(id, event)));
+    }
+
+    async fn frame(&mut self, text: &str) {
+        let envelope: ClientEnvelope = match serde_json::from_str(text) {
+            Ok(envelope) => envelope,
+            Err(e) => {
+                // Echo the id if the frame had one, so the client can match the error.
+                let id = serde_json::from_str::<serde_json::Value>(text).ok().and_then(|v| v.get("id").cloned());
+                let event = ServerEvent::Error { code: "bad_frame".into(), message: e.to_string() };
+                return self.reply(id, &event);
+            }
+        };
+        let id = envelope.id;
+        let result = match envelope.frame {
+            ClientFrame::Ping => {
+                self.reply(id, &ServerEvent::Pong);
+                return;
+            }
+            ClientFrame::Subscribe { room_id, since_seq } => {
+                self.outbox.push(Outgoing::Subscribe { id, room_id, since_seq });
+                return;
+            }
+            ClientFrame::Unsubscribe { room_id } => {
+                self.outbox.push(Outgoing::Unsubscribe { id, room_id });
+                return;
+            }
+            ClientFrame::Send { room_id, content, upload_id, client_msg_id } => {
+                let req = PostMessageRequest { content, upload_id, client_msg_id };
+                match self.services.post_message(&self.caller, room_id, req).await {
+                    Ok((message, _)) => {
+                        self.typing.remove(&room_id);
+                        return self.reply(id, &ServerEvent::Ack { message });
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            ClientFrame::Typing { room_id, active } => self.typing(room_id, active).await,
+            ClientFrame::Read { room_id, seq } => self.services.mark_read(&self.caller, room_id, seq).await,
+        };
+        if let Err(e) = result {
+            self.reply(id, &error_event(&e));
+        }
+    }
+
+    async fn typing(&mut self, room_id: Uuid, active: bool) -> Result<(), Error> {
+        let now = Instant::now();
+        if !active {
+            if self.typing.remove(&room_id).is_some() {
+                self.services.publish_typing(&self.caller, room_id, false);
+            }
+            return Ok(());
+        }
+        match self.typing.get_mut(&room_id) {
+            Some((expires, announced)) => {
+                *expires = now + TYPING_TTL;
+                if now.duration_since(*announced) >= TYPING_REANNOUNCE {
+                    *announced = now;
+                    self.services.publish_typing(&self.caller, room_id, true);
+                }
+                Ok(())
+            }
+            None => {
+                self.services.typing(&self.caller, room_id, true).await?;
+                self.typing.insert(room_id, (now + TYPING_TTL, now));
+                Ok(())
+            }
+        }
+    }
+
+    fn expire_typing(&mut self) {
+        let now = Instant::now();
+        let expired: Vec<Uuid> =
+            self.typing.iter().filter(|(_, (expires, _))| *expires <= now).map(|(room, _)| *room).collect();
+        for room_id in expired {
+            self.typing.remove(&room_id);
+            self.services.publish_typing(&self.caller, room_id, false);
+        }
+    }
+}
+
+/// tungstenite refuses frames over `max_message_size` with a capacity error.
+fn is_too_big(e: axum::Error) -> bool {
+    matches!(e.into_inner().downcast_ref::<tungstenite::Error>(), Some(tungstenite::Error::Capacity(_)))
+}
