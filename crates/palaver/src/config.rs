@@ -2,7 +2,7 @@
 //! variables (and the matching command-line flags, which clap reads from the same names).
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::Args;
 use figment::Figment;
@@ -175,17 +175,13 @@ impl Config {
         }
     }
 
-    pub fn load(settings: &Settings) -> Result<Config, figment::Error> {
+    pub fn load(settings: &Settings) -> Result<Config, Box<figment::Error>> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(path) = &settings.config {
             figment = figment.merge(Toml::file_exact(path));
         }
         figment = figment.merge(Serialized::defaults(settings.overrides()));
-        figment.extract()
-    }
-
-    pub fn from_toml_file(path: &Path) -> Result<Config, figment::Error> {
-        Figment::from(Serialized::defaults(Config::default())).merge(Toml::file_exact(path)).extract()
+        figment.extract().map_err(Box::new)
     }
 }
 

@@ -55,8 +55,7 @@ impl ClientMsgId {
 pub fn mentions(content: &str, limit: usize) -> Vec<String> {
     let mut found: Vec<String> = Vec::new();
     let mut prev: Option<char> = None;
-    let mut chars = content.char_indices().peekable();
-    while let Some((i, c)) = chars.next() {
+    for (i, c) in content.char_indices() {
         let starts = c == '@' && prev.is_none_or(|p| !is_username_char(p) && p != '@');
         prev = Some(c);
         if !starts {

@@ -46,12 +46,12 @@ pub enum Error {
 
 impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
-        if let sqlx::Error::Database(db) = &e {
-            if db.is_unique_violation() {
-                // PostgreSQL names the constraint; SQLite only says it in the message.
-                let which = db.constraint().map(str::to_owned).unwrap_or_else(|| db.message().to_owned());
-                return Error::UniqueViolation(which);
-            }
+        if let sqlx::Error::Database(db) = &e
+            && db.is_unique_violation()
+        {
+            // PostgreSQL names the constraint; SQLite only says it in the message.
+            let which = db.constraint().map(str::to_owned).unwrap_or_else(|| db.message().to_owned());
+            return Error::UniqueViolation(which);
         }
         Error::Database(e)
     }
