@@ -20,3 +20,8 @@ mod seqs;
 mod tokens;
 mod unread;
 mod users;
+mod ws_auth;
+mod ws_events;
+mod ws_presence;
+mod ws_resume;
+mod ws_robustness;

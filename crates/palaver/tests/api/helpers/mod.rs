@@ -1,17 +1,19 @@
 //! The harness: one app per test on a fresh SQLite file or a fresh PostgreSQL database
 //! (`app`, `database`), a request helper that returns a [`Reply`] to assert on (`reply`),
 //! the scenario steps (`register`, `create_room`, `post_message`, ...) the tests are
-//! written in, and checks of the contract's JSON shapes (`body`).
+//! written in, checks of the contract's JSON shapes (`body`), and a WebSocket client (`ws`).
 
 mod app;
 mod body;
 mod database;
 mod reply;
+mod ws;
 
 pub use app::*;
 pub use body::*;
 pub use database::*;
 pub use reply::*;
+pub use ws::*;
 
 /// Writes `mod name { sqlite(), postgres() }` for each scenario `async fn name(app: TestApp)`,
 /// optionally with a `fn(&mut Config)` that adjusts the app's settings first.

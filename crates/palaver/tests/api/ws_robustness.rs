@@ -1,0 +1,219 @@
+//! What the server does with bad, oversized, too many and unread frames, and with its own
+//! shutdown: a bad frame gets an `error` and the socket lives on; flooding closes with 1008,
+//! an oversized frame with 1009, a slow consumer with 1013, a shutdown with 1001.
+
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::helpers::{TestApp, TestUser, WsClient, id_of, long_string, room_events, seq_of, type_of};
+
+both_backends!(
+    malformed_frames_get_bad_frame_and_the_socket_stays_usable,
+    unknown_types_and_bad_fields_get_bad_frame_with_their_id,
+    failing_frames_get_an_error_with_their_id,
+    oversized_frame_closes_with_1009 with small_frames,
+    flooding_closes_with_1008 with low_rate_limit,
+    slow_consumer_is_closed_with_1013 with small_outbox,
+    server_shutdown_closes_sockets_with_1001,
+);
+
+fn small_frames(config: &mut palaver::config::Config) {
+    config.ws.max_frame_bytes = 4096;
+}
+
+fn low_rate_limit(config: &mut palaver::config::Config) {
+    config.ws.rate_burst = 5.0;
+    config.ws.rate_per_sec = 1.0;
+}
+
+fn small_outbox(config: &mut palaver::config::Config) {
+    config.ws.outbox_frames = 8;
+}
+
+/// The next `error` frame, checked for shape and `code`.
+#[track_caller]
+fn assert_error(frame: &Value, code: &str) {
+    assert_eq!(type_of(frame), "error", "expected an error frame, got {frame}");
+    assert_eq!(frame["code"], code, "{frame}");
+    assert!(frame["message"].as_str().is_some_and(|m| !m.is_empty()), "an error without a message: {frame}");
+}
+
+async fn expect_error_without_id(client: &mut WsClient, code: &str, after: &str) {
+    let error = client.next_of_type("error").await;
+    assert_error(&error, code);
+    assert!(error.get("id").is_none(), "after {after}: an error with an id, though the frame had none: {error}");
+}
+
+async fn malformed_frames_get_bad_frame_and_the_socket_stays_usable(app: TestApp) {
+    let alice = app.register("alice").await;
+    let mut client = app.ws(&alice).await;
+
+    for text in ["{not json", r#"{"type":"ping","id":"cut"#, "[1,2,3]", r#""a string""#, "{}", ""] {
+        client.send_text(text).await;
+        expect_error_without_id(&mut client, "bad_frame", &format!("{text:?}")).await;
+        client.assert_alive().await;
+    }
+    client.send_message(Message::binary(vec![0u8, 159, 146, 150])).await.expect("a binary frame is sent");
+    expect_error_without_id(&mut client, "bad_frame", "a binary frame").await;
+    client.assert_alive().await;
+}
+
+async fn unknown_types_and_bad_fields_get_bad_frame_with_their_id(app: TestApp) {
+    let alice = app.register("alice").await;
+    let mut client = app.ws(&alice).await;
+
+    let frames = [
+        json!({"type": "dance", "id": "d-1"}),
+        json!({"id": "no-type"}),
+        json!({"type": "subscribe", "id": "s-1"}),
+        json!({"type": "subscribe", "id": 9, "room_id": "not-a-uuid"}),
+        json!({"type": "typing", "id": "t-1", "room_id": uuid::Uuid::now_v7(), "active": "yes"}),
+        json!({"type": "read", "id": "r-1", "room_id": uuid::Uuid::now_v7(), "seq": "three"}),
+    ];
+    for frame in frames {
+        let reply = client.request(frame.clone()).await;
+        assert_error(&reply, "bad_frame");
+        assert_eq!(reply["id"], frame["id"], "{reply}");
+    }
+    client.assert_alive().await;
+}
+
+async fn failing_frames_get_an_error_with_their_id(app: TestApp) {
+    let alice = app.register("alice").await;
+    let bob = app.register("bob").await;
+    let private_id = id_of(&app.create_room(&bob, "bob's", "private").await);
+    let public_id = id_of(&app.create_room(&bob, "bob's public", "public").await);
+    let own_id = id_of(&app.create_room(&alice, "alice's", "public").await);
+    let mut client = app.ws(&alice).await;
+
+    let cases = [
+        (json!({"type": "send", "id": "x-1", "room_id": private_id, "content": "hi"}), "not_found"),
+        (json!({"type": "send", "id": "x-2", "room_id": public_id, "content": "hi"}), "forbidden"),
+        (json!({"type": "send", "id": "x-3", "room_id": uuid::Uuid::now_v7(), "content": "hi"}), "not_found"),
+        (json!({"type": "send", "id": "x-4", "room_id": own_id, "content": "   "}), "validation_failed"),
+        (json!({"type": "send", "id": "x-5", "room_id": own_id, "content": long_string(4001)}), "validation_failed"),
+        (json!({"type": "typing", "id": "x-6", "room_id": private_id, "active": true}), "not_found"),
+        (json!({"type": "read", "id": "x-7", "room_id": private_id, "seq": 1}), "not_found"),
+        (json!({"type": "read", "id": "x-8", "room_id": own_id, "seq": -1}), "validation_failed"),
+    ];
+    for (frame, code) in cases {
+        let reply = client.request(frame.clone()).await;
+        assert_error(&reply, code);
+        assert_eq!(reply["id"], frame["id"], "{reply}");
+    }
+    client.assert_alive().await;
+    assert_eq!(app.last_seq(&bob, &private_id).await, 0, "nothing was posted");
+    assert_eq!(app.last_seq(&bob, &public_id).await, 0, "nothing was posted");
+    assert_eq!(app.last_seq(&alice, &own_id).await, 0, "nothing was posted");
+}
+
+async fn oversized_frame_closes_with_1009(app: TestApp) {
+    let alice = app.register("alice").await;
+    let room_id = id_of(&app.create_room(&alice, "general", "public").await);
+    let mut client = app.ws(&alice).await;
+
+    // Under the 4096-byte limit: served.
+    let reply = client.request(json!({"type": "send", "room_id": room_id, "content": long_string(3000)})).await;
+    assert_eq!(type_of(&reply), "ack", "{reply}");
+
+    let frame = json!({"type": "send", "room_id": room_id, "content": long_string(5000)}).to_string();
+    assert!(frame.len() > 4096);
+    client.send_text(frame).await;
+    client.expect_close(1009).await;
+
+    assert_eq!(app.last_seq(&alice, &room_id).await, 1, "the oversized message was not stored");
+    app.ws(&alice).await.assert_alive().await;
+}
+
+async fn flooding_closes_with_1008(app: TestApp) {
+    let alice = app.register("alice").await;
+    let mut client = app.ws(&alice).await;
+
+    for i in 0..20 {
+        // Once the server has closed, later sends may fail: that is the point.
+        if client.send_message(Message::text(json!({"type": "ping", "id": i}).to_string())).await.is_err() {
+            break;
+        }
+    }
+    let (frames, code, ended) = client.frames_until_close().await;
+    assert_eq!(code, Some(1008), "closed with {code:?} ({ended:?}); frames before: {frames:?}");
+    let pongs = frames.iter().filter(|f| type_of(f) == "pong").count();
+    assert!(pongs < 20, "every one of 20 pings was answered before the close: {frames:?}");
+
+    // The limit is per socket: a new one is served.
+    app.ws(&alice).await.assert_alive().await;
+}
+
+async fn slow_consumer_is_closed_with_1013(app: TestApp) {
+    // What a client that stops reading can hold back is its receive buffer (4 KiB here)
+    // plus the server's send buffer, which Linux grows to about 2.5 MiB on loopback (at most
+    // `net.ipv4.tcp_wmem`, 4 MiB by default), plus the server's WebSocket write buffer. So
+    // well over 4 MiB is posted: 1500 messages of about 4 KiB.
+    const POSTS: i64 = 1500;
+    let alice = app.register("alice").await;
+    let bob = app.register("bob").await;
+    let carol = app.register("carol").await;
+    let room_id = id_of(&app.create_room(&bob, "busy", "public").await);
+    app.join(&alice, &room_id).await;
+    app.join(&carol, &room_id).await;
+
+    let mut slow = app.ws_with_recv_buffer(&alice, 4096).await.labelled("alice (slow)");
+    slow.subscribe(&room_id, None).await;
+    let mut carol1 = app.ws(&carol).await;
+    carol1.subscribe(&room_id, None).await;
+
+    // alice stops reading; carol reads all along.
+    let filler = long_string(3900);
+    let poster = async {
+        for i in 1..=POSTS {
+            app.post_message(&bob, &room_id, &format!("{i} {filler}")).await;
+        }
+    };
+    let ((), carol_events) = tokio::join!(poster, carol1.room_events_until(&room_id, POSTS));
+    let carol_seqs: Vec<i64> = carol_events.iter().map(seq_of).collect();
+    assert_eq!(carol_seqs, (1..=POSTS).collect::<Vec<_>>(), "the reading subscriber gets every message");
+
+    let (frames, code, ended) = slow.frames_until_close().await;
+    let alice_seqs: Vec<i64> = room_events(&frames, &room_id).iter().map(seq_of).collect();
+    assert_eq!(
+        code,
+        Some(1013),
+        "the slow client closed with {code:?} ({ended:?}) after {} of {POSTS} messages",
+        alice_seqs.len()
+    );
+    let received = alice_seqs.len() as i64;
+    assert!(received < POSTS, "a client cut off as slow did not get everything");
+    assert_eq!(alice_seqs, (1..=received).collect::<Vec<_>>(), "what the slow client got is in order, with no gap");
+
+    // The server still serves, and alice resumes by seq.
+    let mut again = app.ws(&alice).await.labelled("alice (resumed)");
+    again.subscribe(&room_id, Some(received)).await;
+    let rest: Vec<i64> = again.room_events_until(&room_id, POSTS).await.iter().map(seq_of).collect();
+    assert_eq!(rest, (received + 1..=POSTS).collect::<Vec<_>>());
+    carol1.assert_alive().await;
+}
+
+async fn connect_subscribed(app: &TestApp, user: &TestUser, room_id: &str) -> WsClient {
+    let mut client = app.ws(user).await;
+    client.subscribe(room_id, None).await;
+    client
+}
+
+async fn server_shutdown_closes_sockets_with_1001(mut app: TestApp) {
+    let alice = app.register("alice").await;
+    let room_id = id_of(&app.create_room(&alice, "general", "public").await);
+    let mut subscribed = connect_subscribed(&app, &alice, &room_id).await;
+    let mut idle = app.ws(&alice).await.labelled("alice (idle)");
+    idle.assert_alive().await;
+
+    app.restart().await;
+    subscribed.expect_close(1001).await;
+    idle.expect_close(1001).await;
+
+    // The restarted server serves sockets with the same token.
+    let mut client = connect_subscribed(&app, &alice, &room_id).await;
+    app.post_message(&alice, &room_id, "after the restart").await;
+    let events = client.room_events_until(&room_id, 1).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    client.assert_alive().await;
+}
