@@ -9,7 +9,7 @@ use std::time::Duration;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::SinkExt;
 use futures_util::stream::SplitSink;
-use palaver_protocol::ws::ServerEvent;
+use palaver_protocol::ws::{ServerEvent, close};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -21,6 +21,8 @@ use crate::service::{Caller, Services};
 
 /// Most queued frames written before one flush.
 const BATCH: usize = 64;
+/// How long a slow consumer gets to read its close frame.
+const SLOW_CLOSE_PATIENCE: Duration = Duration::from_secs(10);
 
 type Sink = SplitSink<WebSocket, Message>;
 
@@ -73,12 +75,19 @@ impl Writer {
                 biased;
                 () = kill.tripped() => break,
                 () = shutdown.cancelled() => {
-                    kill.trip(palaver_protocol::ws::close::GOING_AWAY);
+                    kill.trip(close::GOING_AWAY);
                     break;
                 }
                 item = rx.recv() => {
                     let Some(item) = item else { break };
-                    if self.write_batch(item, &mut rx).await.is_err() {
+                    // A client that stops reading blocks the flush; the kill switch must
+                    // still end the session.
+                    let written = tokio::select! {
+                        biased;
+                        () = kill.tripped() => break,
+                        written = self.write_batch(item, &mut rx) => written,
+                    };
+                    if written.is_err() {
                         kill.trip(1000);
                         break;
                     }
@@ -86,7 +95,7 @@ impl Writer {
                 _ = ping.tick() => {
                     if activity.idle_for() > self.ping_interval * 2 {
                         tracing::debug!(user = %self.caller.id, "dropping a silent WebSocket");
-                        kill.trip(palaver_protocol::ws::close::GOING_AWAY);
+                        kill.trip(close::GOING_AWAY);
                         break;
                     }
                     if self.sink.send(Message::Ping(Default::default())).await.is_err() {
@@ -104,8 +113,16 @@ impl Writer {
             1013 => "too slow: resume with since_seq".into(),
             _ => "".into(),
         };
-        let close = Message::Close(Some(CloseFrame { code, reason }));
-        let _ = tokio::time::timeout(Duration::from_secs(1), self.sink.send(close)).await;
+        let farewell = Message::Close(Some(CloseFrame { code, reason }));
+        // A slow consumer's socket is full: give it a while to drain and read why it is
+        // being closed. Its outbox is no longer fed, so this holds no growing memory.
+        let patience = if code == close::TRY_AGAIN_LATER { SLOW_CLOSE_PATIENCE } else { Duration::from_secs(1) };
+        if code == close::TRY_AGAIN_LATER {
+            for room_id in self.rooms.keys() {
+                self.services.hub().unsubscribe(*room_id, self.session);
+            }
+        }
+        let _ = tokio::time::timeout(patience, self.sink.send(farewell)).await;
         self.rooms.into_keys().collect()
     }
 
