@@ -27,7 +27,7 @@ impl Services {
     /// Room events after `since_seq` (at most `limit`, the newest if more were missed).
     /// Call it after the live subscription is registered, so nothing falls in between.
     pub async fn replay(&self, room_id: Uuid, since_seq: Option<i64>, limit: i64) -> Result<Replay> {
-        let room = self.store().room(room_id).await?.ok_or(Error::NotFound("room"))?;
+        let room = self.store().room(room_id, Uuid::nil()).await?.ok_or(Error::NotFound("room"))?;
         let last_seq = room.last_seq;
         let Some(since) = since_seq.filter(|&since| since < last_seq) else {
             return Ok(Replay { last_seq, truncated: false, events: vec![] });

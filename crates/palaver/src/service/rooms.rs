@@ -42,8 +42,8 @@ impl Services {
     /// The room if the caller may see it: public rooms, or any room they belong to.
     /// Anything else is 404, so private rooms are not revealed.
     pub async fn access(&self, caller: &Caller, room_id: Uuid) -> Result<Access> {
-        let room = self.store().room(room_id).await?.ok_or(Error::NotFound("room"))?;
-        let role = self.store().role(room_id, caller.id).await?.map(|r| views::role(&r));
+        let room = self.store().room(room_id, caller.id).await?.ok_or(Error::NotFound("room"))?;
+        let role = room.role.as_deref().map(views::role);
         let visible = role.is_some() || (room.kind == "room" && room.visibility == "public");
         if !visible {
             return Err(Error::NotFound("room"));

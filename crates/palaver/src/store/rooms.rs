@@ -25,6 +25,8 @@ pub struct RoomRow {
     pub kind: String,
     pub visibility: String,
     pub last_seq: i64,
+    /// The viewer's role, if the viewer is a member.
+    pub role: Option<String>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -71,7 +73,8 @@ pub trait RoomStore {
     async fn create_room(&self, room: NewRoom) -> Result<(), Error>;
     /// Returns the DM room of the pair, creating it (both as `member`) the first time.
     async fn open_dm(&self, pair: DmPair, room: NewRoom) -> Result<Uuid, Error>;
-    async fn room(&self, room_id: Uuid) -> Result<Option<RoomRow>, Error>;
+    /// The room and `viewer`'s role in it, in one round trip (every request checks this).
+    async fn room(&self, room_id: Uuid, viewer: Uuid) -> Result<Option<RoomRow>, Error>;
     async fn room_view(&self, viewer: Uuid, room_id: Uuid) -> Result<Option<RoomView>, Error>;
     /// Rooms `viewer` belongs to with an id above `after`, ascending, at most `limit + 1`.
     async fn joined_rooms(&self, viewer: Uuid, after: Uuid, limit: i64) -> Result<Vec<RoomView>, Error>;
@@ -193,11 +196,18 @@ macro_rules! impl_room_store {
                 Ok(id)
             }
 
-            async fn room(&self, room_id: uuid::Uuid) -> Result<Option<$crate::store::RoomRow>, $crate::store::Error> {
+            async fn room(
+                &self,
+                room_id: uuid::Uuid,
+                viewer: uuid::Uuid,
+            ) -> Result<Option<$crate::store::RoomRow>, $crate::store::Error> {
                 Ok(sqlx::query_as::<$db, $crate::store::RoomRow>(
-                    "SELECT id, kind, visibility, last_seq FROM rooms WHERE id = $1",
+                    "SELECT r.id, r.kind, r.visibility, r.last_seq, m.role
+                     FROM rooms r LEFT JOIN room_members m ON m.room_id = r.id AND m.user_id = $2
+                     WHERE r.id = $1",
                 )
                 .bind(room_id)
+                .bind(viewer)
                 .fetch_optional(&self.read)
                 .await?)
             }
