@@ -49,7 +49,7 @@ impl Application {
         let listener = TcpListener::bind(config.bind).await.with_context(|| format!("binding {}", config.bind))?;
         let ws = WsRuntime::new(config.ws.clone());
         let state = AppState { services, metrics: http::metrics_handle(), ws: ws.clone() };
-        let router = http::router(state, config.limits.json_body_bytes);
+        let router = http::router(state, &config.limits);
         Ok(Self { listener, router, ws })
     }
 

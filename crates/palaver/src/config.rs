@@ -61,6 +61,10 @@ pub struct DatabaseConfig {
 pub struct LimitsConfig {
     /// Largest JSON request body, in bytes.
     pub json_body_bytes: usize,
+    /// Register/login/refresh attempts per second per client address, on average ...
+    pub auth_per_sec: f64,
+    /// ... and in a burst; beyond that, 429 with `Retry-After`.
+    pub auth_burst: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -162,7 +166,7 @@ impl Default for DatabaseConfig {
 
 impl Default for LimitsConfig {
     fn default() -> Self {
-        Self { json_body_bytes: 64 * 1024 }
+        Self { json_body_bytes: 64 * 1024, auth_per_sec: 1.0, auth_burst: 30.0 }
     }
 }
 
@@ -219,6 +223,12 @@ pub struct Settings {
     /// Largest JSON request body in bytes [default: 65536]
     #[arg(long, env = "PALAVER_LIMITS_JSON_BODY_BYTES", global = true)]
     pub limits_json_body_bytes: Option<usize>,
+    /// Register/login/refresh attempts per second per client address [default: 1]
+    #[arg(long, env = "PALAVER_LIMITS_AUTH_PER_SEC", global = true)]
+    pub limits_auth_per_sec: Option<f64>,
+    /// Burst of register/login/refresh attempts per address before 429 [default: 30]
+    #[arg(long, env = "PALAVER_LIMITS_AUTH_BURST", global = true)]
+    pub limits_auth_burst: Option<f64>,
     /// Largest WebSocket frame from a client in bytes [default: 65536]
     #[arg(long, env = "PALAVER_WS_MAX_FRAME_BYTES", global = true)]
     pub ws_max_frame_bytes: Option<usize>,
@@ -285,6 +295,8 @@ impl Settings {
         put(Some("auth"), "access_ttl_secs", self.auth_access_ttl_secs.map(|v| json!(v)));
         put(Some("auth"), "refresh_ttl_secs", self.auth_refresh_ttl_secs.map(|v| json!(v)));
         put(Some("limits"), "json_body_bytes", self.limits_json_body_bytes.map(|v| json!(v)));
+        put(Some("limits"), "auth_per_sec", self.limits_auth_per_sec.map(|v| json!(v)));
+        put(Some("limits"), "auth_burst", self.limits_auth_burst.map(|v| json!(v)));
         put(Some("ws"), "max_frame_bytes", self.ws_max_frame_bytes.map(|v| json!(v)));
         put(Some("ws"), "outbox_frames", self.ws_outbox_frames.map(|v| json!(v)));
         put(Some("ws"), "rate_per_sec", self.ws_rate_per_sec.map(|v| json!(v)));

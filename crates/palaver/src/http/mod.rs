@@ -8,7 +8,10 @@ mod observe;
 mod ops;
 pub mod problem;
 mod rooms;
+mod throttle;
 mod users;
+
+use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -18,6 +21,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::config::LimitsConfig;
+use crate::ratelimit::KeyedRateLimit;
 use crate::service::Services;
 
 pub use extract::{CurrentUser, bearer_token};
@@ -27,7 +32,7 @@ pub use observe::metrics_handle;
 pub struct AppState {
     pub services: Services,
     pub metrics: PrometheusHandle,
-    pub ws: std::sync::Arc<crate::ws::WsRuntime>,
+    pub ws: Arc<crate::ws::WsRuntime>,
 }
 
 #[derive(OpenApi)]
@@ -51,11 +56,15 @@ impl utoipa::Modify for BearerAuth {
 }
 
 /// The whole HTTP surface, with the OpenAPI document generated from these same routes.
-pub fn router(state: AppState, json_body_limit: usize) -> Router {
-    let v1 = OpenApiRouter::new()
+pub fn router(state: AppState, limits: &LimitsConfig) -> Router {
+    let auth_limit = Arc::new(KeyedRateLimit::new(limits.auth_per_sec, limits.auth_burst));
+    let credentials = OpenApiRouter::new()
         .routes(routes!(auth::register))
         .routes(routes!(auth::login))
         .routes(routes!(auth::refresh))
+        .route_layer(axum::middleware::from_fn_with_state(auth_limit, throttle::throttle));
+    let v1 = OpenApiRouter::new()
+        .merge(credentials)
         .routes(routes!(auth::logout))
         .routes(routes!(users::me))
         .routes(routes!(users::get))
@@ -76,14 +85,14 @@ pub fn router(state: AppState, json_body_limit: usize) -> Router {
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .split_for_parts();
-    let openapi = std::sync::Arc::new(openapi);
+    let openapi = Arc::new(openapi);
 
     api.route("/api/v1/ws", axum::routing::get(crate::ws::upgrade))
         .route("/api/openapi.json", axum::routing::get(move || ops::openapi(openapi.clone())))
         .route("/metrics", axum::routing::get(ops::metrics))
         .fallback(problem::not_found)
         .method_not_allowed_fallback(problem::method_not_allowed)
-        .layer(DefaultBodyLimit::max(json_body_limit))
+        .layer(DefaultBodyLimit::max(limits.json_body_bytes))
         .layer(axum::middleware::from_fn(observe::observe))
         .layer(observe::trace_layer())
         .layer(tower_http::request_id::PropagateRequestIdLayer::x_request_id())

@@ -1,6 +1,5 @@
 //! `GET /api/v1/ws`: authentication before the upgrade, then one session per socket.
 
-mod rate;
 mod reader;
 mod session;
 mod writer;

@@ -12,10 +12,10 @@ use palaver_protocol::PostMessageRequest;
 use palaver_protocol::ws::{ClientEnvelope, ClientFrame, ServerEvent, close};
 use uuid::Uuid;
 
-use super::rate::RateLimit;
 use super::session::Activity;
 use crate::config::WsConfig;
 use crate::error::Error;
+use crate::ratelimit::RateLimit;
 use crate::realtime::{KillSwitch, Outbox, Outgoing, encode};
 use crate::service::{Caller, Services};
 

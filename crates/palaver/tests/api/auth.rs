@@ -16,7 +16,13 @@ both_backends!(
     refresh_rotates_the_pair,
     reusing_a_refresh_token_revokes_its_family,
     logout_revokes_the_refresh_token,
+    repeated_login_attempts_are_rate_limited with two_attempts,
 );
+
+fn two_attempts(config: &mut palaver::config::Config) {
+    config.limits.auth_burst = 2.0;
+    config.limits.auth_per_sec = 0.01;
+}
 
 #[track_caller]
 fn assert_token_pair(pair: &Value, username: &str) {
@@ -184,4 +190,23 @@ async fn login_again(app: &TestApp, user: &TestUser) -> String {
     let body = json!({"username": user.username, "password": user.password});
     let pair = app.post(&Anonymous, "/auth/login", body).await.expect_status(200);
     str_of(&pair["refresh_token"])
+}
+
+async fn repeated_login_attempts_are_rate_limited(app: TestApp) {
+    let alice = app.register("alice").await;
+    let wrong = json!({"username": alice.username, "password": "not the password"});
+    app.post(&Anonymous, "/auth/login", wrong.clone()).await.expect_problem(401, Some("unauthorized"));
+    let limited = app.post(&Anonymous, "/auth/login", wrong).await;
+    let problem = limited.expect_problem(429, Some("rate_limited"));
+    let retry_after: u64 = limited
+        .headers
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("429 without a numeric Retry-After: {problem}"));
+    assert!(retry_after >= 1, "{retry_after}");
+    // The right password is refused too while the address is limited, and nothing else is.
+    let right = json!({"username": alice.username, "password": PASSWORD});
+    app.post(&Anonymous, "/auth/login", right).await.expect_problem(429, Some("rate_limited"));
+    app.get(&alice, "/users/me").await.expect_status(200);
 }

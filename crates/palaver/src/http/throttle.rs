@@ -1,0 +1,34 @@
+//! Per-address rate limit for the credential endpoints (register, login, refresh), so
+//! passwords cannot be guessed at line rate. 429 with `Retry-After` when exceeded.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::problem::ApiError;
+use crate::ratelimit::KeyedRateLimit;
+
+pub async fn throttle(State(limit): State<Arc<KeyedRateLimit>>, request: Request, next: Next) -> Response {
+    // The peer address; behind a proxy every client shares the proxy's address and bucket.
+    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    if let Some(ip) = peer
+        && let Err(wait) = limit.try_take(ip)
+    {
+        let secs = wait.as_secs().max(1);
+        let mut response = ApiError::http(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("too many attempts; retry in {secs} s"),
+        )
+        .into_response();
+        if let Ok(value) = HeaderValue::from_str(&secs.to_string()) {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        return response;
+    }
+    next.run(request).await
+}
