@@ -1,0 +1,353 @@
+//! Talking to the server: REST calls for the fixtures (users, rooms, history pages) and
+//! WebSocket connections spread over several loopback source addresses.
+
+use std::borrow::Cow;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, bail};
+use palaver_protocol::ws::{ClientEnvelope, ClientFrame, ServerEnvelope};
+use palaver_protocol::{CreateRoomRequest, MessagePage, RegisterRequest, Room, TokenPair, Visibility};
+use reqwest::{StatusCode, Url};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::sync::Semaphore;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use tokio_tungstenite::{WebSocketStream, client_async_with_config};
+use uuid::Uuid;
+
+pub type WsStream = WebSocketStream<TcpStream>;
+
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The REST API, with one pooled HTTP client.
+#[derive(Clone)]
+pub struct Api {
+    http: reqwest::Client,
+    base: Url,
+}
+
+/// A registered user and its access token.
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub id: Uuid,
+    pub username: String,
+    pub token: String,
+}
+
+impl Api {
+    pub fn new(base: &Url, pool: usize) -> anyhow::Result<Api> {
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(REQUEST_TIMEOUT)
+            .pool_max_idle_per_host(pool.max(1))
+            .tcp_nodelay(true)
+            .build()?;
+        Ok(Api { http, base: base.clone() })
+    }
+
+    fn url(&self, path: &str) -> Url {
+        self.base.join(path).expect("API paths are valid")
+    }
+
+    async fn call<T: DeserializeOwned>(&self, request: reqwest::RequestBuilder, what: &str) -> anyhow::Result<T> {
+        let response = request.send().await.with_context(|| what.to_owned())?;
+        let status = response.status();
+        if !status.is_success() {
+            let body = response.text().await.unwrap_or_default();
+            bail!("{what}: {status}: {body}");
+        }
+        response.json().await.with_context(|| format!("{what}: reading the body"))
+    }
+
+    pub async fn register(&self, username: &str, password: &str) -> anyhow::Result<Account> {
+        let body = RegisterRequest {
+            username: username.to_owned(),
+            email: format!("{username}@loadgen.example.com"),
+            password: password.to_owned(),
+        };
+        let pair: TokenPair =
+            self.call(self.http.post(self.url("/api/v1/auth/register")).json(&body), "registering a user").await?;
+        Ok(Account { id: pair.user.id, username: pair.user.username, token: pair.access_token })
+    }
+
+    pub async fn create_room(&self, token: &str, name: &str) -> anyhow::Result<Room> {
+        let body = CreateRoomRequest { name: name.to_owned(), description: None, visibility: Visibility::Public };
+        self.call(self.http.post(self.url("/api/v1/rooms")).bearer_auth(token).json(&body), "creating a room").await
+    }
+
+    pub async fn join(&self, token: &str, room_id: Uuid) -> anyhow::Result<Room> {
+        let url = self.url(&format!("/api/v1/rooms/{room_id}/join"));
+        self.call(self.http.post(url).bearer_auth(token), "joining a room").await
+    }
+
+    pub async fn room(&self, token: &str, room_id: Uuid) -> anyhow::Result<Room> {
+        let url = self.url(&format!("/api/v1/rooms/{room_id}"));
+        self.call(self.http.get(url).bearer_auth(token), "reading a room").await
+    }
+
+    /// One history page; `Err` carries the HTTP status when there was one.
+    pub async fn history(
+        &self,
+        token: &str,
+        room_id: Uuid,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<MessagePage, HttpError> {
+        let mut url = self.url(&format!("/api/v1/rooms/{room_id}/messages"));
+        url.query_pairs_mut().append_pair("limit", &limit.to_string());
+        if let Some(before) = before {
+            url.query_pairs_mut().append_pair("before", &before.to_string());
+        }
+        let response = self.http.get(url).bearer_auth(token).send().await.map_err(HttpError::transport)?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(HttpError::Status(status));
+        }
+        response.json().await.map_err(HttpError::transport)
+    }
+
+    /// `count` users with names unique to this run, so a long-lived `--url` server can be loaded
+    /// again and again.
+    pub async fn register_users(&self, count: usize) -> anyhow::Result<Vec<Account>> {
+        let run = format!("{:08x}", rand::random::<u32>());
+        let password = format!("loadgen-{run}-password");
+        let mut accounts = Vec::with_capacity(count);
+        for i in 0..count.max(1) {
+            accounts.push(self.register(&format!("lg{run}_{i}"), &password).await?);
+        }
+        Ok(accounts)
+    }
+
+    /// `count` public rooms created by the first account and joined by every other one.
+    pub async fn create_rooms(&self, accounts: &[Account], count: usize, label: &str) -> anyhow::Result<Vec<Uuid>> {
+        let owner = accounts.first().context("no accounts")?;
+        let mut rooms = Vec::with_capacity(count);
+        for k in 0..count {
+            let room = self.create_room(&owner.token, &format!("loadgen {label} {k}")).await?;
+            for account in &accounts[1..] {
+                self.join(&account.token, room.id).await?;
+            }
+            rooms.push(room.id);
+        }
+        Ok(rooms)
+    }
+}
+
+#[derive(Debug)]
+pub enum HttpError {
+    Status(StatusCode),
+    Transport(String),
+}
+
+impl HttpError {
+    fn transport(e: reqwest::Error) -> Self {
+        HttpError::Transport(if e.is_timeout() { "timeout".to_owned() } else { short(&e.to_string()) })
+    }
+
+    /// A short label for tallies.
+    pub fn label(&self) -> String {
+        match self {
+            HttpError::Status(status) => format!("http {}", status.as_u16()),
+            HttpError::Transport(e) => e.clone(),
+        }
+    }
+}
+
+/// Opens WebSocket connections: a bounded number at once (a thundering herd would overflow
+/// the server's accept backlog), each from the next 127.0.0.K source address.
+pub struct WsConnector {
+    server: SocketAddr,
+    sources: Vec<IpAddr>,
+    next_source: AtomicUsize,
+    permits: Semaphore,
+    config: WebSocketConfig,
+}
+
+impl WsConnector {
+    /// `read_buffer`: bytes per connection for reading; small for idle sockets, larger for
+    /// sockets that take a stream of frames.
+    pub fn new(server: SocketAddr, source_addrs: usize, concurrency: usize, read_buffer: usize) -> Self {
+        // Spreading over source addresses only works when the server is on IPv4 loopback.
+        let sources = if server.is_ipv4() {
+            (0..source_addrs.min(200)).map(|k| IpAddr::V4(Ipv4Addr::new(127, 0, 0, 10 + k as u8))).collect()
+        } else {
+            vec![]
+        };
+        let config = WebSocketConfig::default()
+            .read_buffer_size(read_buffer)
+            .write_buffer_size(0)
+            .max_write_buffer_size(1 << 20)
+            .max_message_size(Some(1 << 20));
+        Self { server, sources, next_source: AtomicUsize::new(0), permits: Semaphore::new(concurrency.max(1)), config }
+    }
+
+    pub async fn connect(&self, token: &str) -> anyhow::Result<WsStream> {
+        let _permit = self.permits.acquire().await.context("connector closed")?;
+        let socket = if self.server.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+        if !self.sources.is_empty() {
+            let k = self.next_source.fetch_add(1, Ordering::Relaxed) % self.sources.len();
+            socket.bind(SocketAddr::new(self.sources[k], 0)).context("bind")?;
+        }
+        let stream = tokio::time::timeout(CONNECT_TIMEOUT, socket.connect(self.server))
+            .await
+            .map_err(|_| anyhow::anyhow!("connect timeout"))?
+            .context("connect")?;
+        stream.set_nodelay(true)?;
+        let request = format!("ws://{}/api/v1/ws?token={token}", self.server).into_client_request()?;
+        let (ws, _) =
+            tokio::time::timeout(CONNECT_TIMEOUT, client_async_with_config(request, stream, Some(self.config)))
+                .await
+                .map_err(|_| anyhow::anyhow!("handshake timeout"))?
+                .context("handshake")?;
+        Ok(ws)
+    }
+}
+
+/// A client frame as a text message.
+pub fn client_frame(id: Option<u64>, frame: ClientFrame) -> Message {
+    let envelope = ClientEnvelope { id: id.map(Into::into), frame };
+    Message::text(serde_json::to_string(&envelope).expect("client frames serialize"))
+}
+
+/// A whole server frame, for the frames off the hot path (acks, errors, `subscribed`).
+pub fn parse_server(text: &str) -> Option<ServerEnvelope> {
+    serde_json::from_str(text).ok()
+}
+
+/// The close code of a close frame (1005, "no status", when it had none).
+pub fn close_code(frame: &Option<CloseFrame>) -> u16 {
+    frame.as_ref().map_or(1005, |f| u16::from(f.code))
+}
+
+/// Just what the delivery hot path reads from a server frame. Parsing the whole
+/// `ServerEnvelope` (three UUIDs and two timestamps per message) for each of up to a million
+/// deliveries a second would make the load generator the bottleneck; a test below keeps this
+/// in step with `palaver_protocol::ws::ServerEvent`.
+#[derive(Debug, Deserialize)]
+pub struct EventProbe<'a> {
+    #[serde(rename = "type")]
+    pub kind: &'a str,
+    #[serde(default)]
+    pub seq: Option<i64>,
+    #[serde(default, borrow)]
+    pub message: Option<MessageProbe<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct MessageProbe<'a> {
+    #[serde(borrow)]
+    pub content: Cow<'a, str>,
+}
+
+impl<'a> EventProbe<'a> {
+    pub fn parse(text: &'a str) -> Option<Self> {
+        serde_json::from_str(text).ok()
+    }
+
+    /// The seq of a room event (post, edit, delete); other frames carry none for resume.
+    pub fn room_seq(&self) -> Option<i64> {
+        match self.kind {
+            "message" | "message_updated" | "message_deleted" => self.seq,
+            _ => None,
+        }
+    }
+}
+
+/// What a published message's content carries: when it was sent (Unix nanoseconds, on the
+/// same clock the subscribers read), by which publisher, its counter.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Stamp {
+    pub t: u64,
+    pub p: u32,
+    pub n: u64,
+}
+
+impl Stamp {
+    pub fn now(publisher: u32, counter: u64) -> Stamp {
+        Stamp { t: unix_nanos(), p: publisher, n: counter }
+    }
+
+    pub fn content(&self) -> String {
+        serde_json::to_string(self).expect("stamps serialize")
+    }
+
+    /// Time from the stamp to now; `None` if the content is not a stamp.
+    pub fn age_of(content: &str) -> Option<Duration> {
+        let stamp: Stamp = serde_json::from_str(content).ok()?;
+        Some(Duration::from_nanos(unix_nanos().saturating_sub(stamp.t)))
+    }
+}
+
+pub fn unix_nanos() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// Raises this process's soft open-file limit to the hard one (children such as the server
+/// inherit it). Returns the limit in force.
+pub fn raise_open_file_limit() -> std::io::Result<u64> {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit/setrlimit with a valid pointer to a local rlimit.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            limit.rlim_cur = limit.rlim_max;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+    }
+    Ok(limit.rlim_cur)
+}
+
+/// The first line of an error, cut to a length that fits a tally label.
+pub fn short(error: &str) -> String {
+    let line = error.lines().next().unwrap_or_default();
+    line.chars().take(100).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use palaver_protocol::ws::ServerEvent;
+    use palaver_protocol::{Message as ChatMessage, MessageKind, UserRef};
+
+    use super::*;
+
+    #[test]
+    fn probe_reads_what_the_protocol_writes() {
+        let stamp = Stamp { t: 42, p: 3, n: 7 };
+        let message = ChatMessage {
+            id: Uuid::now_v7(),
+            room_id: Uuid::now_v7(),
+            seq: 9,
+            updated_seq: 9,
+            author: UserRef { id: Uuid::now_v7(), username: "a".into() },
+            kind: MessageKind::Text,
+            content: stamp.content(),
+            attachment: None,
+            client_msg_id: None,
+            created_at: time::OffsetDateTime::now_utc(),
+            edited_at: None,
+            deleted: false,
+        };
+        let frame = ServerEnvelope { id: None, event: ServerEvent::Message { seq: 9, message } };
+        let text = serde_json::to_string(&frame).unwrap();
+        let probe = EventProbe::parse(&text).unwrap();
+        assert_eq!(probe.room_seq(), Some(9));
+        assert_eq!(serde_json::from_str::<Stamp>(&probe.message.unwrap().content).unwrap(), stamp);
+
+        let read = ServerEnvelope {
+            id: None,
+            event: ServerEvent::Read { room_id: Uuid::now_v7(), user_id: Uuid::now_v7(), seq: 3 },
+        };
+        let text = serde_json::to_string(&read).unwrap();
+        assert_eq!(EventProbe::parse(&text).unwrap().room_seq(), None, "a read marker is no room event");
+    }
+}

@@ -1,0 +1,140 @@
+//! The machinery fan-out and resume share: subscribers on every room, then publishers at a
+//! target rate, then a bounded wait for the subscribers to catch up, then the ledgers.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::{Fixture, drain, progress, wait_until};
+use crate::checker::SeqSet;
+use crate::publisher::{self, PublisherOutcome, PublisherSpec};
+use crate::server::CpuMeter;
+use crate::stats::{Latency, SharedLatency};
+use crate::subscriber::{self, Board, SubscriberOutcome, SubscriberSpec};
+
+pub struct Plan {
+    pub subscribers_per_room: usize,
+    pub publishers: usize,
+    /// Total messages per second over all publishers.
+    pub rate: f64,
+    pub duration: Duration,
+    pub drain: Duration,
+    /// Mean time between a subscriber's voluntary disconnects.
+    pub churn: Option<Duration>,
+}
+
+pub struct Outcome {
+    pub subscribers_ready: usize,
+    pub subscribe_ramp: Duration,
+    /// Per publisher: its room index and what it did.
+    pub publishers: Vec<(usize, PublisherOutcome)>,
+    pub publish_elapsed: Duration,
+    /// Whether every subscriber reached its room's last seq in time, and how long that took.
+    pub drained: bool,
+    pub drain_elapsed: Duration,
+    /// Per room: the acked seqs, and the room's `last_seq` after publishing (from REST).
+    pub acked: Vec<SeqSet>,
+    pub final_seqs: Vec<i64>,
+    /// Per subscriber: its room index and its ledger.
+    pub subscribers: Vec<(usize, SubscriberOutcome)>,
+    pub e2e: Latency,
+    pub ack: Latency,
+    /// CPU of the server and of this process from the first send to the end of the drain.
+    pub cpu: serde_json::Value,
+}
+
+pub async fn run(fixture: &Fixture, plan: &Plan, measure_e2e: bool) -> anyhow::Result<Outcome> {
+    let rooms = fixture.rooms.len();
+    let total_subs = rooms * plan.subscribers_per_room;
+    let rooms_of: Vec<usize> = (0..total_subs).map(|i| i % rooms).collect();
+    let board = Board::new(total_subs);
+    let e2e = Arc::new(SharedLatency::default());
+    // On an early return the JoinSets abort their tasks; otherwise `stop` ends them.
+    let stop = CancellationToken::new();
+
+    progress(format_args!("connecting {total_subs} subscribers"));
+    let ramp = Instant::now();
+    let mut subscribers = JoinSet::new();
+    for (i, &room) in rooms_of.iter().enumerate() {
+        let spec = SubscriberSpec {
+            index: i,
+            token: fixture.account(i).token.clone(),
+            room_id: fixture.rooms[room],
+            churn: plan.churn,
+        };
+        let latency = measure_e2e.then(|| e2e.clone());
+        let task = subscriber::run(spec, fixture.connector.clone(), board.clone(), latency, stop.clone());
+        subscribers.spawn(async move { (i, task.await) });
+    }
+    let ready_within = Duration::from_secs(60) + Duration::from_millis(10 * total_subs as u64);
+    wait_until(ready_within, || board.ready.load(Ordering::Relaxed) >= total_subs).await;
+    let subscribers_ready = board.ready.load(Ordering::Relaxed);
+    let subscribe_ramp = ramp.elapsed();
+
+    progress(format_args!("publishing at {} msg/s for {:?}", plan.rate, plan.duration));
+    let ack = Arc::new(SharedLatency::default());
+    let publish_start = Instant::now();
+    let cpu = CpuMeter::start(fixture.server_pid);
+    let mut publishers = JoinSet::new();
+    for p in 0..plan.publishers {
+        let room = p % rooms;
+        let spec = PublisherSpec {
+            index: p as u32,
+            token: fixture.account(p).token.clone(),
+            room_id: fixture.rooms[room],
+            rate: plan.rate / plan.publishers as f64,
+            duration: plan.duration,
+            // A bound in count as well as in time.
+            max_messages: (plan.rate / plan.publishers as f64 * plan.duration.as_secs_f64()).ceil() as u64 + 1,
+        };
+        let task = publisher::run(spec, fixture.connector.clone(), ack.clone(), stop.clone());
+        publishers.spawn(async move { (room, task.await) });
+    }
+    let mut publisher_outcomes = Vec::with_capacity(plan.publishers);
+    while let Some(joined) = publishers.join_next().await {
+        publisher_outcomes.push(joined?);
+    }
+    let publish_elapsed = publish_start.elapsed();
+
+    let mut acked = vec![SeqSet::default(); rooms];
+    for (room, outcome) in &publisher_outcomes {
+        for &seq in &outcome.acked {
+            acked[*room].insert(seq);
+        }
+    }
+    let reader = fixture.account(0);
+    let mut final_seqs = Vec::with_capacity(rooms);
+    for &room_id in &fixture.rooms {
+        final_seqs.push(fixture.api.room(&reader.token, room_id).await?.last_seq);
+    }
+
+    progress(format_args!("waiting for subscribers to catch up"));
+    let drain_start = Instant::now();
+    let drained = drain(&board, &rooms_of, &final_seqs, plan.drain).await;
+    let drain_elapsed = drain_start.elapsed();
+    let cpu = cpu.finish();
+    stop.cancel();
+    let mut subscriber_outcomes = Vec::with_capacity(total_subs);
+    while let Some(joined) = subscribers.join_next().await {
+        let (i, outcome) = joined?;
+        subscriber_outcomes.push((rooms_of[i], outcome));
+    }
+    Ok(Outcome {
+        subscribers_ready,
+        subscribe_ramp,
+        publishers: publisher_outcomes,
+        publish_elapsed,
+        drained,
+        drain_elapsed,
+        acked,
+        final_seqs,
+        subscribers: subscriber_outcomes,
+        e2e: e2e.snapshot(),
+        ack: ack.snapshot(),
+        cpu,
+    })
+}

@@ -1,0 +1,124 @@
+//! Resume: subscribers disconnect at random (half with a close frame, half by just dropping
+//! the socket) and resubscribe with `since_seq` while publishers keep posting. Per client,
+//! across all its reconnects, the seqs received must be exactly 1..=final, each once, in order.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::pubsub::{self, Plan};
+use super::{ACTIVE_READ_BUFFER, Fixture, SubscriberTotals, explain_closes, with_target};
+use crate::checker::{SeqCheck, SeqSet};
+use crate::cli::TargetArgs;
+use crate::stats::{Report, Tally, per_sec, round1};
+
+#[derive(Debug, Clone, clap::Args, Serialize)]
+pub struct Args {
+    #[command(flatten)]
+    #[serde(skip)]
+    pub target: TargetArgs,
+    /// Rooms
+    #[arg(long, default_value_t = 1)]
+    pub rooms: usize,
+    /// Resuming clients per room
+    #[arg(long, default_value_t = 20)]
+    pub clients: usize,
+    /// Publishers, spread over the rooms
+    #[arg(long, default_value_t = 2)]
+    pub publishers: usize,
+    /// Total target send rate over all publishers, messages per second
+    #[arg(long, default_value_t = 50.0)]
+    pub rate: f64,
+    /// How long the publishers send (and the clients churn)
+    #[arg(long, default_value_t = 5)]
+    pub duration_secs: u64,
+    /// Mean time between one client's disconnects, in milliseconds (exponentially distributed)
+    #[arg(long, default_value_t = 1000)]
+    pub disconnect_mean_ms: u64,
+    /// Longest wait after the publishers are done for clients to receive everything
+    #[arg(long, default_value_t = 20)]
+    pub drain_secs: u64,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<Report> {
+    anyhow::ensure!(args.rooms > 0 && args.clients > 0 && args.publishers > 0, "sizes must be > 0");
+    anyhow::ensure!(args.rate > 0.0 && args.disconnect_mean_ms > 0, "--rate and --disconnect-mean-ms must be > 0");
+    let target_args = args.target.clone();
+    with_target(&target_args, |target| async move {
+        let fixture = Fixture::new(&target, &args.target, args.rooms, "resume", ACTIVE_READ_BUFFER).await?;
+        let title = format!(
+            "{} room(s) x {} clients disconnecting every ~{} ms, {} publishers at {} msg/s for {} s; {}",
+            args.rooms,
+            args.clients,
+            args.disconnect_mean_ms,
+            args.publishers,
+            args.rate,
+            args.duration_secs,
+            target.describe()
+        );
+        let plan = Plan {
+            subscribers_per_room: args.clients,
+            publishers: args.publishers,
+            rate: args.rate,
+            duration: Duration::from_secs(args.duration_secs),
+            drain: Duration::from_secs(args.drain_secs),
+            churn: Some(Duration::from_millis(args.disconnect_mean_ms)),
+        };
+        let outcome = pubsub::run(&fixture, &plan, false).await?;
+
+        let mut report = Report::new("resume", title);
+        report.add("config", &args);
+        report.add("backend", target.backend());
+        let total = args.rooms * args.clients;
+        report.add("clients", total);
+        report.add("clients_ready", outcome.subscribers_ready);
+        report.expect(outcome.subscribers_ready == total, "not every client was subscribed before publishing");
+
+        let acked: u64 = outcome.publishers.iter().map(|(_, p)| p.acked.len() as u64).sum();
+        let (mut send_errors, mut publisher_closes) = (Tally::default(), Tally::default());
+        for (_, p) in &outcome.publishers {
+            send_errors.merge(&p.errors);
+            if let Some(code) = p.closed {
+                publisher_closes.add(code.to_string(), 1);
+            }
+        }
+        report.add("acked", acked);
+        report.add("acked_per_sec", per_sec(acked, outcome.publish_elapsed));
+        report.add("send_errors", send_errors.to_json());
+        report.add("publisher_closes", publisher_closes.to_json());
+        report.expect(publisher_closes.total() == 0, "the server closed publishers");
+        report.add("final_seqs", &outcome.final_seqs);
+        report.expect(acked > 0, "no message was acked");
+
+        // The contract: per client, exactly 1..=final, whatever happened to its sockets.
+        let expected: Vec<SeqSet> = outcome.final_seqs.iter().map(|&last| SeqSet::upto(last)).collect();
+        let mut check = SeqCheck::default();
+        let mut totals = SubscriberTotals::default();
+        for (room, client) in &outcome.subscribers {
+            check += client.ledger.verify(&expected[*room]);
+            totals.add(client);
+        }
+        report.add("voluntary_disconnects", totals.voluntary_disconnects);
+        report.add("resumes", totals.connects.saturating_sub(total as u64));
+        report.add("events_received", check.received);
+        report.add("cpu", &outcome.cpu);
+        report.add("drained", outcome.drained);
+        report.add("drain_secs", round1(outcome.drain_elapsed.as_secs_f64()));
+        report.expect_zero("lost", check.lost);
+        report.expect_zero("duplicated", check.duplicated);
+        report.expect_zero("out_of_order", check.out_of_order);
+        report.expect_zero("unexpected", check.unexpected);
+        report.expect_zero("truncated_replays", totals.truncated);
+        report.add("server_closes", totals.server_closes.to_json());
+        report.add("dropped_connections", totals.dropped);
+        report.add("connect_failures", totals.connect_failures.to_json());
+        report.add("client_errors", totals.errors.to_json());
+        report.expect_zero("clients_gave_up", totals.gave_up);
+        report.latency("latency_ack", &outcome.ack);
+        let mut closes = totals.server_closes.clone();
+        closes.merge(&publisher_closes);
+        explain_closes(&mut report, &closes);
+        Ok(report)
+    })
+    .await
+}

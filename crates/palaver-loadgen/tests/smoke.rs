@@ -1,0 +1,151 @@
+//! A few seconds of every scenario against a real `palaver` binary, so the instrument itself
+//! stays correct. Only correctness counters are asserted (connections open, nothing lost,
+//! duplicated or reordered, nonzero throughput), never timing.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::OnceLock;
+
+use clap::Parser;
+use palaver_loadgen::{Cli, Report};
+
+/// The `palaver` binary of this test's target directory. `cargo build` runs every time (a
+/// no-op when it is fresh): `cargo test -p palaver-loadgen` alone would not rebuild it, and
+/// a stale server would make these tests measure old code.
+fn server_bin() -> &'static str {
+    static BIN: OnceLock<String> = OnceLock::new();
+    BIN.get_or_init(|| {
+        // Tests live in <target>/<profile>/deps/.
+        let exe = std::env::current_exe().expect("the test binary's path");
+        let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("<target>/<profile>/deps/test");
+        build_server(profile_dir);
+        let bin = profile_dir.join(format!("palaver{}", std::env::consts::EXE_SUFFIX));
+        assert!(bin.exists(), "no server binary at {}", bin.display());
+        bin.to_string_lossy().into_owned()
+    })
+}
+
+fn build_server(profile_dir: &Path) {
+    let target_dir = profile_dir.parent().expect("a target directory");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let mut command = Command::new(cargo);
+    command
+        .args(["build", "-p", "palaver", "--bin", "palaver", "--target-dir"])
+        .arg(target_dir)
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    if profile_dir.file_name().is_some_and(|name| name == "release") {
+        command.arg("--release");
+    }
+    let status = command.status().expect("running cargo build for the palaver binary");
+    assert!(status.success(), "cargo build -p palaver --bin palaver failed");
+}
+
+async fn run(args: &[&str]) -> Report {
+    let mut argv = vec!["palaver-loadgen"];
+    argv.extend_from_slice(args);
+    let cli = Cli::try_parse_from(&argv).unwrap_or_else(|e| panic!("{argv:?}: {e}"));
+    let report = palaver_loadgen::run(cli).await.unwrap_or_else(|e| panic!("{argv:?}: {e:#}"));
+    println!("{report}");
+    report
+}
+
+/// `--server-bin <palaver> --users 2`, then the scenario's own flags.
+fn started<'a>(scenario: &'a str, rest: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![scenario, "--server-bin", server_bin(), "--users", "2"];
+    args.extend_from_slice(rest);
+    args
+}
+
+fn assert_delivered_exactly_once(report: &Report) {
+    for counter in ["lost", "duplicated", "out_of_order"] {
+        assert_eq!(report.u64(counter), 0, "{counter} in {report}");
+    }
+    assert!(report.ok(), "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_open_and_stay_open() {
+    let report = run(&started("connections", &["--connections", "60", "--hold-secs", "1", "--settle-ms", "200"])).await;
+    assert_eq!(report.u64("opened"), 60, "{report}");
+    assert_eq!(report.u64("open_at_end"), 60, "{report}");
+    assert!(report.get("server_rss_per_connection_kib").is_some_and(|v| v.is_number()), "{report}");
+    assert!(report.ok(), "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fanout_delivers_every_acked_message_once_in_order() {
+    let flags = ["--rooms", "2", "--subscribers", "5", "--publishers", "2", "--rate", "40", "--duration-secs", "2"];
+    let report = run(&started("fanout", &flags)).await;
+    assert!(report.u64("acked") > 0, "{report}");
+    assert_eq!(report.u64("deliveries"), report.u64("expected_deliveries"), "{report}");
+    assert_delivered_exactly_once(&report);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throughput_acks_gapless_seqs() {
+    let report = run(&started("throughput", &["--senders", "4", "--rooms", "2", "--duration-secs", "2"])).await;
+    assert!(report.u64("acked") > 0, "{report}");
+    assert_eq!(report.u64("seq_gaps"), 0, "{report}");
+    assert_eq!(report.u64("seq_duplicates"), 0, "{report}");
+    assert!(report.ok(), "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_pages_a_database_seeded_room() {
+    let flags = ["--messages", "3000", "--concurrency", "4", "--duration-secs", "2"];
+    let report = run(&started("history", &flags)).await;
+    assert_eq!(report.get("seed_method").and_then(|v| v.as_str()), Some("db"), "{report}");
+    assert_eq!(report.u64("room_last_seq"), 3000, "{report}");
+    assert!(report.u64("requests") > 0, "{report}");
+    assert_eq!(report.u64("bad_pages"), 0, "{report}");
+    assert!(report.ok(), "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_paced_over_a_websocket_seeded_room() {
+    let flags = ["--messages", "150", "--seed", "ws", "--rate", "40", "--concurrency", "2", "--duration-secs", "2"];
+    let report = run(&started("history", &flags)).await;
+    assert_eq!(report.u64("room_last_seq"), 150, "{report}");
+    assert!(report.u64("requests") > 0, "{report}");
+    assert!(report.get("latency_from_due").is_some(), "{report}");
+    assert!(report.ok(), "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resume_loses_nothing_across_reconnects() {
+    let flags = ["--clients", "6", "--rate", "40", "--duration-secs", "3", "--disconnect-mean-ms", "300"];
+    let report = run(&started("resume", &flags)).await;
+    assert!(report.u64("acked") > 0, "{report}");
+    assert!(report.u64("voluntary_disconnects") > 0, "{report}");
+    assert_delivered_exactly_once(&report);
+}
+
+/// PostgreSQL when `PALAVER_TEST_DATABASE_URL` is set; in CI (`CI=true`) it must be set and
+/// reachable, so this fails there rather than skipping.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_resume_and_history() {
+    let in_ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    let url = match std::env::var("PALAVER_TEST_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ if in_ci => panic!("CI=true but PALAVER_TEST_DATABASE_URL is unset: the PostgreSQL smoke test must run"),
+        _ => {
+            println!("postgres smoke test did not run: PALAVER_TEST_DATABASE_URL is unset");
+            return;
+        }
+    };
+    let pg = ["--db", "postgres", "--database-url", url.as_str()];
+
+    let mut flags = vec!["--clients", "4", "--rate", "30", "--duration-secs", "2", "--disconnect-mean-ms", "300"];
+    flags.extend_from_slice(&pg);
+    let report = run(&started("resume", &flags)).await;
+    assert_eq!(report.get("backend").and_then(|v| v.as_str()), Some("postgres"), "{report}");
+    assert!(report.u64("acked") > 0, "{report}");
+    assert_delivered_exactly_once(&report);
+
+    let mut flags = vec!["--messages", "2000", "--concurrency", "4", "--duration-secs", "2"];
+    flags.extend_from_slice(&pg);
+    let report = run(&started("history", &flags)).await;
+    assert_eq!(report.u64("room_last_seq"), 2000, "{report}");
+    assert_eq!(report.u64("bad_pages"), 0, "{report}");
+    assert!(report.ok(), "{report}");
+}
