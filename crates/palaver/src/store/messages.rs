@@ -141,6 +141,26 @@ macro_rules! impl_message_store {
                 Ok(row.map(|(seq,)| seq))
             }
 
+            /// Logs an edit or delete as the room event `seq`; returns the message as it is now.
+            async fn record_change(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                room_id: uuid::Uuid,
+                seq: i64,
+                kind: &str,
+                message_id: uuid::Uuid,
+            ) -> Result<$crate::store::MessageRow, $crate::store::Error> {
+                sqlx::query::<$db>(
+                    "INSERT INTO message_changes (room_id, seq, kind, message_id) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(room_id)
+                .bind(seq)
+                .bind(kind)
+                .bind(message_id)
+                .execute(&mut **tx)
+                .await?;
+                Self::message_in(tx, message_id).await
+            }
+
             async fn message_in(
                 tx: &mut sqlx::Transaction<'_, $db>,
                 message_id: uuid::Uuid,
@@ -289,15 +309,7 @@ macro_rules! impl_message_store {
                 if changed.rows_affected() != 1 {
                     return Ok(None);
                 }
-                sqlx::query::<$db>(
-                    "INSERT INTO message_changes (room_id, seq, kind, message_id) VALUES ($1, $2, 'edited', $3)",
-                )
-                .bind(room_id)
-                .bind(seq)
-                .bind(message_id)
-                .execute(&mut *tx)
-                .await?;
-                let message = Self::message_in(&mut tx, message_id).await?;
+                let message = Self::record_change(&mut tx, room_id, seq, "edited", message_id).await?;
                 tx.commit().await?;
                 Ok(Some(message))
             }
@@ -324,15 +336,7 @@ macro_rules! impl_message_store {
                 if changed.rows_affected() != 1 {
                     return Ok(None);
                 }
-                sqlx::query::<$db>(
-                    "INSERT INTO message_changes (room_id, seq, kind, message_id) VALUES ($1, $2, 'deleted', $3)",
-                )
-                .bind(room_id)
-                .bind(seq)
-                .bind(message_id)
-                .execute(&mut *tx)
-                .await?;
-                let message = Self::message_in(&mut tx, message_id).await?;
+                let message = Self::record_change(&mut tx, room_id, seq, "deleted", message_id).await?;
                 tx.commit().await?;
                 Ok(Some(message))
             }
