@@ -25,6 +25,6 @@ impl InProcessBroker {
 
 impl Broker for InProcessBroker {
     fn publish(&self, envelope: Envelope) {
-        self.hub.dispatch(&envelope);
+        self.hub.dispatch(&Arc::new(envelope));
     }
 }

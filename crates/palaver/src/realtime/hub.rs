@@ -2,8 +2,8 @@
 //! Delivery is a pointer copy and a non-blocking queue push per subscriber.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 
 use uuid::Uuid;
 
@@ -73,18 +73,14 @@ impl Hub {
         self.users.read().unwrap_or_else(|e| e.into_inner()).values().map(Vec::len).sum()
     }
 
-    pub fn dispatch(&self, envelope: &Envelope) {
+    pub fn dispatch(&self, envelope: &Arc<Envelope>) {
         match envelope.topic {
             Topic::Room(room_id) => {
                 {
                     let rooms = self.rooms.read().unwrap_or_else(|e| e.into_inner());
                     if let Some(subs) = rooms.get(&room_id) {
                         for sub in subs {
-                            let item = match envelope.seq {
-                                Some(seq) => Outgoing::Room { room_id, seq, frame: envelope.frame.clone() },
-                                None => Outgoing::Frame(envelope.frame.clone()),
-                            };
-                            sub.outbox.push(item);
+                            sub.outbox.push(Outgoing::Event(envelope.clone()));
                         }
                     }
                 }
@@ -105,7 +101,7 @@ impl Hub {
                 let users = self.users.read().unwrap_or_else(|e| e.into_inner());
                 if let Some(sessions) = users.get(&user) {
                     for s in sessions {
-                        s.outbox.push(Outgoing::Frame(envelope.frame.clone()));
+                        s.outbox.push(Outgoing::Event(envelope.clone()));
                     }
                 }
             }

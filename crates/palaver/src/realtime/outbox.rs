@@ -10,28 +10,28 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-/// What a session's writer task is asked to do, in order.
+use super::Envelope;
+
+/// What a session's writer task is asked to do, in order. Kept to two words (pointers
+/// only): every idle socket's queue allocates room for a block of these.
 #[derive(Debug)]
 pub enum Outgoing {
-    /// A frame to send as is.
-    Frame(Utf8Bytes),
-    /// A room event; the writer skips seqs it already sent and fills gaps from the store.
-    Room {
-        room_id: Uuid,
-        seq: i64,
-        frame: Utf8Bytes,
-    },
+    /// A published event, shared with every other subscriber. Room events carry their seq:
+    /// the writer skips seqs it already sent and fills gaps from the store.
+    Event(Arc<Envelope>),
+    /// A reply to one of this client's frames.
+    Reply(Box<Utf8Bytes>),
     /// Start (or restart) a subscription; handled by the writer so replay and live events
     /// come out of one ordered queue.
-    Subscribe {
-        id: Option<serde_json::Value>,
-        room_id: Uuid,
-        since_seq: Option<i64>,
-    },
-    Unsubscribe {
-        id: Option<serde_json::Value>,
-        room_id: Uuid,
-    },
+    Subscribe(Box<SubscribeRequest>),
+    Unsubscribe(Box<SubscribeRequest>),
+}
+
+#[derive(Debug)]
+pub struct SubscribeRequest {
+    pub id: Option<serde_json::Value>,
+    pub room_id: Uuid,
+    pub since_seq: Option<i64>,
 }
 
 /// Ends a session from anywhere, with the close code to send.

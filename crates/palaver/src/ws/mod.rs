@@ -49,7 +49,8 @@ pub struct WsQuery {
 
 /// Buffers sized for chat frames rather than the library's defaults (128 KiB to read,
 /// unbounded write coalescing): memory per idle socket is what limits connection counts.
-const READ_BUFFER: usize = 4 * 1024;
+/// The read buffer is allocated up front and grows only for a larger frame.
+const READ_BUFFER: usize = 1024;
 const WRITE_BUFFER: usize = 8 * 1024;
 
 pub async fn upgrade(

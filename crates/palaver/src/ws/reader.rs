@@ -16,7 +16,7 @@ use super::session::Activity;
 use crate::config::WsConfig;
 use crate::error::Error;
 use crate::ratelimit::RateLimit;
-use crate::realtime::{KillSwitch, Outbox, Outgoing, encode};
+use crate::realtime::{KillSwitch, Outbox, Outgoing, SubscribeRequest, encode};
 use crate::service::{Caller, Services};
 
 /// Typing lasts this long without renewal (contract: 6 s).
@@ -88,7 +88,9 @@ impl Reader {
                                 kill.trip(close::POLICY);
                                 break;
                             }
-                            self.frame(text.as_str()).await;
+                            // Boxed: the idle socket's task should not be sized for the
+                            // deepest service call.
+                            Box::pin(self.frame(text.as_str())).await;
                         }
                         Message::Binary(_) => {
                             if !self.rate.take() {
@@ -110,7 +112,7 @@ impl Reader {
     }
 
     fn reply(&self, id: Option<serde_json::Value>, event: &ServerEvent) {
-        self.outbox.push(Outgoing::Frame(encode(id, event)));
+        self.outbox.push(Outgoing::Reply(Box::new(encode(id, event))));
     }
 
     async fn frame(&mut self, text: &str) {
@@ -130,11 +132,11 @@ impl Reader {
                 return;
             }
             ClientFrame::Subscribe { room_id, since_seq } => {
-                self.outbox.push(Outgoing::Subscribe { id, room_id, since_seq });
+                self.outbox.push(Outgoing::Subscribe(Box::new(SubscribeRequest { id, room_id, since_seq })));
                 return;
             }
             ClientFrame::Unsubscribe { room_id } => {
-                self.outbox.push(Outgoing::Unsubscribe { id, room_id });
+                self.outbox.push(Outgoing::Unsubscribe(Box::new(SubscribeRequest { id, room_id, since_seq: None })));
                 return;
             }
             ClientFrame::Send { room_id, content, upload_id, client_msg_id } => {

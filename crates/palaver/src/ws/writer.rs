@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use super::session::Activity;
 use crate::config::WsConfig;
-use crate::realtime::{KillSwitch, Outbox, Outgoing, SessionId, Subscriber, encode};
+use crate::realtime::{KillSwitch, Outbox, Outgoing, SessionId, SubscribeRequest, Subscriber, Topic, encode};
 use crate::service::{Caller, Services};
 
 /// Most queued frames written before one flush.
@@ -85,7 +85,8 @@ impl Writer {
                     let written = tokio::select! {
                         biased;
                         () = kill.tripped() => break,
-                        written = self.write_batch(item, &mut rx) => written,
+                        // Boxed: the idle socket's task should not be sized for a replay.
+                        written = Box::pin(self.write_batch(item, &mut rx)) => written,
                     };
                     if written.is_err() {
                         kill.trip(1000);
@@ -139,10 +140,17 @@ impl Writer {
 
     async fn handle(&mut self, item: Outgoing) -> Result<(), axum::Error> {
         match item {
-            Outgoing::Frame(frame) => self.sink.feed(Message::Text(frame)).await,
-            Outgoing::Room { room_id, seq, frame } => self.room_event(room_id, seq, frame).await,
-            Outgoing::Subscribe { id, room_id, since_seq } => self.subscribe(id, room_id, since_seq).await,
-            Outgoing::Unsubscribe { id, room_id } => {
+            Outgoing::Event(envelope) => match (envelope.topic, envelope.seq) {
+                (Topic::Room(room_id), Some(seq)) => self.room_event(room_id, seq, envelope.frame.clone()).await,
+                _ => self.sink.feed(Message::Text(envelope.frame.clone())).await,
+            },
+            Outgoing::Reply(frame) => self.sink.feed(Message::Text(*frame)).await,
+            Outgoing::Subscribe(request) => {
+                let SubscribeRequest { id, room_id, since_seq } = *request;
+                self.subscribe(id, room_id, since_seq).await
+            }
+            Outgoing::Unsubscribe(request) => {
+                let SubscribeRequest { id, room_id, .. } = *request;
                 self.services.hub().unsubscribe(room_id, self.session);
                 self.rooms.remove(&room_id);
                 self.feed(id, &ServerEvent::Unsubscribed { room_id }).await
