@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 use crate::auth::{JwtKeys, secret};
@@ -70,7 +71,13 @@ impl Application {
             // Upgraded sockets are not HTTP requests that graceful shutdown waits for.
             ws.shutdown.cancel();
         };
-        axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
+        // Chat frames are small and latency-bound: never let Nagle hold one back.
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "could not set TCP_NODELAY");
+            }
+        });
+        axum::serve(listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(signal)
             .await?;
         self.ws.close_all(Duration::from_secs(5)).await;
