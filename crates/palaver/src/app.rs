@@ -39,6 +39,12 @@ pub async fn services(config: &Config) -> anyhow::Result<Services> {
     let settings = service::Settings {
         refresh_ttl_secs: config.auth.refresh_ttl_secs,
         presence_grace: Duration::from_millis(config.ws.presence_grace_ms),
+        // SQLite has one writer; PostgreSQL commits several rooms' batches side by side.
+        write_shards: if store.backend() == "sqlite" {
+            1
+        } else {
+            (config.database.max_connections / 2).max(1) as usize
+        },
     };
     Ok(Services::new(store, jwt, settings, broker, hub))
 }

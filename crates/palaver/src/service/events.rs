@@ -6,19 +6,45 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{Caller, Services, views};
-use crate::realtime::{Control, Envelope, Topic};
+use crate::realtime::{Broker, Control, Envelope, Topic};
 use crate::store::{EventKind, MessageRow, RoomEvent};
+
+pub(crate) fn publish(broker: &dyn Broker, topic: Topic, event: &ServerEvent, control: Control) {
+    broker.publish(Envelope::new(topic, event, control));
+}
+
+/// Pushes freshly written notifications to their users' sessions.
+pub(crate) fn publish_notifications(
+    broker: &dyn Broker,
+    notified: &[(Uuid, Uuid, String)],
+    room_id: Uuid,
+    message_id: Option<Uuid>,
+    actor: &UserRef,
+    created_at: OffsetDateTime,
+) {
+    for (id, user_id, kind) in notified {
+        let notification = Notification {
+            id: *id,
+            kind: views::notification_kind(kind),
+            room_id,
+            message_id,
+            actor: actor.clone(),
+            created_at,
+            read_at: None,
+        };
+        publish(broker, Topic::User(*user_id), &ServerEvent::Notification { notification }, Control::None);
+    }
+}
 
 impl Services {
     pub(crate) fn publish(&self, topic: Topic, event: &ServerEvent, control: Control) {
-        self.inner.broker.publish(Envelope::new(topic, event, control));
+        publish(&*self.inner.broker, topic, event, control);
     }
 
     pub(crate) fn publish_room(&self, room_id: Uuid, event: &ServerEvent) {
         self.publish(Topic::Room(room_id), event, Control::None);
     }
 
-    /// Pushes freshly written notifications to their users' sessions.
     pub(crate) fn publish_notifications(
         &self,
         notified: &[(Uuid, Uuid, String)],
@@ -27,18 +53,8 @@ impl Services {
         actor: &Caller,
         created_at: OffsetDateTime,
     ) {
-        for (id, user_id, kind) in notified {
-            let notification = Notification {
-                id: *id,
-                kind: views::notification_kind(kind),
-                room_id,
-                message_id,
-                actor: UserRef { id: actor.id, username: actor.username.clone() },
-                created_at,
-                read_at: None,
-            };
-            self.publish(Topic::User(*user_id), &ServerEvent::Notification { notification }, Control::None);
-        }
+        let actor = UserRef { id: actor.id, username: actor.username.clone() };
+        publish_notifications(&*self.inner.broker, notified, room_id, message_id, &actor, created_at);
     }
 }
 

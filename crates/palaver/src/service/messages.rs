@@ -6,7 +6,7 @@ use super::{Caller, Services, views};
 use crate::clock;
 use crate::domain::{ClientMsgId, MessageContent, PageLimit, mentions};
 use crate::error::{Error, Result};
-use crate::store::{HistoryRange, NewMessage, NotifyPlan, Posted};
+use crate::store::{HistoryRange, NewMessage, NotifyPlan};
 
 /// Mentions beyond this many in one message notify nobody further.
 const MAX_MENTIONS: usize = 20;
@@ -63,16 +63,7 @@ impl Services {
             client_msg_id: client_msg_id.map(ClientMsgId::into_inner),
             created_at: clock::now(),
         };
-        let created_at = new.created_at;
-        let _order = self.inner.order.lock(room_id).await;
-        let Posted { message, created, notified } =
-            self.store().post_message(new, notify).await?.ok_or(Error::NotFound("room"))?;
-        let message = views::message(message);
-        if created {
-            self.publish_room(room_id, &ServerEvent::Message { seq: message.seq, message: message.clone() });
-            self.publish_notifications(&notified, room_id, Some(message.id), caller, created_at);
-        }
-        Ok((message, created))
+        Ok(self.inner.sequencer.post(new, notify).await?.ok_or(Error::NotFound("room"))?)
     }
 
     pub async fn edit_message(
@@ -92,15 +83,8 @@ impl Services {
         if existing.deleted {
             return Err(Error::Conflict("a deleted message cannot be edited"));
         }
-        let _order = self.inner.order.lock(room_id).await;
-        let edited = self
-            .store()
-            .edit_message(room_id, message_id, content.into_inner(), clock::now())
-            .await?
-            .ok_or(Error::Conflict("a deleted message cannot be edited"))?;
-        let edited = views::message(edited);
-        self.publish_room(room_id, &ServerEvent::MessageUpdated { seq: edited.updated_seq, message: edited.clone() });
-        Ok(edited)
+        let edited = self.inner.sequencer.edit(room_id, message_id, content.into_inner(), clock::now()).await?;
+        edited.ok_or(Error::Conflict("a deleted message cannot be edited"))
     }
 
     /// Soft delete by the author or a room owner/admin. Deleting twice is a no-op.
@@ -112,11 +96,7 @@ impl Services {
             return Err(Error::Forbidden("only the author or a room admin can delete a message"));
         }
         if !existing.deleted {
-            let _order = self.inner.order.lock(room_id).await;
-            if let Some(deleted) = self.store().delete_message(room_id, message_id).await? {
-                let event = ServerEvent::MessageDeleted { seq: deleted.updated_seq, room_id, message_id };
-                self.publish_room(room_id, &event);
-            }
+            self.inner.sequencer.delete(room_id, message_id).await?;
         }
         Ok(())
     }

@@ -6,8 +6,8 @@ mod events;
 mod live;
 mod messages;
 mod notifications;
-mod order;
 mod rooms;
+mod sequencer;
 mod users;
 mod views;
 
@@ -42,7 +42,7 @@ struct Inner {
     broker: Arc<dyn Broker>,
     hub: Arc<Hub>,
     presence: PresenceRegistry,
-    order: order::RoomOrder,
+    sequencer: sequencer::Sequencer,
     presence_grace: std::time::Duration,
 }
 
@@ -52,10 +52,13 @@ pub struct Settings {
     pub refresh_ttl_secs: u64,
     /// How long a user stays online after their last socket closed.
     pub presence_grace: std::time::Duration,
+    /// Tasks that write room events (rooms are sharded over them); SQLite uses one.
+    pub write_shards: usize,
 }
 
 impl Services {
     pub fn new(store: DynStore, jwt: JwtKeys, settings: Settings, broker: Arc<dyn Broker>, hub: Arc<Hub>) -> Self {
+        let sequencer = sequencer::Sequencer::start(store.clone(), broker.clone(), settings.write_shards);
         Self {
             inner: Arc::new(Inner {
                 store,
@@ -64,7 +67,7 @@ impl Services {
                 broker,
                 hub,
                 presence: PresenceRegistry::default(),
-                order: order::RoomOrder::default(),
+                sequencer,
                 presence_grace: settings.presence_grace,
             }),
         }

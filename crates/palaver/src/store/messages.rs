@@ -20,6 +20,7 @@ pub struct MessageRow {
     pub deleted: bool,
 }
 
+#[derive(Debug, Clone)]
 pub struct NewMessage {
     pub id: Uuid,
     pub room_id: Uuid,
@@ -33,7 +34,7 @@ pub struct NewMessage {
 }
 
 /// Who a new message notifies, decided by the service; written in the message's transaction.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct NotifyPlan {
     /// Usernames mentioned; only members other than the author are notified.
     pub mentions: Vec<String>,
@@ -95,6 +96,11 @@ pub trait MessageStore {
     /// Takes the room's next seq and stores the message (and its notifications) in one
     /// transaction. `None` if the room does not exist.
     async fn post_message(&self, message: NewMessage, notify: NotifyPlan) -> Result<Option<Posted>, Error>;
+    /// Group commit: stores several messages in one transaction, with one seq bump per room
+    /// and one multi-row insert. Per item: `None` if its room does not exist. Any database
+    /// error (a `client_msg_id` race included) fails the whole batch, storing nothing; the
+    /// caller then posts the items one by one.
+    async fn post_batch(&self, items: &[(NewMessage, NotifyPlan)]) -> Result<Vec<Option<Posted>>, Error>;
     async fn message(&self, room_id: Uuid, message_id: Uuid) -> Result<Option<MessageRow>, Error>;
     /// Takes the next seq for the edit. `None` if the message is missing or deleted.
     async fn edit_message(
@@ -112,6 +118,57 @@ pub trait MessageStore {
     async fn events_since(&self, room_id: Uuid, since: i64, limit: i64) -> Result<Vec<RoomEvent>, Error>;
     /// Moves the read marker forward only. Returns whether it moved.
     async fn mark_read(&self, room_id: Uuid, user_id: Uuid, seq: i64) -> Result<bool, Error>;
+}
+
+/// What the batch did with one item.
+pub(crate) enum Slot {
+    /// Stored with this seq.
+    New(i64),
+    /// A retry of a message stored earlier.
+    Existing(MessageRow),
+    /// A retry of item `.0` of the same batch.
+    SameAs(usize),
+    /// Its room does not exist.
+    Missing,
+}
+
+/// The row a new message became, built from what was inserted (no read back).
+pub(crate) fn stored(msg: NewMessage, seq: i64) -> MessageRow {
+    MessageRow {
+        id: msg.id,
+        room_id: msg.room_id,
+        seq,
+        updated_seq: seq,
+        author_id: msg.author_id,
+        author_username: msg.author_username,
+        kind: msg.kind.to_owned(),
+        content: msg.content,
+        upload_id: msg.upload_id,
+        client_msg_id: msg.client_msg_id,
+        created_at: msg.created_at,
+        edited_at: None,
+        deleted: false,
+    }
+}
+
+pub(crate) fn outcomes(
+    items: &[(NewMessage, NotifyPlan)],
+    slots: Vec<Slot>,
+    notified: Vec<Vec<(Uuid, Uuid, String)>>,
+) -> Vec<Option<Posted>> {
+    let mut out: Vec<Option<Posted>> = Vec::with_capacity(items.len());
+    for (((msg, _), slot), notified) in items.iter().zip(slots).zip(notified) {
+        let posted = match slot {
+            Slot::New(seq) => Some(Posted { message: stored(msg.clone(), seq), created: true, notified }),
+            Slot::Existing(message) => Some(Posted { message, created: false, notified: vec![] }),
+            Slot::SameAs(j) => {
+                out[j].as_ref().map(|p| Posted { message: p.message.clone(), created: false, notified: vec![] })
+            }
+            Slot::Missing => None,
+        };
+        out.push(posted);
+    }
+    out
 }
 
 macro_rules! message_sql {
@@ -139,6 +196,62 @@ macro_rules! impl_message_store {
                 .fetch_optional(&mut **tx)
                 .await?;
                 Ok(row.map(|(seq,)| seq))
+            }
+
+            /// The message an earlier send with the same `client_msg_id` stored, if any.
+            async fn retried(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                msg: &$crate::store::NewMessage,
+            ) -> Result<Option<$crate::store::MessageRow>, $crate::store::Error> {
+                let Some(client_msg_id) = &msg.client_msg_id else { return Ok(None) };
+                Ok(sqlx::query_as::<$db, $crate::store::MessageRow>(concat!(
+                    $crate::store::messages::message_sql!(),
+                    " WHERE m.room_id = $1 AND m.author_id = $2 AND m.client_msg_id = $3"
+                ))
+                .bind(msg.room_id)
+                .bind(msg.author_id)
+                .bind(client_msg_id)
+                .fetch_optional(&mut **tx)
+                .await?)
+            }
+
+            /// Writes the notifications a new message causes; returns `(id, user, kind)` of each.
+            async fn notify_in(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                msg: &$crate::store::NewMessage,
+                notify: &$crate::store::NotifyPlan,
+            ) -> Result<Vec<(uuid::Uuid, uuid::Uuid, String)>, $crate::store::Error> {
+                let mut notified = Vec::new();
+                let targets = notify
+                    .mentions
+                    .iter()
+                    .map(|name| ("mention", Some(name.as_str())))
+                    .chain(notify.dm.then_some(("dm", None)));
+                for (kind, username) in targets {
+                    let id = uuid::Uuid::now_v7();
+                    let row: Option<(uuid::Uuid,)> = sqlx::query_as(
+                        "INSERT INTO notifications (id, user_id, kind, room_id, message_id, actor_id, created_at)
+                         SELECT $1, m.user_id, $2, $3, $4, $5, $6
+                         FROM room_members m JOIN users u ON u.id = m.user_id
+                         WHERE m.room_id = $3 AND m.user_id <> $5
+                           AND ($7 = '' OR lower(u.username) = lower($7))
+                         LIMIT 1
+                         RETURNING user_id",
+                    )
+                    .bind(id)
+                    .bind(kind)
+                    .bind(msg.room_id)
+                    .bind(msg.id)
+                    .bind(msg.author_id)
+                    .bind(msg.created_at)
+                    .bind(username.unwrap_or(""))
+                    .fetch_optional(&mut **tx)
+                    .await?;
+                    if let Some((user_id,)) = row {
+                        notified.push((id, user_id, kind.to_owned()));
+                    }
+                }
+                Ok(notified)
             }
 
             /// Logs an edit or delete as the room event `seq`; returns the message as it is now.
@@ -187,20 +300,9 @@ macro_rules! impl_message_store {
                     return Ok(None);
                 };
                 // Checked under the room lock, so two retries of one message cannot both insert.
-                if let Some(client_msg_id) = &msg.client_msg_id {
-                    let existing = sqlx::query_as::<$db, $crate::store::MessageRow>(concat!(
-                        $crate::store::messages::message_sql!(),
-                        " WHERE m.room_id = $1 AND m.author_id = $2 AND m.client_msg_id = $3"
-                    ))
-                    .bind(msg.room_id)
-                    .bind(msg.author_id)
-                    .bind(client_msg_id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                    if let Some(message) = existing {
-                        // Dropping the transaction rolls the seq back: no gap.
-                        return Ok(Some($crate::store::Posted { message, created: false, notified: vec![] }));
-                    }
+                if let Some(message) = Self::retried(&mut tx, &msg).await? {
+                    // Dropping the transaction rolls the seq back: no gap.
+                    return Ok(Some($crate::store::Posted { message, created: false, notified: vec![] }));
                 }
                 sqlx::query::<$db>(
                     "INSERT INTO messages (id, room_id, seq, updated_seq, author_id, kind, content,
@@ -219,54 +321,102 @@ macro_rules! impl_message_store {
                 .execute(&mut *tx)
                 .await?;
 
-                let mut notified = Vec::new();
-                let targets = notify
-                    .mentions
-                    .iter()
-                    .map(|name| ("mention", Some(name.as_str())))
-                    .chain(notify.dm.then_some(("dm", None)));
-                for (kind, username) in targets {
-                    let id = uuid::Uuid::now_v7();
-                    let row: Option<(uuid::Uuid,)> = sqlx::query_as(
-                        "INSERT INTO notifications (id, user_id, kind, room_id, message_id, actor_id, created_at)
-                         SELECT $1, m.user_id, $2, $3, $4, $5, $6
-                         FROM room_members m JOIN users u ON u.id = m.user_id
-                         WHERE m.room_id = $3 AND m.user_id <> $5
-                           AND ($7 = '' OR lower(u.username) = lower($7))
-                         LIMIT 1
-                         RETURNING user_id",
-                    )
-                    .bind(id)
-                    .bind(kind)
-                    .bind(msg.room_id)
-                    .bind(msg.id)
-                    .bind(msg.author_id)
-                    .bind(msg.created_at)
-                    .bind(username.unwrap_or(""))
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                    if let Some((user_id,)) = row {
-                        notified.push((id, user_id, kind.to_owned()));
+                let notified = Self::notify_in(&mut tx, &msg, &notify).await?;
+                tx.commit().await?;
+                let message = $crate::store::messages::stored(msg, seq);
+                Ok(Some($crate::store::Posted { message, created: true, notified }))
+            }
+
+            async fn post_batch(
+                &self,
+                items: &[($crate::store::NewMessage, $crate::store::NotifyPlan)],
+            ) -> Result<Vec<Option<$crate::store::Posted>>, $crate::store::Error> {
+                use $crate::store::messages::Slot;
+                let mut tx = self.write.begin().await?;
+                // Retries first: they take no seq.
+                let mut slots = Vec::with_capacity(items.len());
+                for (i, (msg, _)) in items.iter().enumerate() {
+                    let earlier = msg.client_msg_id.as_ref().and_then(|id| {
+                        items[..i].iter().position(|(m, _)| {
+                            m.room_id == msg.room_id && m.author_id == msg.author_id && m.client_msg_id.as_ref() == Some(id)
+                        })
+                    });
+                    slots.push(match earlier {
+                        Some(j) => Slot::SameAs(j),
+                        None => match Self::retried(&mut tx, msg).await? {
+                            Some(row) => Slot::Existing(row),
+                            None => Slot::New(0),
+                        },
+                    });
+                }
+                // One seq bump per room, then seqs handed out in arrival order.
+                let mut rooms: Vec<(uuid::Uuid, i64)> = Vec::new();
+                for ((msg, _), slot) in items.iter().zip(&slots) {
+                    if matches!(slot, Slot::New(_)) {
+                        match rooms.iter_mut().find(|(room, _)| *room == msg.room_id) {
+                            Some((_, count)) => *count += 1,
+                            None => rooms.push((msg.room_id, 1)),
+                        }
                     }
                 }
+                let mut next: Vec<(uuid::Uuid, Option<i64>)> = Vec::with_capacity(rooms.len());
+                for (room_id, count) in rooms {
+                    let last: Option<(i64,)> = sqlx::query_as(
+                        "UPDATE rooms SET last_seq = last_seq + $2 WHERE id = $1 RETURNING last_seq",
+                    )
+                    .bind(room_id)
+                    .bind(count)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    next.push((room_id, last.map(|(last,)| last - count + 1)));
+                }
+                for ((msg, _), slot) in items.iter().zip(slots.iter_mut()) {
+                    if let Slot::New(seq) = slot {
+                        match next.iter_mut().find(|(room, _)| *room == msg.room_id) {
+                            Some((_, Some(n))) => {
+                                *seq = *n;
+                                *n += 1;
+                            }
+                            _ => *slot = Slot::Missing,
+                        }
+                    }
+                }
+                let new: Vec<(&$crate::store::NewMessage, i64)> = items
+                    .iter()
+                    .zip(&slots)
+                    .filter_map(|((msg, _), slot)| match slot {
+                        Slot::New(seq) => Some((msg, *seq)),
+                        _ => None,
+                    })
+                    .collect();
+                if !new.is_empty() {
+                    let mut insert = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO messages (id, room_id, seq, updated_seq, author_id, kind, content,
+                                               upload_id, client_msg_id, created_at) ",
+                    );
+                    insert.push_values(new, |mut row, (msg, seq)| {
+                        row.push_bind(msg.id)
+                            .push_bind(msg.room_id)
+                            .push_bind(seq)
+                            .push_bind(seq)
+                            .push_bind(msg.author_id)
+                            .push_bind(msg.kind)
+                            .push_bind(msg.content.clone())
+                            .push_bind(msg.upload_id)
+                            .push_bind(msg.client_msg_id.clone())
+                            .push_bind(msg.created_at);
+                    });
+                    insert.build().execute(&mut *tx).await?;
+                }
+                let mut notified = Vec::with_capacity(items.len());
+                for ((msg, plan), slot) in items.iter().zip(&slots) {
+                    notified.push(match slot {
+                        Slot::New(_) => Self::notify_in(&mut tx, msg, plan).await?,
+                        _ => vec![],
+                    });
+                }
                 tx.commit().await?;
-
-                let message = $crate::store::MessageRow {
-                    id: msg.id,
-                    room_id: msg.room_id,
-                    seq,
-                    updated_seq: seq,
-                    author_id: msg.author_id,
-                    author_username: msg.author_username,
-                    kind: msg.kind.to_owned(),
-                    content: msg.content,
-                    upload_id: msg.upload_id,
-                    client_msg_id: msg.client_msg_id,
-                    created_at: msg.created_at,
-                    edited_at: None,
-                    deleted: false,
-                };
-                Ok(Some($crate::store::Posted { message, created: true, notified }))
+                Ok($crate::store::messages::outcomes(items, slots, notified))
             }
 
             async fn message(

@@ -12,6 +12,7 @@ both_backends!(
     concurrent_posts_get_gapless_seqs,
     seqs_survive_a_restart,
     each_room_counts_its_own_seqs,
+    concurrent_retries_store_one_message,
 );
 
 async fn posts_edits_and_deletes_each_take_the_next_seq(app: TestApp) {
@@ -110,4 +111,40 @@ async fn each_room_counts_its_own_seqs(app: TestApp) {
     assert_eq!(app.last_seq(&alice, &one).await, 3);
     assert_eq!(app.last_seq(&alice, &two).await, 2);
     assert_eq!(app.last_seq(&bob, &dm).await, 1);
+}
+
+/// Retries racing each other (and other posts, so they share write batches) still store
+/// one message, and every retry is answered with it.
+async fn concurrent_retries_store_one_message(app: TestApp) {
+    const RETRIES: usize = 12;
+    const OTHERS: usize = 12;
+    let alice = app.register("alice").await;
+    let room_id = id_of(&app.create_room(&alice, "retries", "public").await);
+    let app = Arc::new(app);
+    let alice = Arc::new(alice);
+    let mut tasks = Vec::new();
+    for i in 0..RETRIES + OTHERS {
+        let (app, alice, room_id) = (app.clone(), alice.clone(), room_id.clone());
+        tasks.push(tokio::spawn(async move {
+            let key = if i % 2 == 0 { "the-one".to_owned() } else { format!("other-{i}") };
+            let body = json!({"content": format!("try {i}"), "client_msg_id": key});
+            let reply = app.post(&*alice, &format!("/rooms/{room_id}/messages"), body).await;
+            let status = reply.expect_status_in(&[200, 201]);
+            (key, reply.expect_status(status))
+        }));
+    }
+    let mut the_one = Vec::new();
+    let mut others = Vec::new();
+    for task in tasks {
+        let (key, message) = task.await.expect("a poster task does not panic");
+        if key == "the-one" { the_one.push(message) } else { others.push(message) }
+    }
+    assert_eq!(the_one.len(), RETRIES);
+    assert!(the_one.iter().all(|m| *m == the_one[0]), "every retry got the same message: {the_one:?}");
+    let total = (1 + OTHERS) as i64;
+    assert_eq!(app.last_seq(&alice, &room_id).await, total, "retries took no seq");
+    let history = app.history(&alice, &room_id, "?limit=200").await;
+    assert_eq!(seqs(&history), (1..=total).collect::<Vec<_>>());
+    let stored = items(&history).iter().filter(|m| m["client_msg_id"] == "the-one").count();
+    assert_eq!(stored, 1, "one message for the key");
 }
