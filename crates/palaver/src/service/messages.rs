@@ -63,7 +63,7 @@ impl Services {
             client_msg_id: client_msg_id.map(ClientMsgId::into_inner),
             created_at: clock::now(),
         };
-        Ok(self.inner.sequencer.post(new, notify).await?.ok_or(Error::NotFound("room"))?)
+        self.inner.sequencer.post(new, notify).await?.ok_or(Error::NotFound("room"))
     }
 
     pub async fn edit_message(

@@ -125,7 +125,7 @@ pub(crate) enum Slot {
     /// Stored with this seq.
     New(i64),
     /// A retry of a message stored earlier.
-    Existing(MessageRow),
+    Existing(Box<MessageRow>),
     /// A retry of item `.0` of the same batch.
     SameAs(usize),
     /// Its room does not exist.
@@ -160,7 +160,7 @@ pub(crate) fn outcomes(
     for (((msg, _), slot), notified) in items.iter().zip(slots).zip(notified) {
         let posted = match slot {
             Slot::New(seq) => Some(Posted { message: stored(msg.clone(), seq), created: true, notified }),
-            Slot::Existing(message) => Some(Posted { message, created: false, notified: vec![] }),
+            Slot::Existing(message) => Some(Posted { message: *message, created: false, notified: vec![] }),
             Slot::SameAs(j) => {
                 out[j].as_ref().map(|p| Posted { message: p.message.clone(), created: false, notified: vec![] })
             }
@@ -344,7 +344,7 @@ macro_rules! impl_message_store {
                     slots.push(match earlier {
                         Some(j) => Slot::SameAs(j),
                         None => match Self::retried(&mut tx, msg).await? {
-                            Some(row) => Slot::Existing(row),
+                            Some(row) => Slot::Existing(Box::new(row)),
                             None => Slot::New(0),
                         },
                     });
