@@ -87,9 +87,15 @@ impl Hub {
                 match envelope.control {
                     Control::None => {}
                     Control::Left(user) => {
-                        let mut rooms = self.rooms.write().unwrap_or_else(|e| e.into_inner());
-                        if let Some(subs) = rooms.get_mut(&room_id) {
-                            subs.retain(|s| s.user != user);
+                        {
+                            let mut rooms = self.rooms.write().unwrap_or_else(|e| e.into_inner());
+                            if let Some(subs) = rooms.get_mut(&room_id) {
+                                subs.retain(|s| s.user != user);
+                            }
+                        }
+                        let users = self.users.read().unwrap_or_else(|e| e.into_inner());
+                        for session in users.get(&user).into_iter().flatten() {
+                            session.outbox.memberships().forget(room_id);
                         }
                     }
                     Control::RoomDeleted => {

@@ -1,8 +1,9 @@
 //! A session's bounded outbox and its kill switch. Producers never wait on a session:
 //! a full outbox means the client is not reading, and the session is closed with 1013.
 
-use std::sync::Arc;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex};
 
 use axum::extract::ws::Utf8Bytes;
 use palaver_protocol::ws::close;
@@ -68,13 +69,34 @@ impl KillSwitch {
 pub struct Outbox {
     tx: mpsc::Sender<Outgoing>,
     kill: KillSwitch,
+    memberships: Arc<Memberships>,
+}
+
+/// Rooms this session's user was checked to be a member of, so a busy sender is not
+/// re-checked on every message. The hub forgets a room here when the user leaves it
+/// (the `member_left` event reaches every instance).
+#[derive(Debug, Default)]
+pub struct Memberships(Mutex<HashSet<Uuid>>);
+
+impl Memberships {
+    pub fn contains(&self, room_id: Uuid) -> bool {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).contains(&room_id)
+    }
+
+    pub fn remember(&self, room_id: Uuid) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).insert(room_id);
+    }
+
+    pub fn forget(&self, room_id: Uuid) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(&room_id);
+    }
 }
 
 impl Outbox {
     pub fn new(capacity: usize) -> (Self, mpsc::Receiver<Outgoing>, KillSwitch) {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let kill = KillSwitch::default();
-        (Self { tx, kill: kill.clone() }, rx, kill)
+        (Self { tx, kill: kill.clone(), memberships: Arc::default() }, rx, kill)
     }
 
     /// Queues without waiting. If the queue is full the client is too slow: it is cut off
@@ -90,5 +112,9 @@ impl Outbox {
 
     pub fn kill(&self) -> &KillSwitch {
         &self.kill
+    }
+
+    pub fn memberships(&self) -> &Memberships {
+        &self.memberships
     }
 }

@@ -2,7 +2,7 @@ use palaver_protocol::ws::ServerEvent;
 use palaver_protocol::{HistoryQuery, Message, MessagePage, PostMessageRequest, Role};
 use uuid::Uuid;
 
-use super::{Caller, Services, views};
+use super::{Access, Caller, Services, views};
 use crate::clock;
 use crate::domain::{ClientMsgId, MessageContent, PageLimit, mentions};
 use crate::error::{Error, Result};
@@ -10,6 +10,30 @@ use crate::store::{HistoryRange, NewMessage, NotifyPlan};
 
 /// Mentions beyond this many in one message notify nobody further.
 const MAX_MENTIONS: usize = 20;
+
+/// A message as a client sent it, parsed: valid content, a valid idempotency key.
+#[derive(Debug)]
+pub struct Draft {
+    content: MessageContent,
+    client_msg_id: Option<ClientMsgId>,
+}
+
+impl Draft {
+    pub fn parse(req: PostMessageRequest) -> Result<Self> {
+        let content = req.content.as_deref().map(MessageContent::parse).transpose();
+        let client_msg_id = req.client_msg_id.as_deref().map(ClientMsgId::parse).transpose();
+        let (content, client_msg_id) = match (content, client_msg_id) {
+            (Ok(c), Ok(id)) => (c, id),
+            (c, id) => return Err(Error::fields([c.err(), id.err()])),
+        };
+        if req.upload_id.is_some() {
+            // Image uploads are not implemented yet, so no upload id can be valid.
+            return Err(Error::invalid("upload_id", "no such upload"));
+        }
+        let content = content.ok_or_else(|| Error::invalid("content", "must not be empty"))?;
+        Ok(Self { content, client_msg_id })
+    }
+}
 
 impl Services {
     pub async fn history(&self, caller: &Caller, room_id: Uuid, query: HistoryQuery) -> Result<MessagePage> {
@@ -34,33 +58,29 @@ impl Services {
         room_id: Uuid,
         req: PostMessageRequest,
     ) -> Result<(Message, bool)> {
-        let content = req.content.as_deref().map(MessageContent::parse).transpose();
-        let client_msg_id = req.client_msg_id.as_deref().map(ClientMsgId::parse).transpose();
-        let (content, client_msg_id) = match (content, client_msg_id) {
-            (Ok(c), Ok(id)) => (c, id),
-            (c, id) => return Err(Error::fields([c.err(), id.err()])),
-        };
-        if req.upload_id.is_some() {
-            // Image uploads are not implemented yet, so no upload id can be valid.
-            return Err(Error::invalid("upload_id", "no such upload"));
-        }
-        let content = content.ok_or_else(|| Error::invalid("content", "must not be empty"))?;
+        let draft = Draft::parse(req)?;
         let access = self.access(caller, room_id).await?;
         access.member()?;
+        self.post_draft(caller, &access, draft).await
+    }
+
+    /// Posts a parsed message as a member of the room `access` describes (the caller has
+    /// checked membership, possibly earlier on the same socket).
+    pub async fn post_draft(&self, caller: &Caller, access: &Access, draft: Draft) -> Result<(Message, bool)> {
         let notify = if access.is_dm() {
             NotifyPlan { mentions: vec![], dm: true }
         } else {
-            NotifyPlan { mentions: mentions(content.as_str(), MAX_MENTIONS), dm: false }
+            NotifyPlan { mentions: mentions(draft.content.as_str(), MAX_MENTIONS), dm: false }
         };
         let new = NewMessage {
             id: Uuid::now_v7(),
-            room_id,
+            room_id: access.room.id,
             author_id: caller.id,
             author_username: caller.username.clone(),
             kind: "text",
-            content: content.into_inner(),
+            content: draft.content.into_inner(),
             upload_id: None,
-            client_msg_id: client_msg_id.map(ClientMsgId::into_inner),
+            client_msg_id: draft.client_msg_id.map(ClientMsgId::into_inner),
             created_at: clock::now(),
         };
         self.inner.sequencer.post(new, notify).await?.ok_or(Error::NotFound("room"))

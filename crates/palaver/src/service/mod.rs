@@ -21,6 +21,7 @@ use crate::store::DynStore;
 
 pub use auth::LoginBy;
 pub use live::Replay;
+pub use messages::Draft;
 pub use rooms::Access;
 
 /// Who is asking: established once from the access token.

@@ -17,7 +17,7 @@ use crate::config::WsConfig;
 use crate::error::Error;
 use crate::ratelimit::RateLimit;
 use crate::realtime::{KillSwitch, Outbox, Outgoing, SubscribeRequest, encode};
-use crate::service::{Caller, Services};
+use crate::service::{Access, Caller, Draft, Services};
 
 /// Typing lasts this long without renewal (contract: 6 s).
 const TYPING_TTL: Duration = Duration::from_secs(6);
@@ -32,6 +32,8 @@ pub struct Reader {
     activity: Arc<Activity>,
     /// Room → (expires, last announced) for rooms the user is typing in.
     typing: HashMap<Uuid, (Instant, Instant)>,
+    /// Rooms this socket has sent to, as checked (valid while `Memberships` agrees).
+    rooms: HashMap<Uuid, Access>,
 }
 
 pub fn error_event(e: &Error) -> ServerEvent {
@@ -54,6 +56,7 @@ impl Reader {
             rate: RateLimit::new(config.rate_per_sec, config.rate_burst),
             activity,
             typing: HashMap::new(),
+            rooms: HashMap::new(),
         }
     }
 
@@ -141,8 +144,8 @@ impl Reader {
             }
             ClientFrame::Send { room_id, content, upload_id, client_msg_id } => {
                 let req = PostMessageRequest { content, upload_id, client_msg_id };
-                match self.services.post_message(&self.caller, room_id, req).await {
-                    Ok((message, _)) => {
+                match self.send(room_id, req).await {
+                    Ok(message) => {
                         self.typing.remove(&room_id);
                         return self.reply(id, &ServerEvent::Ack { message });
                     }
@@ -155,6 +158,25 @@ impl Reader {
         if let Err(e) = result {
             self.reply(id, &error_event(&e));
         }
+    }
+
+    /// Posts like REST does, but checks membership once per room while it holds: the hub
+    /// forgets the room in `Memberships` when the user leaves it.
+    async fn send(&mut self, room_id: Uuid, req: PostMessageRequest) -> Result<palaver_protocol::Message, Error> {
+        let draft = Draft::parse(req)?;
+        let known = self.outbox.memberships().contains(room_id);
+        let access = match self.rooms.get(&room_id) {
+            Some(access) if known => access.clone(),
+            _ => {
+                let access = self.services.access(&self.caller, room_id).await?;
+                access.member()?;
+                self.outbox.memberships().remember(room_id);
+                self.rooms.insert(room_id, access.clone());
+                access
+            }
+        };
+        let (message, _) = self.services.post_draft(&self.caller, &access, draft).await?;
+        Ok(message)
     }
 
     async fn typing(&mut self, room_id: Uuid, active: bool) -> Result<(), Error> {

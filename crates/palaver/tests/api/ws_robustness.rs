@@ -15,6 +15,7 @@ both_backends!(
     flooding_closes_with_1008 with low_rate_limit,
     slow_consumer_is_closed_with_1013 with small_outbox,
     server_shutdown_closes_sockets_with_1001,
+    a_removed_member_can_no_longer_send,
 );
 
 fn small_frames(config: &mut palaver::config::Config) {
@@ -216,4 +217,30 @@ async fn server_shutdown_closes_sockets_with_1001(mut app: TestApp) {
     let events = client.room_events_until(&room_id, 1).await;
     assert_eq!(events.len(), 1, "{events:?}");
     client.assert_alive().await;
+}
+
+/// A socket remembers rooms it has sent to; leaving or being removed must end that.
+async fn a_removed_member_can_no_longer_send(app: TestApp) {
+    let alice = app.register("alice").await;
+    let carol = app.register("carol").await;
+    let room_id = id_of(&app.create_room(&alice, "general", "public").await);
+    app.join(&carol, &room_id).await;
+    let mut socket = app.ws(&carol).await;
+    let send = |text: &str| json!({"type": "send", "room_id": room_id, "content": text});
+
+    assert_eq!(type_of(&socket.request(send("first")).await), "ack");
+    app.delete(&alice, &format!("/rooms/{room_id}/members/{}", carol.id)).await.expect_status(204);
+    let refused = socket.request(send("after removal")).await;
+    assert_eq!(type_of(&refused), "error", "{refused}");
+    assert_eq!(refused["code"], "forbidden", "a public room not joined: {refused}");
+
+    app.join(&carol, &room_id).await;
+    assert_eq!(type_of(&socket.request(send("back again")).await), "ack");
+    app.post(&carol, &format!("/rooms/{room_id}/leave"), json!({})).await.expect_status(204);
+    let refused = socket.request(send("after leaving")).await;
+    assert_eq!(type_of(&refused), "error", "{refused}");
+    let history = app.history(&alice, &room_id, "").await;
+    let messages = crate::helpers::items(&history);
+    let contents: Vec<&str> = messages.iter().filter_map(|m| m["content"].as_str()).collect();
+    assert_eq!(contents, ["first", "back again"]);
 }
