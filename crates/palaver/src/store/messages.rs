@@ -113,7 +113,15 @@ pub trait MessageStore {
     /// Takes the next seq for the delete. `None` if the message is missing or already deleted.
     async fn delete_message(&self, room_id: Uuid, message_id: Uuid) -> Result<Option<MessageRow>, Error>;
     /// At most `limit` messages in ascending seq, and whether more lie beyond them.
-    async fn history(&self, room_id: Uuid, range: HistoryRange, limit: i64) -> Result<(Vec<MessageRow>, bool), Error>;
+    /// Only if `viewer` is a member (one query for the check and the page): a non-member,
+    /// like an empty range, gets no rows.
+    async fn history(
+        &self,
+        room_id: Uuid,
+        viewer: Uuid,
+        range: HistoryRange,
+        limit: i64,
+    ) -> Result<(Vec<MessageRow>, bool), Error>;
     /// Room events with a seq above `since`, ascending, at most `limit`.
     async fn events_since(&self, room_id: Uuid, since: i64, limit: i64) -> Result<Vec<RoomEvent>, Error>;
     /// Moves the read marker forward only. Returns whether it moved.
@@ -494,6 +502,7 @@ macro_rules! impl_message_store {
             async fn history(
                 &self,
                 room_id: uuid::Uuid,
+                viewer: uuid::Uuid,
                 range: $crate::store::HistoryRange,
                 limit: i64,
             ) -> Result<(Vec<$crate::store::MessageRow>, bool), $crate::store::Error> {
@@ -503,32 +512,35 @@ macro_rules! impl_message_store {
                     HistoryRange::Latest => {
                         sqlx::query_as::<$db, $crate::store::MessageRow>(concat!(
                             $crate::store::messages::message_sql!(),
-                            " WHERE m.room_id = $1 ORDER BY m.seq DESC LIMIT $2"
+                            " WHERE m.room_id = $1 AND EXISTS (SELECT 1 FROM room_members rm WHERE rm.room_id = $1 AND rm.user_id = $3) ORDER BY m.seq DESC LIMIT $2"
                         ))
                         .bind(room_id)
                         .bind(fetch)
+                        .bind(viewer)
                         .fetch_all(&self.read)
                         .await?
                     }
                     HistoryRange::Before(seq) => {
                         sqlx::query_as::<$db, $crate::store::MessageRow>(concat!(
                             $crate::store::messages::message_sql!(),
-                            " WHERE m.room_id = $1 AND m.seq < $2 ORDER BY m.seq DESC LIMIT $3"
+                            " WHERE m.room_id = $1 AND m.seq < $2 AND EXISTS (SELECT 1 FROM room_members rm WHERE rm.room_id = $1 AND rm.user_id = $4) ORDER BY m.seq DESC LIMIT $3"
                         ))
                         .bind(room_id)
                         .bind(seq)
                         .bind(fetch)
+                        .bind(viewer)
                         .fetch_all(&self.read)
                         .await?
                     }
                     HistoryRange::After(seq) => {
                         sqlx::query_as::<$db, $crate::store::MessageRow>(concat!(
                             $crate::store::messages::message_sql!(),
-                            " WHERE m.room_id = $1 AND m.seq > $2 ORDER BY m.seq ASC LIMIT $3"
+                            " WHERE m.room_id = $1 AND m.seq > $2 AND EXISTS (SELECT 1 FROM room_members rm WHERE rm.room_id = $1 AND rm.user_id = $4) ORDER BY m.seq ASC LIMIT $3"
                         ))
                         .bind(room_id)
                         .bind(seq)
                         .bind(fetch)
+                        .bind(viewer)
                         .fetch_all(&self.read)
                         .await?
                     }
