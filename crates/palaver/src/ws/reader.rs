@@ -64,11 +64,14 @@ impl Reader {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let expiry = tokio::time::Instant::now() + Duration::from_secs(expires_at.saturating_sub(now).max(0) as u64);
         let mut typing_tick = tokio::time::interval(Duration::from_secs(1));
+        let killed = kill.tripped();
+        let expired = tokio::time::sleep_until(expiry);
+        tokio::pin!(killed, expired);
         loop {
             tokio::select! {
                 biased;
-                () = kill.tripped() => break,
-                () = tokio::time::sleep_until(expiry) => {
+                () = &mut killed => break,
+                () = &mut expired => {
                     kill.trip(close::POLICY);
                     break;
                 }

@@ -70,11 +70,16 @@ impl Writer {
     ) -> Vec<Uuid> {
         let mut ping = tokio::time::interval(self.ping_interval);
         ping.tick().await;
+        // Created once: a cancellation future registers a waiter under the token's lock, and
+        // the shutdown token is shared by every socket.
+        let killed = kill.tripped();
+        let stopping = shutdown.cancelled();
+        tokio::pin!(killed, stopping);
         loop {
             tokio::select! {
                 biased;
-                () = kill.tripped() => break,
-                () = shutdown.cancelled() => {
+                () = &mut killed => break,
+                () = &mut stopping => {
                     kill.trip(close::GOING_AWAY);
                     break;
                 }
@@ -84,7 +89,7 @@ impl Writer {
                     // still end the session.
                     let written = tokio::select! {
                         biased;
-                        () = kill.tripped() => break,
+                        () = &mut killed => break,
                         // Boxed: the idle socket's task should not be sized for a replay.
                         written = Box::pin(self.write_batch(item, &mut rx)) => written,
                     };
