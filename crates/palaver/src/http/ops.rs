@@ -12,15 +12,16 @@ pub async fn healthz() -> &'static str {
 }
 
 #[utoipa::path(get, path = "/readyz", tag = "ops",
-    responses((status = 200, description = "database reachable"), (status = 503, description = "a dependency is down")))]
+    responses((status = 200, description = "database and broker reachable"), (status = 503, description = "a dependency is down")))]
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
-    match state.services.store().ping().await {
-        Ok(()) => (StatusCode::OK, "ready"),
-        Err(e) => {
-            tracing::warn!(error = %e, "readiness check failed: database");
-            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
-        }
+    if let Err(e) = state.services.store().ping().await {
+        tracing::warn!(error = %e, "readiness check failed: database");
+        return (StatusCode::SERVICE_UNAVAILABLE, "database unavailable");
     }
+    if !state.services.broker().healthy() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "broker unavailable");
+    }
+    (StatusCode::OK, "ready")
 }
 
 pub async fn openapi(doc: Arc<utoipa::openapi::OpenApi>) -> impl IntoResponse {
