@@ -74,7 +74,7 @@ pub async fn upgrade(
         }
     };
     let runtime = state.ws.clone();
-    let services = state.services.clone();
+    let registration = session::Registration::new(state.services.clone(), caller, runtime.config.outbox_frames);
     let max = runtime.config.max_frame_bytes;
     ws.read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
@@ -83,6 +83,6 @@ pub async fn upgrade(
         .max_frame_size(max)
         .on_upgrade(move |socket| {
             let tracker = runtime.sessions.clone();
-            tracker.track_future(session::run(socket, services, caller, expires_at, runtime))
+            tracker.track_future(session::run(socket, registration, expires_at, runtime))
         })
 }

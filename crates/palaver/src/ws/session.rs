@@ -11,7 +11,9 @@ use futures_util::StreamExt;
 use super::WsRuntime;
 use super::reader::Reader;
 use super::writer::Writer;
-use crate::realtime::{Outbox, Subscriber};
+use tokio::sync::mpsc;
+
+use crate::realtime::{KillSwitch, Outbox, Outgoing, SessionId, Subscriber};
 use crate::service::{Caller, Services};
 
 /// When the client was last heard from (any frame, pongs included).
@@ -35,18 +37,45 @@ impl Activity {
     }
 }
 
-pub async fn run(socket: WebSocket, services: Services, caller: Caller, expires_at: i64, runtime: Arc<WsRuntime>) {
+/// A session registered with the hub before the upgrade is answered, so no event published
+/// after the client sees the handshake can miss it. Dropped unused (the upgrade failed), it
+/// unregisters itself.
+pub struct Registration {
+    services: Services,
+    caller: Caller,
+    session: SessionId,
+    outbox: Outbox,
+    queue: Option<(mpsc::Receiver<Outgoing>, KillSwitch)>,
+}
+
+impl Registration {
+    pub fn new(services: Services, caller: Caller, outbox_frames: usize) -> Self {
+        let (outbox, rx, kill) = Outbox::new(outbox_frames);
+        let session = services.hub().new_session_id();
+        services.hub().attach(Subscriber { session, user: caller.id, outbox: outbox.clone() });
+        Self { services, caller, session, outbox, queue: Some((rx, kill)) }
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        if self.queue.is_some() {
+            self.services.hub().detach(self.caller.id, self.session, []);
+        }
+    }
+}
+
+pub async fn run(socket: WebSocket, mut registration: Registration, expires_at: i64, runtime: Arc<WsRuntime>) {
+    let Some((rx, kill)) = registration.queue.take() else { return };
+    let Registration { ref services, ref caller, session, ref outbox, .. } = registration;
     let (sink, stream) = socket.split();
-    let (outbox, rx, kill) = Outbox::new(runtime.config.outbox_frames);
-    let session = services.hub().new_session_id();
-    services.hub().attach(Subscriber { session, user: caller.id, outbox: outbox.clone() });
     services.connected(caller.id).await;
     metrics::gauge!("palaver_ws_sessions").increment(1.0);
     let activity = Arc::new(Activity::new());
 
     let writer = Writer::new(sink, services.clone(), caller.clone(), session, outbox.clone(), &runtime.config);
     let writer = tokio::spawn(writer.run(rx, kill.clone(), runtime.shutdown.clone(), activity.clone()));
-    let reader = Reader::new(services.clone(), caller.clone(), outbox, &runtime.config, activity);
+    let reader = Reader::new(services.clone(), caller.clone(), outbox.clone(), &runtime.config, activity);
     reader.run(stream, kill.clone(), expires_at).await;
 
     // The reader is done (client gone, or the kill switch tripped): stop the writer too.
