@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, TestUser, assert_message, id_of, items, long_string};
+use crate::helpers::{TestApp, assert_message, id_of, items, long_string};
 
 both_backends!(
     posting_returns_the_message,
@@ -15,15 +15,6 @@ both_backends!(
     messages_are_found_only_in_their_room,
 );
 
-/// A public room of alice's that bob has joined.
-async fn room_with_two(app: &TestApp) -> (TestUser, TestUser, String) {
-    let alice = app.register("alice").await;
-    let bob = app.register("bob").await;
-    let room_id = id_of(&app.create_room(&alice, "general", "public").await);
-    app.join(&bob, &room_id).await;
-    (alice, bob, room_id)
-}
-
 fn messages_path(room_id: &str) -> String {
     format!("/rooms/{room_id}/messages")
 }
@@ -33,7 +24,7 @@ fn message_path(room_id: &str, message: &Value) -> String {
 }
 
 async fn posting_returns_the_message(app: TestApp) {
-    let (alice, _bob, room_id) = room_with_two(&app).await;
+    let (alice, _bob, room_id) = app.room_of_two().await;
     let body = json!({"content": "hello world", "client_msg_id": "c-1"});
     let message = app.post(&alice, &messages_path(&room_id), body).await.expect_status(201);
     assert_message(&message);
@@ -57,7 +48,7 @@ async fn posting_returns_the_message(app: TestApp) {
 }
 
 async fn message_fields_are_validated(app: TestApp) {
-    let (alice, _bob, room_id) = room_with_two(&app).await;
+    let (alice, _bob, room_id) = app.room_of_two().await;
     let path = messages_path(&room_id);
     let invalid = [
         (json!({"content": ""}), "content"),
@@ -83,7 +74,7 @@ async fn message_fields_are_validated(app: TestApp) {
 }
 
 async fn a_retry_with_the_same_client_msg_id_stores_one_message(app: TestApp) {
-    let (alice, bob, room_id) = room_with_two(&app).await;
+    let (alice, bob, room_id) = app.room_of_two().await;
     let other_room = id_of(&app.create_room(&alice, "other", "public").await);
     let body = json!({"content": "only once", "client_msg_id": "retry-me"});
 
@@ -106,7 +97,7 @@ async fn a_retry_with_the_same_client_msg_id_stores_one_message(app: TestApp) {
 }
 
 async fn authors_edit_their_own_messages(app: TestApp) {
-    let (alice, bob, room_id) = room_with_two(&app).await;
+    let (alice, bob, room_id) = app.room_of_two().await;
     let message = app.post_message(&bob, &room_id, "helo").await;
     let path = message_path(&room_id, &message);
 
@@ -131,7 +122,7 @@ async fn authors_edit_their_own_messages(app: TestApp) {
 }
 
 async fn deleting_a_message_keeps_its_seq(app: TestApp) {
-    let (alice, bob, room_id) = room_with_two(&app).await;
+    let (alice, bob, room_id) = app.room_of_two().await;
     let message = app.post_message(&bob, &room_id, "oops").await;
     let after = app.post_message(&alice, &room_id, "still here").await;
     let path = message_path(&room_id, &message);
@@ -162,7 +153,7 @@ async fn deleting_a_message_keeps_its_seq(app: TestApp) {
 }
 
 async fn owners_and_admins_delete_messages_of_others(app: TestApp) {
-    let (alice, bob, room_id) = room_with_two(&app).await;
+    let (alice, bob, room_id) = app.room_of_two().await;
     let carol = app.register("carol").await;
     let dave = app.register("dave").await;
     app.join(&carol, &room_id).await;
@@ -186,7 +177,7 @@ async fn owners_and_admins_delete_messages_of_others(app: TestApp) {
 }
 
 async fn only_members_post_and_read(app: TestApp) {
-    let (alice, _bob, room_id) = room_with_two(&app).await;
+    let (alice, _bob, room_id) = app.room_of_two().await;
     let carol = app.register("carol").await;
     app.post_message(&alice, &room_id, "members only").await;
     let path = messages_path(&room_id);
@@ -203,7 +194,7 @@ async fn only_members_post_and_read(app: TestApp) {
 }
 
 async fn messages_are_found_only_in_their_room(app: TestApp) {
-    let (alice, bob, room_id) = room_with_two(&app).await;
+    let (alice, bob, room_id) = app.room_of_two().await;
     let other_room = id_of(&app.create_room(&alice, "other", "public").await);
     let message = app.post_message(&bob, &room_id, "here").await;
 

@@ -8,7 +8,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::helpers::{TestApp, TestUser, WsClient, assert_keys, assert_utc_time, id_of, type_of};
+use crate::helpers::{TestApp, TestUser, WsClient, assert_keys, assert_utc_time, type_of};
 
 both_backends!(
     presence_follows_the_first_and_the_last_socket with short_grace,
@@ -47,17 +47,8 @@ fn time_of(value: &Value) -> OffsetDateTime {
     OffsetDateTime::parse(value.as_str().expect("a time string"), &Rfc3339).expect("an RFC 3339 time")
 }
 
-/// alice owns a public room that bob has joined.
-async fn room_of_two(app: &TestApp) -> (TestUser, TestUser, String) {
-    let alice = app.register("alice").await;
-    let bob = app.register("bob").await;
-    let room_id = id_of(&app.create_room(&alice, "general", "public").await);
-    app.join(&bob, &room_id).await;
-    (alice, bob, room_id)
-}
-
 async fn presence_follows_the_first_and_the_last_socket(app: TestApp) {
-    let (alice, bob, room_id) = room_of_two(&app).await;
+    let (alice, bob, room_id) = app.room_of_two().await;
     // bob has two sessions: one subscribed to the room, one not.
     let mut bob1 = app.ws(&bob).await.labelled("bob#1");
     let mut bob2 = app.ws(&bob).await.labelled("bob#2");
@@ -97,7 +88,7 @@ async fn presence_follows_the_first_and_the_last_socket(app: TestApp) {
 }
 
 async fn reconnecting_within_the_grace_period_does_not_flap(app: TestApp) {
-    let (alice, bob, _room_id) = room_of_two(&app).await;
+    let (alice, bob, _room_id) = app.room_of_two().await;
     let mut bob1 = app.ws(&bob).await;
     let alice1 = app.ws(&alice).await.labelled("alice#1");
     expect_presence(&mut bob1, &alice, true).await;
@@ -121,7 +112,7 @@ async fn reconnecting_within_the_grace_period_does_not_flap(app: TestApp) {
 }
 
 async fn presence_goes_only_to_users_sharing_a_room(app: TestApp) {
-    let (alice, bob, _room_id) = room_of_two(&app).await;
+    let (alice, bob, _room_id) = app.room_of_two().await;
     let carol = app.register("carol").await;
     let dave = app.register("dave").await;
     // carol has a room of her own, without alice; dave shares only a DM with alice.

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
-use crate::helpers::{TestApp, TestUser, assert_message, id_of, seq_of, seqs_and_types};
+use crate::helpers::{TestApp, assert_message, id_of, seq_of, seqs_and_types};
 
 both_backends!(
     resume_while_others_post_has_no_gap_and_no_duplicate,
@@ -20,15 +20,6 @@ const QUIET: Duration = Duration::from_millis(400);
 
 fn replay_five(config: &mut palaver::config::Config) {
     config.ws.replay_limit = 5;
-}
-
-/// alice owns a public room that bob has joined.
-async fn room_of_two(app: &TestApp) -> (TestUser, TestUser, String) {
-    let alice = app.register("alice").await;
-    let bob = app.register("bob").await;
-    let room_id = id_of(&app.create_room(&alice, "general", "public").await);
-    app.join(&bob, &room_id).await;
-    (alice, bob, room_id)
 }
 
 fn message_path(room_id: &str, message: &Value) -> String {
@@ -48,7 +39,7 @@ fn planned_events() -> usize {
 }
 
 async fn resume_while_others_post_has_no_gap_and_no_duplicate(app: TestApp) {
-    let (alice, bob, room_id) = room_of_two(&app).await;
+    let (alice, bob, room_id) = app.room_of_two().await;
     let mut alice1 = app.ws(&alice).await;
     alice1.subscribe(&room_id, None).await;
     for i in 1..=5 {
@@ -118,7 +109,7 @@ async fn resume_while_others_post_has_no_gap_and_no_duplicate(app: TestApp) {
 }
 
 async fn replay_carries_the_messages_as_they_are_now(app: TestApp) {
-    let (alice, bob, room_id) = room_of_two(&app).await;
+    let (alice, bob, room_id) = app.room_of_two().await;
     let one = app.post_message(&bob, &room_id, "one").await;
     let two = app.post_message(&bob, &room_id, "two").await;
     app.patch(&bob, &message_path(&room_id, &one), json!({"content": "one, edited"})).await.expect_status(200);
@@ -160,7 +151,7 @@ async fn replay_carries_the_messages_as_they_are_now(app: TestApp) {
 }
 
 async fn truncated_replay_sends_the_newest_events_then_live_ones(app: TestApp) {
-    let (alice, bob, room_id) = room_of_two(&app).await;
+    let (alice, bob, room_id) = app.room_of_two().await;
     for i in 1..=12 {
         app.post_message(&bob, &room_id, &format!("m{i}")).await;
     }
@@ -186,7 +177,7 @@ async fn truncated_replay_sends_the_newest_events_then_live_ones(app: TestApp) {
 }
 
 async fn subscribe_without_since_seq_is_live_only(app: TestApp) {
-    let (alice, bob, room_id) = room_of_two(&app).await;
+    let (alice, bob, room_id) = app.room_of_two().await;
     app.post_message(&bob, &room_id, "old 1").await;
     app.post_message(&bob, &room_id, "old 2").await;
 
@@ -205,7 +196,7 @@ async fn subscribe_without_since_seq_is_live_only(app: TestApp) {
 }
 
 async fn subscribing_twice_delivers_each_event_once(app: TestApp) {
-    let (alice, bob, room_id) = room_of_two(&app).await;
+    let (alice, bob, room_id) = app.room_of_two().await;
     let mut client = app.ws(&alice).await;
     client.subscribe(&room_id, None).await;
     client.subscribe(&room_id, None).await;

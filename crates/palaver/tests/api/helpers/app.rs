@@ -191,6 +191,15 @@ impl TestApp {
         self.get(user, &format!("/rooms/{room_id}")).await.expect_status(200)
     }
 
+    /// alice owns a public room, "general", that bob has joined.
+    pub async fn room_of_two(&self) -> (TestUser, TestUser, String) {
+        let alice = self.register("alice").await;
+        let bob = self.register("bob").await;
+        let room_id = id_of(&self.create_room(&alice, "general", "public").await);
+        self.join(&bob, &room_id).await;
+        (alice, bob, room_id)
+    }
+
     pub async fn join(&self, user: &TestUser, room_id: &str) -> Value {
         let path = format!("/rooms/{room_id}/join");
         self.post(user, &path, json!({})).await.expect_status(200)
