@@ -68,11 +68,6 @@ impl Hub {
         }
     }
 
-    /// Users with at least one session on this instance.
-    pub fn local_session_count(&self) -> usize {
-        self.users.read().unwrap_or_else(|e| e.into_inner()).values().map(Vec::len).sum()
-    }
-
     pub fn dispatch(&self, envelope: &Arc<Envelope>) {
         match envelope.topic {
             Topic::Room(room_id) => {

@@ -36,7 +36,6 @@ pub trait NotificationStore {
         before: Uuid,
         limit: i64,
     ) -> Result<Vec<NotificationRow>, Error>;
-    async fn notification(&self, user_id: Uuid, id: Uuid) -> Result<Option<NotificationRow>, Error>;
     /// Marks the given ids of `user_id` (others' ids are ignored), or all of them.
     async fn mark_notifications_read(
         &self,
@@ -100,21 +99,6 @@ macro_rules! impl_notification_store {
                     .bind($crate::store::fetch_limit(limit))
                     .fetch_all(&self.read)
                     .await?)
-            }
-
-            async fn notification(
-                &self,
-                user_id: uuid::Uuid,
-                id: uuid::Uuid,
-            ) -> Result<Option<$crate::store::NotificationRow>, $crate::store::Error> {
-                Ok(sqlx::query_as::<$db, $crate::store::NotificationRow>(concat!(
-                    $crate::store::notifications::notification_sql!(),
-                    " WHERE n.user_id = $1 AND n.id = $2"
-                ))
-                .bind(user_id)
-                .bind(id)
-                .fetch_optional(&self.read)
-                .await?)
             }
 
             async fn mark_notifications_read(
