@@ -57,6 +57,21 @@ pub struct ServerEnvelope {
     pub event: ServerEvent,
 }
 
+impl ServerEnvelope {
+    /// The JSON text of a frame, serialized from borrowed parts: events are encoded once
+    /// per publish and must not be cloned for it.
+    pub fn encode(id: Option<&serde_json::Value>, event: &ServerEvent) -> serde_json::Result<String> {
+        #[derive(Serialize)]
+        struct Borrowed<'a> {
+            #[serde(skip_serializing_if = "Option::is_none")]
+            id: Option<&'a serde_json::Value>,
+            #[serde(flatten)]
+            event: &'a ServerEvent,
+        }
+        serde_json::to_string(&Borrowed { id, event })
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerEvent {
@@ -167,5 +182,10 @@ mod tests {
         assert_eq!(ping.frame, ClientFrame::Ping);
         let out = ServerEnvelope { id: Some("a".into()), event: ServerEvent::Pong };
         assert_eq!(serde_json::to_string(&out).unwrap(), r#"{"id":"a","type":"pong"}"#);
+        let event = ServerEvent::Read { room_id: uuid::Uuid::nil(), user_id: uuid::Uuid::max(), seq: 4 };
+        for id in [None, Some(serde_json::json!(7))] {
+            let owned = ServerEnvelope { id: id.clone(), event: event.clone() };
+            assert_eq!(ServerEnvelope::encode(id.as_ref(), &event).unwrap(), serde_json::to_string(&owned).unwrap());
+        }
     }
 }

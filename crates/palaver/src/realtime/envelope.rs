@@ -37,7 +37,6 @@ impl Envelope {
 
 /// One server frame as JSON text.
 pub fn encode(id: Option<serde_json::Value>, event: &ServerEvent) -> Utf8Bytes {
-    let envelope = ServerEnvelope { id, event: event.clone() };
     // Serializing our own types to a String cannot fail (no maps with non-string keys).
-    serde_json::to_string(&envelope).unwrap_or_default().into()
+    ServerEnvelope::encode(id.as_ref(), event).unwrap_or_default().into()
 }
