@@ -144,12 +144,12 @@ async fn flush(store: &DynStore, broker: &dyn Broker, posts: &mut Vec<PendingPos
             }
         }
         Err(e) => {
-            // One bad item (e.g. a client_msg_id race with another instance) must not fail
-            // the others: retry them one transaction each.
+            // One bad item must not fail the others: retry them one transaction each.
             tracing::debug!(error = %e, size = items.len(), "batch failed; posting one by one");
-            for ((message, notify), reply) in items.into_iter().zip(replies) {
-                let outcome = store.post_message(message, notify).await;
-                let _ = reply.send(outcome.map(|o| o.map(|posted| announce(broker, posted))));
+            for (item, reply) in items.iter().zip(replies) {
+                let outcome = store.post_batch(std::slice::from_ref(item)).await;
+                let posted = outcome.map(|mut o| o.pop().flatten().map(|posted| announce(broker, posted)));
+                let _ = reply.send(posted);
             }
         }
     }

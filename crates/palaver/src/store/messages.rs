@@ -93,13 +93,11 @@ impl From<EventRow> for RoomEvent {
 
 #[async_trait::async_trait]
 pub trait MessageStore {
-    /// Takes the room's next seq and stores the message (and its notifications) in one
-    /// transaction. `None` if the room does not exist.
-    async fn post_message(&self, message: NewMessage, notify: NotifyPlan) -> Result<Option<Posted>, Error>;
-    /// Group commit: stores several messages in one transaction, with one seq bump per room
-    /// and one multi-row insert. Per item: `None` if its room does not exist. Any database
-    /// error (a `client_msg_id` race included) fails the whole batch, storing nothing; the
-    /// caller then posts the items one by one.
+    /// Stores messages (and their notifications) in one transaction, with one seq bump per
+    /// room and one multi-row insert; a retry with a stored `client_msg_id` returns the first
+    /// message and takes no seq. Per item: `None` if its room does not exist. Any database
+    /// error fails the whole batch, storing nothing; the caller then posts the items one by
+    /// one to isolate the bad one.
     async fn post_batch(&self, items: &[(NewMessage, NotifyPlan)]) -> Result<Vec<Option<Posted>>, Error>;
     async fn message(&self, room_id: Uuid, message_id: Uuid) -> Result<Option<MessageRow>, Error>;
     /// Takes the next seq for the edit. `None` if the message is missing or deleted.
@@ -298,66 +296,31 @@ macro_rules! impl_message_store {
 
         #[async_trait::async_trait]
         impl $crate::store::MessageStore for $store {
-            async fn post_message(
-                &self,
-                msg: $crate::store::NewMessage,
-                notify: $crate::store::NotifyPlan,
-            ) -> Result<Option<$crate::store::Posted>, $crate::store::Error> {
-                let mut tx = self.write.begin().await?;
-                let Some(seq) = Self::next_seq(&mut tx, msg.room_id).await? else {
-                    return Ok(None);
-                };
-                // Checked under the room lock, so two retries of one message cannot both insert.
-                if let Some(message) = Self::retried(&mut tx, &msg).await? {
-                    // Dropping the transaction rolls the seq back: no gap.
-                    return Ok(Some($crate::store::Posted { message, created: false, notified: vec![] }));
-                }
-                sqlx::query::<$db>(
-                    "INSERT INTO messages (id, room_id, seq, updated_seq, author_id, kind, content,
-                                           upload_id, client_msg_id, created_at)
-                     VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8, $9)",
-                )
-                .bind(msg.id)
-                .bind(msg.room_id)
-                .bind(seq)
-                .bind(msg.author_id)
-                .bind(msg.kind)
-                .bind(&msg.content)
-                .bind(msg.upload_id)
-                .bind(&msg.client_msg_id)
-                .bind(msg.created_at)
-                .execute(&mut *tx)
-                .await?;
-
-                let notified = Self::notify_in(&mut tx, &msg, &notify).await?;
-                tx.commit().await?;
-                let message = $crate::store::messages::stored(msg, seq);
-                Ok(Some($crate::store::Posted { message, created: true, notified }))
-            }
-
             async fn post_batch(
                 &self,
                 items: &[($crate::store::NewMessage, $crate::store::NotifyPlan)],
             ) -> Result<Vec<Option<$crate::store::Posted>>, $crate::store::Error> {
                 use $crate::store::messages::Slot;
                 let mut tx = self.write.begin().await?;
-                // Retries first: they take no seq.
-                let mut slots = Vec::with_capacity(items.len());
-                for (i, (msg, _)) in items.iter().enumerate() {
-                    let earlier = msg.client_msg_id.as_ref().and_then(|id| {
-                        items[..i].iter().position(|(m, _)| {
-                            m.room_id == msg.room_id && m.author_id == msg.author_id && m.client_msg_id.as_ref() == Some(id)
-                        })
-                    });
-                    slots.push(match earlier {
-                        Some(j) => Slot::SameAs(j),
-                        None => match Self::retried(&mut tx, msg).await? {
-                            Some(row) => Slot::Existing(Box::new(row)),
-                            None => Slot::New(0),
-                        },
-                    });
-                }
-                // One seq bump per room, then seqs handed out in arrival order.
+                // A retry of an earlier item of this batch is known without asking.
+                let mut slots: Vec<Slot> = items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (msg, _))| {
+                        let earlier = msg.client_msg_id.as_ref().and_then(|id| {
+                            items[..i].iter().position(|(m, _)| {
+                                m.room_id == msg.room_id
+                                    && m.author_id == msg.author_id
+                                    && m.client_msg_id.as_ref() == Some(id)
+                            })
+                        });
+                        earlier.map_or(Slot::New(0), Slot::SameAs)
+                    })
+                    .collect();
+                // Bump each room once for all its candidates. The bump locks the room row
+                // (PostgreSQL) until commit, so the retry check below cannot race another
+                // writer of the room. Rooms are locked in id order, so batches of two
+                // instances cannot deadlock.
                 let mut rooms: Vec<(uuid::Uuid, i64)> = Vec::new();
                 for ((msg, _), slot) in items.iter().zip(&slots) {
                     if matches!(slot, Slot::New(_)) {
@@ -367,7 +330,10 @@ macro_rules! impl_message_store {
                         }
                     }
                 }
-                let mut next: Vec<(uuid::Uuid, Option<i64>)> = Vec::with_capacity(rooms.len());
+                rooms.sort_unstable();
+                // Room → (last seq after the bump, seqs used, seqs given back); `None` if
+                // the room is gone.
+                let mut bumped: Vec<(uuid::Uuid, Option<(i64, i64, i64)>)> = Vec::with_capacity(rooms.len());
                 for (room_id, count) in rooms {
                     let last: Option<(i64,)> = sqlx::query_as(
                         "UPDATE rooms SET last_seq = last_seq + $2 WHERE id = $1 RETURNING last_seq",
@@ -376,17 +342,45 @@ macro_rules! impl_message_store {
                     .bind(count)
                     .fetch_optional(&mut *tx)
                     .await?;
-                    next.push((room_id, last.map(|(last,)| last - count + 1)));
+                    bumped.push((room_id, last.map(|(last,)| (last, count, 0))));
+                }
+                // Retries of messages stored earlier take no seq: give those back.
+                for ((msg, _), slot) in items.iter().zip(slots.iter_mut()) {
+                    let Some((_, Some((last, used, returned)))) =
+                        bumped.iter_mut().find(|(room, _)| *room == msg.room_id)
+                    else {
+                        if matches!(slot, Slot::New(_)) {
+                            *slot = Slot::Missing;
+                        }
+                        continue;
+                    };
+                    if matches!(slot, Slot::New(_))
+                        && let Some(row) = Self::retried(&mut tx, msg).await?
+                    {
+                        *slot = Slot::Existing(Box::new(row));
+                        *last -= 1;
+                        *used -= 1;
+                        *returned += 1;
+                    }
+                }
+                let mut next: Vec<(uuid::Uuid, i64)> = Vec::with_capacity(bumped.len());
+                for (room_id, bump) in &bumped {
+                    let Some((last, used, returned)) = *bump else { continue };
+                    if returned > 0 {
+                        sqlx::query::<$db>("UPDATE rooms SET last_seq = last_seq - $2 WHERE id = $1")
+                            .bind(room_id)
+                            .bind(returned)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    next.push((*room_id, last - used + 1));
                 }
                 for ((msg, _), slot) in items.iter().zip(slots.iter_mut()) {
-                    if let Slot::New(seq) = slot {
-                        match next.iter_mut().find(|(room, _)| *room == msg.room_id) {
-                            Some((_, Some(n))) => {
-                                *seq = *n;
-                                *n += 1;
-                            }
-                            _ => *slot = Slot::Missing,
-                        }
+                    if let Slot::New(seq) = slot
+                        && let Some((_, n)) = next.iter_mut().find(|(room, _)| *room == msg.room_id)
+                    {
+                        *seq = *n;
+                        *n += 1;
                     }
                 }
                 let new: Vec<(&$crate::store::NewMessage, i64)> = items
