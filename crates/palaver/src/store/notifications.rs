@@ -107,36 +107,21 @@ macro_rules! impl_notification_store {
                 ids: Option<&[uuid::Uuid]>,
                 now: time::OffsetDateTime,
             ) -> Result<u64, $crate::store::Error> {
-                let mut tx = self.write.begin().await?;
-                let mut marked = 0;
-                match ids {
-                    None => {
-                        marked = sqlx::query::<$db>(
-                            "UPDATE notifications SET read_at = $2 WHERE user_id = $1 AND read_at IS NULL",
-                        )
-                        .bind(user_id)
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
+                // One statement either way; ids of other users match nothing.
+                let mut update = sqlx::QueryBuilder::<$db>::new("UPDATE notifications SET read_at = ");
+                update.push_bind(now).push(" WHERE read_at IS NULL AND user_id = ").push_bind(user_id);
+                if let Some(ids) = ids {
+                    if ids.is_empty() {
+                        return Ok(0);
                     }
-                    Some(ids) => {
-                        for id in ids {
-                            marked += sqlx::query::<$db>(
-                                "UPDATE notifications SET read_at = $3
-                                 WHERE user_id = $1 AND id = $2 AND read_at IS NULL",
-                            )
-                            .bind(user_id)
-                            .bind(id)
-                            .bind(now)
-                            .execute(&mut *tx)
-                            .await?
-                            .rows_affected();
-                        }
+                    update.push(" AND id IN (");
+                    let mut list = update.separated(", ");
+                    for id in ids {
+                        list.push_bind(*id);
                     }
+                    update.push(")");
                 }
-                tx.commit().await?;
-                Ok(marked)
+                Ok(update.build().execute(&self.write).await?.rows_affected())
             }
         }
     };
