@@ -27,6 +27,8 @@ impl Services {
     /// Room events after `since_seq` (at most `limit`, the newest if more were missed).
     /// Call it after the live subscription is registered, so nothing falls in between.
     pub async fn replay(&self, room_id: Uuid, since_seq: Option<i64>, limit: i64) -> Result<Replay> {
+        // Only `last_seq` matters here, read after the live subscription exists; membership
+        // was checked before it (no viewer needed, hence the nil id).
         let room = self.store().room(room_id, Uuid::nil()).await?.ok_or(Error::NotFound("room"))?;
         let last_seq = room.last_seq;
         let Some(since) = since_seq.filter(|&since| since < last_seq) else {
