@@ -16,13 +16,23 @@ pub enum Error {
     Conflict(&'static str),
     #[error("{}", summary(.0))]
     Validation(Vec<FieldError>),
-    #[error("{0}")]
-    Unavailable(&'static str),
+    /// A dependency (the database, the password hasher, ...) cannot serve now: 503 with
+    /// `Retry-After`. `what` says which, for the client's `detail`.
+    #[error("{what} is unavailable; retry in {} s", retry_secs(*.retry_after))]
+    Unavailable { what: &'static str, retry_after: std::time::Duration },
+    /// The caller is over a rate limit: 429 with `Retry-After`.
+    #[error("too many requests; retry in {} s", retry_secs(*.retry_after))]
+    RateLimited { retry_after: std::time::Duration },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Whole seconds for `Retry-After`, never 0 (a client would retry at once).
+pub fn retry_secs(wait: std::time::Duration) -> u64 {
+    wait.as_secs_f64().ceil().max(1.0) as u64
+}
 
 fn summary(errors: &[FieldError]) -> String {
     let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
@@ -30,6 +40,14 @@ fn summary(errors: &[FieldError]) -> String {
 }
 
 impl Error {
+    /// How long the client should wait before retrying, for errors that have one.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            Error::Unavailable { retry_after, .. } | Error::RateLimited { retry_after } => Some(*retry_after),
+            _ => None,
+        }
+    }
+
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
         Error::Validation(vec![FieldError { field: field.into(), message: message.into() }])
     }
@@ -47,7 +65,8 @@ impl Error {
             Error::NotFound(_) => "not_found",
             Error::Conflict(_) => "conflict",
             Error::Validation(_) => "validation_failed",
-            Error::Unavailable(_) => "unavailable",
+            Error::Unavailable { .. } => "unavailable",
+            Error::RateLimited { .. } => "rate_limited",
             Error::Internal(_) => "internal",
         }
     }

@@ -43,13 +43,18 @@ fn status_of(e: &Error) -> StatusCode {
         Error::NotFound(_) => StatusCode::NOT_FOUND,
         Error::Conflict(_) => StatusCode::CONFLICT,
         Error::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-        Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        Error::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let retry_after = match &self {
+            ApiError::Service(e) => e.retry_after(),
+            ApiError::Http { .. } => None,
+        };
         let (status, code, detail, errors, request_id) = match self {
             ApiError::Service(Error::Internal(e)) => {
                 let request_id = REQUEST_ID.try_with(Clone::clone).ok();
@@ -79,6 +84,9 @@ impl IntoResponse for ApiError {
         let mut response = (status, body).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        if let Some(wait) = retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(crate::error::retry_secs(wait)));
+        }
         if status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }

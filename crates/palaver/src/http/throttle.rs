@@ -5,11 +5,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::problem::ApiError;
+use crate::error::Error;
 use crate::ratelimit::KeyedRateLimit;
 
 pub async fn throttle(State(limit): State<Arc<KeyedRateLimit>>, request: Request, next: Next) -> Response {
@@ -18,17 +18,7 @@ pub async fn throttle(State(limit): State<Arc<KeyedRateLimit>>, request: Request
     if let Some(ip) = peer
         && let Err(wait) = limit.try_take(ip)
     {
-        let secs = wait.as_secs().max(1);
-        let mut response = ApiError::http(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            format!("too many attempts; retry in {secs} s"),
-        )
-        .into_response();
-        if let Ok(value) = HeaderValue::from_str(&secs.to_string()) {
-            response.headers_mut().insert(header::RETRY_AFTER, value);
-        }
-        return response;
+        return ApiError::from(Error::RateLimited { retry_after: wait }).into_response();
     }
     next.run(request).await
 }
