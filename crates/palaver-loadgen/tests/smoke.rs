@@ -120,18 +120,16 @@ async fn resume_loses_nothing_across_reconnects() {
     assert_delivered_exactly_once(&report);
 }
 
-/// PostgreSQL when `PALAVER_TEST_DATABASE_URL` is set; in CI (`CI=true`) it must be set and
-/// reachable, so this fails there rather than skipping.
+/// Needs `PALAVER_TEST_DATABASE_URL`, and fails without it: leaving PostgreSQL out is
+/// explicit (`cargo test --workspace -- --skip postgres`) and shows as "filtered out".
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_resume_and_history() {
-    let in_ci = std::env::var("CI").is_ok_and(|v| v == "true");
     let url = match std::env::var("PALAVER_TEST_DATABASE_URL") {
         Ok(url) if !url.is_empty() => url,
-        _ if in_ci => panic!("CI=true but PALAVER_TEST_DATABASE_URL is unset: the PostgreSQL smoke test must run"),
-        _ => {
-            println!("postgres smoke test did not run: PALAVER_TEST_DATABASE_URL is unset");
-            return;
-        }
+        _ => panic!(
+            "PALAVER_TEST_DATABASE_URL is unset: set it to a PostgreSQL server, \
+             or leave the PostgreSQL tests out with `cargo test --workspace -- --skip postgres`"
+        ),
     };
     let pg = ["--db", "postgres", "--database-url", url.as_str()];
 
