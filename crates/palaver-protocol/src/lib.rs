@@ -1,6 +1,6 @@
-//! Palaver's wire types: the JSON bodies of the REST API and (later) the WebSocket frames.
-//! The server, the tests and the load generator all use these, so the contract in
-//! `shared/API.md` has one definition in code.
+//! Palaver's wire types: the JSON bodies of the REST API and the WebSocket frames. The
+//! server, the tests and the load generator all use these, so the contract (the OpenAPI
+//! document, `docs/rest.md`, `docs/protocol.md`) has one definition in code.
 
 pub mod auth;
 pub mod messages;

@@ -1,4 +1,4 @@
-//! Black-box tests of the public contract (`API.md`): the real app on `127.0.0.1:0`, spoken
+//! Black-box tests of the public contract (`docs/rest.md`, `docs/protocol.md`): the real app on `127.0.0.1:0`, spoken
 //! to over HTTP. One binary, so one link step; every behaviour test runs on SQLite and on
 //! PostgreSQL (`PALAVER_TEST_DATABASE_URL`).
 
