@@ -1,10 +1,14 @@
 //! Values that can only hold what the contract allows: parse once at the edge, then trust.
 
+mod ids;
+mod kinds;
 mod message;
 mod page;
 mod room;
 mod user;
 
+pub use ids::{MessageId, RoomId, UserId};
+pub use kinds::{MessageKind, NotificationKind, Role, RoomKind, Visibility};
 pub use message::{ClientMsgId, MessageContent, mentions};
 pub use page::{Cursor, PageLimit};
 pub use room::{RoomDescription, RoomName};
