@@ -162,3 +162,31 @@ fn issue_time(user: &UserRow) -> OffsetDateTime {
         _ => now,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(tokens_revoked_at: Option<OffsetDateTime>) -> UserRow {
+        UserRow {
+            id: Uuid::now_v7(),
+            username: "bob".into(),
+            email: "bob@example.com".into(),
+            password_hash: String::new(),
+            created_at: clock::now(),
+            last_seen: None,
+            disabled_at: None,
+            tokens_revoked_at,
+        }
+    }
+
+    #[test]
+    fn tokens_issued_within_the_revoked_second_carry_the_next_one() {
+        let now = clock::now();
+        let issued = issue_time(&user(Some(now)));
+        assert_eq!(issued.unix_timestamp(), now.unix_timestamp() + 1, "never refused by the revocation");
+        let long_ago = now - time::Duration::seconds(10);
+        assert!(issue_time(&user(Some(long_ago))).unix_timestamp() <= clock::now().unix_timestamp(), "now");
+        assert!(issue_time(&user(None)).unix_timestamp() <= clock::now().unix_timestamp(), "now");
+    }
+}
