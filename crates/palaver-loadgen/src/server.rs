@@ -97,6 +97,9 @@ impl Target {
             // The load is deliberate: per-socket flood limits would refuse it.
             .env("PALAVER_WS_RATE_PER_SEC", "1000000")
             .env("PALAVER_WS_RATE_BURST", "1000000")
+            // ... and so would the per-user write budget: benchmarks measure the server.
+            .env("PALAVER_LIMITS_WRITES_PER_SEC", "1000000")
+            .env("PALAVER_LIMITS_WRITE_BURST", "1000000")
             // Long runs must not see their tokens expire (that closes sockets with 1008).
             .env("PALAVER_AUTH_ACCESS_TTL_SECS", "86400");
         for (key, value) in &args.server_env {

@@ -45,6 +45,8 @@ pub async fn services(config: &Config) -> anyhow::Result<Services> {
         } else {
             (config.database.max_connections / 2).max(1) as usize
         },
+        writes_per_sec: config.limits.writes_per_sec,
+        write_burst: config.limits.write_burst,
     };
     Ok(Services::new(store, jwt, settings, broker, hub))
 }

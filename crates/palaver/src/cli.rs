@@ -38,7 +38,7 @@ pub enum UserCommand {
         #[arg(long)]
         password: Option<String>,
     },
-    /// List accounts.
+    /// List accounts: id, username, email, created, and `active` or `disabled since <time>`.
     List,
     /// Set an account's password. Without --password, it is read from stdin.
     SetPassword {
@@ -46,6 +46,11 @@ pub enum UserCommand {
         #[arg(long)]
         password: Option<String>,
     },
+    /// Lock an account out (after a leaked password): no login or refresh, its refresh and
+    /// access tokens revoked, its open sockets closed within seconds.
+    Disable { username: String },
+    /// Let a disabled account log in again (the tokens revoked by the disable stay revoked).
+    Enable { username: String },
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -105,15 +110,28 @@ async fn user(config: Config, command: UserCommand) -> anyhow::Result<()> {
             println!("created {} ({})", user.username, user.id);
         }
         UserCommand::List => {
+            let rfc3339 = &time::format_description::well_known::Rfc3339;
             for u in services.list_users().await.map_err(describe)? {
-                let created = u.created_at.format(&time::format_description::well_known::Rfc3339)?;
-                println!("{}\t{}\t{}\t{}", u.id, u.username, u.email, created);
+                let created = u.created_at.format(rfc3339)?;
+                let status = match u.disabled_at {
+                    Some(at) => format!("disabled since {}", at.format(rfc3339)?),
+                    None => "active".to_owned(),
+                };
+                println!("{}\t{}\t{}\t{}\t{}", u.id, u.username, u.email, created, status);
             }
         }
         UserCommand::SetPassword { username, password } => {
             let password = password_or_stdin(password)?;
             services.set_password(&username, &password).await.map_err(describe)?;
             println!("password changed for {username}");
+        }
+        UserCommand::Disable { username } => {
+            let user = services.disable_user(&username).await.map_err(describe)?;
+            println!("disabled {}: tokens revoked; running servers close its sockets within seconds", user.username);
+        }
+        UserCommand::Enable { username } => {
+            let user = services.enable_user(&username).await.map_err(describe)?;
+            println!("enabled {}: it can log in again", user.username);
         }
     }
     Ok(())

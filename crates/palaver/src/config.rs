@@ -65,6 +65,12 @@ pub struct LimitsConfig {
     pub auth_per_sec: f64,
     /// ... and in a burst; beyond that, 429 with `Retry-After`.
     pub auth_burst: f64,
+    /// Message writes (posts, edits, deletes; REST and WebSocket share them) per second per
+    /// user, on average ...
+    pub writes_per_sec: f64,
+    /// ... and in a burst; beyond that, 429 with `Retry-After` (an `error` frame with code
+    /// `rate_limited` on the WebSocket).
+    pub write_burst: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -166,7 +172,28 @@ impl Default for DatabaseConfig {
 
 impl Default for LimitsConfig {
     fn default() -> Self {
-        Self { json_body_bytes: 64 * 1024, auth_per_sec: 1.0, auth_burst: 30.0 }
+        // Writes: far above a person typing (a message a second is fast) and above a bot
+        // pasting a batch, far below a script flooding a room (thousands a second).
+        Self {
+            json_body_bytes: 64 * 1024,
+            auth_per_sec: 1.0,
+            auth_burst: 30.0,
+            writes_per_sec: 10.0,
+            write_burst: 50.0,
+        }
+    }
+}
+
+impl LimitsConfig {
+    /// A bucket needs a positive, finite rate and a burst of at least one write.
+    fn check_write_budget(&self) -> Result<(), String> {
+        if !(self.writes_per_sec.is_finite() && self.writes_per_sec > 0.0) {
+            return Err(format!("limits.writes_per_sec must be a positive number, not {}", self.writes_per_sec));
+        }
+        if !(self.write_burst.is_finite() && self.write_burst >= 1.0) {
+            return Err(format!("limits.write_burst must be at least 1, not {}", self.write_burst));
+        }
+        Ok(())
     }
 }
 
@@ -185,7 +212,9 @@ impl Config {
             figment = figment.merge(Toml::file_exact(path));
         }
         figment = figment.merge(Serialized::defaults(settings.overrides()));
-        figment.extract().map_err(Box::new)
+        let config: Config = figment.extract().map_err(Box::new)?;
+        config.limits.check_write_budget().map_err(|e| Box::new(figment::Error::from(e)))?;
+        Ok(config)
     }
 }
 
@@ -229,6 +258,12 @@ pub struct Settings {
     /// Burst of register/login/refresh attempts per address before 429 [default: 30]
     #[arg(long, env = "PALAVER_LIMITS_AUTH_BURST", global = true)]
     pub limits_auth_burst: Option<f64>,
+    /// Message writes (posts, edits, deletes) per second per user, REST and WebSocket together [default: 10]
+    #[arg(long, env = "PALAVER_LIMITS_WRITES_PER_SEC", global = true)]
+    pub limits_writes_per_sec: Option<f64>,
+    /// Burst of message writes per user before 429 [default: 50]
+    #[arg(long, env = "PALAVER_LIMITS_WRITE_BURST", global = true)]
+    pub limits_write_burst: Option<f64>,
     /// Largest WebSocket frame from a client in bytes [default: 65536]
     #[arg(long, env = "PALAVER_WS_MAX_FRAME_BYTES", global = true)]
     pub ws_max_frame_bytes: Option<usize>,
@@ -297,6 +332,8 @@ impl Settings {
         put(Some("limits"), "json_body_bytes", self.limits_json_body_bytes.map(|v| json!(v)));
         put(Some("limits"), "auth_per_sec", self.limits_auth_per_sec.map(|v| json!(v)));
         put(Some("limits"), "auth_burst", self.limits_auth_burst.map(|v| json!(v)));
+        put(Some("limits"), "writes_per_sec", self.limits_writes_per_sec.map(|v| json!(v)));
+        put(Some("limits"), "write_burst", self.limits_write_burst.map(|v| json!(v)));
         put(Some("ws"), "max_frame_bytes", self.ws_max_frame_bytes.map(|v| json!(v)));
         put(Some("ws"), "outbox_frames", self.ws_outbox_frames.map(|v| json!(v)));
         put(Some("ws"), "rate_per_sec", self.ws_rate_per_sec.map(|v| json!(v)));
@@ -308,5 +345,24 @@ impl Settings {
         put(Some("llm"), "api_key", self.llm_api_key.as_ref().map(|v| json!(v)));
         put(Some("llm"), "model", self.llm_model.as_ref().map(|v| json!(v)));
         Value::Object(root)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Config, Settings};
+
+    #[test]
+    fn the_write_budget_is_checked_at_load() {
+        assert!(Config::load(&Settings::default()).is_ok(), "the defaults are valid");
+        let cases = [
+            (Settings { limits_writes_per_sec: Some(0.0), ..Settings::default() }, "limits.writes_per_sec"),
+            (Settings { limits_writes_per_sec: Some(-1.0), ..Settings::default() }, "limits.writes_per_sec"),
+            (Settings { limits_write_burst: Some(0.5), ..Settings::default() }, "limits.write_burst"),
+        ];
+        for (settings, named) in cases {
+            let error = Config::load(&settings).expect_err("an unusable budget is refused").to_string();
+            assert!(error.contains(named), "the error names {named}: {error}");
+        }
     }
 }

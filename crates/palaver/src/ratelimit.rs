@@ -1,7 +1,9 @@
 //! Token buckets: each event costs one token; a bucket refills at `rate` per second up to
-//! `burst`. One per WebSocket (frames), and one per client address for the auth endpoints.
+//! `burst`. One per WebSocket (frames), one per client address for the auth endpoints, and
+//! one per user for writes.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -41,29 +43,37 @@ impl RateLimit {
     }
 }
 
-/// One bucket per client address. Buckets that have refilled are forgotten when the map
-/// grows, so memory stays bounded by the number of addresses active recently.
-pub struct KeyedRateLimit {
+/// One bucket per key (a client address, a user). Buckets that have refilled are forgotten
+/// when the map grows, so memory stays bounded by the number of keys active recently.
+pub struct KeyedRateLimit<K = IpAddr> {
     rate: f64,
     burst: f64,
-    buckets: Mutex<HashMap<IpAddr, RateLimit>>,
+    buckets: Mutex<Buckets<K>>,
 }
 
-/// Past this many tracked addresses, full buckets are dropped.
+struct Buckets<K> {
+    map: HashMap<K, RateLimit>,
+    /// The size at which full buckets are next dropped: twice what a sweep left, so a map of
+    /// many busy keys is swept now and then, not on every call.
+    prune_at: usize,
+}
+
+/// Tracked keys before the first sweep.
 const PRUNE_AT: usize = 10_000;
 
-impl KeyedRateLimit {
+impl<K: Hash + Eq> KeyedRateLimit<K> {
     pub fn new(rate: f64, burst: f64) -> Self {
-        Self { rate, burst, buckets: Mutex::new(HashMap::new()) }
+        Self { rate, burst, buckets: Mutex::new(Buckets { map: HashMap::new(), prune_at: PRUNE_AT }) }
     }
 
-    pub fn try_take(&self, key: IpAddr) -> Result<(), Duration> {
+    pub fn try_take(&self, key: K) -> Result<(), Duration> {
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        if buckets.len() >= PRUNE_AT {
+        if buckets.map.len() >= buckets.prune_at {
             let now = Instant::now();
-            buckets.retain(|_, bucket| !bucket.is_full(now));
+            buckets.map.retain(|_, bucket| !bucket.is_full(now));
+            buckets.prune_at = (buckets.map.len() * 2).max(PRUNE_AT);
         }
-        buckets.entry(key).or_insert_with(|| RateLimit::new(self.rate, self.burst)).try_take()
+        buckets.map.entry(key).or_insert_with(|| RateLimit::new(self.rate, self.burst)).try_take()
     }
 }
 
@@ -78,11 +88,23 @@ mod tests {
 
     #[test]
     fn keyed_buckets_are_independent() {
-        let limit = super::KeyedRateLimit::new(0.5, 1.0);
+        let limit = super::KeyedRateLimit::<std::net::IpAddr>::new(0.5, 1.0);
         let (a, b) = ("127.0.0.1".parse().unwrap(), "127.0.0.2".parse().unwrap());
         assert!(limit.try_take(a).is_ok());
         let wait = limit.try_take(a).unwrap_err();
         assert!(wait.as_secs_f64() > 1.0, "{wait:?}");
         assert!(limit.try_take(b).is_ok());
+    }
+
+    #[test]
+    fn a_map_of_busy_keys_is_not_swept_on_every_call() {
+        let limit = super::KeyedRateLimit::<u32>::new(0.001, 2.0);
+        for key in 0..super::PRUNE_AT as u32 + 1 {
+            assert!(limit.try_take(key).is_ok());
+        }
+        // Nothing was full, so nothing was dropped, and the next sweep waits for twice as many.
+        let buckets = limit.buckets.lock().unwrap();
+        assert_eq!(buckets.map.len(), super::PRUNE_AT + 1);
+        assert_eq!(buckets.prune_at, 2 * super::PRUNE_AT);
     }
 }

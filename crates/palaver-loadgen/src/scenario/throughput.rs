@@ -189,6 +189,13 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
         report.expect(acked > 0, "no message was acked");
         report.expect(closes.total() == 0, "the server closed senders");
         explain_closes(&mut report, &closes);
+        if errors.get("rate_limited") > 0 {
+            report.note(format!(
+                "{} sends were refused with rate_limited: the server's per-user write budget; \
+                 start it with higher PALAVER_LIMITS_WRITES_PER_SEC / PALAVER_LIMITS_WRITE_BURST",
+                errors.get("rate_limited")
+            ));
+        }
         Ok(report)
     })
     .await

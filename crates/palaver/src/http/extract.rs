@@ -21,7 +21,8 @@ pub struct Path<T>(pub T);
 #[from_request(via(axum::extract::Query), rejection(ApiError))]
 pub struct Query<T>(pub T);
 
-/// The authenticated caller, from `Authorization: Bearer <access token>`; 401 otherwise.
+/// The authenticated caller, from `Authorization: Bearer <access token>` of an existing,
+/// enabled account; 401 otherwise.
 pub struct CurrentUser(pub Caller);
 
 impl FromRequestParts<AppState> for CurrentUser {
@@ -29,7 +30,7 @@ impl FromRequestParts<AppState> for CurrentUser {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let token = bearer_token(&parts.headers).ok_or(Error::Unauthorized("missing bearer token"))?;
-        Ok(CurrentUser(state.services.authenticate(token)?))
+        Ok(CurrentUser(state.services.authenticate(token).await?))
     }
 }
 

@@ -68,6 +68,14 @@ impl Hub {
         }
     }
 
+    /// Closes every session of `user` on this instance with `code` (an account disabled);
+    /// returns how many were still open.
+    pub fn close_user(&self, user: Uuid, code: u16) -> usize {
+        let users = self.users.read().unwrap_or_else(|e| e.into_inner());
+        let open = users.get(&user).into_iter().flatten().filter(|s| !s.outbox.kill().is_tripped());
+        open.map(|s| s.outbox.kill().trip(code)).count()
+    }
+
     pub fn dispatch(&self, envelope: &Arc<Envelope>) {
         match envelope.topic {
             Topic::Room(room_id) => {

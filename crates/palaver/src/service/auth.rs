@@ -1,4 +1,5 @@
 use palaver_protocol::{LoginRequest, RegisterRequest, TokenPair};
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{Caller, Services, views};
@@ -17,6 +18,8 @@ pub enum LoginBy {
 
 const BAD_CREDENTIALS: &str = "invalid username, email or password";
 const BAD_REFRESH: &str = "invalid or expired refresh token";
+const BAD_ACCESS: &str = "invalid or expired access token";
+const DISABLED: &str = "this account is disabled";
 
 impl Services {
     pub async fn register(&self, req: RegisterRequest) -> Result<TokenPair> {
@@ -61,6 +64,8 @@ impl Services {
         };
         let ok = password::verify(req.password, user.as_ref().map(|u| u.password_hash.clone())).await?;
         match user {
+            // Said only to someone who knows the password.
+            Some(user) if ok && user.disabled_at.is_some() => Err(Error::Unauthorized(DISABLED)),
             Some(user) if ok => self.issue_tokens(&user, None).await,
             _ => Err(Error::Unauthorized(BAD_CREDENTIALS)),
         }
@@ -72,6 +77,10 @@ impl Services {
         match self.store().rotate_refresh_token(&refresh::hash(token), now, next).await? {
             Rotation::Rotated { user_id } => {
                 let user = self.store().user_by_id(user_id).await?.ok_or(Error::Unauthorized(BAD_REFRESH))?;
+                // Disabling revokes the refresh tokens too; this covers one rotated meanwhile.
+                if user.disabled_at.is_some() {
+                    return Err(Error::Unauthorized(DISABLED));
+                }
                 self.tokens_for(&user, secret)
             }
             Rotation::Reused => {
@@ -90,13 +99,24 @@ impl Services {
     }
 
     /// The caller an access token stands for, or 401.
-    pub fn authenticate(&self, token: &str) -> Result<Caller> {
-        self.authenticate_until(token).map(|(caller, _)| caller)
+    pub async fn authenticate(&self, token: &str) -> Result<Caller> {
+        self.authenticate_until(token).await.map(|(caller, _)| caller)
     }
 
-    /// The caller and the unix time their token expires (a socket is closed then).
-    pub fn authenticate_until(&self, token: &str) -> Result<(Caller, i64)> {
-        let claims = self.jwt().verify(token).ok_or(Error::Unauthorized("invalid or expired access token"))?;
+    /// The caller and the unix time their token expires (a socket is closed then). A valid
+    /// signature is not enough: the user must exist and not be disabled, and the token must
+    /// be younger than the account's last revocation. One primary-key lookup, uncached, so a
+    /// disable holds on every instance from the next request on.
+    pub async fn authenticate_until(&self, token: &str) -> Result<(Caller, i64)> {
+        let claims = self.jwt().verify(token).ok_or(Error::Unauthorized(BAD_ACCESS))?;
+        let account =
+            self.store().account_state(claims.sub).await?.ok_or(Error::Unauthorized("this account does not exist"))?;
+        if account.disabled_at.is_some() {
+            return Err(Error::Unauthorized(DISABLED));
+        }
+        if account.tokens_revoked_at.is_some_and(|at| claims.iat <= at.unix_timestamp()) {
+            return Err(Error::Unauthorized("this access token was revoked"));
+        }
         Ok((Caller { id: claims.sub, username: claims.name }, claims.exp))
     }
 
@@ -122,7 +142,7 @@ impl Services {
     }
 
     fn tokens_for(&self, user: &UserRow, refresh_token: String) -> Result<TokenPair> {
-        let access_token = self.jwt().issue(user.id, &user.username, clock::now())?;
+        let access_token = self.jwt().issue(user.id, &user.username, issue_time(user))?;
         Ok(TokenPair {
             access_token,
             refresh_token,
@@ -130,5 +150,43 @@ impl Services {
             expires_in: self.jwt().ttl_secs,
             user: views::user(user, true, self.is_online(user.id)),
         })
+    }
+}
+
+/// Now, or the second after the account's last revocation if that is not over yet: `iat` is
+/// whole seconds, and a token issued within the revoked second would be refused.
+fn issue_time(user: &UserRow) -> OffsetDateTime {
+    let now = clock::now();
+    match user.tokens_revoked_at.map(|at| at.unix_timestamp() + 1) {
+        Some(after) if now.unix_timestamp() < after => OffsetDateTime::from_unix_timestamp(after).unwrap_or(now),
+        _ => now,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(tokens_revoked_at: Option<OffsetDateTime>) -> UserRow {
+        UserRow {
+            id: Uuid::now_v7(),
+            username: "bob".into(),
+            email: "bob@example.com".into(),
+            password_hash: String::new(),
+            created_at: clock::now(),
+            last_seen: None,
+            disabled_at: None,
+            tokens_revoked_at,
+        }
+    }
+
+    #[test]
+    fn tokens_issued_within_the_revoked_second_carry_the_next_one() {
+        let now = clock::now();
+        let issued = issue_time(&user(Some(now)));
+        assert_eq!(issued.unix_timestamp(), now.unix_timestamp() + 1, "never refused by the revocation");
+        let long_ago = now - time::Duration::seconds(10);
+        assert!(issue_time(&user(Some(long_ago))).unix_timestamp() <= clock::now().unix_timestamp(), "now");
+        assert!(issue_time(&user(None)).unix_timestamp() <= clock::now().unix_timestamp(), "now");
     }
 }

@@ -1,6 +1,7 @@
 //! The rules of the chat domain. Every REST handler and WebSocket frame goes through a
 //! function here; nothing here knows about HTTP or sockets.
 
+mod accounts;
 mod auth;
 mod events;
 mod live;
@@ -16,6 +17,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use crate::auth::JwtKeys;
+use crate::ratelimit::KeyedRateLimit;
 use crate::realtime::{Broker, Hub, PresenceRegistry};
 use crate::store::DynStore;
 
@@ -45,6 +47,8 @@ struct Inner {
     presence: PresenceRegistry,
     sequencer: sequencer::Sequencer,
     presence_grace: std::time::Duration,
+    /// Every user's budget of message writes (posts, edits, deletes), REST and WebSocket alike.
+    writes: KeyedRateLimit<Uuid>,
 }
 
 /// Tunables of the services, from `Config`.
@@ -55,12 +59,16 @@ pub struct Settings {
     pub presence_grace: std::time::Duration,
     /// Tasks that write room events (rooms are sharded over them); SQLite uses one.
     pub write_shards: usize,
+    /// Message writes per second per user, on average ...
+    pub writes_per_sec: f64,
+    /// ... and in a burst.
+    pub write_burst: f64,
 }
 
 impl Services {
     pub fn new(store: DynStore, jwt: JwtKeys, settings: Settings, broker: Arc<dyn Broker>, hub: Arc<Hub>) -> Self {
         let sequencer = sequencer::Sequencer::start(store.clone(), broker.clone(), settings.write_shards);
-        Self {
+        let services = Self {
             inner: Arc::new(Inner {
                 store,
                 jwt,
@@ -70,8 +78,11 @@ impl Services {
                 presence: PresenceRegistry::default(),
                 sequencer,
                 presence_grace: settings.presence_grace,
+                writes: KeyedRateLimit::new(settings.writes_per_sec, settings.write_burst),
             }),
-        }
+        };
+        services.watch_disabled_accounts();
+        services
     }
 
     pub fn store(&self) -> &DynStore {

@@ -19,7 +19,7 @@ pub use messages::{EventKind, HistoryRange, MessageRow, MessageStore, NewMessage
 pub use notifications::{NewNotification, NotificationRow, NotificationStore};
 pub use rooms::{DmPair, MemberRow, NewRoom, RoomRow, RoomStore, RoomView};
 pub use tokens::{NewRefreshToken, Rotation, TokenStore};
-pub use users::{NewUser, UserRow, UserStore};
+pub use users::{AccountState, NewUser, UserRow, UserStore};
 
 /// Everything the services need from a database.
 #[async_trait::async_trait]

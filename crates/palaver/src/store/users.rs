@@ -11,6 +11,17 @@ pub struct UserRow {
     pub password_hash: String,
     pub created_at: OffsetDateTime,
     pub last_seen: Option<OffsetDateTime>,
+    /// Set by `palaver user disable`: no login, no refresh, no request.
+    pub disabled_at: Option<OffsetDateTime>,
+    /// Access tokens issued in or before this second are refused (kept after an enable).
+    pub tokens_revoked_at: Option<OffsetDateTime>,
+}
+
+/// What every authenticated request checks about its token's user: one primary-key lookup.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AccountState {
+    pub disabled_at: Option<OffsetDateTime>,
+    pub tokens_revoked_at: Option<OffsetDateTime>,
 }
 
 pub struct NewUser {
@@ -33,7 +44,25 @@ pub trait UserStore {
     async fn list_users(&self) -> Result<Vec<UserRow>, Error>;
     async fn set_password_hash(&self, id: Uuid, hash: &str) -> Result<bool, Error>;
     async fn set_last_seen(&self, id: Uuid, at: OffsetDateTime) -> Result<(), Error>;
+    /// `None` if no such user.
+    async fn account_state(&self, id: Uuid) -> Result<Option<AccountState>, Error>;
+    /// Marks the account disabled and revokes its tokens as of `now`, its refresh tokens
+    /// included, in one transaction. `false` if no such user.
+    async fn disable_user(&self, id: Uuid, now: OffsetDateTime) -> Result<bool, Error>;
+    /// Lifts the disable (revoked tokens stay revoked). `false` if no such user.
+    async fn enable_user(&self, id: Uuid) -> Result<bool, Error>;
+    /// Users disabled at or after `since` (compared to the whole second on SQLite, whose
+    /// text timestamps only sort correctly up to the second).
+    async fn disabled_since(&self, since: OffsetDateTime) -> Result<Vec<Uuid>, Error>;
 }
+
+/// The columns of a `UserRow`, in its order.
+macro_rules! user_columns {
+    () => {
+        "id, username, email, password_hash, created_at, last_seen, disabled_at, tokens_revoked_at"
+    };
+}
+pub(crate) use user_columns;
 
 macro_rules! impl_user_store {
     ($store:ty, $db:ty) => {
@@ -43,11 +72,12 @@ macro_rules! impl_user_store {
                 &self,
                 user: $crate::store::NewUser,
             ) -> Result<$crate::store::UserRow, $crate::store::Error> {
-                Ok(sqlx::query_as::<$db, $crate::store::UserRow>(
+                Ok(sqlx::query_as::<$db, $crate::store::UserRow>(concat!(
                     "INSERT INTO users (id, username, email, password_hash, created_at)
                      VALUES ($1, $2, $3, $4, $5)
-                     RETURNING id, username, email, password_hash, created_at, last_seen",
-                )
+                     RETURNING ",
+                    $crate::store::users::user_columns!()
+                ))
                 .bind(user.id)
                 .bind(user.username)
                 .bind(user.email)
@@ -58,10 +88,11 @@ macro_rules! impl_user_store {
             }
 
             async fn user_by_id(&self, id: uuid::Uuid) -> Result<Option<$crate::store::UserRow>, $crate::store::Error> {
-                Ok(sqlx::query_as::<$db, $crate::store::UserRow>(
-                    "SELECT id, username, email, password_hash, created_at, last_seen
-                     FROM users WHERE id = $1",
-                )
+                Ok(sqlx::query_as::<$db, $crate::store::UserRow>(concat!(
+                    "SELECT ",
+                    $crate::store::users::user_columns!(),
+                    " FROM users WHERE id = $1"
+                ))
                 .bind(id)
                 .fetch_optional(&self.read)
                 .await?)
@@ -71,30 +102,33 @@ macro_rules! impl_user_store {
                 &self,
                 username: &str,
             ) -> Result<Option<$crate::store::UserRow>, $crate::store::Error> {
-                Ok(sqlx::query_as::<$db, $crate::store::UserRow>(
-                    "SELECT id, username, email, password_hash, created_at, last_seen
-                     FROM users WHERE lower(username) = lower($1)",
-                )
+                Ok(sqlx::query_as::<$db, $crate::store::UserRow>(concat!(
+                    "SELECT ",
+                    $crate::store::users::user_columns!(),
+                    " FROM users WHERE lower(username) = lower($1)"
+                ))
                 .bind(username)
                 .fetch_optional(&self.read)
                 .await?)
             }
 
             async fn user_by_email(&self, email: &str) -> Result<Option<$crate::store::UserRow>, $crate::store::Error> {
-                Ok(sqlx::query_as::<$db, $crate::store::UserRow>(
-                    "SELECT id, username, email, password_hash, created_at, last_seen
-                     FROM users WHERE lower(email) = lower($1)",
-                )
+                Ok(sqlx::query_as::<$db, $crate::store::UserRow>(concat!(
+                    "SELECT ",
+                    $crate::store::users::user_columns!(),
+                    " FROM users WHERE lower(email) = lower($1)"
+                ))
                 .bind(email)
                 .fetch_optional(&self.read)
                 .await?)
             }
 
             async fn list_users(&self) -> Result<Vec<$crate::store::UserRow>, $crate::store::Error> {
-                Ok(sqlx::query_as::<$db, $crate::store::UserRow>(
-                    "SELECT id, username, email, password_hash, created_at, last_seen
-                     FROM users ORDER BY id",
-                )
+                Ok(sqlx::query_as::<$db, $crate::store::UserRow>(concat!(
+                    "SELECT ",
+                    $crate::store::users::user_columns!(),
+                    " FROM users ORDER BY id"
+                ))
                 .fetch_all(&self.read)
                 .await?)
             }
@@ -119,6 +153,65 @@ macro_rules! impl_user_store {
                     .execute(&self.write)
                     .await?;
                 Ok(())
+            }
+
+            async fn account_state(
+                &self,
+                id: uuid::Uuid,
+            ) -> Result<Option<$crate::store::AccountState>, $crate::store::Error> {
+                Ok(sqlx::query_as::<$db, $crate::store::AccountState>(
+                    "SELECT disabled_at, tokens_revoked_at FROM users WHERE id = $1",
+                )
+                .bind(id)
+                .fetch_optional(&self.read)
+                .await?)
+            }
+
+            async fn disable_user(
+                &self,
+                id: uuid::Uuid,
+                now: time::OffsetDateTime,
+            ) -> Result<bool, $crate::store::Error> {
+                let mut tx = self.write.begin().await?;
+                let done =
+                    sqlx::query::<$db>("UPDATE users SET disabled_at = $2, tokens_revoked_at = $2 WHERE id = $1")
+                        .bind(id)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                if done.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                sqlx::query::<$db>(
+                    "UPDATE refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
+                )
+                .bind(id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn enable_user(&self, id: uuid::Uuid) -> Result<bool, $crate::store::Error> {
+                let done = sqlx::query::<$db>("UPDATE users SET disabled_at = NULL WHERE id = $1")
+                    .bind(id)
+                    .execute(&self.write)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn disabled_since(
+                &self,
+                since: time::OffsetDateTime,
+            ) -> Result<Vec<uuid::Uuid>, $crate::store::Error> {
+                // A whole-second bound: SQLite compares RFC 3339 text, in which a fraction
+                // (".5Z", ".25Z", none) does not sort, but the seconds before it do.
+                let since = since.replace_nanosecond(0).unwrap_or(since);
+                Ok(sqlx::query_scalar::<$db, uuid::Uuid>("SELECT id FROM users WHERE disabled_at >= $1")
+                    .bind(since)
+                    .fetch_all(&self.read)
+                    .await?)
             }
         }
     };

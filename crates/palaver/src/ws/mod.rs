@@ -63,7 +63,7 @@ pub async fn upgrade(
     let Some(token) = token else {
         return ApiError::from(Error::Unauthorized("missing token")).into_response();
     };
-    let (caller, expires_at) = match state.services.authenticate_until(&token) {
+    let (caller, expires_at) = match state.services.authenticate_until(&token).await {
         Ok(ok) => ok,
         Err(e) => return ApiError::from(e).into_response(),
     };

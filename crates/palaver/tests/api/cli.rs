@@ -247,6 +247,16 @@ async fn user_commands_manage_accounts_the_server_accepts() {
     let server = Server::start(command);
     assert_eq!(login(&server, "alice", "new secret 2").await, 200);
     assert_eq!(login(&server, "alice", "secret pass 1").await, 401);
+
+    // Beside the running server, on the same database.
+    assert_success(&user(&["disable", "alice"]), "palaver user disable");
+    assert_eq!(login(&server, "alice", "new secret 2").await, 401, "a disabled account cannot log in");
+    let listed = user(&["list"]);
+    let stdout = String::from_utf8_lossy(&listed.stdout);
+    assert!(stdout.lines().any(|l| l.contains("alice") && l.contains("\tdisabled since ")), "{stdout}");
+    assert!(!user(&["disable", "nobody"]).status.success(), "an unknown account is an error");
+    assert_success(&user(&["enable", "alice"]), "palaver user enable");
+    assert_eq!(login(&server, "alice", "new secret 2").await, 200, "enabled again");
     assert_eq!(server.terminate().code(), Some(0));
 }
 

@@ -5,6 +5,7 @@
 #[macro_use]
 mod helpers;
 
+mod accounts;
 mod auth;
 mod cli;
 mod dms;
@@ -20,6 +21,7 @@ mod seqs;
 mod tokens;
 mod unread;
 mod users;
+mod write_budget;
 mod ws_auth;
 mod ws_events;
 mod ws_presence;

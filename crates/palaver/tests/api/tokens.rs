@@ -1,5 +1,5 @@
 //! Every protected endpoint refuses a missing, malformed, forged or expired access token
-//! with a 401 problem.
+//! with a 401 problem, and so does it a well-signed token whose user does not exist.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -8,13 +8,14 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-use crate::helpers::{Anonymous, Caller, TestApp, id_of};
+use crate::helpers::{Anonymous, Caller, JWT_SECRET, TestApp, id_of};
 
 both_backends!(
     requests_without_a_token_are_unauthorized,
     garbage_tokens_are_unauthorized,
     tokens_signed_with_another_secret_are_unauthorized,
     expired_tokens_are_unauthorized with short_access_ttl,
+    tokens_of_users_that_do_not_exist_are_unauthorized,
 );
 
 fn short_access_ttl(config: &mut palaver::config::Config) {
@@ -86,6 +87,53 @@ async fn expired_tokens_are_unauthorized(app: TestApp) {
     let pair = app.post(&Anonymous, "/auth/refresh", body).await.expect_status(200);
     let token = pair["access_token"].as_str().unwrap();
     app.get(token, "/users/me").await.expect_status(200);
+}
+
+async fn tokens_of_users_that_do_not_exist_are_unauthorized(app: TestApp) {
+    let (alice, room_id) = existing_room(&app).await;
+    // Signed with the server's own secret, for an id no account has.
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let claims = json!({"sub": uuid::Uuid::now_v7(), "name": "ghost", "iat": now, "exp": now + 600});
+    let key = jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes());
+    let ghost = jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).unwrap();
+    // And a real token whose account was deleted since.
+    let carol = app.register("carol").await;
+    delete_user_row(&app, &carol.id).await;
+
+    for token in [&ghost, &carol.access_token] {
+        assert_all_unauthorized(&app, &room_id, token).await;
+        // The writes that reached the database with a user id nobody has (500 before).
+        let writes = [
+            ("/rooms".to_owned(), json!({"name": "haunted", "visibility": "public"})),
+            ("/dms".to_owned(), json!({"user_id": alice.id})),
+            (format!("/rooms/{room_id}/join"), json!({})),
+            (format!("/rooms/{room_id}/messages"), json!({"content": "boo"})),
+        ];
+        for (path, body) in writes {
+            app.post(token, &path, body).await.expect_problem(401, Some("unauthorized"));
+        }
+        // Refused before the upgrade, so no session (and no presence) for nobody.
+        app.ws_refused(&format!("?token={token}"), None, 401).await;
+        app.ws_refused("", Some(token), 401).await;
+    }
+    // The same requests with a real account's token work, so the 401s are about the user.
+    app.post(&alice, &format!("/rooms/{room_id}/messages"), json!({"content": "hi"})).await.expect_status(201);
+    app.ws(&alice).await.assert_alive().await;
+}
+
+/// Deletes the account's row behind the server's back, as an operator's SQL would.
+async fn delete_user_row(app: &TestApp, user_id: &str) {
+    use sqlx::Connection;
+    let id = uuid::Uuid::parse_str(user_id).unwrap();
+    let url = app.config.effective_database_url();
+    let deleted = if url.starts_with("sqlite:") {
+        let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(&mut db).await.unwrap().rows_affected()
+    } else {
+        let mut db = sqlx::PgConnection::connect(&url).await.unwrap();
+        sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(&mut db).await.unwrap().rows_affected()
+    };
+    assert_eq!(deleted, 1, "the account's row was deleted");
 }
 
 /// The JWT's header and payload signed with `secret` (HS256).

@@ -54,6 +54,9 @@ pub async fn spawn_app(backend: Backend, configure: impl FnOnce(&mut Config)) ->
         ..Config::default()
     };
     config.database.max_connections = 4;
+    // Scenarios post in bulk as one user (up to 1,500 messages), as a script would; the
+    // write budget's own tests set theirs.
+    config.limits.write_burst = 1_000_000.0;
     configure(&mut config);
 
     let (server, address) = start_server(config.clone()).await;
