@@ -15,7 +15,9 @@ mod users;
 
 use std::sync::Arc;
 
-pub use messages::{EventKind, HistoryRange, MessageRow, MessageStore, NewMessage, NotifyPlan, Posted, RoomEvent};
+pub use messages::{
+    EventKind, HistoryRange, HistoryStore, MessageRow, MessageStore, NewMessage, NotifyPlan, Posted, RoomEvent,
+};
 pub use notifications::{NewNotification, NotificationRow, NotificationStore};
 pub use rooms::{DmPair, MemberRow, NewRoom, RoomRow, RoomStore, RoomView};
 pub use tokens::{NewRefreshToken, Rotation, TokenStore};
@@ -23,7 +25,9 @@ pub use users::{NewUser, UserRow, UserStore};
 
 /// Everything the services need from a database.
 #[async_trait::async_trait]
-pub trait Store: UserStore + TokenStore + RoomStore + MessageStore + NotificationStore + Send + Sync {
+pub trait Store:
+    UserStore + TokenStore + RoomStore + MessageStore + HistoryStore + NotificationStore + Send + Sync
+{
     /// A cheap round trip, for `/readyz`.
     async fn ping(&self) -> Result<(), Error>;
     fn backend(&self) -> &'static str;
