@@ -2,10 +2,12 @@
 //! function here; nothing here knows about HTTP or sockets.
 
 mod auth;
+mod breaker;
 mod events;
 mod live;
 mod messages;
 mod notifications;
+mod readiness;
 mod rooms;
 mod sequencer;
 mod users;
@@ -22,6 +24,7 @@ use crate::store::DynStore;
 pub use auth::LoginBy;
 pub use live::Replay;
 pub use messages::Draft;
+pub use readiness::{Dependency, Readiness, Writers};
 pub use rooms::Access;
 
 /// Who is asking: established once from the access token.
@@ -81,10 +84,6 @@ impl Services {
     /// This instance's live subscribers.
     pub fn hub(&self) -> &Arc<Hub> {
         &self.inner.hub
-    }
-
-    pub fn broker(&self) -> &Arc<dyn Broker> {
-        &self.inner.broker
     }
 
     fn jwt(&self) -> &JwtKeys {

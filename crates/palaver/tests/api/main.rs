@@ -14,6 +14,7 @@ mod members;
 mod messages;
 mod notifications;
 mod ops;
+mod outage;
 mod privacy;
 mod rooms;
 mod seqs;

@@ -41,11 +41,16 @@ struct RunningServer {
 /// Starts the app as `palaver serve` does. `None` only for PostgreSQL outside CI when
 /// `PALAVER_TEST_DATABASE_URL` is unset.
 pub async fn spawn_app(backend: Backend, configure: impl FnOnce(&mut Config)) -> Option<TestApp> {
-    init_test_logging();
     let database = match backend {
         Backend::Sqlite => None,
         Backend::Postgres => Some(TestDatabase::create().await?),
     };
+    Some(start_app(database, configure).await)
+}
+
+/// Starts the app on `database` (its `url`), or on SQLite in a fresh data dir.
+pub async fn start_app(database: Option<TestDatabase>, configure: impl FnOnce(&mut Config)) -> TestApp {
+    init_test_logging();
     let data_dir = tempfile::tempdir().expect("a temporary data directory");
     let mut config = Config {
         bind: "127.0.0.1:0".parse().unwrap(),
@@ -59,7 +64,7 @@ pub async fn spawn_app(backend: Backend, configure: impl FnOnce(&mut Config)) ->
 
     let (server, address) = start_server(config.clone()).await;
     let client = reqwest::Client::builder().no_proxy().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    Some(TestApp { address, client, config, server: Some(server), _database: database, _data_dir: data_dir })
+    TestApp { address, client, config, server: Some(server), _database: database, _data_dir: data_dir }
 }
 
 async fn start_server(config: Config) -> (RunningServer, String) {
