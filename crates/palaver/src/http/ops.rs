@@ -18,19 +18,19 @@ pub async fn healthz() -> &'static str {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReadinessReport {
     /// `ok` when every check is `ok`.
-    status: Status,
-    checks: Checks,
+    status: ReadinessStatus,
+    checks: ReadinessChecks,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
-enum Status {
+enum ReadinessStatus {
     Ok,
     Degraded,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-struct Checks {
+struct ReadinessChecks {
     database: DependencyCheck,
     broker: DependencyCheck,
     /// The tasks that store and publish room events.
@@ -61,8 +61,11 @@ impl From<Readiness> for ReadinessReport {
             Writers::Running => WritersCheck::Ok,
             Writers::Stopped => WritersCheck::Stopped,
         };
-        let status = if r.is_ready() { Status::Ok } else { Status::Degraded };
-        Self { status, checks: Checks { database: dependency(r.database), broker: dependency(r.broker), writers } }
+        let status = if r.is_ready() { ReadinessStatus::Ok } else { ReadinessStatus::Degraded };
+        Self {
+            status,
+            checks: ReadinessChecks { database: dependency(r.database), broker: dependency(r.broker), writers },
+        }
     }
 }
 

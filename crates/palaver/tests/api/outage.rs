@@ -277,3 +277,18 @@ async fn writes_answer_503_during_a_database_outage_and_recover_after_it() {
         first_stored_after(&ws_writes, restored).unwrap(),
     );
 }
+
+/// A zero timeout would fail every request at once: refused at start, naming the setting.
+#[tokio::test]
+async fn an_acquire_timeout_of_zero_is_refused_at_start() {
+    let data_dir = tempfile::tempdir().expect("a temporary data directory");
+    let mut config = palaver::config::Config {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        data_dir: data_dir.path().to_path_buf(),
+        jwt_secret: Some(JWT_SECRET.into()),
+        ..Default::default()
+    };
+    config.database.acquire_timeout_ms = 0;
+    let Err(e) = palaver::app::Application::build(config).await else { panic!("the app started") };
+    assert!(format!("{e:#}").contains("acquire_timeout_ms"), "{e:#}");
+}
