@@ -28,8 +28,13 @@ pub struct Application {
 pub async fn services(config: &Config) -> anyhow::Result<Services> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+    anyhow::ensure!(config.database.acquire_timeout_ms > 0, "database.acquire_timeout_ms must be at least 1");
     let url = config.effective_database_url();
-    let store = store::open(&url, config.database.max_connections)
+    let pool = store::PoolSettings {
+        max_connections: config.database.max_connections,
+        acquire_timeout: Duration::from_millis(config.database.acquire_timeout_ms),
+    };
+    let store = store::open(&url, pool)
         .await
         .with_context(|| format!("opening the {} database", url.split(':').next().unwrap_or("")))?;
     let secret = secret::load_or_create(config.jwt_secret.as_deref(), &config.data_dir)?;

@@ -54,6 +54,9 @@ pub struct AuthConfig {
 pub struct DatabaseConfig {
     /// PostgreSQL pool size, and the SQLite reader pool size.
     pub max_connections: u32,
+    /// How long a request waits for a database connection before it answers 503: what a
+    /// client waits, at most, to learn that the database is down.
+    pub acquire_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -166,7 +169,7 @@ impl Default for AuthConfig {
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
-        Self { max_connections: 10 }
+        Self { max_connections: 10, acquire_timeout_ms: 3_000 }
     }
 }
 
@@ -237,6 +240,9 @@ pub struct Settings {
     /// Database pool size [default: 10]
     #[arg(long, env = "PALAVER_DATABASE_MAX_CONNECTIONS", global = true)]
     pub database_max_connections: Option<u32>,
+    /// Milliseconds to wait for a database connection before answering 503 [default: 3000]
+    #[arg(long, env = "PALAVER_DATABASE_ACQUIRE_TIMEOUT_MS", global = true)]
+    pub database_acquire_timeout_ms: Option<u64>,
     /// Redis URL for fan-out across instances [default: unset, in-process fan-out]
     #[arg(long, env = "PALAVER_REDIS_URL", global = true, hide_env_values = true)]
     pub redis_url: Option<String>,
@@ -327,6 +333,7 @@ impl Settings {
         put(None, "log", self.log.as_ref().map(|v| json!(v)));
         put(None, "log_format", self.log_format.map(|v| json!(v)));
         put(Some("database"), "max_connections", self.database_max_connections.map(|v| json!(v)));
+        put(Some("database"), "acquire_timeout_ms", self.database_acquire_timeout_ms.map(|v| json!(v)));
         put(Some("auth"), "access_ttl_secs", self.auth_access_ttl_secs.map(|v| json!(v)));
         put(Some("auth"), "refresh_ttl_secs", self.auth_refresh_ttl_secs.map(|v| json!(v)));
         put(Some("limits"), "json_body_bytes", self.limits_json_body_bytes.map(|v| json!(v)));

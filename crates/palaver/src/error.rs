@@ -72,8 +72,20 @@ impl Error {
     }
 }
 
+/// How soon a client should retry while the database is down: the outages worth riding
+/// out (a restart, a failover, a network blip) last seconds.
+pub const DATABASE_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The one place a storage error becomes a service error: an unreachable database is 503
+/// for every endpoint, anything unexpected is internal.
 impl From<crate::store::Error> for Error {
     fn from(e: crate::store::Error) -> Self {
-        Error::Internal(e.into())
+        match e {
+            crate::store::Error::Unavailable(cause) => {
+                tracing::debug!(error = %cause, "database unavailable");
+                Error::Unavailable { what: "database", retry_after: DATABASE_RETRY_AFTER }
+            }
+            other => Error::Internal(other.into()),
+        }
     }
 }

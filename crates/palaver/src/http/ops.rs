@@ -3,25 +3,79 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::AppState;
+use crate::service::{Dependency, Readiness, Writers};
 
 #[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, description = "the process is up")))]
 pub async fn healthz() -> &'static str {
     "ok"
 }
 
+/// What `/readyz` answers: the verdict and each check.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReadinessReport {
+    /// `ok` when every check is `ok`.
+    status: ReadinessStatus,
+    checks: ReadinessChecks,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+enum ReadinessStatus {
+    Ok,
+    Degraded,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+struct ReadinessChecks {
+    database: DependencyCheck,
+    broker: DependencyCheck,
+    /// The tasks that store and publish room events.
+    writers: WritersCheck,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+enum DependencyCheck {
+    Ok,
+    Unavailable,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+enum WritersCheck {
+    Ok,
+    Stopped,
+}
+
+impl From<Readiness> for ReadinessReport {
+    fn from(r: Readiness) -> Self {
+        let dependency = |d| match d {
+            Dependency::Ok => DependencyCheck::Ok,
+            Dependency::Unavailable => DependencyCheck::Unavailable,
+        };
+        let writers = match r.writers {
+            Writers::Running => WritersCheck::Ok,
+            Writers::Stopped => WritersCheck::Stopped,
+        };
+        let status = if r.is_ready() { ReadinessStatus::Ok } else { ReadinessStatus::Degraded };
+        Self {
+            status,
+            checks: ReadinessChecks { database: dependency(r.database), broker: dependency(r.broker), writers },
+        }
+    }
+}
+
 #[utoipa::path(get, path = "/readyz", tag = "ops",
-    responses((status = 200, description = "database and broker reachable"), (status = 503, description = "a dependency is down")))]
-pub async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
-    if let Err(e) = state.services.store().ping().await {
-        tracing::warn!(error = %e, "readiness check failed: database");
-        return (StatusCode::SERVICE_UNAVAILABLE, "database unavailable");
-    }
-    if !state.services.broker().healthy() {
-        return (StatusCode::SERVICE_UNAVAILABLE, "broker unavailable");
-    }
-    (StatusCode::OK, "ready")
+    responses((status = 200, description = "every check is ok", body = ReadinessReport),
+              (status = 503, description = "a check failed; the body says which", body = ReadinessReport)))]
+pub async fn readyz(State(state): State<AppState>) -> (StatusCode, axum::Json<ReadinessReport>) {
+    let readiness = state.services.readiness().await;
+    let status = if readiness.is_ready() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, axum::Json(readiness.into()))
 }
 
 pub async fn openapi(doc: Arc<utoipa::openapi::OpenApi>) -> impl IntoResponse {

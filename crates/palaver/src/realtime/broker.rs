@@ -6,10 +6,6 @@ use super::{Envelope, Hub};
 /// of truth; a broker only moves notifications of what is already stored.
 pub trait Broker: Send + Sync {
     fn publish(&self, envelope: Envelope);
-    /// Whether the broker can deliver beyond this process right now.
-    fn healthy(&self) -> bool {
-        true
-    }
 }
 
 /// One instance: publishing is delivering to the local hub.

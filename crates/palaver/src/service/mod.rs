@@ -3,10 +3,12 @@
 
 mod accounts;
 mod auth;
+mod breaker;
 mod events;
 mod live;
 mod messages;
 mod notifications;
+mod readiness;
 mod rooms;
 mod sequencer;
 mod users;
@@ -24,6 +26,7 @@ use crate::store::DynStore;
 pub use auth::LoginBy;
 pub use live::Replay;
 pub use messages::Draft;
+pub use readiness::{Dependency, Readiness, Writers};
 pub use rooms::Access;
 
 /// Who is asking: established once from the access token.
@@ -92,10 +95,6 @@ impl Services {
     /// This instance's live subscribers.
     pub fn hub(&self) -> &Arc<Hub> {
         &self.inner.hub
-    }
-
-    pub fn broker(&self) -> &Arc<dyn Broker> {
-        &self.inner.broker
     }
 
     fn jwt(&self) -> &JwtKeys {

@@ -4,15 +4,20 @@
 //! ran is committed in one transaction (group commit), so the per-transaction cost (thread
 //! hand-offs on SQLite, round trips and the WAL flush on PostgreSQL) is paid once per batch.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
+use futures_util::FutureExt;
 use palaver_protocol::ws::ServerEvent;
 use palaver_protocol::{Message, UserRef};
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
+use super::breaker::Breaker;
 use super::{events, views};
+use crate::error::{DATABASE_RETRY_AFTER, Error, Result};
 use crate::realtime::{Broker, Control, Topic};
 use crate::store::{self, DynStore, NewMessage, NotifyPlan, Posted};
 
@@ -20,8 +25,11 @@ use crate::store::{self, DynStore, NewMessage, NotifyPlan, Posted};
 const MAX_BATCH: usize = 256;
 /// Jobs queued per shard before senders wait (backpressure, not unbounded memory).
 const QUEUE: usize = 4096;
+/// How long writes fail at once after one found the database unavailable, before the
+/// next one tries it again. Short: recovery waits for it after the database is back.
+const BREAKER_PAUSE: Duration = Duration::from_secs(1);
 
-type Reply<T> = oneshot::Sender<Result<T, store::Error>>;
+type Reply<T> = oneshot::Sender<Result<T>>;
 
 enum Job {
     Post { message: NewMessage, notify: NotifyPlan, reply: Reply<Option<(Message, bool)>> },
@@ -31,32 +39,46 @@ enum Job {
 
 pub struct Sequencer {
     shards: Vec<mpsc::Sender<Job>>,
+    breaker: Arc<Breaker>,
 }
 
 impl Sequencer {
     /// One task per shard. SQLite has one writer, so one shard; PostgreSQL can commit
     /// several rooms' batches at once.
     pub fn start(store: DynStore, broker: Arc<dyn Broker>, shards: usize) -> Self {
+        let breaker = Arc::new(Breaker::new(BREAKER_PAUSE));
+        let writer = Writer { store, broker, breaker: breaker.clone() };
         let shards = (0..shards.max(1))
-            .map(|_| {
+            .map(|shard| {
                 let (tx, rx) = mpsc::channel(QUEUE);
-                tokio::spawn(run(store.clone(), broker.clone(), rx));
+                tokio::spawn(supervise(shard, writer.clone(), rx));
                 tx
             })
             .collect();
-        Self { shards }
+        Self { shards, breaker }
     }
 
-    async fn submit<T>(&self, room_id: Uuid, job: impl FnOnce(Reply<T>) -> Job) -> Result<T, store::Error> {
+    /// Whether every shard has a task taking its jobs.
+    pub fn running(&self) -> bool {
+        self.shards.iter().all(|shard| !shard.is_closed())
+    }
+
+    async fn submit<T>(&self, room_id: Uuid, job: impl FnOnce(Reply<T>) -> Job) -> Result<T> {
+        // While the database is known to be down, do not even queue.
+        self.breaker.check(Instant::now()).map_err(database_unavailable)?;
         let shard = &self.shards[(room_id.as_u64_pair().1 % self.shards.len() as u64) as usize];
         let (reply, answer) = oneshot::channel();
-        shard.send(job(reply)).await.map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
+        shard
+            .send(job(reply))
+            .await
+            .map_err(|_| Error::Unavailable { what: "the message writer", retry_after: DATABASE_RETRY_AFTER })?;
+        // Dropped unanswered only if the writer panicked on this job (it is restarted).
+        answer.await.map_err(|_| Error::Internal(anyhow::anyhow!("the message writer failed while storing this")))?
     }
 
     /// Stores and publishes a message; `None` if the room does not exist. The flag is
     /// `false` for a retry that returned the message stored before.
-    pub async fn post(&self, message: NewMessage, notify: NotifyPlan) -> Result<Option<(Message, bool)>, store::Error> {
+    pub async fn post(&self, message: NewMessage, notify: NotifyPlan) -> Result<Option<(Message, bool)>> {
         self.submit(message.room_id, |reply| Job::Post { message, notify, reply }).await
     }
 
@@ -67,18 +89,28 @@ impl Sequencer {
         message_id: Uuid,
         content: String,
         at: OffsetDateTime,
-    ) -> Result<Option<Message>, store::Error> {
+    ) -> Result<Option<Message>> {
         self.submit(room_id, |reply| Job::Edit { room_id, message_id, content, at, reply }).await
     }
 
     /// `false` if the message is missing or already deleted.
-    pub async fn delete(&self, room_id: Uuid, message_id: Uuid) -> Result<bool, store::Error> {
+    pub async fn delete(&self, room_id: Uuid, message_id: Uuid) -> Result<bool> {
         self.submit(room_id, |reply| Job::Delete { room_id, message_id, reply }).await
     }
 }
 
-fn stopped() -> store::Error {
-    store::Error::Database(sqlx::Error::WorkerCrashed)
+fn database_unavailable(wait: Duration) -> Error {
+    Error::Unavailable { what: "database", retry_after: wait }
+}
+
+/// Runs a shard's writer, and runs it again if it panics: the queue (the receiver) outlives
+/// the panic, so only the jobs in hand are lost (their callers get an error). Ends when
+/// every sender is gone.
+async fn supervise(shard: usize, writer: Writer, mut jobs: mpsc::Receiver<Job>) {
+    while AssertUnwindSafe(writer.run(&mut jobs)).catch_unwind().await.is_err() {
+        metrics::counter!("palaver_writer_restarts_total").increment(1);
+        tracing::error!(shard, "the message writer panicked; restarting it");
+    }
 }
 
 struct PendingPost {
@@ -87,70 +119,145 @@ struct PendingPost {
     reply: Reply<Option<(Message, bool)>>,
 }
 
-async fn run(store: DynStore, broker: Arc<dyn Broker>, mut jobs: mpsc::Receiver<Job>) {
-    let mut posts: Vec<PendingPost> = Vec::new();
-    while let Some(first) = jobs.recv().await {
-        let mut next = Some(first);
-        while let Some(job) = next.take() {
-            match job {
-                Job::Post { message, notify, reply } => {
-                    posts.push(PendingPost { message, notify, reply });
-                    if posts.len() >= MAX_BATCH {
-                        flush(&store, &*broker, &mut posts).await;
+/// One shard's writer: what it needs to store and publish.
+#[derive(Clone)]
+struct Writer {
+    store: DynStore,
+    broker: Arc<dyn Broker>,
+    breaker: Arc<Breaker>,
+}
+
+impl Writer {
+    async fn run(&self, jobs: &mut mpsc::Receiver<Job>) {
+        let mut posts: Vec<PendingPost> = Vec::new();
+        while let Some(first) = jobs.recv().await {
+            let mut next = Some(first);
+            while let Some(job) = next.take() {
+                match job {
+                    Job::Post { message, notify, reply } => {
+                        posts.push(PendingPost { message, notify, reply });
+                        if posts.len() >= MAX_BATCH {
+                            self.flush(&mut posts).await;
+                        }
+                    }
+                    // Edits and deletes keep their place in the order: earlier posts go first.
+                    Job::Edit { room_id, message_id, content, at, reply } => {
+                        self.flush(&mut posts).await;
+                        let edited = self.attempt(self.store.edit_message(room_id, message_id, content, at)).await;
+                        let _ = reply.send(edited.map(|row| {
+                            row.map(|row| {
+                                let message = views::message(row);
+                                let event =
+                                    ServerEvent::MessageUpdated { seq: message.updated_seq, message: message.clone() };
+                                events::publish(&*self.broker, Topic::Room(room_id), &event, Control::None);
+                                message
+                            })
+                        }));
+                    }
+                    Job::Delete { room_id, message_id, reply } => {
+                        self.flush(&mut posts).await;
+                        let deleted = self.attempt(self.store.delete_message(room_id, message_id)).await;
+                        let _ = reply.send(deleted.map(|row| {
+                            row.map(|row| {
+                                let event = ServerEvent::MessageDeleted { seq: row.updated_seq, room_id, message_id };
+                                events::publish(&*self.broker, Topic::Room(room_id), &event, Control::None);
+                            })
+                            .is_some()
+                        }));
                     }
                 }
-                // Edits and deletes keep their place in the order: earlier posts go first.
-                Job::Edit { room_id, message_id, content, at, reply } => {
-                    flush(&store, &*broker, &mut posts).await;
-                    let edited = store.edit_message(room_id, message_id, content, at).await.map(|row| {
-                        row.map(|row| {
-                            let message = views::message(row);
-                            let event =
-                                ServerEvent::MessageUpdated { seq: message.updated_seq, message: message.clone() };
-                            events::publish(&*broker, Topic::Room(room_id), &event, Control::None);
-                            message
-                        })
-                    });
-                    let _ = reply.send(edited);
+                next = jobs.try_recv().ok();
+            }
+            self.flush(&mut posts).await;
+        }
+    }
+
+    async fn flush(&self, posts: &mut Vec<PendingPost>) {
+        if posts.is_empty() {
+            return;
+        }
+        let (items, replies): (Vec<_>, Vec<_>) = posts.drain(..).map(|p| ((p.message, p.notify), p.reply)).unzip();
+        metrics::histogram!("palaver_post_batch_size").record(items.len() as f64);
+        let stored = match self.breaker.check(Instant::now()) {
+            Ok(()) => self.store.post_batch(&items).await,
+            Err(wait) => {
+                for reply in replies {
+                    let _ = reply.send(Err(database_unavailable(wait)));
                 }
-                Job::Delete { room_id, message_id, reply } => {
-                    flush(&store, &*broker, &mut posts).await;
-                    let deleted = store.delete_message(room_id, message_id).await.map(|row| {
-                        row.map(|row| {
-                            let event = ServerEvent::MessageDeleted { seq: row.updated_seq, room_id, message_id };
-                            events::publish(&*broker, Topic::Room(room_id), &event, Control::None);
-                        })
-                        .is_some()
-                    });
-                    let _ = reply.send(deleted);
+                return;
+            }
+        };
+        match stored {
+            Ok(outcomes) => {
+                self.succeeded();
+                for (outcome, reply) in outcomes.into_iter().zip(replies) {
+                    let _ = reply.send(Ok(outcome.map(|posted| announce(&*self.broker, posted))));
                 }
             }
-            next = jobs.try_recv().ok();
+            // One bad row must not fail the others: retry them one transaction each.
+            Err(e) if e.is_row_error() && items.len() > 1 => {
+                tracing::debug!(error = %e, size = items.len(), "batch failed on a row; posting one by one");
+                for (item, reply) in items.iter().zip(replies) {
+                    let outcome = self.attempt(self.store.post_batch(std::slice::from_ref(item))).await;
+                    let posted = outcome.map(|mut o| o.pop().flatten().map(|posted| announce(&*self.broker, posted)));
+                    let _ = reply.send(posted);
+                }
+            }
+            // Anything else (the database is down, ...) would fail every item again.
+            Err(e) => {
+                let failure = self.failed(e);
+                for reply in replies {
+                    let _ = reply.send(Err(failure.error()));
+                }
+            }
         }
-        flush(&store, &*broker, &mut posts).await;
+    }
+
+    /// One write, unless the database is known to be down; keeps the breaker informed.
+    async fn attempt<T>(&self, write: impl Future<Output = Result<T, store::Error>>) -> Result<T> {
+        self.breaker.check(Instant::now()).map_err(database_unavailable)?;
+        match write.await {
+            Ok(done) => {
+                self.succeeded();
+                Ok(done)
+            }
+            Err(e) => Err(self.failed(e).error()),
+        }
+    }
+
+    fn succeeded(&self) {
+        if self.breaker.reset() {
+            tracing::info!("the database is reachable again; writes resume");
+        }
+    }
+
+    fn failed(&self, e: store::Error) -> Failure {
+        match e {
+            store::Error::Unavailable(cause) => {
+                if self.breaker.trip(Instant::now()) {
+                    tracing::warn!(error = %cause, "the database is unavailable; writes fail at once until it is back");
+                }
+                Failure::Unavailable
+            }
+            other => {
+                tracing::error!(error = %other, "storing room events failed");
+                Failure::Other(other.to_string())
+            }
+        }
     }
 }
 
-async fn flush(store: &DynStore, broker: &dyn Broker, posts: &mut Vec<PendingPost>) {
-    if posts.is_empty() {
-        return;
-    }
-    let (items, replies): (Vec<_>, Vec<_>) = posts.drain(..).map(|p| ((p.message, p.notify), p.reply)).unzip();
-    metrics::histogram!("palaver_post_batch_size").record(items.len() as f64);
-    match store.post_batch(&items).await {
-        Ok(outcomes) => {
-            for (outcome, reply) in outcomes.into_iter().zip(replies) {
-                let _ = reply.send(Ok(outcome.map(|posted| announce(broker, posted))));
-            }
-        }
-        Err(e) => {
-            // One bad item must not fail the others: retry them one transaction each.
-            tracing::debug!(error = %e, size = items.len(), "batch failed; posting one by one");
-            for (item, reply) in items.iter().zip(replies) {
-                let outcome = store.post_batch(std::slice::from_ref(item)).await;
-                let posted = outcome.map(|mut o| o.pop().flatten().map(|posted| announce(broker, posted)));
-                let _ = reply.send(posted);
-            }
+/// Why a write failed, shared by every job of a batch (store errors cannot be cloned).
+enum Failure {
+    Unavailable,
+    Other(String),
+}
+
+impl Failure {
+    fn error(&self) -> Error {
+        match self {
+            Failure::Unavailable => database_unavailable(DATABASE_RETRY_AFTER),
+            Failure::Other(cause) => Error::Internal(anyhow::anyhow!("storing room events failed: {cause}")),
         }
     }
 }
@@ -171,4 +278,102 @@ fn announce(broker: &dyn Broker, posted: Posted) -> (Message, bool) {
         events::publish_notifications(broker, &notified, message.room_id, Some(message.id), &actor, message.created_at);
     }
     (message, created)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::*;
+    use crate::realtime::Envelope;
+    use crate::store::{NewRoom, NewUser, PoolSettings};
+
+    /// Panics on its first publish, as a bug after a commit would; delivers nothing.
+    #[derive(Default)]
+    struct PanicsOnce(AtomicBool);
+
+    impl Broker for PanicsOnce {
+        fn publish(&self, _: Envelope) {
+            if !self.0.swap(true, Ordering::SeqCst) {
+                panic!("a bug while publishing");
+            }
+        }
+    }
+
+    /// A SQLite store with one user and one room.
+    async fn store_with_room(dir: &tempfile::TempDir) -> (DynStore, Uuid, Uuid) {
+        let url = format!("sqlite://{}", dir.path().join("palaver.db").display());
+        let pool = PoolSettings { max_connections: 2, acquire_timeout: Duration::from_secs(3) };
+        let store = store::open(&url, pool).await.expect("the store opens");
+        let now = crate::clock::now();
+        let user = Uuid::now_v7();
+        let new_user = NewUser {
+            id: user,
+            username: "alice".into(),
+            email: "alice@example.com".into(),
+            password_hash: "-".into(),
+            created_at: now,
+        };
+        store.insert_user(new_user).await.expect("a user");
+        let room = Uuid::now_v7();
+        let new_room = NewRoom {
+            id: room,
+            kind: "room",
+            name: "general".into(),
+            description: String::new(),
+            visibility: "public",
+            created_by: user,
+            created_at: now,
+        };
+        store.create_room(new_room).await.expect("a room");
+        (store, user, room)
+    }
+
+    fn message(room_id: Uuid, author_id: Uuid, content: &str) -> NewMessage {
+        NewMessage {
+            id: Uuid::now_v7(),
+            room_id,
+            author_id,
+            author_username: "alice".into(),
+            kind: "text",
+            content: content.into(),
+            upload_id: None,
+            client_msg_id: None,
+            created_at: crate::clock::now(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_writer_that_panics_is_restarted_with_its_queue() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, user, room) = store_with_room(&dir).await;
+        let sequencer = Sequencer::start(store, Arc::new(PanicsOnce::default()), 1);
+
+        let first = sequencer.post(message(room, user, "one"), NotifyPlan::default()).await;
+        assert!(matches!(first, Err(Error::Internal(_))), "the job in hand when it panicked fails: {first:?}");
+        let second = sequencer.post(message(room, user, "two"), NotifyPlan::default()).await;
+        let (posted, created) = second.expect("the restarted writer stores the next post").expect("the room exists");
+        assert!(created);
+        assert_eq!(posted.seq, 2, "the first post was committed before the panic");
+        assert!(sequencer.running());
+    }
+
+    #[tokio::test]
+    async fn a_bad_row_fails_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, user, room) = store_with_room(&dir).await;
+        let ghost = Uuid::now_v7();
+        let batch = [
+            (message(room, user, "good"), NotifyPlan::default()),
+            (message(room, ghost, "by nobody"), NotifyPlan::default()),
+        ];
+        let failed = store.post_batch(&batch).await.err().expect("an unknown author fails the batch");
+        assert!(failed.is_row_error(), "a foreign key violation belongs to one row: {failed:?}");
+
+        let sequencer = Sequencer::start(store, Arc::new(crate::realtime::InProcessBroker::new(Default::default())), 1);
+        let [good, bad] = batch.map(|(m, n)| sequencer.post(m, n));
+        let (good, bad) = tokio::join!(good, bad);
+        assert_eq!(good.expect("the good post is stored").expect("the room exists").0.seq, 1);
+        assert!(matches!(bad, Err(Error::Internal(_))), "{bad:?}");
+    }
 }

@@ -5,6 +5,7 @@
 //! blobs and RFC 3339 text on SQLite). The SQL text is shared (`$1` placeholders work on
 //! both), so the two backends cannot drift apart in behaviour.
 
+mod error;
 mod messages;
 mod notifications;
 mod postgres;
@@ -14,8 +15,12 @@ mod tokens;
 mod users;
 
 use std::sync::Arc;
+use std::time::Duration;
 
-pub use messages::{EventKind, HistoryRange, MessageRow, MessageStore, NewMessage, NotifyPlan, Posted, RoomEvent};
+pub use error::Error;
+pub use messages::{
+    EventKind, HistoryRange, HistoryStore, MessageRow, MessageStore, NewMessage, NotifyPlan, Posted, RoomEvent,
+};
 pub use notifications::{NewNotification, NotificationRow, NotificationStore};
 pub use rooms::{DmPair, MemberRow, NewRoom, RoomRow, RoomStore, RoomView};
 pub use tokens::{NewRefreshToken, Rotation, TokenStore};
@@ -23,7 +28,9 @@ pub use users::{AccountState, NewUser, UserRow, UserStore};
 
 /// Everything the services need from a database.
 #[async_trait::async_trait]
-pub trait Store: UserStore + TokenStore + RoomStore + MessageStore + NotificationStore + Send + Sync {
+pub trait Store:
+    UserStore + TokenStore + RoomStore + MessageStore + HistoryStore + NotificationStore + Send + Sync
+{
     /// A cheap round trip, for `/readyz`.
     async fn ping(&self) -> Result<(), Error>;
     fn backend(&self) -> &'static str;
@@ -31,38 +38,22 @@ pub trait Store: UserStore + TokenStore + RoomStore + MessageStore + Notificatio
 
 pub type DynStore = Arc<dyn Store>;
 
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// A unique index refused the write; the string names the index or constraint.
-    #[error("unique violation: {0}")]
-    UniqueViolation(String),
-    #[error(transparent)]
-    Database(sqlx::Error),
-    #[error(transparent)]
-    Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("unsupported database url (expected sqlite:// or postgres://)")]
-    UnsupportedUrl,
-}
-
-impl From<sqlx::Error> for Error {
-    fn from(e: sqlx::Error) -> Self {
-        if let sqlx::Error::Database(db) = &e
-            && db.is_unique_violation()
-        {
-            // PostgreSQL names the constraint; SQLite only says it in the message.
-            let which = db.constraint().map(str::to_owned).unwrap_or_else(|| db.message().to_owned());
-            return Error::UniqueViolation(which);
-        }
-        Error::Database(e)
-    }
+/// How the connection pools are sized and how long a caller waits for a connection.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolSettings {
+    /// PostgreSQL pool size; SQLite reader pool size (SQLite has one writer).
+    pub max_connections: u32,
+    /// How long to wait for a connection before failing with `Error::Unavailable`. It
+    /// bounds how long a request waits when the database is down.
+    pub acquire_timeout: Duration,
 }
 
 /// Opens (creating if needed) and migrates the database the URL names.
-pub async fn open(url: &str, max_connections: u32) -> Result<DynStore, Error> {
+pub async fn open(url: &str, pool: PoolSettings) -> Result<DynStore, Error> {
     if url.starts_with("sqlite:") {
-        Ok(Arc::new(sqlite::SqliteStore::open(url, max_connections).await?))
+        Ok(Arc::new(sqlite::SqliteStore::open(url, pool).await?))
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        Ok(Arc::new(postgres::PgStore::open(url, max_connections).await?))
+        Ok(Arc::new(postgres::PgStore::open(url, pool).await?))
     } else {
         Err(Error::UnsupportedUrl)
     }

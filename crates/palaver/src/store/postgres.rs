@@ -1,11 +1,9 @@
 //! PostgreSQL: one pool for reads and writes; sqlx prepares and caches every statement.
 
-use std::time::Duration;
-
 use sqlx::Postgres;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
-use super::{Error, Store};
+use super::{Error, PoolSettings, Store};
 
 pub struct PgStore {
     write: PgPool,
@@ -13,10 +11,10 @@ pub struct PgStore {
 }
 
 impl PgStore {
-    pub async fn open(url: &str, max_connections: u32) -> Result<Self, Error> {
+    pub async fn open(url: &str, settings: PoolSettings) -> Result<Self, Error> {
         let pool = PgPoolOptions::new()
-            .max_connections(max_connections.max(1))
-            .acquire_timeout(Duration::from_secs(10))
+            .max_connections(settings.max_connections.max(1))
+            .acquire_timeout(settings.acquire_timeout)
             .connect(url)
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;

@@ -15,6 +15,7 @@ mod members;
 mod messages;
 mod notifications;
 mod ops;
+mod outage;
 mod privacy;
 mod rooms;
 mod seqs;

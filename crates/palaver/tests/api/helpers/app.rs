@@ -40,11 +40,16 @@ struct RunningServer {
 
 /// Starts the app as `palaver serve` does.
 pub async fn spawn_app(backend: Backend, configure: impl FnOnce(&mut Config)) -> TestApp {
-    init_test_logging();
     let database = match backend {
         Backend::Sqlite => None,
         Backend::Postgres => Some(TestDatabase::create().await),
     };
+    start_app(database, configure).await
+}
+
+/// Starts the app on `database` (its `url`), or on SQLite in a fresh data dir.
+pub async fn start_app(database: Option<TestDatabase>, configure: impl FnOnce(&mut Config)) -> TestApp {
+    init_test_logging();
     let data_dir = tempfile::tempdir().expect("a temporary data directory");
     let mut config = Config {
         bind: "127.0.0.1:0".parse().unwrap(),

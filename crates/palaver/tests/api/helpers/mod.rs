@@ -1,17 +1,20 @@
 //! The harness: one app per test on a fresh SQLite file or a fresh PostgreSQL database
 //! (`app`, `database`), a request helper that returns a [`Reply`] to assert on (`reply`),
 //! the scenario steps (`register`, `create_room`, `post_message`, ...) the tests are
-//! written in, checks of the contract's JSON shapes (`body`), and a WebSocket client (`ws`).
+//! written in, checks of the contract's JSON shapes (`body`), a WebSocket client (`ws`), and
+//! a TCP proxy in front of PostgreSQL that a test can cut (`proxy`).
 
 mod app;
 mod body;
 mod database;
+mod proxy;
 mod reply;
 mod ws;
 
 pub use app::*;
 pub use body::*;
 pub use database::*;
+pub use proxy::*;
 pub use reply::*;
 pub use ws::*;
 

@@ -1,0 +1,144 @@
+//! Messages and room events: the row types, the two traits (writing room events, reading
+//! them), and the macros that implement them for both backends: `write` (posts, edits,
+//! deletes; a batch is planned by `plan`) and `history` (pages, replay, read markers).
+
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::Error;
+
+mod history;
+mod plan;
+mod write;
+
+pub(crate) use history::{EventRow, impl_history_store};
+pub(crate) use plan::{BatchPlan, Slot, outcomes};
+pub(crate) use write::impl_message_writes;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct MessageRow {
+    pub id: Uuid,
+    pub room_id: Uuid,
+    pub seq: i64,
+    pub updated_seq: i64,
+    pub author_id: Uuid,
+    pub author_username: String,
+    pub kind: String,
+    pub content: String,
+    pub upload_id: Option<Uuid>,
+    pub client_msg_id: Option<String>,
+    pub created_at: OffsetDateTime,
+    pub edited_at: Option<OffsetDateTime>,
+    pub deleted: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub id: Uuid,
+    pub room_id: Uuid,
+    pub author_id: Uuid,
+    pub author_username: String,
+    pub kind: &'static str,
+    pub content: String,
+    pub upload_id: Option<Uuid>,
+    pub client_msg_id: Option<String>,
+    pub created_at: OffsetDateTime,
+}
+
+/// Who a new message notifies, decided by the service; written in the message's transaction.
+#[derive(Debug, Clone, Default)]
+pub struct NotifyPlan {
+    /// Usernames mentioned; only members other than the author are notified.
+    pub mentions: Vec<String>,
+    /// Notify the other member of a DM.
+    pub dm: bool,
+}
+
+pub struct Posted {
+    pub message: MessageRow,
+    /// `false` when `client_msg_id` matched an earlier message, which is returned instead.
+    pub created: bool,
+    /// `(notification id, user id, kind)` of the notifications written.
+    pub notified: Vec<(Uuid, Uuid, String)>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum HistoryRange {
+    Latest,
+    Before(i64),
+    After(i64),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    Posted,
+    Edited,
+    Deleted,
+}
+
+/// One room event: a post, an edit or a delete, with the message as it is now.
+#[derive(Debug, Clone)]
+pub struct RoomEvent {
+    pub seq: i64,
+    pub kind: EventKind,
+    pub message: MessageRow,
+}
+
+/// Writing room events. Each takes its seq from the room in the same transaction.
+#[async_trait::async_trait]
+pub trait MessageStore {
+    /// Stores messages (and their notifications) in one transaction, with one seq bump per
+    /// room and one multi-row insert; a retry with a stored `client_msg_id` returns the first
+    /// message and takes no seq. Per item: `None` if its room does not exist. Any database
+    /// error fails the whole batch, storing nothing; the caller decides whether to post the
+    /// items one by one to isolate a bad one (see `Error::is_row_error`).
+    async fn post_batch(&self, items: &[(NewMessage, NotifyPlan)]) -> Result<Vec<Option<Posted>>, Error>;
+    /// Takes the next seq for the edit. `None` if the message is missing or deleted.
+    async fn edit_message(
+        &self,
+        room_id: Uuid,
+        message_id: Uuid,
+        content: String,
+        now: OffsetDateTime,
+    ) -> Result<Option<MessageRow>, Error>;
+    /// Takes the next seq for the delete. `None` if the message is missing or already deleted.
+    async fn delete_message(&self, room_id: Uuid, message_id: Uuid) -> Result<Option<MessageRow>, Error>;
+}
+
+/// Reading a room's messages and events, and moving a member's read marker.
+#[async_trait::async_trait]
+pub trait HistoryStore {
+    async fn message(&self, room_id: Uuid, message_id: Uuid) -> Result<Option<MessageRow>, Error>;
+    /// At most `limit` messages in ascending seq, and whether more lie beyond them.
+    /// Only if `viewer` is a member (one query for the check and the page): a non-member,
+    /// like an empty range, gets no rows.
+    async fn history(
+        &self,
+        room_id: Uuid,
+        viewer: Uuid,
+        range: HistoryRange,
+        limit: i64,
+    ) -> Result<(Vec<MessageRow>, bool), Error>;
+    /// Room events with a seq above `since`, ascending, at most `limit`.
+    async fn events_since(&self, room_id: Uuid, since: i64, limit: i64) -> Result<Vec<RoomEvent>, Error>;
+    /// Moves the read marker forward only. Returns whether it moved.
+    async fn mark_read(&self, room_id: Uuid, user_id: Uuid, seq: i64) -> Result<bool, Error>;
+}
+
+macro_rules! message_sql {
+    () => {
+        "SELECT m.id, m.room_id, m.seq, m.updated_seq, m.author_id, u.username AS author_username,
+                m.kind, m.content, m.upload_id, m.client_msg_id, m.created_at, m.edited_at, m.deleted
+         FROM messages m JOIN users u ON u.id = m.author_id"
+    };
+}
+pub(crate) use message_sql;
+
+/// Implements both traits for a backend.
+macro_rules! impl_message_store {
+    ($store:ty, $db:ty) => {
+        $crate::store::messages::impl_message_writes!($store, $db);
+        $crate::store::messages::impl_history_store!($store, $db);
+    };
+}
+pub(crate) use impl_message_store;

@@ -1,0 +1,244 @@
+//! Writing room events: posts (in batches, planned by `plan`), edits and deletes. Each
+//! takes its seq from the room row in the same transaction, so seqs are gapless.
+
+macro_rules! impl_message_writes {
+    ($store:ty, $db:ty) => {
+        impl $store {
+            /// Bumps the room's seq inside `tx`; on PostgreSQL this also locks the room row,
+            /// which serializes writers of one room until commit.
+            async fn next_seq(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                room_id: uuid::Uuid,
+            ) -> Result<Option<i64>, $crate::store::Error> {
+                let row: Option<(i64,)> =
+                    sqlx::query_as("UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq")
+                        .bind(room_id)
+                        .fetch_optional(&mut **tx)
+                        .await?;
+                Ok(row.map(|(seq,)| seq))
+            }
+
+            /// The message an earlier send with the same `client_msg_id` stored, if any.
+            async fn retried(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                msg: &$crate::store::NewMessage,
+            ) -> Result<Option<$crate::store::MessageRow>, $crate::store::Error> {
+                let Some(client_msg_id) = &msg.client_msg_id else { return Ok(None) };
+                Ok(sqlx::query_as::<$db, $crate::store::MessageRow>(concat!(
+                    $crate::store::messages::message_sql!(),
+                    " WHERE m.room_id = $1 AND m.author_id = $2 AND m.client_msg_id = $3"
+                ))
+                .bind(msg.room_id)
+                .bind(msg.author_id)
+                .bind(client_msg_id)
+                .fetch_optional(&mut **tx)
+                .await?)
+            }
+
+            /// Writes the notifications a new message causes; returns `(id, user, kind)` of each.
+            async fn notify_in(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                msg: &$crate::store::NewMessage,
+                notify: &$crate::store::NotifyPlan,
+            ) -> Result<Vec<(uuid::Uuid, uuid::Uuid, String)>, $crate::store::Error> {
+                let mut notified = Vec::new();
+                let targets = notify
+                    .mentions
+                    .iter()
+                    .map(|name| ("mention", Some(name.as_str())))
+                    .chain(notify.dm.then_some(("dm", None)));
+                for (kind, username) in targets {
+                    let id = uuid::Uuid::now_v7();
+                    let row: Option<(uuid::Uuid,)> = sqlx::query_as(
+                        "INSERT INTO notifications (id, user_id, kind, room_id, message_id, actor_id, created_at)
+                         SELECT $1, m.user_id, $2, $3, $4, $5, $6
+                         FROM room_members m JOIN users u ON u.id = m.user_id
+                         WHERE m.room_id = $3 AND m.user_id <> $5
+                           AND ($7 = '' OR lower(u.username) = lower($7))
+                         LIMIT 1
+                         RETURNING user_id",
+                    )
+                    .bind(id)
+                    .bind(kind)
+                    .bind(msg.room_id)
+                    .bind(msg.id)
+                    .bind(msg.author_id)
+                    .bind(msg.created_at)
+                    .bind(username.unwrap_or(""))
+                    .fetch_optional(&mut **tx)
+                    .await?;
+                    if let Some((user_id,)) = row {
+                        notified.push((id, user_id, kind.to_owned()));
+                    }
+                }
+                Ok(notified)
+            }
+
+            /// Logs an edit or delete as the room event `seq`; returns the message as it is now.
+            async fn record_change(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                room_id: uuid::Uuid,
+                seq: i64,
+                kind: &str,
+                message_id: uuid::Uuid,
+            ) -> Result<$crate::store::MessageRow, $crate::store::Error> {
+                sqlx::query::<$db>(
+                    "INSERT INTO message_changes (room_id, seq, kind, message_id) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(room_id)
+                .bind(seq)
+                .bind(kind)
+                .bind(message_id)
+                .execute(&mut **tx)
+                .await?;
+                Self::message_in(tx, message_id).await
+            }
+
+            async fn message_in(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                message_id: uuid::Uuid,
+            ) -> Result<$crate::store::MessageRow, $crate::store::Error> {
+                Ok(sqlx::query_as::<$db, $crate::store::MessageRow>(concat!(
+                    $crate::store::messages::message_sql!(),
+                    " WHERE m.id = $1"
+                ))
+                .bind(message_id)
+                .fetch_one(&mut **tx)
+                .await?)
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::store::MessageStore for $store {
+            async fn post_batch(
+                &self,
+                items: &[($crate::store::NewMessage, $crate::store::NotifyPlan)],
+            ) -> Result<Vec<Option<$crate::store::Posted>>, $crate::store::Error> {
+                use $crate::store::messages::{BatchPlan, Slot};
+                let plan = BatchPlan::new(items);
+                let mut tx = self.write.begin().await?;
+                // One bump per room for all its candidates. It locks the room row
+                // (PostgreSQL) until commit, so the retry lookups below cannot race another
+                // writer of the room.
+                let mut last: Vec<Option<i64>> = Vec::with_capacity(plan.bumps().len());
+                for &(room_id, count) in plan.bumps() {
+                    let row: Option<(i64,)> =
+                        sqlx::query_as("UPDATE rooms SET last_seq = last_seq + $2 WHERE id = $1 RETURNING last_seq")
+                            .bind(room_id)
+                            .bind(count)
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                    last.push(row.map(|(seq,)| seq));
+                }
+                let mut stored_before = Vec::new();
+                for i in plan.lookups(&last) {
+                    if let Some(row) = Self::retried(&mut tx, &items[i].0).await? {
+                        stored_before.push((i, row));
+                    }
+                }
+                let assigned = plan.assign(&last, stored_before);
+                for (room_id, unused) in &assigned.give_back {
+                    sqlx::query::<$db>("UPDATE rooms SET last_seq = last_seq - $2 WHERE id = $1")
+                        .bind(room_id)
+                        .bind(unused)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                let new: Vec<(&$crate::store::NewMessage, i64)> = items
+                    .iter()
+                    .zip(&assigned.slots)
+                    .filter_map(|((msg, _), slot)| match slot {
+                        Slot::New(seq) => Some((msg, *seq)),
+                        _ => None,
+                    })
+                    .collect();
+                if !new.is_empty() {
+                    let mut insert = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO messages (id, room_id, seq, updated_seq, author_id, kind, content,
+                                               upload_id, client_msg_id, created_at) ",
+                    );
+                    insert.push_values(new, |mut row, (msg, seq)| {
+                        row.push_bind(msg.id)
+                            .push_bind(msg.room_id)
+                            .push_bind(seq)
+                            .push_bind(seq)
+                            .push_bind(msg.author_id)
+                            .push_bind(msg.kind)
+                            .push_bind(msg.content.clone())
+                            .push_bind(msg.upload_id)
+                            .push_bind(msg.client_msg_id.clone())
+                            .push_bind(msg.created_at);
+                    });
+                    insert.build().execute(&mut *tx).await?;
+                }
+                let mut notified = Vec::with_capacity(items.len());
+                for ((msg, notify), slot) in items.iter().zip(&assigned.slots) {
+                    notified.push(match slot {
+                        Slot::New(_) => Self::notify_in(&mut tx, msg, notify).await?,
+                        _ => vec![],
+                    });
+                }
+                tx.commit().await?;
+                Ok($crate::store::messages::outcomes(items, assigned.slots, notified))
+            }
+
+            async fn edit_message(
+                &self,
+                room_id: uuid::Uuid,
+                message_id: uuid::Uuid,
+                content: String,
+                now: time::OffsetDateTime,
+            ) -> Result<Option<$crate::store::MessageRow>, $crate::store::Error> {
+                let mut tx = self.write.begin().await?;
+                let Some(seq) = Self::next_seq(&mut tx, room_id).await? else {
+                    return Ok(None);
+                };
+                let changed = sqlx::query::<$db>(
+                    "UPDATE messages SET content = $3, edited_at = $4, updated_seq = $5
+                     WHERE room_id = $1 AND id = $2 AND deleted = FALSE",
+                )
+                .bind(room_id)
+                .bind(message_id)
+                .bind(content)
+                .bind(now)
+                .bind(seq)
+                .execute(&mut *tx)
+                .await?;
+                if changed.rows_affected() != 1 {
+                    return Ok(None);
+                }
+                let message = Self::record_change(&mut tx, room_id, seq, "edited", message_id).await?;
+                tx.commit().await?;
+                Ok(Some(message))
+            }
+
+            async fn delete_message(
+                &self,
+                room_id: uuid::Uuid,
+                message_id: uuid::Uuid,
+            ) -> Result<Option<$crate::store::MessageRow>, $crate::store::Error> {
+                let mut tx = self.write.begin().await?;
+                let Some(seq) = Self::next_seq(&mut tx, room_id).await? else {
+                    return Ok(None);
+                };
+                // The content goes for good: a soft delete keeps the seq, not the words.
+                let changed = sqlx::query::<$db>(
+                    "UPDATE messages SET deleted = TRUE, content = '', upload_id = NULL, updated_seq = $3
+                     WHERE room_id = $1 AND id = $2 AND deleted = FALSE",
+                )
+                .bind(room_id)
+                .bind(message_id)
+                .bind(seq)
+                .execute(&mut *tx)
+                .await?;
+                if changed.rows_affected() != 1 {
+                    return Ok(None);
+                }
+                let message = Self::record_change(&mut tx, room_id, seq, "deleted", message_id).await?;
+                tx.commit().await?;
+                Ok(Some(message))
+            }
+        }
+    };
+}
+pub(crate) use impl_message_writes;
