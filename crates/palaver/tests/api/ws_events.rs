@@ -23,6 +23,7 @@ both_backends!(
     unsubscribe_stops_the_rooms_events,
     subscribing_needs_membership,
     ping_is_answered_with_a_pong_and_its_id,
+    frames_take_effect_in_the_order_sent,
 );
 
 /// How long "nothing more arrives" is watched for, once the frame that would have come
@@ -395,4 +396,41 @@ async fn ping_is_answered_with_a_pong_and_its_id(app: TestApp) {
     client.send(json!({"type": "ping"})).await;
     let pong = client.next_of_type("pong").await;
     assert_eq!(pong, json!({"type": "pong"}), "a ping without an id gets a pong without one");
+}
+
+/// `subscribe` then `send` (or `typing`) sent together, without waiting for the replies:
+/// the subscription is in place when the next frame acts, so the client gets its own
+/// `message` (and `typing`) event, and `last_seq` is the seq before the message. The socket
+/// first resumes another room with a backlog of about 4 MB, over a small receive buffer, so
+/// the server is still writing that replay when the frames arrive: a server that handles the
+/// `send` without waiting for the subscription then gets it wrong every time, not only when
+/// the timing is unlucky.
+async fn frames_take_effect_in_the_order_sent(app: TestApp) {
+    const BACKLOG: i64 = 1000;
+    let (alice, bob, room_id) = app.room_of_two().await;
+    let backlog_id = id_of(&app.create_room(&bob, "backlog", "public").await);
+    app.join(&alice, &backlog_id).await;
+    let filler = crate::helpers::long_string(3900);
+    for i in 1..=BACKLOG {
+        app.post_message(&bob, &backlog_id, &format!("{i} {filler}")).await;
+    }
+    for round in 1..=2 {
+        let mut client = app.ws_with_recv_buffer(&alice, 4096).await.labelled(&format!("alice (round {round})"));
+        client.send(json!({"type": "subscribe", "id": "backlog", "room_id": backlog_id, "since_seq": 0})).await;
+        client.send(json!({"type": "subscribe", "id": "sub", "room_id": room_id})).await;
+        client.send(json!({"type": "send", "id": "post", "room_id": room_id, "content": format!("{round}")})).await;
+        client.send(json!({"type": "typing", "room_id": room_id, "active": true})).await;
+        let subscribed = client.next_matching("the `subscribed` reply", |f| f["id"] == "sub").await;
+        let ack = client.next_matching("the `ack`", |f| f["id"] == "post").await;
+        assert_eq!(type_of(&ack), "ack", "{ack}");
+        let seq = ack["message"]["seq"].as_i64().expect("an acked message has a seq");
+        assert_eq!(subscribed["last_seq"], seq - 1, "subscribed before the send was handled: {subscribed}");
+        let what = "the message's event";
+        let event = client.next_matching(what, |f| type_of(f) == "message" && f["message"]["room_id"] == room_id).await;
+        assert_eq!(event["seq"], seq, "{event}");
+        expect_typing(&mut client, &room_id, &alice, true).await;
+        let replayed = client.room_events_until(&backlog_id, BACKLOG).await;
+        assert_eq!(replayed.len() as i64, BACKLOG, "the backlog was replayed whole");
+        client.close().await;
+    }
 }

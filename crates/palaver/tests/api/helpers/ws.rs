@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
@@ -214,6 +215,27 @@ impl WsClient {
         tokio::time::timeout(WS_TIMEOUT, self.stream.send(message))
             .await
             .unwrap_or_else(|_| panic!("{}: sending a frame took over 5 s", self.label))
+    }
+
+    /// Writes one WebSocket frame byte for byte, past the client library (which would refuse
+    /// to send a bad one): `head` is the first byte (FIN, reserved bits, opcode), `masked`
+    /// whether the payload is masked as a client must (RFC 6455 5.3), `payload` under 126 bytes.
+    pub async fn send_raw_frame(&mut self, head: u8, masked: bool, payload: &[u8]) {
+        assert!(payload.len() < 126, "a raw frame here has a one-byte length");
+        const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+        let mut bytes = vec![head, payload.len() as u8 | if masked { 0x80 } else { 0 }];
+        if masked {
+            bytes.extend_from_slice(&MASK);
+            bytes.extend(payload.iter().enumerate().map(|(i, b)| b ^ MASK[i % 4]));
+        } else {
+            bytes.extend_from_slice(payload);
+        }
+        let label = self.label.clone();
+        let tcp = self.stream.get_mut();
+        tokio::time::timeout(WS_TIMEOUT, tcp.write_all(&bytes))
+            .await
+            .unwrap_or_else(|_| panic!("{label}: writing a raw frame took over 5 s"))
+            .unwrap_or_else(|e| panic!("{label}: writing a raw frame failed: {e}"));
     }
 
     /// Reads the next thing off the socket before `deadline`; `None` on timeout.
