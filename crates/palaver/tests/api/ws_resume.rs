@@ -1,8 +1,6 @@
 //! Resume: `subscribe` with `since_seq` replays every room event after it, then live ones,
 //! with no gap and no duplicate across the switch, even while others keep posting.
 
-use std::time::Duration;
-
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
@@ -16,8 +14,6 @@ both_backends!(
     subscribing_twice_delivers_each_event_once,
     resuming_a_large_gap_into_a_busy_room_is_not_cut with busy_resume,
 );
-
-const QUIET: Duration = Duration::from_millis(400);
 
 fn replay_five(config: &mut palaver::config::Config) {
     config.ws.replay_limit = 5;
@@ -106,7 +102,7 @@ async fn resume_while_others_post_has_no_gap_and_no_duplicate(app: TestApp) {
     for event in events.iter().filter(|e| e["type"] == "message") {
         assert_eq!(event["seq"], event["message"]["seq"], "a `message` event's seq is the message's: {event}");
     }
-    alice2.assert_no_room_events(QUIET, &room_id).await;
+    alice2.assert_no_room_events(&room_id).await;
 }
 
 async fn replay_carries_the_messages_as_they_are_now(app: TestApp) {
@@ -148,7 +144,7 @@ async fn replay_carries_the_messages_as_they_are_now(app: TestApp) {
     again.subscribe(&room_id, Some(2)).await;
     let events = again.room_events_until(&room_id, 4).await;
     assert_eq!(seqs_and_types(&events), typed(&[(3, "message_updated"), (4, "message_deleted")]));
-    again.assert_no_room_events(QUIET, &room_id).await;
+    again.assert_no_room_events(&room_id).await;
 }
 
 async fn truncated_replay_sends_the_newest_events_then_live_ones(app: TestApp) {
@@ -166,7 +162,7 @@ async fn truncated_replay_sends_the_newest_events_then_live_ones(app: TestApp) {
     let seqs: Vec<i64> = events.iter().map(seq_of).collect();
     assert_eq!(seqs, (8..=13).collect::<Vec<_>>(), "the 5 newest, then live: {events:?}");
     assert_eq!(events[0]["message"]["content"], "m8");
-    client.assert_no_room_events(QUIET, &room_id).await;
+    client.assert_no_room_events(&room_id).await;
 
     // Exactly the limit missed: not truncated.
     let mut other = app.ws(&alice).await;
@@ -174,7 +170,7 @@ async fn truncated_replay_sends_the_newest_events_then_live_ones(app: TestApp) {
     assert!(reply.get("truncated").is_none_or(|t| t == false), "5 missed, 5 replayed: {reply}");
     let events = other.room_events_until(&room_id, 13).await;
     assert_eq!(events.iter().map(seq_of).collect::<Vec<_>>(), (9..=13).collect::<Vec<_>>());
-    other.assert_no_room_events(QUIET, &room_id).await;
+    other.assert_no_room_events(&room_id).await;
 }
 
 async fn subscribe_without_since_seq_is_live_only(app: TestApp) {
@@ -193,7 +189,7 @@ async fn subscribe_without_since_seq_is_live_only(app: TestApp) {
     let mut current = app.ws(&alice).await;
     let reply = current.subscribe(&room_id, Some(3)).await;
     assert_eq!(reply["last_seq"], 3, "{reply}");
-    current.assert_no_room_events(QUIET, &room_id).await;
+    current.assert_no_room_events(&room_id).await;
 }
 
 async fn subscribing_twice_delivers_each_event_once(app: TestApp) {
@@ -208,7 +204,7 @@ async fn subscribing_twice_delivers_each_event_once(app: TestApp) {
     }
     let events = client.room_events_until(&room_id, 3).await;
     assert_eq!(seqs_and_types(&events), typed(&[(1, "message"), (2, "message"), (3, "message")]), "{events:?}");
-    client.assert_silent(QUIET).await;
+    client.assert_silent().await;
 }
 
 /// A small outbox, so the live events queued during a replay overflow it soon if the writer
@@ -278,6 +274,6 @@ async fn resuming_a_large_gap_into_a_busy_room_is_not_cut(app: TestApp) {
     events.extend(client.room_events_until(&room_id, last).await);
     let seqs: Vec<i64> = events.iter().map(seq_of).collect();
     assert_eq!(seqs, (1..=last).collect::<Vec<_>>(), "every event once, in order, across replay and live");
-    client.assert_no_room_events(QUIET, &room_id).await;
+    client.assert_no_room_events(&room_id).await;
     client.assert_alive().await;
 }
