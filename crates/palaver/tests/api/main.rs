@@ -14,6 +14,7 @@ mod history;
 mod members;
 mod messages;
 mod notifications;
+mod openapi;
 mod ops;
 mod outage;
 mod privacy;
