@@ -124,5 +124,53 @@ pub struct MessagePage {
 pub struct ReadRequest {
     /// The seq read up to; beyond the room's last seq counts as its last seq.
     #[schema(minimum = 0)]
+    #[serde(deserialize_with = "whole_number")]
     pub seq: i64,
+}
+
+/// An integer, also when written with a zero fraction (`287.0`): JSON Schema's `integer`,
+/// which the OpenAPI document states, admits both spellings.
+fn whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+    struct Whole;
+
+    impl serde::de::Visitor<'_> for Whole {
+        type Value = i64;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an integer")
+        }
+
+        fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<i64, E> {
+            Ok(n)
+        }
+
+        fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<i64, E> {
+            i64::try_from(n).map_err(|_| E::invalid_value(serde::de::Unexpected::Unsigned(n), &self))
+        }
+
+        fn visit_f64<E: serde::de::Error>(self, n: f64) -> Result<i64, E> {
+            // Below 2^63 in magnitude, so the cast is exact for every whole value.
+            let whole = n.fract() == 0.0 && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&n);
+            if whole { Ok(n as i64) } else { Err(E::invalid_value(serde::de::Unexpected::Float(n), &self)) }
+        }
+    }
+
+    deserializer.deserialize_any(Whole)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_read_marker_is_a_whole_number_however_spelled() {
+        let seq = |body: &str| serde_json::from_str::<ReadRequest>(body).map(|r| r.seq).ok();
+        assert_eq!(seq(r#"{"seq": 287}"#), Some(287));
+        assert_eq!(seq(r#"{"seq": 287.0}"#), Some(287));
+        assert_eq!(seq(r#"{"seq": -3e0}"#), Some(-3));
+        assert_eq!(seq(r#"{"seq": 9223372036854775807}"#), Some(i64::MAX));
+        for bad in [r#"{"seq": 1.5}"#, r#"{"seq": 9223372036854775808}"#, r#"{"seq": 1e19}"#, r#"{"seq": "1"}"#] {
+            assert_eq!(seq(bad), None, "{bad}");
+        }
+    }
 }

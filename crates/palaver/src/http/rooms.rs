@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::extract::{CurrentUser, Json, Path, Query};
-use super::openapi::{Forbidden, JsonBody, NotFound, QueryString, Unauthorized, Unavailable};
+use super::openapi::{Conflict, Forbidden, JsonBody, NotFound, QueryString, Unauthorized, Unavailable};
 use super::problem::ApiError;
 
 type Reply<T> = Result<axum::Json<T>, ApiError>;
@@ -109,7 +109,7 @@ pub async fn add_member(
 
 #[utoipa::path(patch, path = "/rooms/{id}/members/{user_id}", tag = "rooms", security(("bearer" = [])),
     params(("id" = Uuid, Path), ("user_id" = Uuid, Path)), request_body = SetRoleRequest,
-    responses((status = 200, body = Member), Unauthorized, Forbidden, NotFound, JsonBody, Unavailable))]
+    responses((status = 200, body = Member), Unauthorized, Forbidden, NotFound, Conflict, JsonBody, Unavailable))]
 pub async fn set_role(
     State(state): State<AppState>,
     CurrentUser(caller): CurrentUser,

@@ -10,6 +10,7 @@ mod auth;
 mod cli;
 mod dms;
 mod errors;
+mod fuzzed;
 mod history;
 mod members;
 mod messages;
