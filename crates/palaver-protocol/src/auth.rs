@@ -29,6 +29,8 @@ pub struct LoginRequest {
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct RefreshRequest {
+    /// No text field may hold NUL (U+0000).
+    #[schema(pattern = "^[^\\u0000]*$")]
     pub refresh_token: String,
 }
 
@@ -67,9 +69,9 @@ pub struct UserRef {
 impl utoipa::PartialSchema for LoginRequest {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
         let fields = schema::object("Exactly one of `email` or `username`, with the password.")
-            .property("email", schema::nullable_string())
-            .property("username", schema::nullable_string())
-            .property("password", schema::string())
+            .property("email", schema::nullable_string().pattern(Some(schema::NO_NUL)))
+            .property("username", schema::nullable_string().pattern(Some(schema::NO_NUL)))
+            .property("password", schema::string().pattern(Some(schema::NO_NUL)))
             .required("password");
         schema::exactly_one_of(fields, &["email", "username"])
     }

@@ -4,6 +4,9 @@
 use utoipa::openapi::schema::{AllOfBuilder, AnyOfBuilder, ObjectBuilder, OneOfBuilder, Schema, SchemaType, Type};
 use utoipa::openapi::{RefOr, extensions::Extensions};
 
+/// Text without NUL (U+0000), which no text field may hold.
+pub const NO_NUL: &str = "^[^\\u0000]*$";
+
 pub fn object(description: &str) -> ObjectBuilder {
     ObjectBuilder::new().schema_type(Type::Object).description(Some(description))
 }
