@@ -70,7 +70,8 @@ problem_responses! {
     UnsupportedMediaType = "415", "The body is not `Content-Type: application/json` (`unsupported_media_type`).";
     ValidationFailed = "422", "A field is invalid (`validation_failed`): `errors` names each one.";
     RateLimited = "429", "Over a rate limit (`rate_limited`).", RETRY_AFTER;
-    HeadersTooLarge = "431", "The request's headers are larger than the server reads.";
+    HeadersTooLarge = "431",
+        "The request's headers are larger than the server reads (`request_header_fields_too_large`).";
     Internal = "500", "An internal error (`internal`): `request_id` finds the server's log line.";
     Unavailable = "503",
         "A dependency (the database, the password hasher) cannot serve now (`unavailable`).",
