@@ -4,7 +4,7 @@
 
 use std::ops::RangeInclusive;
 
-/// What a text parser accepts. `accepts` gives the value the server would keep, or `None`.
+/// What a text parser accepts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TextRule {
     /// Fewest and most characters, counted after trimming.
@@ -21,6 +21,8 @@ pub struct TextRule {
 const LONGEST: usize = 1 << 20;
 
 impl TextRule {
+    /// Asks `accepts` (the value the server would keep, or `None` when it refuses) about
+    /// lengths of a run of 'x' and about every character, at the ends and inside.
     pub fn learn(accepts: impl Fn(&str) -> Option<String>) -> Self {
         let ok = |n: usize| accepts(&"x".repeat(n)).is_some();
         let min = (0..=64).find(|&n| ok(n)).expect("the parser accepts a short run of 'x'");
