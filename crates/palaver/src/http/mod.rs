@@ -5,6 +5,7 @@ mod extract;
 mod messages;
 mod notifications;
 mod observe;
+mod openapi;
 mod ops;
 pub mod problem;
 mod rooms;
@@ -81,15 +82,15 @@ pub fn router(state: AppState, limits: &LimitsConfig) -> Router {
         .routes(routes!(messages::read))
         .routes(routes!(notifications::list))
         .routes(routes!(notifications::mark_read));
-    let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (api, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", v1)
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .split_for_parts();
-    let openapi = Arc::new(openapi);
+    let doc = openapi::Document::new(doc);
 
     api.route("/api/v1/ws", axum::routing::get(ws::upgrade))
-        .route("/api/openapi.json", axum::routing::get(move || ops::openapi(openapi.clone())))
+        .route("/api/openapi.json", axum::routing::get(move || openapi::serve(doc.clone())))
         .route("/metrics", axum::routing::get(ops::metrics))
         .fallback(problem::not_found)
         .method_not_allowed_fallback(problem::method_not_allowed)

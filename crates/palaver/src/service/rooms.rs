@@ -214,7 +214,7 @@ impl Services {
             return Err(Error::invalid("role", "must be admin or member"));
         }
         if user_id == caller.id {
-            return Err(Error::invalid("user_id", "the owner's own role cannot change"));
+            return Err(Error::Conflict("the owner's role cannot change: ownership passes when the owner leaves"));
         }
         if !self.store().set_role(room_id, user_id, views::role_name(role)).await? {
             return Err(Error::NotFound("member"));
