@@ -94,14 +94,18 @@ pub async fn members(
 
 #[utoipa::path(post, path = "/rooms/{id}/members", tag = "rooms", security(("bearer" = [])), params(("id" = Uuid, Path)),
     request_body = AddMemberRequest,
-    responses((status = 201, body = Member), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 201, description = "added", body = Member),
+        (status = 200, description = "already a member: nothing changed", body = Member),
+        (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn add_member(
     State(state): State<AppState>,
     CurrentUser(caller): CurrentUser,
     Path(id): Path<Uuid>,
     Json(req): Json<AddMemberRequest>,
 ) -> Result<(StatusCode, axum::Json<Member>), ApiError> {
-    Ok((StatusCode::CREATED, axum::Json(state.services.add_member(&caller, id, req.user_id).await?)))
+    let (member, added) = state.services.add_member(&caller, id, req.user_id).await?;
+    let status = if added { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, axum::Json(member)))
 }
 
 #[utoipa::path(patch, path = "/rooms/{id}/members/{user_id}", tag = "rooms", security(("bearer" = [])),

@@ -5,7 +5,7 @@ use uuid::Uuid;
 use super::{Caller, Services, views};
 use crate::auth::{password, refresh};
 use crate::clock;
-use crate::domain::{Email, Password, Username};
+use crate::domain::{Email, Password, Username, valid_text};
 use crate::error::{Error, Result};
 use crate::store::{NewRefreshToken, NewUser, Rotation, UserRow};
 
@@ -59,8 +59,8 @@ impl Services {
             _ => return Err(Error::invalid("email", "give exactly one of email or username")),
         };
         let user = match &by {
-            LoginBy::Email(email) => self.store().user_by_email(email.trim()).await?,
-            LoginBy::Username(name) => self.store().user_by_username(name.trim()).await?,
+            LoginBy::Email(email) => self.store().user_by_email(valid_text("email", email)?.trim()).await?,
+            LoginBy::Username(name) => self.store().user_by_username(valid_text("username", name)?.trim()).await?,
         };
         let ok = password::verify(req.password, user.as_ref().map(|u| u.password_hash.clone())).await?;
         match user {
@@ -72,6 +72,7 @@ impl Services {
     }
 
     pub async fn refresh(&self, token: &str) -> Result<TokenPair> {
+        valid_text("refresh_token", token)?;
         let now = clock::now();
         let (secret, next) = self.new_refresh_token(Uuid::nil(), Uuid::nil());
         match self.store().rotate_refresh_token(&refresh::hash(token), now, next).await? {
@@ -94,6 +95,7 @@ impl Services {
     /// Revokes the refresh token's family if it is the caller's; unknown tokens are a no-op
     /// so logging out twice is harmless.
     pub async fn logout(&self, caller: &Caller, token: &str) -> Result<()> {
+        valid_text("refresh_token", token)?;
         self.store().revoke_refresh_family(&refresh::hash(token), caller.id, clock::now()).await?;
         Ok(())
     }
