@@ -28,7 +28,6 @@ pub struct Application {
 pub async fn services(config: &Config) -> anyhow::Result<Services> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
-    anyhow::ensure!(config.database.acquire_timeout_ms > 0, "database.acquire_timeout_ms must be at least 1");
     let url = config.effective_database_url();
     let pool = store::PoolSettings {
         max_connections: config.database.max_connections,
@@ -59,6 +58,7 @@ pub async fn services(config: &Config) -> anyhow::Result<Services> {
 impl Application {
     /// Opens the database (running migrations), binds the listener and builds the router.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        config.validate()?;
         let services = services(&config).await?;
         let listener = TcpListener::bind(config.bind).await.with_context(|| format!("binding {}", config.bind))?;
         let ws = WsRuntime::new(config.ws.clone());

@@ -55,6 +55,7 @@ pub enum UserCommand {
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::load(&cli.settings).context("loading configuration")?;
+    config.validate()?;
     telemetry::init(&config.log, config.log_format);
     match cli.command {
         Command::Serve => serve(config).await,

@@ -304,3 +304,43 @@ async fn bind_comes_from_the_config_file_unless_the_environment_overrides_it() {
     assert_eq!(healthz(&server).await, 200);
     assert_eq!(server.terminate().code(), Some(0));
 }
+
+#[tokio::test]
+async fn a_setting_that_cannot_work_stops_the_start_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("PALAVER_WS_RATE_PER_SEC", "0", "ws.rate_per_sec (PALAVER_WS_RATE_PER_SEC) must be greater than 0"),
+        (
+            "PALAVER_LIMITS_AUTH_PER_SEC",
+            "0",
+            "limits.auth_per_sec (PALAVER_LIMITS_AUTH_PER_SEC) must be greater than 0",
+        ),
+        ("PALAVER_LIMITS_AUTH_BURST", "0.5", "limits.auth_burst (PALAVER_LIMITS_AUTH_BURST) must be at least 1"),
+        ("PALAVER_WS_OUTBOX_FRAMES", "0", "ws.outbox_frames (PALAVER_WS_OUTBOX_FRAMES) must be greater than 0"),
+        ("PALAVER_WS_PING_INTERVAL_SECS", "0", "ws.ping_interval_secs (PALAVER_WS_PING_INTERVAL_SECS) must be between"),
+        ("PALAVER_WS_REPLAY_LIMIT", "0", "ws.replay_limit (PALAVER_WS_REPLAY_LIMIT) must be greater than 0"),
+        ("PALAVER_DATABASE_MAX_CONNECTIONS", "0", "database.max_connections (PALAVER_DATABASE_MAX_CONNECTIONS) must"),
+        ("PALAVER_JWT_SECRET", "short", "jwt_secret (PALAVER_JWT_SECRET) must be at least 16 characters"),
+    ];
+    for (variable, value, expected) in cases {
+        let mut command = palaver(dir.path());
+        command.arg("serve").env("PALAVER_BIND", "127.0.0.1:0").env(variable, value);
+        let output = run(command);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{variable}={value} was accepted: {stderr}");
+        assert!(stderr.contains(expected), "{variable}={value}: expected {expected:?} in\n{stderr}");
+    }
+
+    // From the file too, all at once, and for every command.
+    let config = dir.path().join("palaver.toml");
+    std::fs::write(&config, "[ws]\nrate_per_sec = 0\n\n[limits]\nauth_per_sec = 0\n").unwrap();
+    let mut command = palaver(dir.path());
+    command.arg("migrate").arg("--config").arg(&config);
+    let output = run(command);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "migrate accepted a broken file: {stderr}");
+    for key in ["ws.rate_per_sec", "limits.auth_per_sec"] {
+        assert!(stderr.contains(key), "{key} is named: {stderr}");
+    }
+    assert!(!dir.path().join("data").exists(), "nothing starts before the settings are checked");
+}
