@@ -10,6 +10,7 @@ use axum::Router;
 use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
+use crate::auth::password::Passwords;
 use crate::auth::{JwtKeys, secret};
 use crate::config::Config;
 use crate::http::{self, AppState};
@@ -42,6 +43,7 @@ pub async fn services(config: &Config) -> anyhow::Result<Services> {
     let broker: Arc<dyn Broker> = Arc::new(InProcessBroker::new(hub.clone()));
     let settings = service::Settings {
         refresh_ttl_secs: config.auth.refresh_ttl_secs,
+        passwords: Passwords::per_core(Duration::from_millis(config.auth.hash_wait_ms)),
         presence_grace: Duration::from_millis(config.ws.presence_grace_ms),
         // SQLite has one writer; PostgreSQL commits several rooms' batches side by side.
         write_shards: if store.backend() == "sqlite" {

@@ -3,7 +3,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{Caller, Services, views};
-use crate::auth::{password, refresh};
+use crate::auth::refresh;
 use crate::clock;
 use crate::domain::{Email, Password, Username, valid_text};
 use crate::error::{Error, Result};
@@ -34,7 +34,7 @@ impl Services {
                 (Ok(u), Ok(e), Ok(p)) => (u, e, p),
                 (u, e, p) => return Err(Error::fields([u.err(), e.err(), p.err()])),
             };
-        let password_hash = password::hash(password.expose().to_owned()).await?;
+        let password_hash = self.passwords().hash(password.expose().to_owned()).await?;
         let new = NewUser {
             id: Uuid::now_v7(),
             username: username.into_inner(),
@@ -62,7 +62,7 @@ impl Services {
             LoginBy::Email(email) => self.store().user_by_email(valid_text("email", email)?.trim()).await?,
             LoginBy::Username(name) => self.store().user_by_username(valid_text("username", name)?.trim()).await?,
         };
-        let ok = password::verify(req.password, user.as_ref().map(|u| u.password_hash.clone())).await?;
+        let ok = self.passwords().verify(req.password, user.as_ref().map(|u| u.password_hash.clone())).await?;
         match user {
             // Said only to someone who knows the password.
             Some(user) if ok && user.disabled_at.is_some() => Err(Error::Unauthorized(DISABLED)),

@@ -2,7 +2,6 @@ use palaver_protocol::User;
 use uuid::Uuid;
 
 use super::{Caller, Services, views};
-use crate::auth::password;
 use crate::domain::{Password, valid_text};
 use crate::error::{Error, Result};
 use crate::store::UserRow;
@@ -26,7 +25,7 @@ impl Services {
         let password = Password::parse(new_password).map_err(|e| Error::Validation(vec![e]))?;
         let user =
             self.store().user_by_username(valid_text("username", username)?).await?.ok_or(Error::NotFound("user"))?;
-        let hash = password::hash(password.expose().to_owned()).await?;
+        let hash = self.passwords().hash(password.expose().to_owned()).await?;
         self.store().set_password_hash(user.id, &hash).await?;
         Ok(())
     }
