@@ -14,6 +14,7 @@ use crate::auth::password::Passwords;
 use crate::auth::{JwtKeys, secret};
 use crate::config::Config;
 use crate::http::{self, AppState};
+use crate::private_fs;
 use crate::realtime::{Broker, Hub, InProcessBroker};
 use crate::service::{self, Services};
 use crate::store;
@@ -25,10 +26,11 @@ pub struct Application {
     ws: Arc<WsRuntime>,
 }
 
-/// Opens the store (creating the data dir and running migrations) and the services on it.
+/// Opens the store (creating the data dir, private to this user, and running migrations)
+/// and the services on it.
 pub async fn services(config: &Config) -> anyhow::Result<Services> {
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+    private_fs::prepare_dir(&config.data_dir)
+        .with_context(|| format!("preparing data dir {}", config.data_dir.display()))?;
     let url = config.effective_database_url();
     let pool = store::PoolSettings {
         max_connections: config.database.max_connections,

@@ -9,6 +9,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod private_fs;
 pub mod ratelimit;
 pub mod realtime;
 pub mod service;

@@ -344,3 +344,77 @@ async fn a_setting_that_cannot_work_stops_the_start_naming_it() {
     }
     assert!(!dir.path().join("data").exists(), "nothing starts before the settings are checked");
 }
+
+/// Permission bits of every entry of `dir` (and of `dir` itself, as "."), for messages.
+#[cfg(unix)]
+fn modes(dir: &Path) -> Vec<(String, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let mut found = vec![(".".to_owned(), mode(dir))];
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        found.push((entry.file_name().to_string_lossy().into_owned(), mode(&entry.path())));
+    }
+    found
+}
+
+#[cfg(unix)]
+#[track_caller]
+fn assert_private(dir: &Path, expected_files: &[&str]) {
+    let found = modes(dir);
+    let listing: Vec<String> = found.iter().map(|(name, mode)| format!("{name} {mode:o}")).collect();
+    for name in expected_files {
+        assert!(found.iter().any(|(n, _)| n == name), "{name} is in the data dir: {listing:?}");
+    }
+    for (name, mode) in &found {
+        let wanted = if name == "." { 0o700 } else { 0o600 };
+        assert_eq!(*mode, wanted, "{name} has mode {mode:o}, not {wanted:o}: {listing:?}");
+    }
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_data_dir_and_the_sqlite_files_are_private_to_the_server() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let files = ["palaver.db", "palaver.db-wal", "palaver.db-shm", "secret"];
+    let serve = || {
+        let mut command = palaver(dir.path());
+        command.arg("serve").env("PALAVER_BIND", "127.0.0.1:0");
+        Server::start(command)
+    };
+
+    let server = serve();
+    let body = json!({"username": "alice", "email": "alice@example.com", "password": "secret pass 1"});
+    let response = client().post(server.url("/api/v1/auth/register")).json(&body).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 201);
+    assert_private(&data, &files);
+    assert_eq!(server.terminate().code(), Some(0));
+
+    // A data dir left open (by an older version, or by hand) is made private at start.
+    for (name, _) in modes(&data) {
+        let (path, mode) = if name == "." { (data.clone(), 0o755) } else { (data.join(name), 0o644) };
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    let server = serve();
+    assert_eq!(login(&server, "alice", "secret pass 1").await, 200);
+    assert_private(&data, &files);
+    assert_eq!(server.terminate().code(), Some(0));
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_data_dir_is_private_with_postgres_too() {
+    let database = TestDatabase::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = palaver(dir.path());
+    command.arg("migrate").env("PALAVER_DATABASE_URL", &database.url);
+    assert_success(&run(command), "palaver migrate");
+    let mut command = palaver(dir.path());
+    command.arg("serve").env("PALAVER_BIND", "127.0.0.1:0").env("PALAVER_DATABASE_URL", &database.url);
+    let server = Server::start(command);
+    assert_eq!(healthz(&server).await, 200);
+    assert_private(&dir.path().join("data"), &["secret"]);
+    assert_eq!(server.terminate().code(), Some(0));
+}
