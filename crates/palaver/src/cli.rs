@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 
 use crate::app::{self, Application};
 use crate::config::{Config, Settings};
-use crate::telemetry;
+use crate::{fd_limit, telemetry};
 
 #[derive(Debug, Parser)]
 #[command(name = "palaver", version, about = "Palaver: a real-time chat server")]
@@ -69,6 +69,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
+    fd_limit::raise_to_hard();
     let app = Application::build(config).await?;
     // Printed on stdout, exactly once, so scripts can read the port when binding to :0.
     println!("listening on http://{}", app.local_addr());

@@ -418,3 +418,87 @@ async fn the_data_dir_is_private_with_postgres_too() {
     assert_private(&dir.path().join("data"), &["secret"]);
     assert_eq!(server.terminate().code(), Some(0));
 }
+
+/// `palaver serve` started by a shell that first sets the open file limit with `ulimit`
+/// (`-S` soft only, `-H` hard and so soft too).
+#[cfg(unix)]
+fn serve_with_file_limit(dir: &Path, ulimit: &str, env: &[(&str, &str)]) -> Server {
+    let mut command = palaver(dir);
+    let program = command.get_program().to_owned();
+    let mut shell = Command::new("sh");
+    shell.current_dir(dir).arg("-c").arg(format!("ulimit {ulimit} && exec \"$0\" serve")).arg(program);
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("PALAVER_") {
+            shell.env_remove(key);
+        }
+    }
+    shell.env("PALAVER_BIND", "127.0.0.1:0").envs(env.iter().copied());
+    command = shell;
+    Server::start(command)
+}
+
+/// The server's log once it contains `last` (it is read by a thread, so it may lag the exit).
+fn wait_for_log(stderr: &Mutex<String>, last: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let log = stderr.lock().unwrap().clone();
+        if log.contains(last) || Instant::now() > deadline {
+            return log;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// (soft, hard) open file limits of a running process, from `/proc`.
+#[cfg(target_os = "linux")]
+fn file_limits(pid: u32) -> (String, String) {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = limits.lines().find(|l| l.starts_with("Max open files")).expect("a Max open files line");
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    (fields[3].to_owned(), fields[4].to_owned())
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn serve_raises_its_soft_open_file_limit_to_the_hard_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve_with_file_limit(dir.path(), "-Sn 256", &[]);
+    let (soft, hard) = file_limits(server.child.id());
+    assert_eq!(soft, hard, "the soft limit (was 256) is raised to the hard limit");
+    assert_eq!(healthz(&server).await, 200);
+    assert_eq!(server.terminate().code(), Some(0));
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn slowloris_past_the_descriptor_limit_does_not_stop_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let timeout = [("PALAVER_LIMITS_HEADER_READ_TIMEOUT_MS", "1000")];
+    let server = serve_with_file_limit(dir.path(), "-n 512", &timeout);
+    let address = format!("127.0.0.1:{}", server.port);
+
+    // More half-sent request lines than the server has descriptors. Past the connection cap
+    // and the listen backlog, connecting waits until header timeouts free places.
+    let mut held = Vec::new();
+    for _ in 0..600 {
+        let connect = tokio::net::TcpStream::connect(&address);
+        let Ok(Ok(mut stream)) = tokio::time::timeout(Duration::from_secs(30), connect).await else { break };
+        use tokio::io::AsyncWriteExt;
+        let _ = stream.write_all(b"GET /healthz HT").await;
+        held.push(stream);
+    }
+    assert_eq!(held.len(), 600, "every connection is eventually accepted");
+
+    // Health is answered (the held connections are cut off after the header timeout and
+    // those waiting in the backlog are accepted), with the held ones still open on our side.
+    let health = tokio::time::timeout(Duration::from_secs(60), healthz(&server)).await;
+    assert_eq!(health.ok(), Some(200), "/healthz answered within 60 s");
+    drop(held);
+    assert_eq!(healthz(&server).await, 200);
+    let stderr = server.stderr.clone();
+    assert_eq!(server.terminate().code(), Some(0));
+    let log = wait_for_log(&stderr, "stopped");
+    let accept_errors = log.lines().filter(|l| l.contains("accept error") || l.contains("cannot accept")).count();
+    assert!(accept_errors <= 1, "accept errors are logged once per burst, not per error:\n{log}");
+    assert!(!log.contains("panicked"), "{log}");
+}

@@ -8,6 +8,7 @@ mod helpers;
 mod accounts;
 mod auth;
 mod cli;
+mod connections;
 mod dms;
 mod errors;
 mod history;
