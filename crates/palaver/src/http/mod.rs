@@ -2,6 +2,7 @@
 
 mod auth;
 mod extract;
+mod head_limit;
 mod messages;
 mod notifications;
 mod observe;
@@ -28,6 +29,7 @@ use crate::ratelimit::KeyedRateLimit;
 use crate::service::Services;
 
 pub use extract::{CurrentUser, bearer_token};
+pub use head_limit::MAX_HEADER_FIELDS;
 pub use observe::metrics_handle;
 
 #[derive(Clone)]
@@ -95,6 +97,10 @@ pub fn router(state: AppState, limits: &LimitsConfig) -> Router {
         .fallback(problem::not_found)
         .method_not_allowed_fallback(problem::method_not_allowed)
         .layer(DefaultBodyLimit::max(limits.json_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            head_limit::HeadLimit { max_bytes: limits.max_header_bytes },
+            head_limit::limit_head,
+        ))
         .layer(axum::middleware::from_fn(observe::observe))
         .layer(observe::trace_layer())
         .layer(tower_http::request_id::PropagateRequestIdLayer::x_request_id())

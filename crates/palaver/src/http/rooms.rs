@@ -104,7 +104,9 @@ pub async fn add_member(
     Path(id): Path<Uuid>,
     Json(req): Json<AddMemberRequest>,
 ) -> Result<(StatusCode, axum::Json<Member>), ApiError> {
-    Ok((StatusCode::CREATED, axum::Json(state.services.add_member(&caller, id, req.user_id).await?)))
+    let (member, added) = state.services.add_member(&caller, id, req.user_id).await?;
+    let status = if added { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, axum::Json(member)))
 }
 
 #[utoipa::path(patch, path = "/rooms/{id}/members/{user_id}", tag = "rooms", security(("bearer" = [])),

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use crate::auth::JwtKeys;
+use crate::auth::password::Passwords;
 use crate::ratelimit::KeyedRateLimit;
 use crate::realtime::{Broker, Hub, PresenceRegistry};
 use crate::store::DynStore;
@@ -44,6 +45,7 @@ pub struct Services {
 struct Inner {
     store: DynStore,
     jwt: JwtKeys,
+    passwords: Passwords,
     refresh_ttl: time::Duration,
     broker: Arc<dyn Broker>,
     hub: Arc<Hub>,
@@ -58,6 +60,8 @@ struct Inner {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub refresh_ttl_secs: u64,
+    /// The bounded pool of password hashers.
+    pub passwords: Passwords,
     /// How long a user stays online after their last socket closed.
     pub presence_grace: std::time::Duration,
     /// Tasks that write room events (rooms are sharded over them); SQLite uses one.
@@ -75,6 +79,7 @@ impl Services {
             inner: Arc::new(Inner {
                 store,
                 jwt,
+                passwords: settings.passwords,
                 refresh_ttl: time::Duration::seconds(settings.refresh_ttl_secs as i64),
                 broker,
                 hub,
@@ -99,5 +104,9 @@ impl Services {
 
     fn jwt(&self) -> &JwtKeys {
         &self.inner.jwt
+    }
+
+    fn passwords(&self) -> &Passwords {
+        &self.inner.passwords
     }
 }

@@ -171,8 +171,9 @@ impl Services {
         Ok(MemberList { items })
     }
 
-    /// Adds (invites) a user: owners and admins only; the user is notified.
-    pub async fn add_member(&self, caller: &Caller, room_id: Uuid, user_id: Uuid) -> Result<Member> {
+    /// Adds (invites) a user: owners and admins only; the user is notified. The flag says
+    /// whether they were added now (`false`: they already were a member, nothing changed).
+    pub async fn add_member(&self, caller: &Caller, room_id: Uuid, user_id: Uuid) -> Result<(Member, bool)> {
         let access = self.access(caller, room_id).await?;
         access.at_least(Role::Admin, "only the room's owner or an admin can add members")?;
         if access.is_dm() {
@@ -180,7 +181,8 @@ impl Services {
         }
         self.store().user_by_id(user_id).await?.ok_or(Error::NotFound("user"))?;
         let now = clock::now();
-        if self.store().add_member(room_id, user_id, "member", now).await? {
+        let added = self.store().add_member(room_id, user_id, "member", now).await?;
+        if added {
             let id = Uuid::now_v7();
             self.store()
                 .insert_notification(NewNotification {
@@ -196,7 +198,7 @@ impl Services {
             self.publish_membership(room_id, user_id).await?;
             self.publish_notifications(&[(id, user_id, "invite".to_owned())], room_id, None, caller, now);
         }
-        self.member(room_id, user_id).await
+        Ok((self.member(room_id, user_id).await?, added))
     }
 
     async fn member(&self, room_id: Uuid, user_id: Uuid) -> Result<Member> {
