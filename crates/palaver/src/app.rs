@@ -46,7 +46,8 @@ pub async fn services(config: &Config) -> anyhow::Result<Services> {
     let broker: Arc<dyn Broker> = Arc::new(InProcessBroker::new(hub.clone()));
     let settings = service::Settings {
         refresh_ttl_secs: config.auth.refresh_ttl_secs,
-        passwords: Passwords::per_core(Duration::from_millis(config.auth.hash_wait_ms)),
+        passwords: Passwords::per_core(Duration::from_millis(config.auth.hash_wait_ms))
+            .context("starting the password hashers")?,
         presence_grace: Duration::from_millis(config.ws.presence_grace_ms),
         // SQLite has one writer; PostgreSQL commits several rooms' batches side by side.
         write_shards: if store.backend() == "sqlite" {
