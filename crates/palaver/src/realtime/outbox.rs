@@ -9,9 +9,9 @@ use axum::extract::ws::Utf8Bytes;
 use palaver_protocol::ws::close;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
 
 use super::Envelope;
+use crate::domain::RoomId;
 
 /// What a session's writer task is asked to do, in order. Kept to two words (pointers
 /// only): every idle socket's queue allocates room for a block of these.
@@ -31,7 +31,7 @@ pub enum Outgoing {
 #[derive(Debug)]
 pub struct SubscribeRequest {
     pub id: Option<serde_json::Value>,
-    pub room_id: Uuid,
+    pub room_id: RoomId,
     pub since_seq: Option<i64>,
 }
 
@@ -76,18 +76,18 @@ pub struct Outbox {
 /// re-checked on every message. The hub forgets a room here when the user leaves it
 /// (the `member_left` event reaches every instance).
 #[derive(Debug, Default)]
-pub struct Memberships(Mutex<HashSet<Uuid>>);
+pub struct Memberships(Mutex<HashSet<RoomId>>);
 
 impl Memberships {
-    pub fn contains(&self, room_id: Uuid) -> bool {
+    pub fn contains(&self, room_id: RoomId) -> bool {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).contains(&room_id)
     }
 
-    pub fn remember(&self, room_id: Uuid) {
+    pub fn remember(&self, room_id: RoomId) {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).insert(room_id);
     }
 
-    pub fn forget(&self, room_id: Uuid) {
+    pub fn forget(&self, room_id: RoomId) {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(&room_id);
     }
 }

@@ -1,9 +1,8 @@
 use palaver_protocol::User;
-use uuid::Uuid;
 
 use super::{Caller, Services, views};
 use crate::auth::password;
-use crate::domain::Password;
+use crate::domain::{Password, UserId};
 use crate::error::{Error, Result};
 use crate::store::UserRow;
 
@@ -13,7 +12,7 @@ impl Services {
         Ok(views::user(&user, true, self.is_online(user.id)))
     }
 
-    pub async fn user(&self, id: Uuid) -> Result<User> {
+    pub async fn user(&self, id: UserId) -> Result<User> {
         let user = self.store().user_by_id(id).await?.ok_or(Error::NotFound("user"))?;
         Ok(views::user(&user, false, self.is_online(user.id)))
     }

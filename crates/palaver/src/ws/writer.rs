@@ -12,10 +12,10 @@ use futures_util::stream::SplitSink;
 use palaver_protocol::ws::{ServerEvent, close};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
 
 use super::session::Activity;
 use crate::config::WsConfig;
+use crate::domain::RoomId;
 use crate::realtime::{KillSwitch, Outbox, Outgoing, SessionId, SubscribeRequest, Subscriber, Topic, encode};
 use crate::service::{Caller, Services};
 
@@ -35,7 +35,7 @@ pub struct Writer {
     replay_limit: i64,
     ping_interval: Duration,
     /// Room → the last seq this client has been sent.
-    rooms: HashMap<Uuid, i64>,
+    rooms: HashMap<RoomId, i64>,
 }
 
 impl Writer {
@@ -67,7 +67,7 @@ impl Writer {
         kill: KillSwitch,
         shutdown: CancellationToken,
         activity: Arc<Activity>,
-    ) -> Vec<Uuid> {
+    ) -> Vec<RoomId> {
         let mut ping = tokio::time::interval(self.ping_interval);
         ping.tick().await;
         // Created once: a cancellation future registers a waiter under the token's lock, and
@@ -158,7 +158,7 @@ impl Writer {
                 let SubscribeRequest { id, room_id, .. } = *request;
                 self.services.hub().unsubscribe(room_id, self.session);
                 self.rooms.remove(&room_id);
-                self.feed(id, &ServerEvent::Unsubscribed { room_id }).await
+                self.feed(id, &ServerEvent::Unsubscribed { room_id: room_id.into() }).await
             }
         }
     }
@@ -169,7 +169,7 @@ impl Writer {
 
     /// Live room events: skip what was sent already; if one is missing (another instance
     /// published out of order, or the broker lost it), fetch it from the store first.
-    async fn room_event(&mut self, room_id: Uuid, seq: i64, frame: Utf8Bytes) -> Result<(), axum::Error> {
+    async fn room_event(&mut self, room_id: RoomId, seq: i64, frame: Utf8Bytes) -> Result<(), axum::Error> {
         let Some(&last) = self.rooms.get(&room_id) else { return Ok(()) };
         if seq <= last {
             return Ok(());
@@ -192,7 +192,7 @@ impl Writer {
     async fn subscribe(
         &mut self,
         id: Option<serde_json::Value>,
-        room_id: Uuid,
+        room_id: RoomId,
         since_seq: Option<i64>,
     ) -> Result<(), axum::Error> {
         if let Err(e) = self.services.check_member(&self.caller, room_id).await {
@@ -210,8 +210,15 @@ impl Writer {
             }
         };
         let mut last = replay.last_seq;
-        self.feed(id, &ServerEvent::Subscribed { room_id, last_seq: replay.last_seq, truncated: replay.truncated })
-            .await?;
+        self.feed(
+            id,
+            &ServerEvent::Subscribed {
+                room_id: room_id.into(),
+                last_seq: replay.last_seq,
+                truncated: replay.truncated,
+            },
+        )
+        .await?;
         for event in &replay.events {
             last = last.max(event.seq().unwrap_or(0));
             self.feed(None, event).await?;

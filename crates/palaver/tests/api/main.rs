@@ -19,6 +19,7 @@ mod outage;
 mod privacy;
 mod rooms;
 mod seqs;
+mod stored_values;
 mod tokens;
 mod unread;
 mod users;
