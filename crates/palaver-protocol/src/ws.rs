@@ -7,8 +7,11 @@ use uuid::Uuid;
 
 use crate::{Message, Notification, Room, User, UserRef};
 
+mod decode;
+
 /// A client frame with its optional correlation id (a string or a number, echoed as given).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Read by hand (`decode`): the frame's `type` must be a string.
+#[derive(Debug, Clone, Serialize)]
 pub struct ClientEnvelope {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<serde_json::Value>,
@@ -166,6 +169,10 @@ pub mod close {
     pub const TOO_BIG: u16 = 1009;
     /// The client did not read fast enough; resume with `since_seq`.
     pub const TRY_AGAIN_LATER: u16 = 1013;
+    /// A WebSocket protocol violation (an unmasked frame, reserved bits, an unknown opcode).
+    pub const PROTOCOL_ERROR: u16 = 1002;
+    /// A text frame that is not UTF-8.
+    pub const INVALID_PAYLOAD: u16 = 1007;
 }
 
 #[cfg(test)]
@@ -179,6 +186,7 @@ mod tests {
         assert_eq!(env.id, Some(serde_json::json!(7)));
         assert!(matches!(env.frame, ClientFrame::Subscribe { since_seq: Some(3), .. }));
         let ping: ClientEnvelope = serde_json::from_str(r#"{"type":"ping"}"#).unwrap();
+        assert_eq!(ping.id, None);
         assert_eq!(ping.frame, ClientFrame::Ping);
         let out = ServerEnvelope { id: Some("a".into()), event: ServerEvent::Pong };
         assert_eq!(serde_json::to_string(&out).unwrap(), r#"{"id":"a","type":"pong"}"#);
@@ -186,6 +194,46 @@ mod tests {
         for id in [None, Some(serde_json::json!(7))] {
             let owned = ServerEnvelope { id: id.clone(), event: event.clone() };
             assert_eq!(ServerEnvelope::encode(id.as_ref(), &event).unwrap(), serde_json::to_string(&owned).unwrap());
+        }
+    }
+
+    #[test]
+    fn the_type_is_a_string_and_not_a_variant_index() {
+        let room = "0190f5c2-0000-7000-8000-000000000000";
+        let send = format!(r#"{{"type":"send","room_id":"{room}","content":"hi"}}"#);
+        let env: ClientEnvelope = serde_json::from_str(&send).unwrap();
+        assert!(matches!(env.frame, ClientFrame::Send { .. }), "{env:?}");
+        // Index 2 is `send`, 0 `subscribe`, 5 `ping`.
+        for tag in ["2", "0", "5", "2.0", "true", "null", r#"["send"]"#, r#"{"send":{}}"#] {
+            let raw = format!(r#"{{"id":"x","type":{tag},"room_id":"{room}","content":"hi"}}"#);
+            let got = serde_json::from_str::<ClientEnvelope>(&raw);
+            assert!(got.is_err(), "{raw} was read as {got:?}");
+            let value: serde_json::Value = serde_json::from_str(&raw).unwrap();
+            let got = serde_json::from_value::<ClientEnvelope>(value);
+            assert!(got.is_err(), "{raw} (from a Value) was read as {got:?}");
+        }
+    }
+
+    #[test]
+    fn id_may_come_anywhere_and_only_once() {
+        let room = "0190f5c2-0000-7000-8000-000000000000";
+        for raw in [
+            format!(r#"{{"id":"a","type":"unsubscribe","room_id":"{room}"}}"#),
+            format!(r#"{{"type":"unsubscribe","id":"a","room_id":"{room}"}}"#),
+            format!(r#"{{"type":"unsubscribe","room_id":"{room}","id":"a"}}"#),
+            format!(r#"{{"room_id":"{room}","id":"a","type":"unsubscribe"}}"#),
+        ] {
+            let env: ClientEnvelope = serde_json::from_str(&raw).unwrap();
+            assert_eq!(env.id, Some(serde_json::json!("a")), "{raw}");
+            assert!(matches!(env.frame, ClientFrame::Unsubscribe { .. }), "{raw}");
+        }
+        let twice = r#"{"id":1,"type":"ping","id":2}"#;
+        assert!(serde_json::from_str::<ClientEnvelope>(twice).is_err());
+        let escaped = r#"{"type":"ping","id":3}"#;
+        let env: ClientEnvelope = serde_json::from_str(escaped).unwrap();
+        assert_eq!((env.id, env.frame), (Some(serde_json::json!(3)), ClientFrame::Ping));
+        for bad in ["[1,2]", r#""ping""#, "{}", r#"{"type":"ping","type":"ping"}"#, r#"{"id":1}"#] {
+            assert!(serde_json::from_str::<ClientEnvelope>(bad).is_err(), "{bad}");
         }
     }
 }

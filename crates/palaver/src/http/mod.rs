@@ -10,6 +10,7 @@ pub mod problem;
 mod rooms;
 mod throttle;
 mod users;
+mod ws;
 
 use std::sync::Arc;
 
@@ -87,7 +88,7 @@ pub fn router(state: AppState, limits: &LimitsConfig) -> Router {
         .split_for_parts();
     let openapi = Arc::new(openapi);
 
-    api.route("/api/v1/ws", axum::routing::get(crate::ws::upgrade))
+    api.route("/api/v1/ws", axum::routing::get(ws::upgrade))
         .route("/api/openapi.json", axum::routing::get(move || ops::openapi(openapi.clone())))
         .route("/metrics", axum::routing::get(ops::metrics))
         .fallback(problem::not_found)

@@ -53,11 +53,9 @@ impl Hub {
         }
     }
 
-    /// Forgets a closed session everywhere.
-    pub fn detach(&self, user: UserId, session: SessionId, rooms_of_session: impl IntoIterator<Item = RoomId>) {
-        for room_id in rooms_of_session {
-            self.unsubscribe(room_id, session);
-        }
+    /// Forgets a closed session as one of its user's (its room subscriptions are ended by
+    /// whoever made them, with `unsubscribe`).
+    pub fn detach(&self, user: UserId, session: SessionId) {
         let mut users = self.users.write().unwrap_or_else(|e| e.into_inner());
         if let Some(sessions) = users.get_mut(&user) {
             sessions.retain(|s| s.session != session);
@@ -73,6 +71,18 @@ impl Hub {
         let users = self.users.read().unwrap_or_else(|e| e.into_inner());
         let open = users.get(&user).into_iter().flatten().filter(|s| !s.outbox.kill().is_tripped());
         open.map(|s| s.outbox.kill().trip(code)).count()
+    }
+
+    /// How many sessions of `user` are attached.
+    #[cfg(test)]
+    pub fn sessions_of(&self, user: UserId) -> usize {
+        self.users.read().unwrap_or_else(|e| e.into_inner()).get(&user).map_or(0, Vec::len)
+    }
+
+    /// How many sessions are subscribed to `room_id`.
+    #[cfg(test)]
+    pub fn subscribers_of(&self, room_id: RoomId) -> usize {
+        self.rooms.read().unwrap_or_else(|e| e.into_inner()).get(&room_id).map_or(0, Vec::len)
     }
 
     pub fn dispatch(&self, envelope: &Arc<Envelope>) {

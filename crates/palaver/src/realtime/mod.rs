@@ -10,5 +10,5 @@ mod presence;
 pub use broker::{Broker, InProcessBroker};
 pub use envelope::{Control, Envelope, Topic, encode};
 pub use hub::{Hub, SessionId, Subscriber};
-pub use outbox::{KillSwitch, Outbox, Outgoing, SubscribeRequest};
+pub use outbox::{CheckStarted, KillSwitch, Memberships, Outbox, Outgoing, SubscribeRequest};
 pub use presence::{PresenceRegistry, Transition};

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use axum::extract::ws::Utf8Bytes;
 use palaver_protocol::ws::close;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::Envelope;
@@ -33,6 +33,10 @@ pub struct SubscribeRequest {
     pub id: Option<serde_json::Value>,
     pub room_id: RoomId,
     pub since_seq: Option<i64>,
+    /// Completed (or dropped, if the subscription failed) once the subscription is in the
+    /// hub and its replay position is fixed: the reader waits for it before acting on the
+    /// client's next frame, so frames take effect in the order sent.
+    pub placed: Option<oneshot::Sender<()>>,
 }
 
 /// Ends a session from anywhere, with the close code to send.
@@ -75,20 +79,54 @@ pub struct Outbox {
 /// Rooms this session's user was checked to be a member of, so a busy sender is not
 /// re-checked on every message. The hub forgets a room here when the user leaves it
 /// (the `member_left` event reaches every instance).
+///
+/// A check is awaited, and a `forget` may land while it is in flight: the answer it brings
+/// is then stale. So a check starts with [`check_started`](Self::check_started), and
+/// [`remember`](Self::remember) refuses its answer if anything was forgotten since. (One
+/// counter for all rooms: a removal elsewhere costs at most one extra check here.)
 #[derive(Debug, Default)]
-pub struct Memberships(Mutex<HashSet<RoomId>>);
+pub struct Memberships(Mutex<MembershipState>);
+
+#[derive(Debug, Default)]
+struct MembershipState {
+    rooms: HashSet<RoomId>,
+    /// How many times anything was forgotten.
+    forgotten: u64,
+}
+
+/// When a membership check started, as [`Memberships`] counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckStarted(u64);
 
 impl Memberships {
-    pub fn contains(&self, room_id: RoomId) -> bool {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).contains(&room_id)
+    fn state(&self) -> std::sync::MutexGuard<'_, MembershipState> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn remember(&self, room_id: RoomId) {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).insert(room_id);
+    pub fn contains(&self, room_id: RoomId) -> bool {
+        self.state().rooms.contains(&room_id)
+    }
+
+    /// Call before the membership check whose answer will be remembered.
+    pub fn check_started(&self) -> CheckStarted {
+        CheckStarted(self.state().forgotten)
+    }
+
+    /// Remembers a room checked since `started`, unless a room was forgotten meanwhile;
+    /// `false` if it was not remembered.
+    pub fn remember(&self, room_id: RoomId, started: CheckStarted) -> bool {
+        let mut state = self.state();
+        if state.forgotten != started.0 {
+            return false;
+        }
+        state.rooms.insert(room_id);
+        true
     }
 
     pub fn forget(&self, room_id: RoomId) {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(&room_id);
+        let mut state = self.state();
+        state.rooms.remove(&room_id);
+        state.forgotten += 1;
     }
 }
 
@@ -110,11 +148,39 @@ impl Outbox {
         }
     }
 
+    /// Ends the session from outside (an operator disabled the account).
     pub fn kill(&self) -> &KillSwitch {
         &self.kill
     }
 
     pub fn memberships(&self) -> &Memberships {
         &self.memberships
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_check_answered_after_a_forget_is_not_remembered() {
+        let memberships = Memberships::default();
+        let room = RoomId::generate();
+
+        let started = memberships.check_started();
+        assert!(memberships.remember(room, started));
+        assert!(memberships.contains(room));
+
+        // The user is removed while a new check is in flight (after it read "member").
+        memberships.forget(room);
+        let started = memberships.check_started();
+        memberships.forget(room);
+        assert!(!memberships.remember(room, started), "the check predates the removal");
+        assert!(!memberships.contains(room));
+
+        // A check that starts after the removal is believed.
+        let started = memberships.check_started();
+        assert!(memberships.remember(room, started));
+        assert!(memberships.contains(room));
     }
 }

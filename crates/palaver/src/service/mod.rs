@@ -23,7 +23,7 @@ use crate::realtime::{Broker, Hub, PresenceRegistry};
 use crate::store::DynStore;
 
 pub use auth::LoginBy;
-pub use live::Replay;
+pub use live::ResumePoint;
 pub use messages::Draft;
 pub use readiness::{Dependency, Readiness, Writers};
 pub use rooms::Access;

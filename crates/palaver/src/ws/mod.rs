@@ -1,4 +1,5 @@
-//! `GET /api/v1/ws`: authentication before the upgrade, then one session per socket.
+//! Live sessions over WebSocket: one reader and one writer per socket, joined by the
+//! socket's outbox. The HTTP side (authentication, the upgrade) is `http::ws`'s.
 
 mod reader;
 mod session;
@@ -7,18 +8,13 @@ mod writer;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::{State, WebSocketUpgrade};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
+use axum::extract::WebSocketUpgrade;
+use axum::response::Response;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::WsConfig;
-use crate::error::Error;
-use crate::http::problem::ApiError;
-use crate::http::{AppState, bearer_token};
+use crate::service::{Caller, Services};
 
 /// What every session shares: limits, and the server's shutdown.
 pub struct WsRuntime {
@@ -27,9 +23,38 @@ pub struct WsRuntime {
     pub sessions: TaskTracker,
 }
 
+/// Buffers sized for chat frames rather than the library's defaults (128 KiB to read,
+/// unbounded write coalescing): memory per idle socket is what limits connection counts.
+/// The read buffer is allocated up front and grows only for a larger frame.
+const READ_BUFFER: usize = 1024;
+const WRITE_BUFFER: usize = 8 * 1024;
+
 impl WsRuntime {
     pub fn new(config: WsConfig) -> Arc<Self> {
         Arc::new(Self { config, shutdown: CancellationToken::new(), sessions: TaskTracker::new() })
+    }
+
+    /// Answers the upgrade of an authenticated caller and runs their session on the socket.
+    /// The session is registered with the hub before the answer leaves.
+    pub fn accept(
+        self: &Arc<Self>,
+        ws: WebSocketUpgrade,
+        services: Services,
+        caller: Caller,
+        expires_at: i64,
+    ) -> Response {
+        let registration = session::Registration::new(services, caller, self.config.outbox_frames);
+        let runtime = self.clone();
+        let max = self.config.max_frame_bytes;
+        ws.read_buffer_size(READ_BUFFER)
+            .write_buffer_size(WRITE_BUFFER)
+            .max_write_buffer_size(WRITE_BUFFER + max.max(WRITE_BUFFER) * 4)
+            .max_message_size(max)
+            .max_frame_size(max)
+            .on_upgrade(move |socket| {
+                let tracker = runtime.sessions.clone();
+                tracker.track_future(session::run(socket, registration, expires_at, runtime))
+            })
     }
 
     /// Closes every socket with 1001 and waits (bounded) for the sessions to finish.
@@ -40,49 +65,4 @@ impl WsRuntime {
             tracing::warn!(open = self.sessions.len(), "some WebSocket sessions did not close in time");
         }
     }
-}
-
-#[derive(Debug, Deserialize)]
-pub struct WsQuery {
-    token: Option<String>,
-}
-
-/// Buffers sized for chat frames rather than the library's defaults (128 KiB to read,
-/// unbounded write coalescing): memory per idle socket is what limits connection counts.
-/// The read buffer is allocated up front and grows only for a larger frame.
-const READ_BUFFER: usize = 1024;
-const WRITE_BUFFER: usize = 8 * 1024;
-
-pub async fn upgrade(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    query: Result<axum::extract::Query<WsQuery>, axum::extract::rejection::QueryRejection>,
-    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
-) -> Response {
-    let token = query.ok().and_then(|q| q.0.token).or_else(|| bearer_token(&headers).map(str::to_owned));
-    let Some(token) = token else {
-        return ApiError::from(Error::Unauthorized("missing token")).into_response();
-    };
-    let (caller, expires_at) = match state.services.authenticate_until(&token).await {
-        Ok(ok) => ok,
-        Err(e) => return ApiError::from(e).into_response(),
-    };
-    let ws = match ws {
-        Ok(ws) => ws,
-        Err(rejection) => {
-            return ApiError::http(StatusCode::BAD_REQUEST, "bad_request", rejection.body_text()).into_response();
-        }
-    };
-    let runtime = state.ws.clone();
-    let registration = session::Registration::new(state.services.clone(), caller, runtime.config.outbox_frames);
-    let max = runtime.config.max_frame_bytes;
-    ws.read_buffer_size(READ_BUFFER)
-        .write_buffer_size(WRITE_BUFFER)
-        .max_write_buffer_size(WRITE_BUFFER + max.max(WRITE_BUFFER) * 4)
-        .max_message_size(max)
-        .max_frame_size(max)
-        .on_upgrade(move |socket| {
-            let tracker = runtime.sessions.clone();
-            tracker.track_future(session::run(socket, registration, expires_at, runtime))
-        })
 }

@@ -1,5 +1,7 @@
-//! The reader: parses client frames and calls the services. A bad frame gets an `error`
-//! frame; only flooding (1008), oversized frames (1009) and token expiry (1008) close.
+//! The reader: parses client frames and calls the services, one frame at a time and in
+//! order. A frame that is not a valid client frame gets an `error` frame; flooding (1008),
+//! oversized frames (1009), token expiry (1008), text that is not UTF-8 (1007) and WebSocket
+//! protocol violations (1002) close the socket.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -10,6 +12,7 @@ use futures_util::StreamExt;
 use futures_util::stream::SplitStream;
 use palaver_protocol::PostMessageRequest;
 use palaver_protocol::ws::{ClientEnvelope, ClientFrame, ServerEvent, close};
+use tokio::sync::oneshot;
 
 use super::session::Activity;
 use crate::config::WsConfig;
@@ -81,8 +84,8 @@ impl Reader {
                         None => break,
                         Some(Ok(message)) => message,
                         Some(Err(e)) => {
-                            if is_too_big(e) {
-                                kill.trip(close::TOO_BIG);
+                            if let Some(code) = close_code_for(e) {
+                                kill.trip(code);
                             }
                             break;
                         }
@@ -96,7 +99,19 @@ impl Reader {
                             }
                             // Boxed: the idle socket's task should not be sized for the
                             // deepest service call.
-                            Box::pin(self.frame(text.as_str())).await;
+                            let placed = Box::pin(self.frame(text.as_str())).await;
+                            // A subscription takes effect before the next frame does.
+                            if let Some(placed) = placed {
+                                tokio::select! {
+                                    biased;
+                                    () = &mut killed => break,
+                                    () = &mut expired => {
+                                        kill.trip(close::POLICY);
+                                        break;
+                                    }
+                                    _ = placed => {}
+                                }
+                            }
                         }
                         Message::Binary(_) => {
                             if !self.rate.take() {
@@ -121,14 +136,17 @@ impl Reader {
         self.outbox.push(Outgoing::Reply(Box::new(encode(id, event))));
     }
 
-    async fn frame(&mut self, text: &str) {
+    /// Acts on one frame. For a `subscribe`, returns what completes once the writer has
+    /// put the subscription in place: the next frame must wait for it.
+    async fn frame(&mut self, text: &str) -> Option<oneshot::Receiver<()>> {
         let envelope: ClientEnvelope = match serde_json::from_str(text) {
             Ok(envelope) => envelope,
             Err(e) => {
                 // Echo the id if the frame had one, so the client can match the error.
                 let id = serde_json::from_str::<serde_json::Value>(text).ok().and_then(|v| v.get("id").cloned());
                 let event = ServerEvent::Error { code: "bad_frame".into(), message: e.to_string() };
-                return self.reply(id, &event);
+                self.reply(id, &event);
+                return None;
             }
         };
         let id = envelope.id;
@@ -136,17 +154,20 @@ impl Reader {
         let result = match envelope.frame {
             ClientFrame::Ping => {
                 self.reply(id, &ServerEvent::Pong);
-                return;
+                return None;
             }
             ClientFrame::Subscribe { room_id, since_seq } => {
                 let room_id = RoomId::from_uuid(room_id);
-                self.outbox.push(Outgoing::Subscribe(Box::new(SubscribeRequest { id, room_id, since_seq })));
-                return;
+                let (placed, in_place) = oneshot::channel();
+                let request = SubscribeRequest { id, room_id, since_seq, placed: Some(placed) };
+                self.outbox.push(Outgoing::Subscribe(Box::new(request)));
+                return Some(in_place);
             }
             ClientFrame::Unsubscribe { room_id } => {
                 let room_id = RoomId::from_uuid(room_id);
-                self.outbox.push(Outgoing::Unsubscribe(Box::new(SubscribeRequest { id, room_id, since_seq: None })));
-                return;
+                let request = SubscribeRequest { id, room_id, since_seq: None, placed: None };
+                self.outbox.push(Outgoing::Unsubscribe(Box::new(request)));
+                return None;
             }
             ClientFrame::Send { room_id, content, upload_id, client_msg_id } => {
                 let room_id = RoomId::from_uuid(room_id);
@@ -154,7 +175,8 @@ impl Reader {
                 match self.send(room_id, req).await {
                     Ok(message) => {
                         self.typing.remove(&room_id);
-                        return self.reply(id, &ServerEvent::Ack { message });
+                        self.reply(id, &ServerEvent::Ack { message });
+                        return None;
                     }
                     Err(e) => Err(e),
                 }
@@ -167,20 +189,24 @@ impl Reader {
         if let Err(e) = result {
             self.reply(id, &error_event(&e));
         }
+        None
     }
 
     /// Posts like REST does, but checks membership once per room while it holds: the hub
     /// forgets the room in `Memberships` when the user leaves it.
     async fn send(&mut self, room_id: RoomId, req: PostMessageRequest) -> Result<palaver_protocol::Message, Error> {
         let draft = Draft::parse(req)?;
-        let known = self.outbox.memberships().contains(room_id);
+        let memberships = self.outbox.memberships();
         let access = match self.rooms.get(&room_id) {
-            Some(access) if known => access.clone(),
+            Some(access) if memberships.contains(room_id) => access.clone(),
             _ => {
+                let started = memberships.check_started();
                 let access = self.services.access(&self.caller, room_id).await?;
                 access.member()?;
-                self.outbox.memberships().remember(room_id);
-                self.rooms.insert(room_id, access.clone());
+                // Not kept if the user left meanwhile: the next send checks again.
+                if memberships.remember(room_id, started) {
+                    self.rooms.insert(room_id, access.clone());
+                }
                 access
             }
         };
@@ -224,7 +250,16 @@ impl Reader {
     }
 }
 
-/// tungstenite refuses frames over `max_message_size` with a capacity error.
-fn is_too_big(e: axum::Error) -> bool {
-    matches!(e.into_inner().downcast_ref::<tungstenite::Error>(), Some(tungstenite::Error::Capacity(_)))
+/// The close code for what the WebSocket layer refused to read; `None` when the connection
+/// just went away (nobody is left to tell).
+fn close_code_for(e: axum::Error) -> Option<u16> {
+    use tungstenite::error::{Error, ProtocolError};
+    match e.into_inner().downcast_ref::<Error>()? {
+        // A frame over `max_message_size`.
+        Error::Capacity(_) => Some(close::TOO_BIG),
+        Error::Utf8(_) => Some(close::INVALID_PAYLOAD),
+        Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => None,
+        Error::Protocol(_) => Some(close::PROTOCOL_ERROR),
+        _ => None,
+    }
 }

@@ -7,12 +7,12 @@ use std::time::{Duration, Instant};
 
 use axum::extract::ws::WebSocket;
 use futures_util::StreamExt;
+use tokio::sync::mpsc;
 
 use super::WsRuntime;
 use super::reader::Reader;
 use super::writer::Writer;
-use tokio::sync::mpsc;
-
+use crate::domain::UserId;
 use crate::realtime::{KillSwitch, Outbox, Outgoing, SessionId, Subscriber};
 use crate::service::{Caller, Services};
 
@@ -41,11 +41,10 @@ impl Activity {
 /// after the client sees the handshake can miss it. Dropped unused (the upgrade failed), it
 /// unregisters itself.
 pub struct Registration {
-    services: Services,
     caller: Caller,
-    session: SessionId,
+    attached: Attached,
     outbox: Outbox,
-    queue: Option<(mpsc::Receiver<Outgoing>, KillSwitch)>,
+    rx: mpsc::Receiver<Outgoing>,
 }
 
 impl Registration {
@@ -53,42 +52,112 @@ impl Registration {
         let (outbox, rx, kill) = Outbox::new(outbox_frames);
         let session = services.hub().new_session_id();
         services.hub().attach(Subscriber { session, user: caller.id, outbox: outbox.clone() });
-        Self { services, caller, session, outbox, queue: Some((rx, kill)) }
+        let attached = Attached { services, user: caller.id, session, kill, online: false };
+        Self { caller, attached, outbox, rx }
     }
 }
 
-impl Drop for Registration {
+/// What a session holds in shared state: its place in the hub (from registration) and its
+/// socket in presence (once running). Dropping it gives both back however the session
+/// ends, a panic in the reader included, and trips the kill switch so the writer ends too.
+struct Attached {
+    services: Services,
+    user: UserId,
+    session: SessionId,
+    kill: KillSwitch,
+    /// Counted in presence (and in the sessions gauge).
+    online: bool,
+}
+
+impl Attached {
+    async fn go_online(&mut self) {
+        // Marked first: presence counts the socket before `connected` first awaits.
+        self.online = true;
+        metrics::gauge!("palaver_ws_sessions").increment(1.0);
+        self.services.connected(self.user).await;
+    }
+}
+
+impl Drop for Attached {
     fn drop(&mut self) {
-        if self.queue.is_some() {
-            self.services.hub().detach(self.caller.id, self.session, []);
+        self.kill.trip(1000);
+        self.services.hub().detach(self.user, self.session);
+        if self.online {
+            self.services.disconnected(self.user);
+            metrics::gauge!("palaver_ws_sessions").decrement(1.0);
         }
     }
 }
 
-pub async fn run(socket: WebSocket, mut registration: Registration, expires_at: i64, runtime: Arc<WsRuntime>) {
-    let Some((rx, kill)) = registration.queue.take() else { return };
-    let Registration { ref services, ref caller, session, ref outbox, .. } = registration;
+pub async fn run(socket: WebSocket, registration: Registration, expires_at: i64, runtime: Arc<WsRuntime>) {
+    let Registration { caller, mut attached, outbox, rx } = registration;
+    let services = attached.services.clone();
+    let kill = attached.kill.clone();
+    attached.go_online().await;
     let (sink, stream) = socket.split();
-    services.connected(caller.id).await;
-    metrics::gauge!("palaver_ws_sessions").increment(1.0);
     let activity = Arc::new(Activity::new());
 
-    let writer = Writer::new(sink, services.clone(), caller.clone(), session, outbox.clone(), &runtime.config);
-    let writer = tokio::spawn(writer.run(rx, kill.clone(), runtime.shutdown.clone(), activity.clone()));
-    let reader = Reader::new(services.clone(), caller.clone(), outbox.clone(), &runtime.config, activity);
+    let writer = Writer::new(
+        sink,
+        services.clone(),
+        caller.clone(),
+        attached.session,
+        outbox.clone(),
+        kill.clone(),
+        &runtime.config,
+    );
+    let writer = tokio::spawn(writer.run(rx, runtime.shutdown.clone(), activity.clone()));
+    let reader = Reader::new(services, caller.clone(), outbox, &runtime.config, activity);
     reader.run(stream, kill.clone(), expires_at).await;
 
-    // The reader is done (client gone, or the kill switch tripped): stop the writer too.
+    // The reader is done (client gone, or the kill switch tripped): stop the writer too,
+    // and let it say goodbye before the session is given back.
     kill.trip(1000);
-    let rooms = match writer.await {
-        Ok(rooms) => rooms,
-        Err(e) => {
-            tracing::error!(error = %e, "WebSocket writer task failed");
-            vec![]
-        }
-    };
-    services.hub().detach(caller.id, session, rooms);
-    services.disconnected(caller.id);
-    metrics::gauge!("palaver_ws_sessions").decrement(1.0);
+    if let Err(e) = writer.await {
+        tracing::error!(error = %e, "WebSocket writer task failed");
+    }
     tracing::debug!(user = %caller.id, code = kill.code(), "WebSocket session ended");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn scratch_services(data_dir: &std::path::Path) -> Services {
+        let mut config = crate::config::Config {
+            data_dir: data_dir.to_path_buf(),
+            jwt_secret: Some("a test secret that is long enough for hs256".into()),
+            ..Default::default()
+        };
+        config.ws.presence_grace_ms = 1;
+        crate::app::services(&config).await.expect("services on a scratch SQLite database")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panicking_session_leaves_the_hub_and_presence() {
+        let dir = tempfile::tempdir().expect("a scratch directory");
+        let services = scratch_services(dir.path()).await;
+        let caller = Caller { id: UserId::generate(), username: "alice".into() };
+        let registration = Registration::new(services.clone(), caller.clone(), 8);
+        assert_eq!(services.hub().sessions_of(caller.id), 1);
+
+        let kill = registration.attached.kill.clone();
+        let running = services.clone();
+        let task = tokio::spawn(async move {
+            let Registration { mut attached, .. } = registration;
+            attached.go_online().await;
+            assert!(running.is_online(attached.user));
+            panic!("a bug in the reader");
+        });
+        assert!(task.await.expect_err("the task panicked").is_panic());
+
+        assert_eq!(services.hub().sessions_of(caller.id), 0, "the hub forgot the session");
+        assert!(kill.is_tripped(), "the writer is told to stop");
+        // Offline once the (1 ms) grace period has passed; a generous deadline for "never".
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while services.is_online(caller.id) {
+            assert!(Instant::now() < deadline, "the panicked session's user stays online");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
 }

@@ -1,6 +1,14 @@
 //! The writer: drains the outbox to the socket, one flush per batch. It also runs
 //! subscriptions, so replayed and live events of a room leave through one ordered queue
 //! and are de-duplicated by seq.
+//!
+//! A resumed subscription catches up from the store a chunk at a time, and the writer
+//! drains the outbox between chunks: a long replay into a busy room must not let live
+//! events fill the outbox (the client would be cut with 1013 and resume into the same
+//! replay). While a room catches up its live events are dropped: they are published after
+//! their commit, so a later chunk has them. The room goes live after a read that returned
+//! less than a chunk; from that read on nothing of it is dropped, so every event committed
+//! after the read reaches the client live.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,11 +24,13 @@ use tokio_util::sync::CancellationToken;
 use super::session::Activity;
 use crate::config::WsConfig;
 use crate::domain::RoomId;
-use crate::realtime::{KillSwitch, Outbox, Outgoing, SessionId, SubscribeRequest, Subscriber, Topic, encode};
+use crate::realtime::{Hub, KillSwitch, Outbox, Outgoing, SessionId, SubscribeRequest, Subscriber, Topic, encode};
 use crate::service::{Caller, Services};
 
 /// Most queued frames written before one flush.
 const BATCH: usize = 64;
+/// Room events read from the store at a time while a subscription catches up.
+const REPLAY_CHUNK: i64 = 256;
 /// How long a slow consumer gets to read its close frame.
 const SLOW_CLOSE_PATIENCE: Duration = Duration::from_secs(10);
 
@@ -30,12 +40,81 @@ pub struct Writer {
     sink: Sink,
     services: Services,
     caller: Caller,
-    session: SessionId,
     outbox: Outbox,
+    kill: KillSwitch,
     replay_limit: i64,
     ping_interval: Duration,
-    /// Room → the last seq this client has been sent.
-    rooms: HashMap<RoomId, i64>,
+    rooms: Subscriptions,
+}
+
+/// Where a subscribed room's stream stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stream {
+    /// In the hub, its resume point not read yet.
+    Pending,
+    /// Reading the missed events after `sent` from the store; live events are dropped.
+    CatchingUp { sent: i64 },
+    /// Live: `sent` is the last seq the client has been sent.
+    Live { sent: i64 },
+}
+
+/// The rooms a session is subscribed to, with each one's stream. However the writer ends
+/// (a panic included), dropping this takes the session out of those rooms in the hub and
+/// trips the kill switch, so the reader does not go on with nobody writing.
+struct Subscriptions {
+    hub: Arc<Hub>,
+    session: SessionId,
+    kill: KillSwitch,
+    rooms: HashMap<RoomId, Stream>,
+}
+
+impl Subscriptions {
+    fn new(hub: Arc<Hub>, session: SessionId, kill: KillSwitch) -> Self {
+        Self { hub, session, kill, rooms: HashMap::new() }
+    }
+
+    /// Subscribes in the hub (replacing an earlier subscription to the room).
+    fn start(&mut self, room_id: RoomId, subscriber: Subscriber) {
+        self.rooms.insert(room_id, Stream::Pending);
+        self.hub.subscribe(room_id, subscriber);
+    }
+
+    fn set(&mut self, room_id: RoomId, stream: Stream) {
+        if let Some(current) = self.rooms.get_mut(&room_id) {
+            *current = stream;
+        }
+    }
+
+    fn get(&self, room_id: RoomId) -> Option<Stream> {
+        self.rooms.get(&room_id).copied()
+    }
+
+    fn end(&mut self, room_id: RoomId) {
+        self.hub.unsubscribe(room_id, self.session);
+        self.rooms.remove(&room_id);
+    }
+
+    fn end_all(&mut self) {
+        for room_id in self.rooms.keys() {
+            self.hub.unsubscribe(*room_id, self.session);
+        }
+        self.rooms.clear();
+    }
+
+    /// A room still catching up, and the seq it is at.
+    fn catching_up(&self) -> Option<(RoomId, i64)> {
+        self.rooms.iter().find_map(|(room_id, stream)| match stream {
+            Stream::CatchingUp { sent } => Some((*room_id, *sent)),
+            _ => None,
+        })
+    }
+}
+
+impl Drop for Subscriptions {
+    fn drop(&mut self) {
+        self.end_all();
+        self.kill.trip(1000);
+    }
 }
 
 impl Writer {
@@ -45,43 +124,66 @@ impl Writer {
         caller: Caller,
         session: SessionId,
         outbox: Outbox,
+        kill: KillSwitch,
         config: &WsConfig,
     ) -> Self {
+        let rooms = Subscriptions::new(services.hub().clone(), session, kill.clone());
         Self {
             sink,
             services,
             caller,
-            session,
             outbox,
+            kill,
             replay_limit: config.replay_limit.max(1),
             ping_interval: Duration::from_secs(config.ping_interval_secs.max(1)),
-            rooms: HashMap::new(),
+            rooms,
         }
     }
 
-    /// Runs until the socket fails or the session is killed; returns the rooms it was
-    /// subscribed to, for the hub to forget.
-    pub async fn run(
-        mut self,
-        mut rx: mpsc::Receiver<Outgoing>,
-        kill: KillSwitch,
-        shutdown: CancellationToken,
-        activity: Arc<Activity>,
-    ) -> Vec<RoomId> {
+    /// Runs until the socket fails or the session is killed, then says goodbye with the
+    /// kill switch's close code.
+    pub async fn run(mut self, mut rx: mpsc::Receiver<Outgoing>, shutdown: CancellationToken, activity: Arc<Activity>) {
         let mut ping = tokio::time::interval(self.ping_interval);
         ping.tick().await;
         // Created once: a cancellation future registers a waiter under the token's lock, and
         // the shutdown token is shared by every socket.
+        let kill = self.kill.clone();
         let killed = kill.tripped();
         let stopping = shutdown.cancelled();
         tokio::pin!(killed, stopping);
         loop {
+            let catching_up = self.rooms.catching_up();
             tokio::select! {
                 biased;
                 () = &mut killed => break,
                 () = &mut stopping => {
                     kill.trip(close::GOING_AWAY);
                     break;
+                }
+                _ = ping.tick() => {
+                    if activity.idle_for() > self.ping_interval * 2 {
+                        tracing::debug!(user = %self.caller.id, "dropping a silent WebSocket");
+                        kill.trip(close::GOING_AWAY);
+                        break;
+                    }
+                    if self.sink.send(Message::Ping(Default::default())).await.is_err() {
+                        kill.trip(1000);
+                        break;
+                    }
+                }
+                // Ahead of the outbox, which `catch_up` drains anyway: a steady stream of
+                // live events must not hold a replay back.
+                () = std::future::ready(()), if catching_up.is_some() => {
+                    let Some((room_id, sent)) = catching_up else { continue };
+                    let written = tokio::select! {
+                        biased;
+                        () = &mut killed => break,
+                        written = Box::pin(self.catch_up(room_id, sent, &mut rx)) => written,
+                    };
+                    if written.is_err() {
+                        kill.trip(1000);
+                        break;
+                    }
                 }
                 item = rx.recv() => {
                     let Some(item) = item else { break };
@@ -98,43 +200,67 @@ impl Writer {
                         break;
                     }
                 }
-                _ = ping.tick() => {
-                    if activity.idle_for() > self.ping_interval * 2 {
-                        tracing::debug!(user = %self.caller.id, "dropping a silent WebSocket");
-                        kill.trip(close::GOING_AWAY);
-                        break;
-                    }
-                    if self.sink.send(Message::Ping(Default::default())).await.is_err() {
-                        kill.trip(1000);
-                        break;
-                    }
-                }
             }
         }
         let code = kill.code();
         let reason: Utf8Bytes = match code {
-            1001 => "server going away".into(),
-            1008 => "policy violation".into(),
-            1009 => "frame too large".into(),
-            1013 => "too slow: resume with since_seq".into(),
+            close::GOING_AWAY => "server going away".into(),
+            close::PROTOCOL_ERROR => "protocol error".into(),
+            close::INVALID_PAYLOAD => "text frames must be UTF-8".into(),
+            close::POLICY => "policy violation".into(),
+            close::TOO_BIG => "frame too large".into(),
+            close::TRY_AGAIN_LATER => "resume with since_seq".into(),
             _ => "".into(),
         };
         let farewell = Message::Close(Some(CloseFrame { code, reason }));
         // A slow consumer's socket is full: give it a while to drain and read why it is
-        // being closed. Its outbox is no longer fed, so this holds no growing memory.
+        // being closed. It leaves its rooms first, so this holds no growing memory.
         let patience = if code == close::TRY_AGAIN_LATER { SLOW_CLOSE_PATIENCE } else { Duration::from_secs(1) };
         if code == close::TRY_AGAIN_LATER {
-            for room_id in self.rooms.keys() {
-                self.services.hub().unsubscribe(*room_id, self.session);
-            }
+            self.rooms.end_all();
         }
         let _ = tokio::time::timeout(patience, self.sink.send(farewell)).await;
-        self.rooms.into_keys().collect()
     }
 
     async fn write_batch(&mut self, first: Outgoing, rx: &mut mpsc::Receiver<Outgoing>) -> Result<(), axum::Error> {
         self.handle(first).await?;
         for _ in 1..BATCH {
+            match rx.try_recv() {
+                Ok(item) => self.handle(item).await?,
+                Err(_) => break,
+            }
+        }
+        self.sink.flush().await
+    }
+
+    /// One chunk of a room's missed events from the store, then whatever queued meanwhile
+    /// (at most a full outbox: what comes later waits for the next turn).
+    async fn catch_up(
+        &mut self,
+        room_id: RoomId,
+        sent: i64,
+        rx: &mut mpsc::Receiver<Outgoing>,
+    ) -> Result<(), axum::Error> {
+        let events = match self.services.room_events_after(room_id, sent, REPLAY_CHUNK).await {
+            Ok(events) => events,
+            Err(e) => {
+                // The subscription cannot go on without a gap: the client resumes later.
+                tracing::warn!(error = %e, %room_id, "could not read missed events; closing the socket with 1013");
+                self.kill.trip(close::TRY_AGAIN_LATER);
+                return Ok(());
+            }
+        };
+        let mut last = sent;
+        for event in &events {
+            last = last.max(event.seq().unwrap_or(last));
+            self.feed(None, event).await?;
+        }
+        // A short read: the store had nothing more as of this read, and whatever is
+        // committed after it is published after it too, so it is queued or still to come.
+        let caught_up = (events.len() as i64) < REPLAY_CHUNK;
+        self.rooms
+            .set(room_id, if caught_up { Stream::Live { sent: last } } else { Stream::CatchingUp { sent: last } });
+        for _ in 0..rx.max_capacity() {
             match rx.try_recv() {
                 Ok(item) => self.handle(item).await?,
                 Err(_) => break,
@@ -150,14 +276,10 @@ impl Writer {
                 _ => self.sink.feed(Message::Text(envelope.frame.clone())).await,
             },
             Outgoing::Reply(frame) => self.sink.feed(Message::Text(*frame)).await,
-            Outgoing::Subscribe(request) => {
-                let SubscribeRequest { id, room_id, since_seq } = *request;
-                self.subscribe(id, room_id, since_seq).await
-            }
+            Outgoing::Subscribe(request) => self.subscribe(*request).await,
             Outgoing::Unsubscribe(request) => {
                 let SubscribeRequest { id, room_id, .. } = *request;
-                self.services.hub().unsubscribe(room_id, self.session);
-                self.rooms.remove(&room_id);
+                self.rooms.end(room_id);
                 self.feed(id, &ServerEvent::Unsubscribed { room_id: room_id.into() }).await
             }
         }
@@ -170,12 +292,13 @@ impl Writer {
     /// Live room events: skip what was sent already; if one is missing (another instance
     /// published out of order, or the broker lost it), fetch it from the store first.
     async fn room_event(&mut self, room_id: RoomId, seq: i64, frame: Utf8Bytes) -> Result<(), axum::Error> {
-        let Some(&last) = self.rooms.get(&room_id) else { return Ok(()) };
-        if seq <= last {
+        // Not subscribed, or catching up: a later chunk from the store has the event.
+        let Some(Stream::Live { sent }) = self.rooms.get(room_id) else { return Ok(()) };
+        if seq <= sent {
             return Ok(());
         }
-        if seq > last + 1 {
-            match self.services.events_between(room_id, last, seq).await {
+        if seq > sent + 1 {
+            match self.services.events_between(room_id, sent, seq).await {
                 Ok(missed) => {
                     metrics::counter!("palaver_ws_gap_fills_total").increment(1);
                     for event in &missed {
@@ -185,45 +308,62 @@ impl Writer {
                 Err(e) => tracing::warn!(error = %e, %room_id, "could not fill a gap in a live stream"),
             }
         }
-        self.rooms.insert(room_id, seq);
+        self.rooms.set(room_id, Stream::Live { sent: seq });
         self.sink.feed(Message::Text(frame)).await
     }
 
-    async fn subscribe(
-        &mut self,
-        id: Option<serde_json::Value>,
-        room_id: RoomId,
-        since_seq: Option<i64>,
-    ) -> Result<(), axum::Error> {
+    /// Registers the subscription in the hub and fixes where its stream starts; the replay
+    /// itself is `catch_up`'s. Dropping `placed` on the way out (done or failed) lets the
+    /// reader go on.
+    async fn subscribe(&mut self, request: SubscribeRequest) -> Result<(), axum::Error> {
+        let SubscribeRequest { id, room_id, since_seq, placed } = request;
         if let Err(e) = self.services.check_member(&self.caller, room_id).await {
             return self.feed(id, &super::reader::error_event(&e)).await;
         }
-        // Live first, then the store: an event committed meanwhile is in one or both,
-        // and the seq check in `room_event` drops the second copy.
-        let subscriber = Subscriber { session: self.session, user: self.caller.id, outbox: self.outbox.clone() };
-        self.services.hub().subscribe(room_id, subscriber);
-        let replay = match self.services.replay(room_id, since_seq, self.replay_limit).await {
-            Ok(replay) => replay,
+        // Live first, then the store: an event committed meanwhile is in one or both, and
+        // the seq checks drop the second copy.
+        let subscriber = Subscriber { session: self.rooms.session, user: self.caller.id, outbox: self.outbox.clone() };
+        self.rooms.start(room_id, subscriber);
+        let point = match self.services.resume_point(room_id, since_seq, self.replay_limit).await {
+            Ok(point) => point,
             Err(e) => {
-                self.services.hub().unsubscribe(room_id, self.session);
+                self.rooms.end(room_id);
                 return self.feed(id, &super::reader::error_event(&e)).await;
             }
         };
-        let mut last = replay.last_seq;
-        self.feed(
-            id,
-            &ServerEvent::Subscribed {
-                room_id: room_id.into(),
-                last_seq: replay.last_seq,
-                truncated: replay.truncated,
-            },
-        )
-        .await?;
-        for event in &replay.events {
-            last = last.max(event.seq().unwrap_or(0));
-            self.feed(None, event).await?;
-        }
-        self.rooms.insert(room_id, last);
-        Ok(())
+        let stream = match point.replay_after {
+            Some(after) => Stream::CatchingUp { sent: after },
+            None => Stream::Live { sent: point.last_seq },
+        };
+        self.rooms.set(room_id, stream);
+        drop(placed);
+        let subscribed =
+            ServerEvent::Subscribed { room_id: room_id.into(), last_seq: point.last_seq, truncated: point.truncated };
+        self.feed(id, &subscribed).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::realtime::Outbox;
+
+    #[tokio::test]
+    async fn a_panicking_writer_leaves_its_rooms_and_ends_the_session() {
+        let hub = Arc::new(Hub::default());
+        let (outbox, _rx, kill) = Outbox::new(8);
+        let session = hub.new_session_id();
+        let room_id = RoomId::generate();
+        let mut rooms = Subscriptions::new(hub.clone(), session, kill.clone());
+        rooms.start(room_id, Subscriber { session, user: crate::domain::UserId::generate(), outbox });
+        assert_eq!(hub.subscribers_of(room_id), 1);
+
+        let task = tokio::spawn(async move {
+            let _rooms = rooms;
+            panic!("a bug in the writer");
+        });
+        assert!(task.await.expect_err("the task panicked").is_panic());
+        assert_eq!(hub.subscribers_of(room_id), 0, "the room no longer feeds a dead session");
+        assert!(kill.is_tripped(), "the reader is told to stop");
     }
 }

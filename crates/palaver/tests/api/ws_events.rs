@@ -23,11 +23,8 @@ both_backends!(
     unsubscribe_stops_the_rooms_events,
     subscribing_needs_membership,
     ping_is_answered_with_a_pong_and_its_id,
+    frames_take_effect_in_the_order_sent,
 );
-
-/// How long "nothing more arrives" is watched for, once the frame that would have come
-/// alongside has arrived elsewhere.
-const QUIET: Duration = Duration::from_millis(400);
 
 struct Scene {
     alice: TestUser,
@@ -98,7 +95,7 @@ async fn room_events_reach_every_session_in_seq_order(app: TestApp) {
         assert_eq!(events[3]["room_id"], room_id);
         assert_eq!(events[3]["message_id"], second["id"]);
 
-        client.assert_no_room_events(QUIET, &room_id).await;
+        client.assert_no_room_events(&room_id).await;
     }
 }
 
@@ -185,7 +182,10 @@ async fn typing_reaches_the_rooms_subscribers(app: TestApp) {
     let mut carol1 = app.ws(&carol).await;
     s.bob1.send(json!({"type": "typing", "room_id": room_id, "active": true})).await;
     expect_typing(&mut s.alice1, &room_id, &s.bob, true).await;
-    carol1.assert_none_matching(QUIET, "typing", |f| type_of(f) == "typing").await;
+    // Once bob's socket has answered a later ping, his typing frame has been handled and
+    // published; carol's own barrier then shows whether it reached her.
+    s.bob1.barrier().await;
+    carol1.assert_none_matching("typing", |f| type_of(f) == "typing").await;
 }
 
 async fn typing_ends_when_it_expires_or_the_socket_closes(app: TestApp) {
@@ -251,7 +251,7 @@ async fn notifications_reach_every_session_of_the_target(app: TestApp) {
     }
     // Only the mentioned user is notified.
     for client in [&mut s.alice1, &mut s.alice2] {
-        client.assert_none_matching(QUIET, "notification", |f| type_of(f) == "notification").await;
+        client.assert_none_matching("notification", |f| type_of(f) == "notification").await;
     }
 
     let dm_id = id_of(&app.open_dm(&s.alice, &s.bob).await);
@@ -308,10 +308,13 @@ async fn membership_changes_are_pushed(app: TestApp) {
     // After leaving, carol hears nothing more of the room.
     app.post_message(&s.bob, &room_id, "bye").await;
     s.alice1.room_events_until(&room_id, 2).await;
-    carol1.assert_no_room_events(QUIET, &room_id).await;
+    carol1.assert_no_room_events(&room_id).await;
     s.bob1.send(json!({"type": "typing", "room_id": room_id, "active": true})).await;
     expect_typing(&mut s.alice1, &room_id, &s.bob, true).await;
-    carol1.assert_none_matching(QUIET, "typing", |f| type_of(f) == "typing").await;
+    // Once bob's socket has answered a later ping, his typing frame has been handled and
+    // published; carol's own barrier then shows whether it reached her.
+    s.bob1.barrier().await;
+    carol1.assert_none_matching("typing", |f| type_of(f) == "typing").await;
 }
 
 async fn room_changes_are_pushed(app: TestApp) {
@@ -346,7 +349,7 @@ async fn unsubscribe_stops_the_rooms_events(app: TestApp) {
     assert_eq!(reply, json!({"type": "unsubscribed", "id": "u", "room_id": room_id}));
     app.post_message(&s.bob, &room_id, "anyone?").await;
     s.alice2.room_events_until(&room_id, 1).await;
-    s.alice1.assert_no_room_events(QUIET, &room_id).await;
+    s.alice1.assert_no_room_events(&room_id).await;
 
     // Subscribing again (with since_seq) brings back what was missed, then live events.
     s.alice1.subscribe(&room_id, Some(0)).await;
@@ -382,7 +385,7 @@ async fn subscribing_needs_membership(app: TestApp) {
     alice1.room_events_until(&public_id, 1).await;
     alice1.room_events_until(&private_id, 1).await;
     for room_id in [&public_id, &private_id] {
-        dave1.assert_no_room_events(QUIET, room_id).await;
+        dave1.assert_no_room_events(room_id).await;
     }
     dave1.assert_alive().await;
 }
@@ -395,4 +398,41 @@ async fn ping_is_answered_with_a_pong_and_its_id(app: TestApp) {
     client.send(json!({"type": "ping"})).await;
     let pong = client.next_of_type("pong").await;
     assert_eq!(pong, json!({"type": "pong"}), "a ping without an id gets a pong without one");
+}
+
+/// `subscribe` then `send` (or `typing`) sent together, without waiting for the replies:
+/// the subscription is in place when the next frame acts, so the client gets its own
+/// `message` (and `typing`) event, and `last_seq` is the seq before the message. The socket
+/// first resumes another room with a backlog of about 4 MB, over a small receive buffer, so
+/// the server is still writing that replay when the frames arrive: a server that handles the
+/// `send` without waiting for the subscription then gets it wrong every time, not only when
+/// the timing is unlucky.
+async fn frames_take_effect_in_the_order_sent(app: TestApp) {
+    const BACKLOG: i64 = 1000;
+    let (alice, bob, room_id) = app.room_of_two().await;
+    let backlog_id = id_of(&app.create_room(&bob, "backlog", "public").await);
+    app.join(&alice, &backlog_id).await;
+    let filler = crate::helpers::long_string(3900);
+    for i in 1..=BACKLOG {
+        app.post_message(&bob, &backlog_id, &format!("{i} {filler}")).await;
+    }
+    for round in 1..=2 {
+        let mut client = app.ws_with_recv_buffer(&alice, 4096).await.labelled(&format!("alice (round {round})"));
+        client.send(json!({"type": "subscribe", "id": "backlog", "room_id": backlog_id, "since_seq": 0})).await;
+        client.send(json!({"type": "subscribe", "id": "sub", "room_id": room_id})).await;
+        client.send(json!({"type": "send", "id": "post", "room_id": room_id, "content": format!("{round}")})).await;
+        client.send(json!({"type": "typing", "room_id": room_id, "active": true})).await;
+        let subscribed = client.next_matching("the `subscribed` reply", |f| f["id"] == "sub").await;
+        let ack = client.next_matching("the `ack`", |f| f["id"] == "post").await;
+        assert_eq!(type_of(&ack), "ack", "{ack}");
+        let seq = ack["message"]["seq"].as_i64().expect("an acked message has a seq");
+        assert_eq!(subscribed["last_seq"], seq - 1, "subscribed before the send was handled: {subscribed}");
+        let what = "the message's event";
+        let event = client.next_matching(what, |f| type_of(f) == "message" && f["message"]["room_id"] == room_id).await;
+        assert_eq!(event["seq"], seq, "{event}");
+        expect_typing(&mut client, &room_id, &alice, true).await;
+        let replayed = client.room_events_until(&backlog_id, BACKLOG).await;
+        assert_eq!(replayed.len() as i64, BACKLOG, "the backlog was replayed whole");
+        client.close().await;
+    }
 }

@@ -1,12 +1,10 @@
 //! Resume: `subscribe` with `since_seq` replays every room event after it, then live ones,
 //! with no gap and no duplicate across the switch, even while others keep posting.
 
-use std::time::Duration;
-
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
-use crate::helpers::{TestApp, assert_message, id_of, seq_of, seqs_and_types};
+use crate::helpers::{TestApp, WsClient, assert_message, id_of, seq_of, seqs_and_types, type_of};
 
 both_backends!(
     resume_while_others_post_has_no_gap_and_no_duplicate,
@@ -14,9 +12,8 @@ both_backends!(
     truncated_replay_sends_the_newest_events_then_live_ones with replay_five,
     subscribe_without_since_seq_is_live_only,
     subscribing_twice_delivers_each_event_once,
+    resuming_a_large_gap_into_a_busy_room_is_not_cut with busy_resume,
 );
-
-const QUIET: Duration = Duration::from_millis(400);
 
 fn replay_five(config: &mut palaver::config::Config) {
     config.ws.replay_limit = 5;
@@ -105,7 +102,7 @@ async fn resume_while_others_post_has_no_gap_and_no_duplicate(app: TestApp) {
     for event in events.iter().filter(|e| e["type"] == "message") {
         assert_eq!(event["seq"], event["message"]["seq"], "a `message` event's seq is the message's: {event}");
     }
-    alice2.assert_no_room_events(QUIET, &room_id).await;
+    alice2.assert_no_room_events(&room_id).await;
 }
 
 async fn replay_carries_the_messages_as_they_are_now(app: TestApp) {
@@ -147,7 +144,7 @@ async fn replay_carries_the_messages_as_they_are_now(app: TestApp) {
     again.subscribe(&room_id, Some(2)).await;
     let events = again.room_events_until(&room_id, 4).await;
     assert_eq!(seqs_and_types(&events), typed(&[(3, "message_updated"), (4, "message_deleted")]));
-    again.assert_no_room_events(QUIET, &room_id).await;
+    again.assert_no_room_events(&room_id).await;
 }
 
 async fn truncated_replay_sends_the_newest_events_then_live_ones(app: TestApp) {
@@ -165,7 +162,7 @@ async fn truncated_replay_sends_the_newest_events_then_live_ones(app: TestApp) {
     let seqs: Vec<i64> = events.iter().map(seq_of).collect();
     assert_eq!(seqs, (8..=13).collect::<Vec<_>>(), "the 5 newest, then live: {events:?}");
     assert_eq!(events[0]["message"]["content"], "m8");
-    client.assert_no_room_events(QUIET, &room_id).await;
+    client.assert_no_room_events(&room_id).await;
 
     // Exactly the limit missed: not truncated.
     let mut other = app.ws(&alice).await;
@@ -173,7 +170,7 @@ async fn truncated_replay_sends_the_newest_events_then_live_ones(app: TestApp) {
     assert!(reply.get("truncated").is_none_or(|t| t == false), "5 missed, 5 replayed: {reply}");
     let events = other.room_events_until(&room_id, 13).await;
     assert_eq!(events.iter().map(seq_of).collect::<Vec<_>>(), (9..=13).collect::<Vec<_>>());
-    other.assert_no_room_events(QUIET, &room_id).await;
+    other.assert_no_room_events(&room_id).await;
 }
 
 async fn subscribe_without_since_seq_is_live_only(app: TestApp) {
@@ -192,7 +189,7 @@ async fn subscribe_without_since_seq_is_live_only(app: TestApp) {
     let mut current = app.ws(&alice).await;
     let reply = current.subscribe(&room_id, Some(3)).await;
     assert_eq!(reply["last_seq"], 3, "{reply}");
-    current.assert_no_room_events(QUIET, &room_id).await;
+    current.assert_no_room_events(&room_id).await;
 }
 
 async fn subscribing_twice_delivers_each_event_once(app: TestApp) {
@@ -207,5 +204,76 @@ async fn subscribing_twice_delivers_each_event_once(app: TestApp) {
     }
     let events = client.room_events_until(&room_id, 3).await;
     assert_eq!(seqs_and_types(&events), typed(&[(1, "message"), (2, "message"), (3, "message")]), "{events:?}");
-    client.assert_silent(QUIET).await;
+    client.assert_silent().await;
+}
+
+/// A small outbox, so the live events queued during a replay overflow it soon if the writer
+/// does not keep draining; a rate limit the seeding does not hit.
+fn busy_resume(config: &mut palaver::config::Config) {
+    config.ws.outbox_frames = 32;
+    config.ws.rate_per_sec = 100_000.0;
+    config.ws.rate_burst = 100_000.0;
+}
+
+/// Posts `count` messages over `client`, pipelined a window at a time (the window stays
+/// well under the 32 frames the outbox holds, since every send gets an ack).
+async fn seed(client: &mut WsClient, room_id: &str, first: i64, count: i64) {
+    let ids: Vec<i64> = (first..first + count).collect();
+    for window in ids.chunks(8) {
+        for i in window {
+            client.send(json!({"type": "send", "id": i, "room_id": room_id, "content": format!("missed {i}")})).await;
+        }
+        for i in window {
+            let ack = client.next_matching("a seeding ack", |f| f["id"] == *i).await;
+            assert_eq!(type_of(&ack), "ack", "{ack}");
+        }
+    }
+}
+
+/// The replay of a large gap takes a while; live events keep coming meanwhile and must
+/// neither fill the outbox (1013) nor be lost, duplicated or reordered.
+async fn resuming_a_large_gap_into_a_busy_room_is_not_cut(app: TestApp) {
+    const GAP: i64 = 6000;
+    const WRITERS: i64 = 4;
+    let (alice, bob, room_id) = app.room_of_two().await;
+    let mut seeders = Vec::new();
+    for i in 0..WRITERS {
+        seeders.push(app.ws(&bob).await.labelled(&format!("bob (seeding #{i})")));
+    }
+    let per_seeder = GAP / WRITERS;
+    let seeding = seeders.iter_mut().zip(0..).map(|(s, i)| seed(s, &room_id, i * per_seeder, per_seeder));
+    futures_util::future::join_all(seeding).await;
+    assert_eq!(app.last_seq(&bob, &room_id).await, GAP);
+
+    // Live posts all along the replay, until alice has the whole gap.
+    let caught_up = tokio::sync::watch::channel(false);
+    let poster = |n: i64| {
+        let mut stop = caught_up.1.clone();
+        let (app, bob, room_id) = (&app, &bob, &room_id);
+        async move {
+            let mut posted = 0;
+            while posted < 10 || !*stop.borrow_and_update() {
+                app.post_message(bob, room_id, &format!("live {n}.{posted}")).await;
+                posted += 1;
+            }
+            posted
+        }
+    };
+    let posters = futures_util::future::join_all((0..WRITERS).map(poster));
+    let resumer = async {
+        let mut client = app.ws(&alice).await.labelled("alice (resuming)");
+        let reply = client.subscribe(&room_id, Some(0)).await;
+        assert!(reply.get("truncated").is_none_or(|t| t == false), "{reply}");
+        let events = client.room_events_until(&room_id, GAP).await;
+        caught_up.0.send_replace(true);
+        (client, events)
+    };
+    let (posted, (mut client, mut events)) = tokio::join!(posters, resumer);
+    let last = GAP + posted.iter().sum::<i64>();
+    assert_eq!(app.last_seq(&bob, &room_id).await, last, "bob was the only writer");
+    events.extend(client.room_events_until(&room_id, last).await);
+    let seqs: Vec<i64> = events.iter().map(seq_of).collect();
+    assert_eq!(seqs, (1..=last).collect::<Vec<_>>(), "every event once, in order, across replay and live");
+    client.assert_no_room_events(&room_id).await;
+    client.assert_alive().await;
 }

@@ -1,6 +1,7 @@
 //! What the server does with bad, oversized, too many and unread frames, and with its own
 //! shutdown: a bad frame gets an `error` and the socket lives on; flooding closes with 1008,
-//! an oversized frame with 1009, a slow consumer with 1013, a shutdown with 1001.
+//! an oversized frame with 1009, a slow consumer with 1013, a shutdown with 1001, text that
+//! is not UTF-8 with 1007 and a WebSocket protocol violation with 1002.
 
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
@@ -16,6 +17,10 @@ both_backends!(
     slow_consumer_is_closed_with_1013 with small_outbox,
     server_shutdown_closes_sockets_with_1001,
     a_removed_member_can_no_longer_send,
+    invalid_utf8_closes_with_1007,
+    protocol_violations_close_with_1002,
+    a_frame_type_must_be_a_string,
+    a_removal_racing_the_first_send_still_stops_the_socket,
 );
 
 fn small_frames(config: &mut palaver::config::Config) {
@@ -243,4 +248,78 @@ async fn a_removed_member_can_no_longer_send(app: TestApp) {
     let messages = crate::helpers::items(&history);
     let contents: Vec<&str> = messages.iter().filter_map(|m| m["content"].as_str()).collect();
     assert_eq!(contents, ["first", "back again"]);
+}
+
+/// FIN and the text opcode: a whole text frame.
+const TEXT: u8 = 0x81;
+
+async fn invalid_utf8_closes_with_1007(app: TestApp) {
+    let alice = app.register("alice").await;
+    let mut client = app.ws(&alice).await;
+    client.assert_alive().await;
+
+    client.send_raw_frame(TEXT, true, &[b'"', 0xff, 0xfe, b'"']).await;
+    client.expect_close(1007).await;
+    app.ws(&alice).await.assert_alive().await;
+}
+
+async fn protocol_violations_close_with_1002(app: TestApp) {
+    let alice = app.register("alice").await;
+    let ping = br#"{"type":"ping"}"#;
+    let cases: [(&str, u8, bool, &[u8]); 4] = [
+        ("an unmasked frame", TEXT, false, ping),
+        ("a reserved bit set (no extension was negotiated)", TEXT | 0x40, true, ping),
+        ("an unknown data opcode", 0x83, true, ping),
+        ("an unknown control opcode", 0x8b, true, b""),
+    ];
+    for (what, head, masked, payload) in cases {
+        let mut client = app.ws(&alice).await.labelled(&format!("alice ({what})"));
+        client.assert_alive().await;
+        client.send_raw_frame(head, masked, payload).await;
+        client.expect_close(1002).await;
+    }
+    app.ws(&alice).await.assert_alive().await;
+}
+
+/// serde reads a number where an internally tagged enum's tag goes as the variant's index:
+/// `{"type": 2}` was `send`, `0` `subscribe`.
+async fn a_frame_type_must_be_a_string(app: TestApp) {
+    let alice = app.register("alice").await;
+    let room_id = id_of(&app.create_room(&alice, "general", "public").await);
+    let mut client = app.ws(&alice).await;
+
+    let tags =
+        [json!(2), json!(0), json!(5), json!(2.0), json!(true), json!(null), json!(["send"]), json!({"send": {}})];
+    for (i, tag) in tags.into_iter().enumerate() {
+        let frame = json!({"type": tag, "id": format!("tag-{i}"), "room_id": room_id, "content": "by index"});
+        let reply = client.request(frame.clone()).await;
+        assert_error(&reply, "bad_frame");
+        assert_eq!(reply["id"], frame["id"], "{reply}");
+    }
+    client.assert_alive().await;
+    assert_eq!(app.last_seq(&alice, &room_id).await, 0, "nothing was posted");
+}
+
+/// The first send to a room checks membership and the socket remembers the answer; a
+/// removal whose `member_left` lands while that check is in flight must not be forgotten.
+/// The two race on purpose, round after round: whichever wins, once the removal has been
+/// answered the socket must refuse to post.
+async fn a_removal_racing_the_first_send_still_stops_the_socket(app: TestApp) {
+    let alice = app.register("alice").await;
+    let carol = app.register("carol").await;
+    let room_id = id_of(&app.create_room(&alice, "general", "public").await);
+    let mut socket = app.ws(&carol).await;
+    let removal = format!("/rooms/{room_id}/members/{}", carol.id);
+    for round in 0..40 {
+        app.join(&carol, &room_id).await;
+        let first = json!({"type": "send", "id": format!("first-{round}"), "room_id": room_id, "content": "racing"});
+        let (_, removed) = tokio::join!(socket.send(first), app.delete(&alice, &removal));
+        removed.expect_status(204);
+        let after = json!({"type": "send", "id": format!("after-{round}"), "room_id": room_id, "content": "late"});
+        let refused = socket.request(after).await;
+        assert_eq!(type_of(&refused), "error", "round {round}: posted after the removal was answered: {refused}");
+        assert_eq!(refused["code"], "forbidden", "{refused}");
+        let first = socket.next_matching("the racing send's reply", |f| f["id"] == format!("first-{round}")).await;
+        assert!(["ack", "error"].contains(&type_of(&first)), "{first}");
+    }
 }

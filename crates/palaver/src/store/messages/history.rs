@@ -96,15 +96,17 @@ macro_rules! impl_history_store {
                 since: i64,
                 limit: i64,
             ) -> Result<Vec<$crate::store::RoomEvent>, $crate::store::Error> {
+                // Each branch limited on its own, so each is an index range scan of `limit`
+                // rows however much follows `since` (a resume reads a large gap in chunks).
                 let rows = sqlx::query_as::<$db, $crate::store::messages::EventRow>(
                     "SELECT e.seq AS event_seq, e.kind AS event_kind,
                             m.id, m.room_id, m.seq, m.updated_seq, m.author_id, u.username AS author_username,
                             m.kind, m.content, m.upload_id, m.client_msg_id, m.created_at, m.edited_at, m.deleted
-                     FROM (SELECT seq, 'posted' AS kind, id AS message_id FROM messages
-                           WHERE room_id = $1 AND seq > $2
+                     FROM (SELECT * FROM (SELECT seq, 'posted' AS kind, id AS message_id FROM messages
+                                          WHERE room_id = $1 AND seq > $2 ORDER BY seq LIMIT $3) p
                            UNION ALL
-                           SELECT seq, kind, message_id FROM message_changes
-                           WHERE room_id = $1 AND seq > $2) e
+                           SELECT * FROM (SELECT seq, kind, message_id FROM message_changes
+                                          WHERE room_id = $1 AND seq > $2 ORDER BY seq LIMIT $3) c) e
                      JOIN messages m ON m.id = e.message_id
                      JOIN users u ON u.id = m.author_id
                      ORDER BY e.seq LIMIT $3",

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
@@ -216,6 +217,27 @@ impl WsClient {
             .unwrap_or_else(|_| panic!("{}: sending a frame took over 5 s", self.label))
     }
 
+    /// Writes one WebSocket frame byte for byte, past the client library (which would refuse
+    /// to send a bad one): `head` is the first byte (FIN, reserved bits, opcode), `masked`
+    /// whether the payload is masked as a client must (RFC 6455 5.3), `payload` under 126 bytes.
+    pub async fn send_raw_frame(&mut self, head: u8, masked: bool, payload: &[u8]) {
+        assert!(payload.len() < 126, "a raw frame here has a one-byte length");
+        const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+        let mut bytes = vec![head, payload.len() as u8 | if masked { 0x80 } else { 0 }];
+        if masked {
+            bytes.extend_from_slice(&MASK);
+            bytes.extend(payload.iter().enumerate().map(|(i, b)| b ^ MASK[i % 4]));
+        } else {
+            bytes.extend_from_slice(payload);
+        }
+        let label = self.label.clone();
+        let tcp = self.stream.get_mut();
+        tokio::time::timeout(WS_TIMEOUT, tcp.write_all(&bytes))
+            .await
+            .unwrap_or_else(|_| panic!("{label}: writing a raw frame took over 5 s"))
+            .unwrap_or_else(|e| panic!("{label}: writing a raw frame failed: {e}"));
+    }
+
     /// Reads the next thing off the socket before `deadline`; `None` on timeout.
     async fn read(&mut self, deadline: Instant) -> Option<Incoming> {
         if self.closed {
@@ -420,28 +442,77 @@ impl WsClient {
         got
     }
 
-    /// Asserts that nothing arrives for `duration` (and nothing is kept unread).
-    pub async fn assert_silent(&mut self, duration: Duration) {
+    /// Sends a `ping` and reads up to its `pong`; returns the frames that came before it.
+    ///
+    /// The server acts on a socket's frames one at a time, in order, and writes what it
+    /// queued for the socket in order: whatever this socket's earlier frames (and requests
+    /// that have been answered, since the server publishes before it answers) caused for
+    /// this socket was queued before the `pong`, so it has arrived by now. Use it as a
+    /// barrier instead of waiting for "long enough".
+    async fn frames_before_pong(&mut self) -> Vec<Value> {
+        self.next_id += 1;
+        let id = json!(format!("{}-barrier-{}", self.label, self.next_id));
+        self.send(json!({"type": "ping", "id": id})).await;
+        let mut before = Vec::new();
+        loop {
+            let what = || format!("the pong of the barrier {id}; before it: {}", brief(&before));
+            let frame = self.read_frame(WS_TIMEOUT, &what).await;
+            if type_of(&frame) == "pong" && frame["id"] == id {
+                return before;
+            }
+            before.push(frame);
+        }
+    }
+
+    /// [`frames_before_pong`](Self::frames_before_pong), keeping those frames for later
+    /// reads: once this returns, everything this socket's handled frames caused is here.
+    pub async fn barrier(&mut self) {
+        let frames = self.frames_before_pong().await;
+        self.pending.extend(frames);
+    }
+
+    /// Asserts that nothing is kept unread and nothing arrives before a ping's pong.
+    pub async fn assert_silent(&mut self) {
         assert!(
             self.pending.is_empty(),
             "{}: expected silence, but frames are unread: {}",
             self.label,
             brief(&self.pending)
         );
-        match self.read(Instant::now() + duration).await {
-            None => {}
-            Some(Incoming::Frame(frame)) => {
-                panic!("{}: expected nothing for {duration:?}, got {}", self.label, brief([&frame]))
-            }
-            Some(Incoming::Closed { code, ended }) => {
-                panic!("{}: expected nothing for {duration:?}, but the socket closed ({code:?}, {ended:?})", self.label)
-            }
-        }
+        let frames = self.frames_before_pong().await;
+        assert!(frames.is_empty(), "{}: expected nothing before the pong, got {}", self.label, brief(&frames));
     }
 
-    /// Asserts that no frame `matching` is kept or arrives for `duration`; other frames
-    /// are kept for later reads.
-    pub async fn assert_none_matching(&mut self, duration: Duration, what: &str, matching: impl Fn(&Value) -> bool) {
+    /// Asserts that no frame `matching` is kept or arrives before a ping's pong; other
+    /// frames are kept for later reads.
+    pub async fn assert_none_matching(&mut self, what: &str, matching: impl Fn(&Value) -> bool) {
+        if let Some(frame) = self.pending.iter().find(|f| matching(f)) {
+            panic!("{}: expected no {what}, got {}", self.label, brief([frame]));
+        }
+        let frames = self.frames_before_pong().await;
+        if let Some(frame) = frames.iter().find(|f| matching(f)) {
+            panic!("{}: expected no {what} before the pong, got {}", self.label, brief([frame]));
+        }
+        self.pending.extend(frames);
+    }
+
+    /// Asserts that no room event (`message`, `message_updated`, `message_deleted`) of
+    /// `room_id` is kept or arrives before a ping's pong.
+    pub async fn assert_no_room_events(&mut self, room_id: &str) {
+        let what = format!("room event of {room_id}");
+        self.assert_none_matching(&what, |f| is_room_event(f) && event_room(f) == room_id).await;
+    }
+
+    /// Asserts that no frame `matching` is kept or arrives for `duration`; other frames are
+    /// kept. Only for what neither this socket's frames nor an answered request cause (a
+    /// timer on the server, such as the presence grace period), where no barrier can tell
+    /// that it will not come: say why at the call.
+    pub async fn assert_none_matching_for(
+        &mut self,
+        duration: Duration,
+        what: &str,
+        matching: impl Fn(&Value) -> bool,
+    ) {
         if let Some(frame) = self.pending.iter().find(|f| matching(f)) {
             panic!("{}: expected no {what}, got {}", self.label, brief([frame]));
         }
@@ -458,13 +529,6 @@ impl WsClient {
                 }
             }
         }
-    }
-
-    /// Asserts that no room event (`message`, `message_updated`, `message_deleted`) of
-    /// `room_id` is kept or arrives for `duration`.
-    pub async fn assert_no_room_events(&mut self, duration: Duration, room_id: &str) {
-        let what = format!("room event of {room_id}");
-        self.assert_none_matching(duration, &what, |f| is_room_event(f) && event_room(f) == room_id).await;
     }
 
     /// The frames kept so far (read while looking for something else), removed.
