@@ -7,6 +7,7 @@ pub mod messages;
 pub mod notifications;
 pub mod problem;
 pub mod rooms;
+mod schema;
 pub mod ws;
 
 pub use auth::*;

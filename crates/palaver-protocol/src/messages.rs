@@ -3,7 +3,7 @@ use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::UserRef;
+use crate::{UserRef, schema};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -47,21 +47,35 @@ pub struct Message {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct PostMessageRequest {
+    /// 1 to 4000 characters once surrounding whitespace and invisible characters are
+    /// trimmed; stored trimmed.
     #[serde(default)]
+    #[schema(required = true, value_type = String)]
     pub content: Option<String>,
+    /// Reserved for image uploads, which are not implemented yet: absent or null.
     #[serde(default)]
+    #[schema(schema_with = no_upload)]
     pub upload_id: Option<Uuid>,
+    /// The client's idempotency key, 1 to 64 characters: a retry with the same key gets the
+    /// message the first attempt stored.
     #[serde(default)]
     pub client_msg_id: Option<String>,
 }
 
+fn no_upload() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::Null)
+        .description(Some("Reserved for image uploads, which are not implemented yet: absent or null."))
+        .build()
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct EditMessageRequest {
+    /// As for posting: 1 to 4000 characters once trimmed.
     pub content: String,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct HistoryQuery {
     /// Newest `limit` messages with a seq below this one.
     pub before: Option<i64>,
@@ -69,6 +83,34 @@ pub struct HistoryQuery {
     pub after: Option<i64>,
     /// 1 to 200, default 50.
     pub limit: Option<i64>,
+}
+
+/// One parameter object, exploded into `before`, `after` and `limit`, because only an object
+/// can say "not both `before` and `after`".
+impl IntoParams for HistoryQuery {
+    fn into_params(
+        _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+    ) -> Vec<utoipa::openapi::path::Parameter> {
+        use utoipa::openapi::path::{ParameterBuilder, ParameterIn, ParameterStyle};
+        let seq = |description: &str| {
+            utoipa::openapi::schema::ObjectBuilder::new()
+                .schema_type(utoipa::openapi::schema::Type::Integer)
+                .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::Int64)))
+                .description(Some(description))
+        };
+        let fields = schema::object("The newest messages by default; `before` or `after` (not both) pages from a seq.")
+            .property("before", seq("Newest `limit` messages with a seq below this one."))
+            .property("after", seq("Oldest `limit` messages with a seq above this one."))
+            .property("limit", schema::page_limit());
+        let page = ParameterBuilder::new()
+            .name("page")
+            .parameter_in(ParameterIn::Query)
+            .style(Some(ParameterStyle::Form))
+            .explode(Some(true))
+            .schema(Some(schema::not_all_of(fields, &["before", "after"])))
+            .build();
+        vec![page]
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -80,5 +122,55 @@ pub struct MessagePage {
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ReadRequest {
+    /// The seq read up to; beyond the room's last seq counts as its last seq.
+    #[schema(minimum = 0)]
+    #[serde(deserialize_with = "whole_number")]
     pub seq: i64,
+}
+
+/// An integer, also when written with a zero fraction (`287.0`): JSON Schema's `integer`,
+/// which the OpenAPI document states, admits both spellings.
+fn whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+    struct Whole;
+
+    impl serde::de::Visitor<'_> for Whole {
+        type Value = i64;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an integer")
+        }
+
+        fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<i64, E> {
+            Ok(n)
+        }
+
+        fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<i64, E> {
+            i64::try_from(n).map_err(|_| E::invalid_value(serde::de::Unexpected::Unsigned(n), &self))
+        }
+
+        fn visit_f64<E: serde::de::Error>(self, n: f64) -> Result<i64, E> {
+            // Below 2^63 in magnitude, so the cast is exact for every whole value.
+            let whole = n.fract() == 0.0 && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&n);
+            if whole { Ok(n as i64) } else { Err(E::invalid_value(serde::de::Unexpected::Float(n), &self)) }
+        }
+    }
+
+    deserializer.deserialize_any(Whole)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_read_marker_is_a_whole_number_however_spelled() {
+        let seq = |body: &str| serde_json::from_str::<ReadRequest>(body).map(|r| r.seq).ok();
+        assert_eq!(seq(r#"{"seq": 287}"#), Some(287));
+        assert_eq!(seq(r#"{"seq": 287.0}"#), Some(287));
+        assert_eq!(seq(r#"{"seq": -3e0}"#), Some(-3));
+        assert_eq!(seq(r#"{"seq": 9223372036854775807}"#), Some(i64::MAX));
+        for bad in [r#"{"seq": 1.5}"#, r#"{"seq": 9223372036854775808}"#, r#"{"seq": 1e19}"#, r#"{"seq": "1"}"#] {
+            assert_eq!(seq(bad), None, "{bad}");
+        }
+    }
 }

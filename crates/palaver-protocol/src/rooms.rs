@@ -3,7 +3,7 @@ use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::User;
+use crate::{User, schema};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -50,16 +50,22 @@ pub struct Room {
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CreateRoomRequest {
+    /// 1 to 100 characters once surrounding whitespace and invisible characters are trimmed;
+    /// stored trimmed.
     pub name: String,
+    /// At most 1000 characters once trimmed; absent or null is empty.
     #[serde(default)]
     pub description: Option<String>,
     pub visibility: Visibility,
 }
 
+/// Absent or null fields stay as they are.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct UpdateRoomRequest {
+    /// As for creating: 1 to 100 characters once trimmed.
     #[serde(default)]
     pub name: Option<String>,
+    /// As for creating: at most 1000 characters once trimmed.
     #[serde(default)]
     pub description: Option<String>,
 }
@@ -77,11 +83,15 @@ pub enum RoomScope {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListRoomsQuery {
+    /// `joined` (the default) or `public`.
     #[serde(default)]
+    #[param(inline)]
     pub scope: RoomScope,
     /// 1 to 200, default 50.
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// `next_cursor` from the previous page.
+    #[param(schema_with = schema::cursor)]
     pub cursor: Option<String>,
 }
 
@@ -113,7 +123,16 @@ pub struct AddMemberRequest {
 /// Only `admin` or `member`: ownership passes only when the owner leaves.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct SetRoleRequest {
+    #[schema(schema_with = settable_role)]
     pub role: Role,
+}
+
+fn settable_role() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(["admin", "member"]))
+        .description(Some("`owner` is not settable: ownership passes only when the owner leaves."))
+        .build()
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

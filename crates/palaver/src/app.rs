@@ -7,28 +7,31 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
+use crate::auth::password::Passwords;
 use crate::auth::{JwtKeys, secret};
 use crate::config::Config;
 use crate::http::{self, AppState};
 use crate::realtime::{Broker, Hub, InProcessBroker};
+use crate::server::{self, ConnectionLimits};
 use crate::service::{self, Services};
 use crate::store;
 use crate::ws::WsRuntime;
+use crate::{fd_limit, private_fs};
 
 pub struct Application {
     listener: TcpListener,
     router: Router,
     ws: Arc<WsRuntime>,
+    connections: ConnectionLimits,
 }
 
-/// Opens the store (creating the data dir and running migrations) and the services on it.
+/// Opens the store (creating the data dir, private to this user, and running migrations)
+/// and the services on it.
 pub async fn services(config: &Config) -> anyhow::Result<Services> {
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
-    anyhow::ensure!(config.database.acquire_timeout_ms > 0, "database.acquire_timeout_ms must be at least 1");
+    private_fs::prepare_dir(&config.data_dir)
+        .with_context(|| format!("preparing data dir {}", config.data_dir.display()))?;
     let url = config.effective_database_url();
     let pool = store::PoolSettings {
         max_connections: config.database.max_connections,
@@ -43,6 +46,7 @@ pub async fn services(config: &Config) -> anyhow::Result<Services> {
     let broker: Arc<dyn Broker> = Arc::new(InProcessBroker::new(hub.clone()));
     let settings = service::Settings {
         refresh_ttl_secs: config.auth.refresh_ttl_secs,
+        passwords: Passwords::per_core(Duration::from_millis(config.auth.hash_wait_ms)),
         presence_grace: Duration::from_millis(config.ws.presence_grace_ms),
         // SQLite has one writer; PostgreSQL commits several rooms' batches side by side.
         write_shards: if store.backend() == "sqlite" {
@@ -59,12 +63,17 @@ pub async fn services(config: &Config) -> anyhow::Result<Services> {
 impl Application {
     /// Opens the database (running migrations), binds the listener and builds the router.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        config.validate()?;
         let services = services(&config).await?;
         let listener = TcpListener::bind(config.bind).await.with_context(|| format!("binding {}", config.bind))?;
         let ws = WsRuntime::new(config.ws.clone());
         let state = AppState { services, metrics: http::metrics_handle(), ws: ws.clone() };
         let router = http::router(state, &config.limits);
-        Ok(Self { listener, router, ws })
+        let connections = ConnectionLimits {
+            header_read_timeout: Duration::from_millis(config.limits.header_read_timeout_ms),
+            max_connections: fit_descriptors(config.limits.max_connections, config.database.max_connections),
+        };
+        Ok(Self { listener, router, ws, connections })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -84,16 +93,32 @@ impl Application {
             // Upgraded sockets are not HTTP requests that graceful shutdown waits for.
             ws.shutdown.cancel();
         };
-        // Chat frames are small and latency-bound: never let Nagle hold one back.
-        let listener = self.listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "could not set TCP_NODELAY");
-            }
-        });
-        axum::serve(listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(signal)
-            .await?;
+        server::serve(self.listener, self.router, self.connections, signal).await;
         self.ws.close_all(Duration::from_secs(5)).await;
         Ok(())
     }
+}
+
+/// Descriptors kept for everything but client connections: the database pool (SQLite
+/// connections hold the database and its WAL open), the listener, logs, migrations.
+fn reserved_descriptors(database_connections: u32) -> u64 {
+    64 + 3 * u64::from(database_connections)
+}
+
+/// `wanted` connections, or fewer if the descriptor limit cannot hold them, so the server
+/// stops accepting before `accept` fails for want of descriptors.
+fn fit_descriptors(wanted: usize, database_connections: u32) -> usize {
+    let Some(limit) = fd_limit::current() else { return wanted };
+    // Never below a handful, even under an absurdly low limit: then accept errors back off.
+    let room = limit.saturating_sub(reserved_descriptors(database_connections)).max(16);
+    let fitted = usize::try_from(room).unwrap_or(usize::MAX).min(wanted);
+    if fitted < wanted {
+        tracing::warn!(
+            wanted,
+            fitted,
+            open_file_limit = limit,
+            "limits.max_connections lowered to fit the open file limit"
+        );
+    }
+    fitted
 }

@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 
 use crate::app::{self, Application};
 use crate::config::{Config, Settings};
-use crate::telemetry;
+use crate::{fd_limit, telemetry};
 
 #[derive(Debug, Parser)]
 #[command(name = "palaver", version, about = "Palaver: a real-time chat server")]
@@ -55,6 +55,7 @@ pub enum UserCommand {
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::load(&cli.settings).context("loading configuration")?;
+    config.validate()?;
     telemetry::init(&config.log, config.log_format);
     match cli.command {
         Command::Serve => serve(config).await,
@@ -68,37 +69,49 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
+    fd_limit::raise_to_hard();
     let app = Application::build(config).await?;
+    // Listening for signals before saying we listen: a SIGTERM right after start is a
+    // clean stop, not the default action (death by signal).
+    let stop = shutdown_signal();
     // Printed on stdout, exactly once, so scripts can read the port when binding to :0.
     println!("listening on http://{}", app.local_addr());
-    app.run_until_stopped(shutdown_signal()).await?;
+    app.run_until_stopped(stop).await?;
     tracing::info!("stopped");
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on SIGINT or SIGTERM. The handlers are installed when this is called, not when
+/// the future is first polled.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await
+    let (interrupt, terminate) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        let listen = |kind: SignalKind, name: &str| {
+            signal(kind).inspect_err(|e| tracing::warn!(error = %e, "cannot listen for {name}")).ok()
+        };
+        (listen(SignalKind::interrupt(), "SIGINT"), listen(SignalKind::terminate(), "SIGTERM"))
+    };
+    async move {
+        #[cfg(unix)]
+        {
+            let received = |s: Option<tokio::signal::unix::Signal>| async move {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                () = received(interrupt) => {},
+                () = received(terminate) => {},
             }
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down: finishing in-flight requests");
     }
-    tracing::info!("shutting down: finishing in-flight requests");
 }
 
 async fn user(config: Config, command: UserCommand) -> anyhow::Result<()> {

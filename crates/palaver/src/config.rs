@@ -47,6 +47,9 @@ pub struct AuthConfig {
     pub access_ttl_secs: u64,
     /// Lifetime of a refresh token, in seconds.
     pub refresh_ttl_secs: u64,
+    /// How long a login or registration waits for a free password hasher (there is one per
+    /// core, as each argon2 hash takes 19 MiB) before answering 503 with `Retry-After`.
+    pub hash_wait_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -74,6 +77,15 @@ pub struct LimitsConfig {
     /// ... and in a burst; beyond that, 429 with `Retry-After` (an `error` frame with code
     /// `rate_limited` on the WebSocket).
     pub write_burst: f64,
+    /// Time a client has to send a request's headers; also how long an idle keep-alive
+    /// connection stays open. Slower connections are closed.
+    pub header_read_timeout_ms: u64,
+    /// Open connections (WebSockets included) at most; past that, new ones wait in the
+    /// listen backlog. Lowered at start to fit the process's file descriptor limit.
+    pub max_connections: usize,
+    /// Largest request head (each header's name and value, plus 4 bytes per header);
+    /// bigger ones get 431.
+    pub max_header_bytes: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -163,7 +175,7 @@ impl Default for Config {
 
 impl Default for AuthConfig {
     fn default() -> Self {
-        Self { access_ttl_secs: 15 * 60, refresh_ttl_secs: 30 * 24 * 3600 }
+        Self { access_ttl_secs: 15 * 60, refresh_ttl_secs: 30 * 24 * 3600, hash_wait_ms: 3_000 }
     }
 }
 
@@ -183,20 +195,10 @@ impl Default for LimitsConfig {
             auth_burst: 30.0,
             writes_per_sec: 10.0,
             write_burst: 50.0,
+            header_read_timeout_ms: 10_000,
+            max_connections: 10_000,
+            max_header_bytes: 16 * 1024,
         }
-    }
-}
-
-impl LimitsConfig {
-    /// A bucket needs a positive, finite rate and a burst of at least one write.
-    fn check_write_budget(&self) -> Result<(), String> {
-        if !(self.writes_per_sec.is_finite() && self.writes_per_sec > 0.0) {
-            return Err(format!("limits.writes_per_sec must be a positive number, not {}", self.writes_per_sec));
-        }
-        if !(self.write_burst.is_finite() && self.write_burst >= 1.0) {
-            return Err(format!("limits.write_burst must be at least 1, not {}", self.write_burst));
-        }
-        Ok(())
     }
 }
 
@@ -209,15 +211,50 @@ impl Config {
         }
     }
 
+    /// Refuses settings that cannot work (a rate of 0, an empty pool, a timer that would
+    /// overflow) before anything starts, naming each as the user wrote it.
+    pub fn validate(&self) -> Result<(), InvalidConfig> {
+        let mut rules = Rules::default();
+        self.apply_rules(&mut rules);
+        rules.finish()
+    }
+
+    /// One line per setting: a new setting adds its rule here.
+    fn apply_rules(&self, rules: &mut Rules) {
+        const TEN_YEARS_SECS: u64 = 10 * 366 * 24 * 3600;
+        rules.check("jwt_secret", self.jwt_secret.as_ref().map_or(Ok(()), |s| min_chars(s, 16)));
+        rules.check("database_url", self.database_url.as_deref().map_or(Ok(()), database_scheme));
+        rules.check("log", log_filter(&self.log));
+        rules.check("auth.access_ttl_secs", between(self.auth.access_ttl_secs, 1, TEN_YEARS_SECS));
+        rules.check("auth.refresh_ttl_secs", between(self.auth.refresh_ttl_secs, 1, TEN_YEARS_SECS));
+        rules.check("auth.hash_wait_ms", between(self.auth.hash_wait_ms, 1, 60_000));
+        rules.check("database.max_connections", positive(self.database.max_connections));
+        rules.check("database.acquire_timeout_ms", between(self.database.acquire_timeout_ms, 1, 3_600_000));
+        rules.check("limits.json_body_bytes", positive(self.limits.json_body_bytes));
+        rules.check("limits.auth_per_sec", rate(self.limits.auth_per_sec));
+        rules.check("limits.auth_burst", burst(self.limits.auth_burst));
+        rules.check("limits.writes_per_sec", rate(self.limits.writes_per_sec));
+        rules.check("limits.write_burst", burst(self.limits.write_burst));
+        rules.check("limits.header_read_timeout_ms", between(self.limits.header_read_timeout_ms, 1, 3_600_000));
+        rules.check("limits.max_connections", positive(self.limits.max_connections));
+        // Below hyper's own buffer (about 400 KiB), so our 431 is the one clients get.
+        rules.check("limits.max_header_bytes", between(self.limits.max_header_bytes, 1024, 256 * 1024));
+        rules.check("ws.max_frame_bytes", positive(self.ws.max_frame_bytes));
+        rules.check("ws.outbox_frames", positive(self.ws.outbox_frames));
+        rules.check("ws.rate_per_sec", rate(self.ws.rate_per_sec));
+        rules.check("ws.rate_burst", burst(self.ws.rate_burst));
+        rules.check("ws.ping_interval_secs", between(self.ws.ping_interval_secs, 1, 24 * 3600));
+        rules.check("ws.replay_limit", positive(self.ws.replay_limit));
+        rules.check("ws.presence_grace_ms", between(self.ws.presence_grace_ms, 0, 3_600_000));
+    }
+
     pub fn load(settings: &Settings) -> Result<Config, Box<figment::Error>> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(path) = &settings.config {
             figment = figment.merge(Toml::file_exact(path));
         }
         figment = figment.merge(Serialized::defaults(settings.overrides()));
-        let config: Config = figment.extract().map_err(Box::new)?;
-        config.limits.check_write_budget().map_err(|e| Box::new(figment::Error::from(e)))?;
-        Ok(config)
+        figment.extract().map_err(Box::new)
     }
 }
 
@@ -255,6 +292,9 @@ pub struct Settings {
     /// Refresh token lifetime in seconds [default: 2592000, 30 days]
     #[arg(long, env = "PALAVER_AUTH_REFRESH_TTL_SECS", global = true)]
     pub auth_refresh_ttl_secs: Option<u64>,
+    /// Milliseconds a login or registration waits for a free password hasher before 503 [default: 3000]
+    #[arg(long, env = "PALAVER_AUTH_HASH_WAIT_MS", global = true)]
+    pub auth_hash_wait_ms: Option<u64>,
     /// Largest JSON request body in bytes [default: 65536]
     #[arg(long, env = "PALAVER_LIMITS_JSON_BODY_BYTES", global = true)]
     pub limits_json_body_bytes: Option<usize>,
@@ -270,6 +310,15 @@ pub struct Settings {
     /// Burst of message writes per user before 429 [default: 50]
     #[arg(long, env = "PALAVER_LIMITS_WRITE_BURST", global = true)]
     pub limits_write_burst: Option<f64>,
+    /// Milliseconds a client has to send request headers; also the keep-alive idle time [default: 10000]
+    #[arg(long, env = "PALAVER_LIMITS_HEADER_READ_TIMEOUT_MS", global = true)]
+    pub limits_header_read_timeout_ms: Option<u64>,
+    /// Open connections at most, WebSockets included; more wait to be accepted [default: 10000]
+    #[arg(long, env = "PALAVER_LIMITS_MAX_CONNECTIONS", global = true)]
+    pub limits_max_connections: Option<usize>,
+    /// Largest request head in bytes; bigger ones get 431 [default: 16384]
+    #[arg(long, env = "PALAVER_LIMITS_MAX_HEADER_BYTES", global = true)]
+    pub limits_max_header_bytes: Option<usize>,
     /// Largest WebSocket frame from a client in bytes [default: 65536]
     #[arg(long, env = "PALAVER_WS_MAX_FRAME_BYTES", global = true)]
     pub ws_max_frame_bytes: Option<usize>,
@@ -336,11 +385,15 @@ impl Settings {
         put(Some("database"), "acquire_timeout_ms", self.database_acquire_timeout_ms.map(|v| json!(v)));
         put(Some("auth"), "access_ttl_secs", self.auth_access_ttl_secs.map(|v| json!(v)));
         put(Some("auth"), "refresh_ttl_secs", self.auth_refresh_ttl_secs.map(|v| json!(v)));
+        put(Some("auth"), "hash_wait_ms", self.auth_hash_wait_ms.map(|v| json!(v)));
         put(Some("limits"), "json_body_bytes", self.limits_json_body_bytes.map(|v| json!(v)));
         put(Some("limits"), "auth_per_sec", self.limits_auth_per_sec.map(|v| json!(v)));
         put(Some("limits"), "auth_burst", self.limits_auth_burst.map(|v| json!(v)));
         put(Some("limits"), "writes_per_sec", self.limits_writes_per_sec.map(|v| json!(v)));
         put(Some("limits"), "write_burst", self.limits_write_burst.map(|v| json!(v)));
+        put(Some("limits"), "header_read_timeout_ms", self.limits_header_read_timeout_ms.map(|v| json!(v)));
+        put(Some("limits"), "max_connections", self.limits_max_connections.map(|v| json!(v)));
+        put(Some("limits"), "max_header_bytes", self.limits_max_header_bytes.map(|v| json!(v)));
         put(Some("ws"), "max_frame_bytes", self.ws_max_frame_bytes.map(|v| json!(v)));
         put(Some("ws"), "outbox_frames", self.ws_outbox_frames.map(|v| json!(v)));
         put(Some("ws"), "rate_per_sec", self.ws_rate_per_sec.map(|v| json!(v)));
@@ -355,21 +408,114 @@ impl Settings {
     }
 }
 
+/// Settings that cannot work, each named as the user wrote it.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {}", .0.join("; "))]
+pub struct InvalidConfig(pub Vec<String>);
+
+/// Collects every broken setting, so an operator fixes them all in one go.
+#[derive(Default)]
+struct Rules {
+    problems: Vec<String>,
+    #[cfg(test)]
+    checked: Vec<&'static str>,
+}
+
+impl Rules {
+    /// `key` is the TOML key (`section.name`); its `PALAVER_*` variable is derived from it.
+    fn check(&mut self, key: &'static str, verdict: Result<(), String>) {
+        #[cfg(test)]
+        self.checked.push(key);
+        if let Err(rule) = verdict {
+            self.problems.push(format!("{key} ({}) {rule}", env_var(key)));
+        }
+    }
+
+    fn finish(self) -> Result<(), InvalidConfig> {
+        if self.problems.is_empty() { Ok(()) } else { Err(InvalidConfig(self.problems)) }
+    }
+}
+
+/// `ws.rate_per_sec` is set by `PALAVER_WS_RATE_PER_SEC` (and `--ws-rate-per-sec`).
+fn env_var(key: &str) -> String {
+    format!("PALAVER_{}", key.replace('.', "_").to_ascii_uppercase())
+}
+
+fn positive<T: PartialOrd + Default>(value: T) -> Result<(), String> {
+    if value > T::default() { Ok(()) } else { Err("must be greater than 0".into()) }
+}
+
+fn between<T: PartialOrd + std::fmt::Display>(value: T, min: T, max: T) -> Result<(), String> {
+    if min <= value && value <= max { Ok(()) } else { Err(format!("must be between {min} and {max}")) }
+}
+
+/// Tokens per second for a rate limit.
+fn rate(value: f64) -> Result<(), String> {
+    if value.is_finite() && value > 0.0 { Ok(()) } else { Err("must be greater than 0".into()) }
+}
+
+/// A bucket that holds less than one token would never let anything through.
+fn burst(value: f64) -> Result<(), String> {
+    if value.is_finite() && value >= 1.0 { Ok(()) } else { Err("must be at least 1".into()) }
+}
+
+fn min_chars(value: &str, min: usize) -> Result<(), String> {
+    if value.chars().count() >= min { Ok(()) } else { Err(format!("must be at least {min} characters")) }
+}
+
+fn database_scheme(url: &str) -> Result<(), String> {
+    let known = ["sqlite:", "postgres:", "postgresql:"].iter().any(|scheme| url.starts_with(scheme));
+    if known { Ok(()) } else { Err("must start with sqlite:, postgres: or postgresql:".into()) }
+}
+
+fn log_filter(filter: &str) -> Result<(), String> {
+    tracing_subscriber::EnvFilter::try_new(filter).map(drop).map_err(|e| format!("is not a log filter ({e})"))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{Config, Settings};
+    use super::*;
 
     #[test]
-    fn the_write_budget_is_checked_at_load() {
-        assert!(Config::load(&Settings::default()).is_ok(), "the defaults are valid");
+    fn the_write_budget_is_checked_at_start() {
         let cases = [
             (Settings { limits_writes_per_sec: Some(0.0), ..Settings::default() }, "limits.writes_per_sec"),
             (Settings { limits_writes_per_sec: Some(-1.0), ..Settings::default() }, "limits.writes_per_sec"),
             (Settings { limits_write_burst: Some(0.5), ..Settings::default() }, "limits.write_burst"),
         ];
         for (settings, named) in cases {
-            let error = Config::load(&settings).expect_err("an unusable budget is refused").to_string();
+            let config = Config::load(&settings).expect("the settings parse");
+            let error = config.validate().expect_err("an unusable budget is refused").to_string();
             assert!(error.contains(named), "the error names {named}: {error}");
+        }
+    }
+
+    #[test]
+    fn the_defaults_are_valid() {
+        Config::default().validate().unwrap();
+    }
+
+    #[test]
+    fn a_zero_is_refused_with_the_setting_as_the_user_wrote_it() {
+        let mut config = Config::default();
+        config.ws.rate_per_sec = 0.0;
+        config.database.max_connections = 0;
+        let error = config.validate().unwrap_err().to_string();
+        assert!(error.contains("ws.rate_per_sec (PALAVER_WS_RATE_PER_SEC) must be"), "{error}");
+        assert!(error.contains("database.max_connections (PALAVER_DATABASE_MAX_CONNECTIONS) must be"), "{error}");
+    }
+
+    #[test]
+    fn every_checked_setting_names_a_variable_that_exists() {
+        use clap::{Args, Command};
+        let command = Settings::augment_args(Command::new("palaver"));
+        let variables: Vec<String> =
+            command.get_arguments().filter_map(|a| a.get_env()).map(|e| e.to_string_lossy().into_owned()).collect();
+        let mut rules = Rules::default();
+        Config::default().apply_rules(&mut rules);
+        assert!(rules.checked.len() > 10);
+        for key in rules.checked {
+            assert!(variables.contains(&env_var(key)), "{key}: no {} in Settings", env_var(key));
         }
     }
 }

@@ -72,6 +72,12 @@ impl Error {
     }
 }
 
+impl From<FieldError> for Error {
+    fn from(e: FieldError) -> Self {
+        Error::Validation(vec![e])
+    }
+}
+
 /// How soon a client should retry while the database is down: the outages worth riding
 /// out (a restart, a failover, a network blip) last seconds.
 pub const DATABASE_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(1);

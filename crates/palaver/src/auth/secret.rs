@@ -11,8 +11,8 @@ use rand::RngCore;
 pub const FILE_NAME: &str = "secret";
 
 pub fn load_or_create(configured: Option<&str>, data_dir: &Path) -> anyhow::Result<Vec<u8>> {
+    // `Config::validate` has checked its length.
     if let Some(secret) = configured {
-        anyhow::ensure!(secret.len() >= 16, "PALAVER_JWT_SECRET must be at least 16 characters");
         return Ok(secret.as_bytes().to_vec());
     }
     let path = data_dir.join(FILE_NAME);

@@ -1,9 +1,10 @@
 use palaver_protocol::FieldError;
 
 use super::field_error;
+use super::text::{trimmed, valid_text};
 use super::user::is_username_char;
 
-/// 1 to 4000 characters after trimming; stored trimmed.
+/// 1 to 4000 characters after trimming whitespace and invisible characters; stored trimmed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageContent(String);
 
@@ -11,7 +12,7 @@ impl MessageContent {
     pub const MAX_CHARS: usize = 4000;
 
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        let content = raw.trim();
+        let content = trimmed(valid_text("content", raw)?);
         let len = content.chars().count();
         if len == 0 {
             return Err(field_error("content", "must not be empty"));
@@ -37,7 +38,7 @@ pub struct ClientMsgId(String);
 
 impl ClientMsgId {
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        let len = raw.chars().count();
+        let len = valid_text("client_msg_id", raw)?.chars().count();
         if len == 0 || len > 64 {
             return Err(field_error("client_msg_id", "must be 1 to 64 characters"));
         }
@@ -86,6 +87,8 @@ mod tests {
     fn content_is_trimmed_and_bounded() {
         assert_eq!(MessageContent::parse("  hi  ").unwrap().as_str(), "hi");
         assert!(MessageContent::parse("   ").is_err());
+        assert!(MessageContent::parse("\u{200B}\u{FEFF}\u{2060}").is_err());
+        assert!(MessageContent::parse("a\0b").is_err());
         assert!(MessageContent::parse(&"é".repeat(4000)).is_ok());
         assert!(MessageContent::parse(&"é".repeat(4001)).is_err());
     }

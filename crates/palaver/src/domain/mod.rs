@@ -5,6 +5,7 @@ mod kinds;
 mod message;
 mod page;
 mod room;
+mod text;
 mod user;
 
 pub use ids::{MessageId, RoomId, UserId};
@@ -12,6 +13,7 @@ pub use kinds::{MessageKind, NotificationKind, Role, RoomKind, Visibility};
 pub use message::{ClientMsgId, MessageContent, mentions};
 pub use page::{Cursor, PageLimit};
 pub use room::{RoomDescription, RoomName};
+pub use text::valid_text;
 pub use user::{Email, Password, Username};
 
 use palaver_protocol::FieldError;

@@ -1,14 +1,15 @@
 use palaver_protocol::FieldError;
 
 use super::field_error;
+use super::text::{trimmed, valid_text};
 
-/// 1 to 100 characters after trimming.
+/// 1 to 100 characters after trimming whitespace and invisible characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoomName(String);
 
 impl RoomName {
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        let name = raw.trim();
+        let name = trimmed(valid_text("name", raw)?);
         let len = name.chars().count();
         if len == 0 {
             return Err(field_error("name", "must not be empty"));
@@ -30,7 +31,7 @@ pub struct RoomDescription(String);
 
 impl RoomDescription {
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        let description = raw.trim();
+        let description = trimmed(valid_text("description", raw)?);
         if description.chars().count() > 1000 {
             return Err(field_error("description", "must be at most 1000 characters"));
         }

@@ -1,6 +1,7 @@
 use palaver_protocol::FieldError;
 
 use super::field_error;
+use super::text::valid_text;
 
 /// 3 to 32 of `[A-Za-z0-9_.-]`; unique case-insensitively (the database enforces that).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -8,7 +9,7 @@ pub struct Username(String);
 
 impl Username {
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        let len = raw.chars().count();
+        let len = valid_text("username", raw)?.chars().count();
         if !(3..=32).contains(&len) {
             return Err(field_error("username", "must be 3 to 32 characters"));
         }
@@ -37,7 +38,7 @@ pub struct Email(String);
 
 impl Email {
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        let raw = raw.trim();
+        let raw = valid_text("email", raw)?.trim();
         let invalid = || field_error("email", "must be a valid email address");
         if raw.len() > 254 || raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(invalid());
@@ -62,13 +63,13 @@ impl Email {
     }
 }
 
-/// 8 to 256 characters. Never logged: `Debug` hides it.
+/// 8 to 256 characters, for a new password. Never logged: `Debug` hides it.
 #[derive(Clone)]
 pub struct Password(String);
 
 impl Password {
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        let len = raw.chars().count();
+        let len = valid_text("password", raw)?.chars().count();
         if len < 8 {
             return Err(field_error("password", "must be at least 8 characters"));
         }

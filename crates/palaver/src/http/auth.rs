@@ -1,13 +1,14 @@
 use axum::extract::State;
 use axum::http::StatusCode;
-use palaver_protocol::{LoginRequest, Problem, RefreshRequest, RegisterRequest, TokenPair};
+use palaver_protocol::{LoginRequest, RefreshRequest, RegisterRequest, TokenPair};
 
 use super::AppState;
 use super::extract::{CurrentUser, Json};
+use super::openapi::{Conflict, JsonBody, RateLimited, Unauthorized, Unavailable};
 use super::problem::ApiError;
 
 #[utoipa::path(post, path = "/auth/register", tag = "auth", request_body = RegisterRequest,
-    responses((status = 201, body = TokenPair), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = TokenPair), JsonBody, Conflict, RateLimited, Unavailable))]
 pub async fn register(
     State(state): State<AppState>,
     Json(req): Json<RegisterRequest>,
@@ -16,7 +17,7 @@ pub async fn register(
 }
 
 #[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = TokenPair), (status = 401, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = TokenPair), JsonBody, Unauthorized, RateLimited, Unavailable))]
 pub async fn login(
     State(state): State<AppState>,
     Json(req): Json<LoginRequest>,
@@ -25,7 +26,7 @@ pub async fn login(
 }
 
 #[utoipa::path(post, path = "/auth/refresh", tag = "auth", request_body = RefreshRequest,
-    responses((status = 200, body = TokenPair), (status = 401, body = Problem)))]
+    responses((status = 200, body = TokenPair), JsonBody, Unauthorized, RateLimited, Unavailable))]
 pub async fn refresh(
     State(state): State<AppState>,
     Json(req): Json<RefreshRequest>,
@@ -34,7 +35,7 @@ pub async fn refresh(
 }
 
 #[utoipa::path(post, path = "/auth/logout", tag = "auth", request_body = RefreshRequest,
-    security(("bearer" = [])), responses((status = 204), (status = 401, body = Problem)))]
+    security(("bearer" = [])), responses((status = 204, description = "logged out"), Unauthorized, JsonBody, Unavailable))]
 pub async fn logout(
     State(state): State<AppState>,
     CurrentUser(caller): CurrentUser,

@@ -1,17 +1,16 @@
 use axum::extract::State;
 use axum::http::StatusCode;
-use palaver_protocol::{
-    EditMessageRequest, HistoryQuery, Message, MessagePage, PostMessageRequest, Problem, ReadRequest,
-};
+use palaver_protocol::{EditMessageRequest, HistoryQuery, Message, MessagePage, PostMessageRequest, ReadRequest};
 
 use super::AppState;
 use super::extract::{CurrentUser, Json, Path, Query};
+use super::openapi::{Conflict, Forbidden, JsonBody, NotFound, QueryString, RateLimited, Unauthorized, Unavailable};
 use super::problem::ApiError;
 use crate::domain::{MessageId, RoomId};
 
 #[utoipa::path(get, path = "/rooms/{id}/messages", tag = "messages", security(("bearer" = [])),
     params(("id" = Uuid, Path), HistoryQuery),
-    responses((status = 200, body = MessagePage), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, body = MessagePage), Unauthorized, Forbidden, NotFound, QueryString, Unavailable))]
 pub async fn history(
     State(state): State<AppState>,
     CurrentUser(caller): CurrentUser,
@@ -24,8 +23,7 @@ pub async fn history(
 /// 201 with the stored message; a retry with the same `client_msg_id` gets the same one.
 #[utoipa::path(post, path = "/rooms/{id}/messages", tag = "messages", security(("bearer" = [])),
     params(("id" = Uuid, Path)), request_body = PostMessageRequest,
-    responses((status = 201, body = Message), (status = 403, body = Problem), (status = 404, body = Problem),
-        (status = 422, body = Problem)))]
+    responses((status = 201, body = Message), Unauthorized, Forbidden, NotFound, JsonBody, RateLimited, Unavailable))]
 pub async fn post(
     State(state): State<AppState>,
     CurrentUser(caller): CurrentUser,
@@ -38,8 +36,8 @@ pub async fn post(
 
 #[utoipa::path(patch, path = "/rooms/{id}/messages/{message_id}", tag = "messages", security(("bearer" = [])),
     params(("id" = Uuid, Path), ("message_id" = Uuid, Path)), request_body = EditMessageRequest,
-    responses((status = 200, body = Message), (status = 403, body = Problem), (status = 404, body = Problem),
-        (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = Message), Unauthorized, Forbidden, NotFound, Conflict, JsonBody, RateLimited,
+        Unavailable))]
 pub async fn edit(
     State(state): State<AppState>,
     CurrentUser(caller): CurrentUser,
@@ -51,7 +49,8 @@ pub async fn edit(
 
 #[utoipa::path(delete, path = "/rooms/{id}/messages/{message_id}", tag = "messages", security(("bearer" = [])),
     params(("id" = Uuid, Path), ("message_id" = Uuid, Path)),
-    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 204, description = "deleted, or already deleted"), Unauthorized, Forbidden, NotFound,
+        RateLimited, Unavailable))]
 pub async fn delete(
     State(state): State<AppState>,
     CurrentUser(caller): CurrentUser,
@@ -63,7 +62,8 @@ pub async fn delete(
 
 #[utoipa::path(post, path = "/rooms/{id}/read", tag = "messages", security(("bearer" = [])),
     params(("id" = Uuid, Path)), request_body = ReadRequest,
-    responses((status = 204), (status = 404, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 204, description = "the read marker moved or stayed"), Unauthorized, Forbidden, NotFound,
+        JsonBody, Unavailable))]
 pub async fn read(
     State(state): State<AppState>,
     CurrentUser(caller): CurrentUser,

@@ -2,9 +2,11 @@
 
 mod auth;
 mod extract;
+mod head_limit;
 mod messages;
 mod notifications;
 mod observe;
+mod openapi;
 mod ops;
 pub mod problem;
 mod rooms;
@@ -27,6 +29,7 @@ use crate::ratelimit::KeyedRateLimit;
 use crate::service::Services;
 
 pub use extract::{CurrentUser, bearer_token};
+pub use head_limit::MAX_HEADER_FIELDS;
 pub use observe::metrics_handle;
 
 #[derive(Clone)]
@@ -81,19 +84,23 @@ pub fn router(state: AppState, limits: &LimitsConfig) -> Router {
         .routes(routes!(messages::read))
         .routes(routes!(notifications::list))
         .routes(routes!(notifications::mark_read));
-    let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (api, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", v1)
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .split_for_parts();
-    let openapi = Arc::new(openapi);
+    let doc = openapi::Document::new(doc);
 
     api.route("/api/v1/ws", axum::routing::get(ws::upgrade))
-        .route("/api/openapi.json", axum::routing::get(move || ops::openapi(openapi.clone())))
+        .route("/api/openapi.json", axum::routing::get(move || openapi::serve(doc.clone())))
         .route("/metrics", axum::routing::get(ops::metrics))
         .fallback(problem::not_found)
         .method_not_allowed_fallback(problem::method_not_allowed)
         .layer(DefaultBodyLimit::max(limits.json_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            head_limit::HeadLimit { max_bytes: limits.max_header_bytes },
+            head_limit::limit_head,
+        ))
         .layer(axum::middleware::from_fn(observe::observe))
         .layer(observe::trace_layer())
         .layer(tower_http::request_id::PropagateRequestIdLayer::x_request_id())

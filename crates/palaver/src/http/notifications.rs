@@ -1,13 +1,15 @@
 use axum::extract::State;
 use axum::http::StatusCode;
-use palaver_protocol::{MarkNotificationsRequest, NotificationPage, NotificationsQuery, Problem};
+use palaver_protocol::{MarkNotificationsRequest, NotificationPage, NotificationsQuery};
 
 use super::AppState;
 use super::extract::{CurrentUser, Json, Query};
+use super::openapi::{JsonBody, QueryString, Unauthorized, Unavailable};
 use super::problem::ApiError;
 
 #[utoipa::path(get, path = "/notifications", tag = "notifications", security(("bearer" = [])),
-    params(NotificationsQuery), responses((status = 200, body = NotificationPage), (status = 422, body = Problem)))]
+    params(NotificationsQuery),
+    responses((status = 200, body = NotificationPage), Unauthorized, QueryString, Unavailable))]
 pub async fn list(
     State(state): State<AppState>,
     CurrentUser(caller): CurrentUser,
@@ -17,7 +19,8 @@ pub async fn list(
 }
 
 #[utoipa::path(post, path = "/notifications/read", tag = "notifications", security(("bearer" = [])),
-    request_body = MarkNotificationsRequest, responses((status = 204), (status = 422, body = Problem)))]
+    request_body = MarkNotificationsRequest,
+    responses((status = 204, description = "marked read"), Unauthorized, JsonBody, Unavailable))]
 pub async fn mark_read(
     State(state): State<AppState>,
     CurrentUser(caller): CurrentUser,

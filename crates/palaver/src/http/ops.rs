@@ -1,5 +1,3 @@
-use std::sync::Arc;
-
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
@@ -9,7 +7,8 @@ use utoipa::ToSchema;
 use super::AppState;
 use crate::service::{Dependency, Readiness, Writers};
 
-#[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, description = "the process is up")))]
+#[utoipa::path(get, path = "/healthz", tag = "ops",
+    responses((status = 200, description = "the process is up", body = String, content_type = "text/plain")))]
 pub async fn healthz() -> &'static str {
     "ok"
 }
@@ -76,10 +75,6 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, axum::Json<Re
     let readiness = state.services.readiness().await;
     let status = if readiness.is_ready() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, axum::Json(readiness.into()))
-}
-
-pub async fn openapi(doc: Arc<utoipa::openapi::OpenApi>) -> impl IntoResponse {
-    axum::Json(doc.as_ref().clone())
 }
 
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {

@@ -1,19 +1,20 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use palaver_protocol::{
-    AddMemberRequest, CreateRoomRequest, ListRoomsQuery, Member, MemberList, OpenDmRequest, Problem, Room, RoomPage,
+    AddMemberRequest, CreateRoomRequest, ListRoomsQuery, Member, MemberList, OpenDmRequest, Room, RoomPage,
     SetRoleRequest, UpdateRoomRequest,
 };
 
 use super::AppState;
 use super::extract::{CurrentUser, Json, Path, Query};
+use super::openapi::{Conflict, Forbidden, JsonBody, NotFound, QueryString, Unauthorized, Unavailable};
 use super::problem::ApiError;
 use crate::domain::{RoomId, UserId};
 
 type Reply<T> = Result<axum::Json<T>, ApiError>;
 
 #[utoipa::path(post, path = "/rooms", tag = "rooms", security(("bearer" = [])), request_body = CreateRoomRequest,
-    responses((status = 201, body = Room), (status = 422, body = Problem)))]
+    responses((status = 201, body = Room), Unauthorized, JsonBody, Unavailable))]
 pub async fn create(
     State(state): State<AppState>,
     CurrentUser(caller): CurrentUser,
@@ -23,7 +24,7 @@ pub async fn create(
 }
 
 #[utoipa::path(get, path = "/rooms", tag = "rooms", security(("bearer" = [])), params(ListRoomsQuery),
-    responses((status = 200, body = RoomPage), (status = 422, body = Problem)))]
+    responses((status = 200, body = RoomPage), Unauthorized, QueryString, Unavailable))]
 pub async fn list(
     State(state): State<AppState>,
     CurrentUser(caller): CurrentUser,
@@ -33,7 +34,7 @@ pub async fn list(
 }
 
 #[utoipa::path(get, path = "/rooms/{id}", tag = "rooms", security(("bearer" = [])), params(("id" = Uuid, Path)),
-    responses((status = 200, body = Room), (status = 404, body = Problem)))]
+    responses((status = 200, body = Room), Unauthorized, NotFound, Unavailable))]
 pub async fn get(
     State(state): State<AppState>,
     CurrentUser(caller): CurrentUser,
@@ -44,7 +45,7 @@ pub async fn get(
 
 #[utoipa::path(patch, path = "/rooms/{id}", tag = "rooms", security(("bearer" = [])), params(("id" = Uuid, Path)),
     request_body = UpdateRoomRequest,
-    responses((status = 200, body = Room), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, body = Room), Unauthorized, Forbidden, NotFound, JsonBody, Unavailable))]
 pub async fn update(
     State(state): State<AppState>,
     CurrentUser(caller): CurrentUser,
@@ -55,7 +56,7 @@ pub async fn update(
 }
 
 #[utoipa::path(delete, path = "/rooms/{id}", tag = "rooms", security(("bearer" = [])), params(("id" = Uuid, Path)),
-    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 204, description = "deleted"), Unauthorized, Forbidden, NotFound, Unavailable))]
 pub async fn delete(
     State(state): State<AppState>,
     CurrentUser(caller): CurrentUser,
@@ -66,7 +67,8 @@ pub async fn delete(
 }
 
 #[utoipa::path(post, path = "/rooms/{id}/join", tag = "rooms", security(("bearer" = [])), params(("id" = Uuid, Path)),
-    responses((status = 200, body = Room), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, body = Room, description = "joined, or already a member"), Unauthorized, Forbidden,
+        NotFound, Unavailable))]
 pub async fn join(
     State(state): State<AppState>,
     CurrentUser(caller): CurrentUser,
@@ -76,7 +78,7 @@ pub async fn join(
 }
 
 #[utoipa::path(post, path = "/rooms/{id}/leave", tag = "rooms", security(("bearer" = [])), params(("id" = Uuid, Path)),
-    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 204, description = "left"), Unauthorized, Forbidden, NotFound, Unavailable))]
 pub async fn leave(
     State(state): State<AppState>,
     CurrentUser(caller): CurrentUser,
@@ -87,7 +89,7 @@ pub async fn leave(
 }
 
 #[utoipa::path(get, path = "/rooms/{id}/members", tag = "rooms", security(("bearer" = [])), params(("id" = Uuid, Path)),
-    responses((status = 200, body = MemberList), (status = 404, body = Problem)))]
+    responses((status = 200, body = MemberList), Unauthorized, NotFound, Unavailable))]
 pub async fn members(
     State(state): State<AppState>,
     CurrentUser(caller): CurrentUser,
@@ -98,19 +100,22 @@ pub async fn members(
 
 #[utoipa::path(post, path = "/rooms/{id}/members", tag = "rooms", security(("bearer" = [])), params(("id" = Uuid, Path)),
     request_body = AddMemberRequest,
-    responses((status = 201, body = Member), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 201, body = Member, description = "added"), (status = 200, body = Member, description = "already a member"),
+        Unauthorized, Forbidden, NotFound, JsonBody, Unavailable))]
 pub async fn add_member(
     State(state): State<AppState>,
     CurrentUser(caller): CurrentUser,
     Path(id): Path<RoomId>,
     Json(req): Json<AddMemberRequest>,
 ) -> Result<(StatusCode, axum::Json<Member>), ApiError> {
-    Ok((StatusCode::CREATED, axum::Json(state.services.add_member(&caller, id, UserId::from_uuid(req.user_id)).await?)))
+    let (member, added) = state.services.add_member(&caller, id, UserId::from_uuid(req.user_id)).await?;
+    let status = if added { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, axum::Json(member)))
 }
 
 #[utoipa::path(patch, path = "/rooms/{id}/members/{user_id}", tag = "rooms", security(("bearer" = [])),
     params(("id" = Uuid, Path), ("user_id" = Uuid, Path)), request_body = SetRoleRequest,
-    responses((status = 200, body = Member), (status = 403, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = Member), Unauthorized, Forbidden, NotFound, Conflict, JsonBody, Unavailable))]
 pub async fn set_role(
     State(state): State<AppState>,
     CurrentUser(caller): CurrentUser,
@@ -122,7 +127,8 @@ pub async fn set_role(
 
 #[utoipa::path(delete, path = "/rooms/{id}/members/{user_id}", tag = "rooms", security(("bearer" = [])),
     params(("id" = Uuid, Path), ("user_id" = Uuid, Path)),
-    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 204, description = "removed (or left, when it is the caller)"), Unauthorized, Forbidden,
+        NotFound, Unavailable))]
 pub async fn remove_member(
     State(state): State<AppState>,
     CurrentUser(caller): CurrentUser,
@@ -133,7 +139,8 @@ pub async fn remove_member(
 }
 
 #[utoipa::path(post, path = "/dms", tag = "rooms", security(("bearer" = [])), request_body = OpenDmRequest,
-    responses((status = 200, body = Room), (status = 404, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = Room, description = "the pair's direct message, opened on first use"), Unauthorized,
+        NotFound, JsonBody, Unavailable))]
 pub async fn open_dm(
     State(state): State<AppState>,
     CurrentUser(caller): CurrentUser,

@@ -1,19 +1,20 @@
 use axum::extract::State;
-use palaver_protocol::{Problem, User};
+use palaver_protocol::User;
 
 use super::AppState;
 use super::extract::{CurrentUser, Path};
+use super::openapi::{NotFound, Unauthorized, Unavailable};
 use super::problem::ApiError;
 use crate::domain::UserId;
 
 #[utoipa::path(get, path = "/users/me", tag = "users", security(("bearer" = [])),
-    responses((status = 200, body = User), (status = 401, body = Problem)))]
+    responses((status = 200, body = User), Unauthorized, Unavailable))]
 pub async fn me(State(state): State<AppState>, CurrentUser(caller): CurrentUser) -> Result<axum::Json<User>, ApiError> {
     Ok(axum::Json(state.services.me(&caller).await?))
 }
 
 #[utoipa::path(get, path = "/users/{id}", tag = "users", security(("bearer" = [])),
-    params(("id" = Uuid, Path)), responses((status = 200, body = User), (status = 404, body = Problem)))]
+    params(("id" = Uuid, Path)), responses((status = 200, body = User), Unauthorized, NotFound, Unavailable))]
 pub async fn get(
     State(state): State<AppState>,
     CurrentUser(_caller): CurrentUser,

@@ -3,9 +3,9 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{Caller, Services, views};
-use crate::auth::{password, refresh};
+use crate::auth::refresh;
 use crate::clock;
-use crate::domain::{Email, Password, UserId, Username};
+use crate::domain::{Email, Password, UserId, Username, valid_text};
 use crate::error::{Error, Result};
 use crate::store::{NewRefreshToken, NewUser, Rotation, UserRow};
 
@@ -34,7 +34,7 @@ impl Services {
                 (Ok(u), Ok(e), Ok(p)) => (u, e, p),
                 (u, e, p) => return Err(Error::fields([u.err(), e.err(), p.err()])),
             };
-        let password_hash = password::hash(password.expose().to_owned()).await?;
+        let password_hash = self.passwords().hash(password.expose().to_owned()).await?;
         let new = NewUser {
             id: UserId::generate(),
             username: username.into_inner(),
@@ -59,10 +59,10 @@ impl Services {
             _ => return Err(Error::invalid("email", "give exactly one of email or username")),
         };
         let user = match &by {
-            LoginBy::Email(email) => self.store().user_by_email(email.trim()).await?,
-            LoginBy::Username(name) => self.store().user_by_username(name.trim()).await?,
+            LoginBy::Email(email) => self.store().user_by_email(valid_text("email", email)?.trim()).await?,
+            LoginBy::Username(name) => self.store().user_by_username(valid_text("username", name)?.trim()).await?,
         };
-        let ok = password::verify(req.password, user.as_ref().map(|u| u.password_hash.clone())).await?;
+        let ok = self.passwords().verify(req.password, user.as_ref().map(|u| u.password_hash.clone())).await?;
         match user {
             // Said only to someone who knows the password.
             Some(user) if ok && user.disabled_at.is_some() => Err(Error::Unauthorized(DISABLED)),
@@ -72,6 +72,7 @@ impl Services {
     }
 
     pub async fn refresh(&self, token: &str) -> Result<TokenPair> {
+        valid_text("refresh_token", token)?;
         let now = clock::now();
         let (secret, next) = self.new_refresh_token(UserId::from_uuid(Uuid::nil()), Uuid::nil());
         match self.store().rotate_refresh_token(&refresh::hash(token), now, next).await? {
@@ -94,6 +95,7 @@ impl Services {
     /// Revokes the refresh token's family if it is the caller's; unknown tokens are a no-op
     /// so logging out twice is harmless.
     pub async fn logout(&self, caller: &Caller, token: &str) -> Result<()> {
+        valid_text("refresh_token", token)?;
         self.store().revoke_refresh_family(&refresh::hash(token), caller.id, clock::now()).await?;
         Ok(())
     }

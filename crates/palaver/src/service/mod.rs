@@ -17,6 +17,7 @@ mod views;
 use std::sync::Arc;
 
 use crate::auth::JwtKeys;
+use crate::auth::password::Passwords;
 use crate::domain::UserId;
 use crate::ratelimit::KeyedRateLimit;
 use crate::realtime::{Broker, Hub, PresenceRegistry};
@@ -43,6 +44,7 @@ pub struct Services {
 struct Inner {
     store: DynStore,
     jwt: JwtKeys,
+    passwords: Passwords,
     refresh_ttl: time::Duration,
     broker: Arc<dyn Broker>,
     hub: Arc<Hub>,
@@ -57,6 +59,8 @@ struct Inner {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub refresh_ttl_secs: u64,
+    /// The bounded pool of password hashers.
+    pub passwords: Passwords,
     /// How long a user stays online after their last socket closed.
     pub presence_grace: std::time::Duration,
     /// Tasks that write room events (rooms are sharded over them); SQLite uses one.
@@ -74,6 +78,7 @@ impl Services {
             inner: Arc::new(Inner {
                 store,
                 jwt,
+                passwords: settings.passwords,
                 refresh_ttl: time::Duration::seconds(settings.refresh_ttl_secs as i64),
                 broker,
                 hub,
@@ -98,5 +103,9 @@ impl Services {
 
     fn jwt(&self) -> &JwtKeys {
         &self.inner.jwt
+    }
+
+    fn passwords(&self) -> &Passwords {
+        &self.inner.passwords
     }
 }

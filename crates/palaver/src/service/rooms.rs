@@ -170,8 +170,9 @@ impl Services {
         Ok(MemberList { items })
     }
 
-    /// Adds (invites) a user: owners and admins only; the user is notified.
-    pub async fn add_member(&self, caller: &Caller, room_id: RoomId, user_id: UserId) -> Result<Member> {
+    /// Adds (invites) a user: owners and admins only; the user is notified. The flag says
+    /// whether they were added now (`false`: they already were a member, nothing changed).
+    pub async fn add_member(&self, caller: &Caller, room_id: RoomId, user_id: UserId) -> Result<(Member, bool)> {
         let access = self.access(caller, room_id).await?;
         access.at_least(Role::Admin, "only the room's owner or an admin can add members")?;
         if access.is_dm() {
@@ -179,7 +180,8 @@ impl Services {
         }
         self.store().user_by_id(user_id).await?.ok_or(Error::NotFound("user"))?;
         let now = clock::now();
-        if self.store().add_member(room_id, user_id, Role::Member, now).await? {
+        let added = self.store().add_member(room_id, user_id, Role::Member, now).await?;
+        if added {
             let id = Uuid::now_v7();
             self.store()
                 .insert_notification(NewNotification {
@@ -196,7 +198,7 @@ impl Services {
             let invited = Notified { id, user_id, kind: NotificationKind::Invite };
             self.publish_notifications(&[invited], room_id, None, caller, now);
         }
-        self.member(room_id, user_id).await
+        Ok((self.member(room_id, user_id).await?, added))
     }
 
     async fn member(&self, room_id: RoomId, user_id: UserId) -> Result<Member> {
@@ -220,7 +222,7 @@ impl Services {
             return Err(Error::invalid("role", "must be admin or member"));
         }
         if user_id == caller.id {
-            return Err(Error::invalid("user_id", "the owner's own role cannot change"));
+            return Err(Error::Conflict("the owner's role cannot change: ownership passes when the owner leaves"));
         }
         if !self.store().set_role(room_id, user_id, role).await? {
             return Err(Error::NotFound("member"));

@@ -1,8 +1,7 @@
 use palaver_protocol::User;
 
 use super::{Caller, Services, views};
-use crate::auth::password;
-use crate::domain::{Password, UserId};
+use crate::domain::{Password, UserId, valid_text};
 use crate::error::{Error, Result};
 use crate::store::UserRow;
 
@@ -23,8 +22,9 @@ impl Services {
 
     pub async fn set_password(&self, username: &str, new_password: &str) -> Result<()> {
         let password = Password::parse(new_password).map_err(|e| Error::Validation(vec![e]))?;
-        let user = self.store().user_by_username(username).await?.ok_or(Error::NotFound("user"))?;
-        let hash = password::hash(password.expose().to_owned()).await?;
+        let user =
+            self.store().user_by_username(valid_text("username", username)?).await?.ok_or(Error::NotFound("user"))?;
+        let hash = self.passwords().hash(password.expose().to_owned()).await?;
         self.store().set_password_hash(user.id, &hash).await?;
         Ok(())
     }

@@ -16,7 +16,11 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     pub async fn open(url: &str, settings: PoolSettings) -> Result<Self, Error> {
-        let options = SqliteConnectOptions::from_str(url)?
+        let options = SqliteConnectOptions::from_str(url)?;
+        if !url.contains(":memory:") && !url.contains("mode=memory") {
+            private_files(options.get_filename()).map_err(|e| Error::Database(sqlx::Error::Io(e)))?;
+        }
+        let options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             // In WAL mode NORMAL survives a process crash; only an OS crash can lose the last commits.
@@ -36,6 +40,18 @@ impl SqliteStore {
             .await?;
         Ok(Self { write, read })
     }
+}
+
+/// SQLite gives the `-wal` and `-shm` files the main file's mode, so creating that file
+/// private before SQLite does keeps all three private.
+fn private_files(database: &std::path::Path) -> std::io::Result<()> {
+    crate::private_fs::prepare_file(database)?;
+    for suffix in ["-wal", "-shm"] {
+        let mut companion = database.as_os_str().to_owned();
+        companion.push(suffix);
+        crate::private_fs::tighten(std::path::Path::new(&companion))?;
+    }
+    Ok(())
 }
 
 #[async_trait::async_trait]

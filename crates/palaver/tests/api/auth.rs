@@ -17,7 +17,15 @@ both_backends!(
     reusing_a_refresh_token_revokes_its_family,
     logout_revokes_the_refresh_token,
     repeated_login_attempts_are_rate_limited with two_attempts,
+    a_login_storm_beyond_the_hashers_gets_503_not_500 with impatient_hashing,
 );
+
+/// Password checks wait at most 1 ms for a free hasher; the per-address limit is out of the way.
+fn impatient_hashing(config: &mut palaver::config::Config) {
+    config.auth.hash_wait_ms = 1;
+    config.limits.auth_burst = 10_000.0;
+    config.limits.auth_per_sec = 10_000.0;
+}
 
 fn two_attempts(config: &mut palaver::config::Config) {
     config.limits.auth_burst = 2.0;
@@ -209,4 +217,31 @@ async fn repeated_login_attempts_are_rate_limited(app: TestApp) {
     let right = json!({"username": alice.username, "password": PASSWORD});
     app.post(&Anonymous, "/auth/login", right).await.expect_problem(429, Some("rate_limited"));
     app.get(&alice, "/users/me").await.expect_status(200);
+}
+
+async fn a_login_storm_beyond_the_hashers_gets_503_not_500(app: TestApp) {
+    let alice = app.register("alice").await;
+    let wrong = json!({"username": alice.username, "password": "not the password"});
+    let storm = (0..64).map(|_| app.post(&Anonymous, "/auth/login", wrong.clone()));
+    let replies = futures_util::future::join_all(storm).await;
+
+    let mut refused = 0;
+    for reply in &replies {
+        if reply.expect_status_in(&[401, 503]) == 503 {
+            let problem = reply.expect_problem(503, Some("unavailable"));
+            let retry_after: u64 = reply
+                .headers
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("503 without a numeric Retry-After: {problem}"));
+            assert!(retry_after >= 1, "{retry_after}");
+            refused += 1;
+        }
+    }
+    assert!(refused > 0, "64 logins at once, hashers for a few: some must wait too long and get 503");
+    assert!(refused < replies.len(), "the hashers served some of the storm");
+    // Once the storm has passed, logging in works.
+    let right = json!({"username": alice.username, "password": PASSWORD});
+    app.post(&Anonymous, "/auth/login", right).await.expect_status(200);
 }

@@ -2,13 +2,14 @@
 
 use serde_json::json;
 
-use crate::helpers::{Anonymous, PASSWORD, TestApp, id_of};
+use crate::helpers::{Anonymous, PASSWORD, Reply, TestApp, id_of};
 
 both_backends!(
     malformed_json_is_a_bad_request,
     wrong_field_types_are_rejected,
     json_endpoints_need_a_json_content_type,
     oversized_bodies_are_refused,
+    oversized_request_heads_get_431_as_problem_json,
     unknown_routes_are_not_found,
 );
 
@@ -85,4 +86,30 @@ async fn unknown_routes_are_not_found(app: TestApp) {
         app.get(&alice, path).await.expect_problem(404, Some("not_found"));
         app.get(&Anonymous, path).await.expect_status_in(&[401, 404]);
     }
+}
+
+async fn oversized_request_heads_get_431_as_problem_json(app: TestApp) {
+    let alice = app.register("alice").await;
+    let me = |headers: Vec<(String, String)>| {
+        let mut request = app.client.get(app.api("/users/me")).bearer_auth(&alice.access_token);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        async move { Reply::read("GET /api/v1/users/me".into(), request.send().await.expect("the server answers")).await }
+    };
+    let padding = |bytes: usize| vec![("x-padding".to_owned(), "p".repeat(bytes))];
+    let many = |count: usize| (0..count).map(|i| (format!("x-h{i}"), "v".to_owned())).collect::<Vec<_>>();
+
+    // Within the limits (16 KiB, 100 fields): served.
+    me(padding(12 * 1024)).await.expect_status(200);
+    me(many(80)).await.expect_status(200);
+    // Beyond them: 431 with a problem body, whether it is bytes (a big cookie, a huge value
+    // that would have fitted hyper's buffer) or fields (past hyper's own default of 100).
+    for (what, headers) in [("20 KiB", padding(20 * 1024)), ("300 KiB", padding(300 * 1024)), ("150 fields", many(150))]
+    {
+        let reply = me(headers).await;
+        let problem = reply.expect_problem(431, Some("request_header_fields_too_large"));
+        assert!(problem["detail"].as_str().is_some_and(|d| !d.is_empty()), "{what}: {problem}");
+    }
+    app.get(&alice, "/users/me").await.expect_status(200);
 }

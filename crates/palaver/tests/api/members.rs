@@ -8,6 +8,7 @@ use crate::helpers::{Reply, TestApp, TestUser, assert_keys, assert_user, assert_
 both_backends!(
     members_are_listed_with_role_and_read_marker,
     owner_adds_members,
+    re_adding_a_member_answers_200_and_changes_nothing,
     only_the_owner_changes_roles,
     owner_and_admins_remove_members,
     admins_manage_the_room_but_cannot_delete_it,
@@ -76,6 +77,23 @@ async fn owner_adds_members(app: TestApp) {
     let unknown = uuid::Uuid::now_v7();
     app.post(&alice, &path, json!({"user_id": unknown})).await.expect_problem(404, Some("not_found"));
     assert_eq!(app.members(&alice, &room_id).await.len(), 2);
+}
+
+async fn re_adding_a_member_answers_200_and_changes_nothing(app: TestApp) {
+    let alice = app.register("alice").await;
+    let bob = app.register("bob").await;
+    let room_id = id_of(&app.create_room(&alice, "secret", "private").await);
+    let path = format!("/rooms/{room_id}/members");
+    app.add_member(&alice, &room_id, &bob).await;
+    set_role(&app, &alice, &room_id, &bob, "admin").await.expect_status(200);
+
+    let again = app.post(&alice, &path, json!({"user_id": bob.id})).await.expect_status(200);
+    assert_member(&again, &bob, "admin");
+    let owner = app.post(&alice, &path, json!({"user_id": alice.id})).await.expect_status(200);
+    assert_member(&owner, &alice, "owner");
+    assert_eq!(app.members(&alice, &room_id).await.len(), 2);
+    let invites = app.notifications(&bob, "").await;
+    assert_eq!(invites["items"].as_array().map(Vec::len), Some(1), "one invite, not two: {invites}");
 }
 
 async fn only_the_owner_changes_roles(app: TestApp) {
