@@ -3,11 +3,12 @@
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
+
+use crate::domain::UserId;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AccessClaims {
-    pub sub: Uuid,
+    pub sub: UserId,
     pub name: String,
     pub iat: i64,
     pub exp: i64,
@@ -35,7 +36,7 @@ impl JwtKeys {
         }
     }
 
-    pub fn issue(&self, user_id: Uuid, username: &str, now: time::OffsetDateTime) -> anyhow::Result<String> {
+    pub fn issue(&self, user_id: UserId, username: &str, now: time::OffsetDateTime) -> anyhow::Result<String> {
         let iat = now.unix_timestamp();
         let claims = AccessClaims { sub: user_id, name: username.to_owned(), iat, exp: iat + self.ttl_secs as i64 };
         Ok(jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?)
@@ -54,7 +55,7 @@ mod tests {
     #[test]
     fn round_trip_and_rejections() {
         let keys = JwtKeys::new(b"secret-one", 60);
-        let id = Uuid::now_v7();
+        let id = UserId::generate();
         let token = keys.issue(id, "alice", time::OffsetDateTime::now_utc()).unwrap();
         let claims = keys.verify(&token).unwrap();
         assert_eq!((claims.sub, claims.name.as_str()), (id, "alice"));

@@ -1,12 +1,12 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use palaver_protocol::{EditMessageRequest, HistoryQuery, Message, MessagePage, PostMessageRequest, ReadRequest};
-use uuid::Uuid;
 
 use super::AppState;
 use super::extract::{CurrentUser, Json, Path, Query};
 use super::openapi::{Conflict, Forbidden, JsonBody, NotFound, QueryString, RateLimited, Unauthorized, Unavailable};
 use super::problem::ApiError;
+use crate::domain::{MessageId, RoomId};
 
 #[utoipa::path(get, path = "/rooms/{id}/messages", tag = "messages", security(("bearer" = [])),
     params(("id" = Uuid, Path), HistoryQuery),
@@ -14,7 +14,7 @@ use super::problem::ApiError;
 pub async fn history(
     State(state): State<AppState>,
     CurrentUser(caller): CurrentUser,
-    Path(id): Path<Uuid>,
+    Path(id): Path<RoomId>,
     Query(query): Query<HistoryQuery>,
 ) -> Result<axum::Json<MessagePage>, ApiError> {
     Ok(axum::Json(state.services.history(&caller, id, query).await?))
@@ -27,7 +27,7 @@ pub async fn history(
 pub async fn post(
     State(state): State<AppState>,
     CurrentUser(caller): CurrentUser,
-    Path(id): Path<Uuid>,
+    Path(id): Path<RoomId>,
     Json(req): Json<PostMessageRequest>,
 ) -> Result<(StatusCode, axum::Json<Message>), ApiError> {
     let (message, _created) = state.services.post_message(&caller, id, req).await?;
@@ -41,7 +41,7 @@ pub async fn post(
 pub async fn edit(
     State(state): State<AppState>,
     CurrentUser(caller): CurrentUser,
-    Path((id, message_id)): Path<(Uuid, Uuid)>,
+    Path((id, message_id)): Path<(RoomId, MessageId)>,
     Json(req): Json<EditMessageRequest>,
 ) -> Result<axum::Json<Message>, ApiError> {
     Ok(axum::Json(state.services.edit_message(&caller, id, message_id, &req.content).await?))
@@ -54,7 +54,7 @@ pub async fn edit(
 pub async fn delete(
     State(state): State<AppState>,
     CurrentUser(caller): CurrentUser,
-    Path((id, message_id)): Path<(Uuid, Uuid)>,
+    Path((id, message_id)): Path<(RoomId, MessageId)>,
 ) -> Result<StatusCode, ApiError> {
     state.services.delete_message(&caller, id, message_id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -67,7 +67,7 @@ pub async fn delete(
 pub async fn read(
     State(state): State<AppState>,
     CurrentUser(caller): CurrentUser,
-    Path(id): Path<Uuid>,
+    Path(id): Path<RoomId>,
     Json(req): Json<ReadRequest>,
 ) -> Result<StatusCode, ApiError> {
     state.services.mark_read(&caller, id, req.seq).await?;

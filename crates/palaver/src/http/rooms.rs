@@ -4,12 +4,12 @@ use palaver_protocol::{
     AddMemberRequest, CreateRoomRequest, ListRoomsQuery, Member, MemberList, OpenDmRequest, Room, RoomPage,
     SetRoleRequest, UpdateRoomRequest,
 };
-use uuid::Uuid;
 
 use super::AppState;
 use super::extract::{CurrentUser, Json, Path, Query};
 use super::openapi::{Conflict, Forbidden, JsonBody, NotFound, QueryString, Unauthorized, Unavailable};
 use super::problem::ApiError;
+use crate::domain::{RoomId, UserId};
 
 type Reply<T> = Result<axum::Json<T>, ApiError>;
 
@@ -35,7 +35,11 @@ pub async fn list(
 
 #[utoipa::path(get, path = "/rooms/{id}", tag = "rooms", security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 200, body = Room), Unauthorized, NotFound, Unavailable))]
-pub async fn get(State(state): State<AppState>, CurrentUser(caller): CurrentUser, Path(id): Path<Uuid>) -> Reply<Room> {
+pub async fn get(
+    State(state): State<AppState>,
+    CurrentUser(caller): CurrentUser,
+    Path(id): Path<RoomId>,
+) -> Reply<Room> {
     Ok(axum::Json(state.services.get_room(&caller, id).await?))
 }
 
@@ -45,7 +49,7 @@ pub async fn get(State(state): State<AppState>, CurrentUser(caller): CurrentUser
 pub async fn update(
     State(state): State<AppState>,
     CurrentUser(caller): CurrentUser,
-    Path(id): Path<Uuid>,
+    Path(id): Path<RoomId>,
     Json(req): Json<UpdateRoomRequest>,
 ) -> Reply<Room> {
     Ok(axum::Json(state.services.update_room(&caller, id, req).await?))
@@ -56,7 +60,7 @@ pub async fn update(
 pub async fn delete(
     State(state): State<AppState>,
     CurrentUser(caller): CurrentUser,
-    Path(id): Path<Uuid>,
+    Path(id): Path<RoomId>,
 ) -> Result<StatusCode, ApiError> {
     state.services.delete_room(&caller, id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -68,7 +72,7 @@ pub async fn delete(
 pub async fn join(
     State(state): State<AppState>,
     CurrentUser(caller): CurrentUser,
-    Path(id): Path<Uuid>,
+    Path(id): Path<RoomId>,
 ) -> Reply<Room> {
     Ok(axum::Json(state.services.join_room(&caller, id).await?))
 }
@@ -78,7 +82,7 @@ pub async fn join(
 pub async fn leave(
     State(state): State<AppState>,
     CurrentUser(caller): CurrentUser,
-    Path(id): Path<Uuid>,
+    Path(id): Path<RoomId>,
 ) -> Result<StatusCode, ApiError> {
     state.services.leave_room(&caller, id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -89,7 +93,7 @@ pub async fn leave(
 pub async fn members(
     State(state): State<AppState>,
     CurrentUser(caller): CurrentUser,
-    Path(id): Path<Uuid>,
+    Path(id): Path<RoomId>,
 ) -> Reply<MemberList> {
     Ok(axum::Json(state.services.members(&caller, id).await?))
 }
@@ -101,10 +105,10 @@ pub async fn members(
 pub async fn add_member(
     State(state): State<AppState>,
     CurrentUser(caller): CurrentUser,
-    Path(id): Path<Uuid>,
+    Path(id): Path<RoomId>,
     Json(req): Json<AddMemberRequest>,
 ) -> Result<(StatusCode, axum::Json<Member>), ApiError> {
-    let (member, added) = state.services.add_member(&caller, id, req.user_id).await?;
+    let (member, added) = state.services.add_member(&caller, id, UserId::from_uuid(req.user_id)).await?;
     let status = if added { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, axum::Json(member)))
 }
@@ -115,10 +119,10 @@ pub async fn add_member(
 pub async fn set_role(
     State(state): State<AppState>,
     CurrentUser(caller): CurrentUser,
-    Path((id, user_id)): Path<(Uuid, Uuid)>,
+    Path((id, user_id)): Path<(RoomId, UserId)>,
     Json(req): Json<SetRoleRequest>,
 ) -> Reply<Member> {
-    Ok(axum::Json(state.services.set_member_role(&caller, id, user_id, req.role).await?))
+    Ok(axum::Json(state.services.set_member_role(&caller, id, user_id, req.role.into()).await?))
 }
 
 #[utoipa::path(delete, path = "/rooms/{id}/members/{user_id}", tag = "rooms", security(("bearer" = [])),
@@ -128,7 +132,7 @@ pub async fn set_role(
 pub async fn remove_member(
     State(state): State<AppState>,
     CurrentUser(caller): CurrentUser,
-    Path((id, user_id)): Path<(Uuid, Uuid)>,
+    Path((id, user_id)): Path<(RoomId, UserId)>,
 ) -> Result<StatusCode, ApiError> {
     state.services.remove_member(&caller, id, user_id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -142,5 +146,5 @@ pub async fn open_dm(
     CurrentUser(caller): CurrentUser,
     Json(req): Json<OpenDmRequest>,
 ) -> Reply<Room> {
-    Ok(axum::Json(state.services.open_dm(&caller, req.user_id).await?))
+    Ok(axum::Json(state.services.open_dm(&caller, UserId::from_uuid(req.user_id)).await?))
 }

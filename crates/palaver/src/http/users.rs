@@ -1,11 +1,11 @@
 use axum::extract::State;
 use palaver_protocol::User;
-use uuid::Uuid;
 
 use super::AppState;
 use super::extract::{CurrentUser, Path};
 use super::openapi::{NotFound, Unauthorized, Unavailable};
 use super::problem::ApiError;
+use crate::domain::UserId;
 
 #[utoipa::path(get, path = "/users/me", tag = "users", security(("bearer" = [])),
     responses((status = 200, body = User), Unauthorized, Unavailable))]
@@ -18,7 +18,7 @@ pub async fn me(State(state): State<AppState>, CurrentUser(caller): CurrentUser)
 pub async fn get(
     State(state): State<AppState>,
     CurrentUser(_caller): CurrentUser,
-    Path(id): Path<Uuid>,
+    Path(id): Path<UserId>,
 ) -> Result<axum::Json<User>, ApiError> {
     Ok(axum::Json(state.services.user(id).await?))
 }

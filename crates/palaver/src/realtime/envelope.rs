@@ -1,12 +1,13 @@
 use axum::extract::ws::Utf8Bytes;
 use palaver_protocol::ws::{ServerEnvelope, ServerEvent};
-use uuid::Uuid;
+
+use crate::domain::{RoomId, UserId};
 
 /// Where an event goes: every subscriber of a room, or every session of a user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Topic {
-    Room(Uuid),
-    User(Uuid),
+    Room(RoomId),
+    User(UserId),
 }
 
 /// What the hub itself must do besides delivering the frame.
@@ -14,7 +15,7 @@ pub enum Topic {
 pub enum Control {
     None,
     /// The user left the room: end their subscriptions to it.
-    Left(Uuid),
+    Left(UserId),
     /// The room is gone: end every subscription to it.
     RoomDeleted,
 }

@@ -5,23 +5,22 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use uuid::Uuid;
-
 use super::{Control, Envelope, Outbox, Outgoing, Topic};
+use crate::domain::{RoomId, UserId};
 
 pub type SessionId = u64;
 
 #[derive(Debug, Clone)]
 pub struct Subscriber {
     pub session: SessionId,
-    pub user: Uuid,
+    pub user: UserId,
     pub outbox: Outbox,
 }
 
 #[derive(Default)]
 pub struct Hub {
-    rooms: RwLock<HashMap<Uuid, Vec<Subscriber>>>,
-    users: RwLock<HashMap<Uuid, Vec<Subscriber>>>,
+    rooms: RwLock<HashMap<RoomId, Vec<Subscriber>>>,
+    users: RwLock<HashMap<UserId, Vec<Subscriber>>>,
     next_session: AtomicU64,
 }
 
@@ -37,14 +36,14 @@ impl Hub {
     }
 
     /// Subscribes a session to a room (replacing an earlier subscription of the same session).
-    pub fn subscribe(&self, room_id: Uuid, subscriber: Subscriber) {
+    pub fn subscribe(&self, room_id: RoomId, subscriber: Subscriber) {
         let mut rooms = self.rooms.write().unwrap_or_else(|e| e.into_inner());
         let subs = rooms.entry(room_id).or_default();
         subs.retain(|s| s.session != subscriber.session);
         subs.push(subscriber);
     }
 
-    pub fn unsubscribe(&self, room_id: Uuid, session: SessionId) {
+    pub fn unsubscribe(&self, room_id: RoomId, session: SessionId) {
         let mut rooms = self.rooms.write().unwrap_or_else(|e| e.into_inner());
         if let Some(subs) = rooms.get_mut(&room_id) {
             subs.retain(|s| s.session != session);
@@ -56,7 +55,7 @@ impl Hub {
 
     /// Forgets a closed session as one of its user's (its room subscriptions are ended by
     /// whoever made them, with `unsubscribe`).
-    pub fn detach(&self, user: Uuid, session: SessionId) {
+    pub fn detach(&self, user: UserId, session: SessionId) {
         let mut users = self.users.write().unwrap_or_else(|e| e.into_inner());
         if let Some(sessions) = users.get_mut(&user) {
             sessions.retain(|s| s.session != session);
@@ -68,7 +67,7 @@ impl Hub {
 
     /// Closes every session of `user` on this instance with `code` (an account disabled);
     /// returns how many were still open.
-    pub fn close_user(&self, user: Uuid, code: u16) -> usize {
+    pub fn close_user(&self, user: UserId, code: u16) -> usize {
         let users = self.users.read().unwrap_or_else(|e| e.into_inner());
         let open = users.get(&user).into_iter().flatten().filter(|s| !s.outbox.kill().is_tripped());
         open.map(|s| s.outbox.kill().trip(code)).count()
@@ -76,13 +75,13 @@ impl Hub {
 
     /// How many sessions of `user` are attached.
     #[cfg(test)]
-    pub fn sessions_of(&self, user: Uuid) -> usize {
+    pub fn sessions_of(&self, user: UserId) -> usize {
         self.users.read().unwrap_or_else(|e| e.into_inner()).get(&user).map_or(0, Vec::len)
     }
 
     /// How many sessions are subscribed to `room_id`.
     #[cfg(test)]
-    pub fn subscribers_of(&self, room_id: Uuid) -> usize {
+    pub fn subscribers_of(&self, room_id: RoomId) -> usize {
         self.rooms.read().unwrap_or_else(|e| e.into_inner()).get(&room_id).map_or(0, Vec::len)
     }
 

@@ -9,9 +9,9 @@ use axum::extract::ws::Utf8Bytes;
 use palaver_protocol::ws::close;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
 
 use super::Envelope;
+use crate::domain::RoomId;
 
 /// What a session's writer task is asked to do, in order. Kept to two words (pointers
 /// only): every idle socket's queue allocates room for a block of these.
@@ -31,7 +31,7 @@ pub enum Outgoing {
 #[derive(Debug)]
 pub struct SubscribeRequest {
     pub id: Option<serde_json::Value>,
-    pub room_id: Uuid,
+    pub room_id: RoomId,
     pub since_seq: Option<i64>,
     /// Completed (or dropped, if the subscription failed) once the subscription is in the
     /// hub and its replay position is fixed: the reader waits for it before acting on the
@@ -89,7 +89,7 @@ pub struct Memberships(Mutex<MembershipState>);
 
 #[derive(Debug, Default)]
 struct MembershipState {
-    rooms: HashSet<Uuid>,
+    rooms: HashSet<RoomId>,
     /// How many times anything was forgotten.
     forgotten: u64,
 }
@@ -103,7 +103,7 @@ impl Memberships {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn contains(&self, room_id: Uuid) -> bool {
+    pub fn contains(&self, room_id: RoomId) -> bool {
         self.state().rooms.contains(&room_id)
     }
 
@@ -114,7 +114,7 @@ impl Memberships {
 
     /// Remembers a room checked since `started`, unless a room was forgotten meanwhile;
     /// `false` if it was not remembered.
-    pub fn remember(&self, room_id: Uuid, started: CheckStarted) -> bool {
+    pub fn remember(&self, room_id: RoomId, started: CheckStarted) -> bool {
         let mut state = self.state();
         if state.forgotten != started.0 {
             return false;
@@ -123,7 +123,7 @@ impl Memberships {
         true
     }
 
-    pub fn forget(&self, room_id: Uuid) {
+    pub fn forget(&self, room_id: RoomId) {
         let mut state = self.state();
         state.rooms.remove(&room_id);
         state.forgotten += 1;
@@ -165,7 +165,7 @@ mod tests {
     #[test]
     fn a_check_answered_after_a_forget_is_not_remembered() {
         let memberships = Memberships::default();
-        let room = Uuid::now_v7();
+        let room = RoomId::generate();
 
         let started = memberships.check_started();
         assert!(memberships.remember(room, started));

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use uuid::Uuid;
+use crate::domain::UserId;
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Transition {
@@ -19,7 +19,7 @@ pub enum Transition {
 
 #[derive(Default)]
 pub struct PresenceRegistry {
-    users: Mutex<HashMap<Uuid, Entry>>,
+    users: Mutex<HashMap<UserId, Entry>>,
 }
 
 #[derive(Default)]
@@ -29,7 +29,7 @@ struct Entry {
 }
 
 impl PresenceRegistry {
-    pub fn connect(&self, user: Uuid) -> Transition {
+    pub fn connect(&self, user: UserId) -> Transition {
         let mut users = self.users.lock().unwrap_or_else(|e| e.into_inner());
         let fresh = !users.contains_key(&user);
         let entry = users.entry(user).or_default();
@@ -38,7 +38,7 @@ impl PresenceRegistry {
         if fresh { Transition::Online } else { Transition::None }
     }
 
-    pub fn disconnect(&self, user: Uuid) -> Transition {
+    pub fn disconnect(&self, user: UserId) -> Transition {
         let mut users = self.users.lock().unwrap_or_else(|e| e.into_inner());
         let Some(entry) = users.get_mut(&user) else { return Transition::None };
         entry.sockets = entry.sockets.saturating_sub(1);
@@ -50,7 +50,7 @@ impl PresenceRegistry {
     }
 
     /// After the grace period: `true` if the user is now offline (no socket came back).
-    pub fn settle(&self, user: Uuid, generation: u64) -> bool {
+    pub fn settle(&self, user: UserId, generation: u64) -> bool {
         let mut users = self.users.lock().unwrap_or_else(|e| e.into_inner());
         match users.get(&user) {
             Some(entry) if entry.sockets == 0 && entry.generation == generation => {
@@ -61,7 +61,7 @@ impl PresenceRegistry {
         }
     }
 
-    pub fn is_online(&self, user: Uuid) -> bool {
+    pub fn is_online(&self, user: UserId) -> bool {
         self.users.lock().unwrap_or_else(|e| e.into_inner()).contains_key(&user)
     }
 }
@@ -73,7 +73,7 @@ mod tests {
     #[test]
     fn reconnect_within_grace_does_not_flap() {
         let p = PresenceRegistry::default();
-        let u = Uuid::now_v7();
+        let u = UserId::generate();
         assert_eq!(p.connect(u), Transition::Online);
         assert_eq!(p.connect(u), Transition::None);
         assert_eq!(p.disconnect(u), Transition::None);

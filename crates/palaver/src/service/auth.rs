@@ -5,7 +5,7 @@ use uuid::Uuid;
 use super::{Caller, Services, views};
 use crate::auth::refresh;
 use crate::clock;
-use crate::domain::{Email, Password, Username, valid_text};
+use crate::domain::{Email, Password, UserId, Username, valid_text};
 use crate::error::{Error, Result};
 use crate::store::{NewRefreshToken, NewUser, Rotation, UserRow};
 
@@ -36,7 +36,7 @@ impl Services {
             };
         let password_hash = self.passwords().hash(password.expose().to_owned()).await?;
         let new = NewUser {
-            id: Uuid::now_v7(),
+            id: UserId::generate(),
             username: username.into_inner(),
             email: email.into_inner(),
             password_hash,
@@ -74,7 +74,7 @@ impl Services {
     pub async fn refresh(&self, token: &str) -> Result<TokenPair> {
         valid_text("refresh_token", token)?;
         let now = clock::now();
-        let (secret, next) = self.new_refresh_token(Uuid::nil(), Uuid::nil());
+        let (secret, next) = self.new_refresh_token(UserId::from_uuid(Uuid::nil()), Uuid::nil());
         match self.store().rotate_refresh_token(&refresh::hash(token), now, next).await? {
             Rotation::Rotated { user_id } => {
                 let user = self.store().user_by_id(user_id).await?.ok_or(Error::Unauthorized(BAD_REFRESH))?;
@@ -129,7 +129,7 @@ impl Services {
         self.tokens_for(user, secret)
     }
 
-    fn new_refresh_token(&self, user_id: Uuid, family_id: Uuid) -> (String, NewRefreshToken) {
+    fn new_refresh_token(&self, user_id: UserId, family_id: Uuid) -> (String, NewRefreshToken) {
         let secret = refresh::generate();
         let now = clock::now();
         let token = NewRefreshToken {
@@ -171,7 +171,7 @@ mod tests {
 
     fn user(tokens_revoked_at: Option<OffsetDateTime>) -> UserRow {
         UserRow {
-            id: Uuid::now_v7(),
+            id: UserId::generate(),
             username: "bob".into(),
             email: "bob@example.com".into(),
             password_hash: String::new(),

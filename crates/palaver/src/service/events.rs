@@ -3,11 +3,11 @@
 use palaver_protocol::ws::ServerEvent;
 use palaver_protocol::{Notification, UserRef};
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 use super::{Caller, Services, views};
+use crate::domain::{MessageId, RoomId};
 use crate::realtime::{Broker, Control, Envelope, Topic};
-use crate::store::{EventKind, MessageRow, RoomEvent};
+use crate::store::{EventKind, MessageRow, Notified, RoomEvent};
 
 pub(crate) fn publish(broker: &dyn Broker, topic: Topic, event: &ServerEvent, control: Control) {
     broker.publish(Envelope::new(topic, event, control));
@@ -16,18 +16,18 @@ pub(crate) fn publish(broker: &dyn Broker, topic: Topic, event: &ServerEvent, co
 /// Pushes freshly written notifications to their users' sessions.
 pub(crate) fn publish_notifications(
     broker: &dyn Broker,
-    notified: &[(Uuid, Uuid, String)],
-    room_id: Uuid,
-    message_id: Option<Uuid>,
+    notified: &[Notified],
+    room_id: RoomId,
+    message_id: Option<MessageId>,
     actor: &UserRef,
     created_at: OffsetDateTime,
 ) {
-    for (id, user_id, kind) in notified {
+    for Notified { id, user_id, kind } in notified {
         let notification = Notification {
             id: *id,
-            kind: views::notification_kind(kind),
-            room_id,
-            message_id,
+            kind: (*kind).into(),
+            room_id: room_id.into(),
+            message_id: message_id.map(Into::into),
             actor: actor.clone(),
             created_at,
             read_at: None,
@@ -41,19 +41,19 @@ impl Services {
         publish(&*self.inner.broker, topic, event, control);
     }
 
-    pub(crate) fn publish_room(&self, room_id: Uuid, event: &ServerEvent) {
+    pub(crate) fn publish_room(&self, room_id: RoomId, event: &ServerEvent) {
         self.publish(Topic::Room(room_id), event, Control::None);
     }
 
     pub(crate) fn publish_notifications(
         &self,
-        notified: &[(Uuid, Uuid, String)],
-        room_id: Uuid,
-        message_id: Option<Uuid>,
+        notified: &[Notified],
+        room_id: RoomId,
+        message_id: Option<MessageId>,
         actor: &Caller,
         created_at: OffsetDateTime,
     ) {
-        let actor = UserRef { id: actor.id, username: actor.username.clone() };
+        let actor = UserRef { id: actor.id.into(), username: actor.username.clone() };
         publish_notifications(&*self.inner.broker, notified, room_id, message_id, &actor, created_at);
     }
 }
@@ -63,7 +63,9 @@ pub fn room_event(seq: i64, kind: EventKind, message: MessageRow) -> ServerEvent
     match kind {
         EventKind::Posted => ServerEvent::Message { seq, message: views::message(message) },
         EventKind::Edited => ServerEvent::MessageUpdated { seq, message: views::message(message) },
-        EventKind::Deleted => ServerEvent::MessageDeleted { seq, room_id: message.room_id, message_id: message.id },
+        EventKind::Deleted => {
+            ServerEvent::MessageDeleted { seq, room_id: message.room_id.into(), message_id: message.id.into() }
+        }
     }
 }
 

@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 use super::{Caller, Services};
 use crate::clock;
+use crate::domain::{RoomId, UserId};
 use crate::error::{Error, Result};
 use crate::realtime::{Control, Topic, Transition};
 
@@ -21,17 +22,17 @@ pub struct ResumePoint {
 
 impl Services {
     /// Members only (404 for rooms the caller cannot see, 403 for public rooms not joined).
-    pub async fn check_member(&self, caller: &Caller, room_id: Uuid) -> Result<()> {
+    pub async fn check_member(&self, caller: &Caller, room_id: RoomId) -> Result<()> {
         self.access(caller, room_id).await?.member().map(|_| ())
     }
 
     /// Where a subscription resuming after `since_seq` starts (at most `limit` missed events
     /// replayed, the newest). Call it after the live subscription is registered, so nothing
     /// falls in between.
-    pub async fn resume_point(&self, room_id: Uuid, since_seq: Option<i64>, limit: i64) -> Result<ResumePoint> {
+    pub async fn resume_point(&self, room_id: RoomId, since_seq: Option<i64>, limit: i64) -> Result<ResumePoint> {
         // Only `last_seq` matters here, read after the live subscription exists; membership
         // was checked before it (no viewer needed, hence the nil id).
-        let room = self.store().room(room_id, Uuid::nil()).await?.ok_or(Error::NotFound("room"))?;
+        let room = self.store().room(room_id, UserId::from_uuid(Uuid::nil())).await?.ok_or(Error::NotFound("room"))?;
         let last_seq = room.last_seq;
         let Some(since) = since_seq.filter(|&since| since < last_seq) else {
             return Ok(ResumePoint { last_seq, truncated: false, replay_after: None });
@@ -43,41 +44,41 @@ impl Services {
     }
 
     /// Up to `limit` room events after `after`, in seq order, as they are now.
-    pub async fn room_events_after(&self, room_id: Uuid, after: i64, limit: i64) -> Result<Vec<ServerEvent>> {
+    pub async fn room_events_after(&self, room_id: RoomId, after: i64, limit: i64) -> Result<Vec<ServerEvent>> {
         let events = self.store().events_since(room_id, after, limit).await?;
         Ok(events.into_iter().map(ServerEvent::from).collect())
     }
 
     /// The room events strictly between `after` and `before`, to fill a gap in a live stream.
-    pub async fn events_between(&self, room_id: Uuid, after: i64, before: i64) -> Result<Vec<ServerEvent>> {
+    pub async fn events_between(&self, room_id: RoomId, after: i64, before: i64) -> Result<Vec<ServerEvent>> {
         self.room_events_after(room_id, after, (before - after - 1).max(0)).await
     }
 
-    pub async fn typing(&self, caller: &Caller, room_id: Uuid, active: bool) -> Result<()> {
+    pub async fn typing(&self, caller: &Caller, room_id: RoomId, active: bool) -> Result<()> {
         self.check_member(caller, room_id).await?;
         self.publish_typing(caller, room_id, active);
         Ok(())
     }
 
     /// Also used when typing expires or the socket closes, without a membership check.
-    pub fn publish_typing(&self, caller: &Caller, room_id: Uuid, active: bool) {
-        let user = UserRef { id: caller.id, username: caller.username.clone() };
-        self.publish_room(room_id, &ServerEvent::Typing { room_id, user, active });
+    pub fn publish_typing(&self, caller: &Caller, room_id: RoomId, active: bool) {
+        let user = UserRef { id: caller.id.into(), username: caller.username.clone() };
+        self.publish_room(room_id, &ServerEvent::Typing { room_id: room_id.into(), user, active });
     }
 
-    pub fn is_online(&self, user_id: Uuid) -> bool {
+    pub fn is_online(&self, user_id: UserId) -> bool {
         self.inner.presence.is_online(user_id)
     }
 
     /// A socket of the user opened.
-    pub async fn connected(&self, user_id: Uuid) {
+    pub async fn connected(&self, user_id: UserId) {
         if self.inner.presence.connect(user_id) == Transition::Online {
             self.announce_presence(user_id, true, None).await;
         }
     }
 
     /// A socket of the user closed: offline after the grace period unless another opens.
-    pub fn disconnected(&self, user_id: Uuid) {
+    pub fn disconnected(&self, user_id: UserId) {
         let Transition::MaybeOffline { generation } = self.inner.presence.disconnect(user_id) else {
             return;
         };
@@ -95,12 +96,12 @@ impl Services {
     }
 
     /// Presence goes to the user's own sessions and to everyone sharing a room with them.
-    async fn announce_presence(&self, user_id: Uuid, online: bool, last_seen: Option<time::OffsetDateTime>) {
+    async fn announce_presence(&self, user_id: UserId, online: bool, last_seen: Option<time::OffsetDateTime>) {
         let last_seen = match last_seen {
             Some(t) => Some(t),
             None => self.store().user_by_id(user_id).await.ok().flatten().and_then(|u| u.last_seen),
         };
-        let event = ServerEvent::Presence { user_id, online, last_seen };
+        let event = ServerEvent::Presence { user_id: user_id.into(), online, last_seen };
         let peers = match self.store().co_members(user_id).await {
             Ok(peers) => peers,
             Err(e) => {

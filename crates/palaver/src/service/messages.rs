@@ -1,10 +1,9 @@
 use palaver_protocol::ws::ServerEvent;
-use palaver_protocol::{HistoryQuery, Message, MessagePage, PostMessageRequest, Role};
-use uuid::Uuid;
+use palaver_protocol::{HistoryQuery, Message, MessagePage, PostMessageRequest};
 
 use super::{Access, Caller, Services, views};
 use crate::clock;
-use crate::domain::{ClientMsgId, MessageContent, PageLimit, mentions};
+use crate::domain::{ClientMsgId, MessageContent, MessageId, MessageKind, PageLimit, Role, RoomId, mentions};
 use crate::error::{Error, Result};
 use crate::store::{HistoryRange, NewMessage, NotifyPlan};
 
@@ -36,7 +35,7 @@ impl Draft {
 }
 
 impl Services {
-    pub async fn history(&self, caller: &Caller, room_id: Uuid, query: HistoryQuery) -> Result<MessagePage> {
+    pub async fn history(&self, caller: &Caller, room_id: RoomId, query: HistoryQuery) -> Result<MessagePage> {
         let limit = PageLimit::parse(query.limit).map_err(|e| Error::Validation(vec![e]))?.get();
         let range = match (query.before, query.after) {
             (None, None) => HistoryRange::Latest,
@@ -57,7 +56,7 @@ impl Services {
     pub async fn post_message(
         &self,
         caller: &Caller,
-        room_id: Uuid,
+        room_id: RoomId,
         req: PostMessageRequest,
     ) -> Result<(Message, bool)> {
         self.spend_write(caller)?;
@@ -88,11 +87,11 @@ impl Services {
             NotifyPlan { mentions: mentions(draft.content.as_str(), MAX_MENTIONS), dm: false }
         };
         let new = NewMessage {
-            id: Uuid::now_v7(),
+            id: MessageId::generate(),
             room_id: access.room.id,
             author_id: caller.id,
             author_username: caller.username.clone(),
-            kind: "text",
+            kind: MessageKind::Text,
             content: draft.content.into_inner(),
             upload_id: None,
             client_msg_id: draft.client_msg_id.map(ClientMsgId::into_inner),
@@ -104,8 +103,8 @@ impl Services {
     pub async fn edit_message(
         &self,
         caller: &Caller,
-        room_id: Uuid,
-        message_id: Uuid,
+        room_id: RoomId,
+        message_id: MessageId,
         content: &str,
     ) -> Result<Message> {
         self.spend_write(caller)?;
@@ -124,12 +123,12 @@ impl Services {
     }
 
     /// Soft delete by the author or a room owner/admin. Deleting twice is a no-op.
-    pub async fn delete_message(&self, caller: &Caller, room_id: Uuid, message_id: Uuid) -> Result<()> {
+    pub async fn delete_message(&self, caller: &Caller, room_id: RoomId, message_id: MessageId) -> Result<()> {
         self.spend_write(caller)?;
         let access = self.access(caller, room_id).await?;
         let role = access.member()?;
         let existing = self.store().message(room_id, message_id).await?.ok_or(Error::NotFound("message"))?;
-        if existing.author_id != caller.id && role < Role::Admin {
+        if existing.author_id != caller.id && !role.at_least(Role::Admin) {
             return Err(Error::Forbidden("only the author or a room admin can delete a message"));
         }
         if !existing.deleted {
@@ -139,7 +138,7 @@ impl Services {
     }
 
     /// Moves the caller's read marker forward (never past the room's last seq).
-    pub async fn mark_read(&self, caller: &Caller, room_id: Uuid, seq: i64) -> Result<()> {
+    pub async fn mark_read(&self, caller: &Caller, room_id: RoomId, seq: i64) -> Result<()> {
         if seq < 0 {
             return Err(Error::invalid("seq", "must not be negative"));
         }
@@ -147,7 +146,7 @@ impl Services {
         access.member()?;
         let seq = seq.min(access.room.last_seq);
         if self.store().mark_read(room_id, caller.id, seq).await? {
-            self.publish_room(room_id, &ServerEvent::Read { room_id, user_id: caller.id, seq });
+            self.publish_room(room_id, &ServerEvent::Read { room_id: room_id.into(), user_id: caller.id.into(), seq });
         }
         Ok(())
     }

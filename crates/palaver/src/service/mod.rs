@@ -16,10 +16,9 @@ mod views;
 
 use std::sync::Arc;
 
-use uuid::Uuid;
-
 use crate::auth::JwtKeys;
 use crate::auth::password::Passwords;
+use crate::domain::UserId;
 use crate::ratelimit::KeyedRateLimit;
 use crate::realtime::{Broker, Hub, PresenceRegistry};
 use crate::store::DynStore;
@@ -33,7 +32,7 @@ pub use rooms::Access;
 /// Who is asking: established once from the access token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
-    pub id: Uuid,
+    pub id: UserId,
     pub username: String,
 }
 
@@ -53,7 +52,7 @@ struct Inner {
     sequencer: sequencer::Sequencer,
     presence_grace: std::time::Duration,
     /// Every user's budget of message writes (posts, edits, deletes), REST and WebSocket alike.
-    writes: KeyedRateLimit<Uuid>,
+    writes: KeyedRateLimit<UserId>,
 }
 
 /// Tunables of the services, from `Config`.

@@ -1,16 +1,17 @@
 use palaver_protocol::ws::ServerEvent;
 use palaver_protocol::{
-    CreateRoomRequest, ListRoomsQuery, Member, MemberList, Role, Room, RoomPage, RoomScope, UpdateRoomRequest,
-    Visibility,
+    CreateRoomRequest, ListRoomsQuery, Member, MemberList, Room, RoomPage, RoomScope, UpdateRoomRequest,
 };
 use uuid::Uuid;
 
 use super::{Caller, Services, views};
 use crate::clock;
-use crate::domain::{Cursor, PageLimit, RoomDescription, RoomName};
+use crate::domain::{
+    Cursor, NotificationKind, PageLimit, Role, RoomDescription, RoomId, RoomKind, RoomName, UserId, Visibility,
+};
 use crate::error::{Error, Result};
 use crate::realtime::{Control, Topic};
-use crate::store::{DmPair, NewNotification, NewRoom, RoomRow};
+use crate::store::{DmPair, NewNotification, NewRoom, Notified, RoomRow};
 
 /// What the caller may do in a room they can see.
 #[derive(Debug, Clone)]
@@ -22,7 +23,7 @@ pub struct Access {
 
 impl Access {
     pub fn is_dm(&self) -> bool {
-        self.room.kind == "dm"
+        self.room.kind == RoomKind::Dm
     }
 
     /// Members only; a visible room's non-members get 403, not 404.
@@ -32,7 +33,7 @@ impl Access {
 
     pub fn at_least(&self, needed: Role, why: &'static str) -> Result<Role> {
         match self.role {
-            Some(role) if role >= needed => Ok(role),
+            Some(role) if role.at_least(needed) => Ok(role),
             _ => Err(Error::Forbidden(why)),
         }
     }
@@ -41,10 +42,10 @@ impl Access {
 impl Services {
     /// The room if the caller may see it: public rooms, or any room they belong to.
     /// Anything else is 404, so private rooms are not revealed.
-    pub async fn access(&self, caller: &Caller, room_id: Uuid) -> Result<Access> {
+    pub async fn access(&self, caller: &Caller, room_id: RoomId) -> Result<Access> {
         let room = self.store().room(room_id, caller.id).await?.ok_or(Error::NotFound("room"))?;
-        let role = room.role.as_deref().map(views::role);
-        let visible = role.is_some() || (room.kind == "room" && room.visibility == "public");
+        let role = room.role;
+        let visible = role.is_some() || (room.kind == RoomKind::Room && room.visibility == Visibility::Public);
         if !visible {
             return Err(Error::NotFound("room"));
         }
@@ -57,17 +58,14 @@ impl Services {
                 (Ok(n), Ok(d)) => (n, d),
                 (n, d) => return Err(Error::fields([n.err(), d.err()])),
             };
-        let id = Uuid::now_v7();
+        let id = RoomId::generate();
         self.store()
             .create_room(NewRoom {
                 id,
-                kind: "room",
+                kind: RoomKind::Room,
                 name: name.into_inner(),
                 description: description.into_inner(),
-                visibility: match req.visibility {
-                    Visibility::Public => "public",
-                    Visibility::Private => "private",
-                },
+                visibility: req.visibility.into(),
                 created_by: caller.id,
                 created_at: clock::now(),
             })
@@ -76,19 +74,19 @@ impl Services {
     }
 
     /// The room as `caller` sees it (counts, unread, role).
-    pub async fn room_for(&self, caller: &Caller, room_id: Uuid) -> Result<Room> {
+    pub async fn room_for(&self, caller: &Caller, room_id: RoomId) -> Result<Room> {
         let view = self.store().room_view(caller.id, room_id).await?.ok_or(Error::NotFound("room"))?;
         Ok(views::room(view))
     }
 
-    pub async fn get_room(&self, caller: &Caller, room_id: Uuid) -> Result<Room> {
+    pub async fn get_room(&self, caller: &Caller, room_id: RoomId) -> Result<Room> {
         self.access(caller, room_id).await?;
         self.room_for(caller, room_id).await
     }
 
     pub async fn list_rooms(&self, caller: &Caller, query: ListRoomsQuery) -> Result<RoomPage> {
         let (limit, cursor) = match (PageLimit::parse(query.limit), Cursor::parse(query.cursor.as_deref())) {
-            (Ok(l), Ok(c)) => (l.get(), c.map_or(Uuid::nil(), |c| c.0)),
+            (Ok(l), Ok(c)) => (l.get(), RoomId::from_uuid(c.map_or(Uuid::nil(), |c| c.0))),
             (l, c) => return Err(Error::fields([l.err(), c.err()])),
         };
         let mut rows = match query.scope {
@@ -97,14 +95,14 @@ impl Services {
         };
         let next_cursor = if rows.len() as i64 > limit {
             rows.truncate(limit as usize);
-            rows.last().map(|r| Cursor::encode(r.id))
+            rows.last().map(|r| Cursor::encode(r.id.uuid()))
         } else {
             None
         };
         Ok(RoomPage { items: rows.into_iter().map(views::room).collect(), next_cursor })
     }
 
-    pub async fn update_room(&self, caller: &Caller, room_id: Uuid, req: UpdateRoomRequest) -> Result<Room> {
+    pub async fn update_room(&self, caller: &Caller, room_id: RoomId, req: UpdateRoomRequest) -> Result<Room> {
         let access = self.access(caller, room_id).await?;
         access.at_least(Role::Admin, "only the room's owner or an admin can change it")?;
         if access.is_dm() {
@@ -125,30 +123,31 @@ impl Services {
         Ok(room)
     }
 
-    pub async fn delete_room(&self, caller: &Caller, room_id: Uuid) -> Result<()> {
+    pub async fn delete_room(&self, caller: &Caller, room_id: RoomId) -> Result<()> {
         let access = self.access(caller, room_id).await?;
         access.at_least(Role::Owner, "only the room's owner can delete it")?;
         if self.store().delete_room(room_id).await? {
-            self.publish(Topic::Room(room_id), &ServerEvent::RoomDeleted { room_id }, Control::RoomDeleted);
+            let event = ServerEvent::RoomDeleted { room_id: room_id.uuid() };
+            self.publish(Topic::Room(room_id), &event, Control::RoomDeleted);
         }
         Ok(())
     }
 
     /// Joins a public room; a no-op for members. Private rooms and DMs are invitation only.
-    pub async fn join_room(&self, caller: &Caller, room_id: Uuid) -> Result<Room> {
+    pub async fn join_room(&self, caller: &Caller, room_id: RoomId) -> Result<Room> {
         let access = self.access(caller, room_id).await?;
         if access.role.is_none() {
-            if access.room.visibility != "public" || access.is_dm() {
+            if access.room.visibility != Visibility::Public || access.is_dm() {
                 return Err(Error::Forbidden("this room is invitation only"));
             }
-            if self.store().add_member(room_id, caller.id, "member", clock::now()).await? {
+            if self.store().add_member(room_id, caller.id, Role::Member, clock::now()).await? {
                 self.publish_membership(room_id, caller.id).await?;
             }
         }
         self.room_for(caller, room_id).await
     }
 
-    pub async fn leave_room(&self, caller: &Caller, room_id: Uuid) -> Result<()> {
+    pub async fn leave_room(&self, caller: &Caller, room_id: RoomId) -> Result<()> {
         let access = self.access(caller, room_id).await?;
         access.member()?;
         let user = self.user(caller.id).await?;
@@ -158,7 +157,7 @@ impl Services {
         Ok(())
     }
 
-    pub async fn members(&self, caller: &Caller, room_id: Uuid) -> Result<MemberList> {
+    pub async fn members(&self, caller: &Caller, room_id: RoomId) -> Result<MemberList> {
         self.access(caller, room_id).await?;
         let rows = self.store().members(room_id).await?;
         let items = rows
@@ -173,7 +172,7 @@ impl Services {
 
     /// Adds (invites) a user: owners and admins only; the user is notified. The flag says
     /// whether they were added now (`false`: they already were a member, nothing changed).
-    pub async fn add_member(&self, caller: &Caller, room_id: Uuid, user_id: Uuid) -> Result<(Member, bool)> {
+    pub async fn add_member(&self, caller: &Caller, room_id: RoomId, user_id: UserId) -> Result<(Member, bool)> {
         let access = self.access(caller, room_id).await?;
         access.at_least(Role::Admin, "only the room's owner or an admin can add members")?;
         if access.is_dm() {
@@ -181,14 +180,14 @@ impl Services {
         }
         self.store().user_by_id(user_id).await?.ok_or(Error::NotFound("user"))?;
         let now = clock::now();
-        let added = self.store().add_member(room_id, user_id, "member", now).await?;
+        let added = self.store().add_member(room_id, user_id, Role::Member, now).await?;
         if added {
             let id = Uuid::now_v7();
             self.store()
                 .insert_notification(NewNotification {
                     id,
                     user_id,
-                    kind: "invite",
+                    kind: NotificationKind::Invite,
                     room_id,
                     message_id: None,
                     actor_id: caller.id,
@@ -196,12 +195,13 @@ impl Services {
                 })
                 .await?;
             self.publish_membership(room_id, user_id).await?;
-            self.publish_notifications(&[(id, user_id, "invite".to_owned())], room_id, None, caller, now);
+            let invited = Notified { id, user_id, kind: NotificationKind::Invite };
+            self.publish_notifications(&[invited], room_id, None, caller, now);
         }
         Ok((self.member(room_id, user_id).await?, added))
     }
 
-    async fn member(&self, room_id: Uuid, user_id: Uuid) -> Result<Member> {
+    async fn member(&self, room_id: RoomId, user_id: UserId) -> Result<Member> {
         let row = self.store().member(room_id, user_id).await?.ok_or(Error::NotFound("member"))?;
         let online = self.is_online(row.user_id);
         Ok(views::member(row, online))
@@ -209,7 +209,13 @@ impl Services {
 
     /// Makes a member an admin or back: the owner only. Ownership moves only when the
     /// owner leaves.
-    pub async fn set_member_role(&self, caller: &Caller, room_id: Uuid, user_id: Uuid, role: Role) -> Result<Member> {
+    pub async fn set_member_role(
+        &self,
+        caller: &Caller,
+        room_id: RoomId,
+        user_id: UserId,
+        role: Role,
+    ) -> Result<Member> {
         let access = self.access(caller, room_id).await?;
         access.at_least(Role::Owner, "only the room's owner can change roles")?;
         if role == Role::Owner {
@@ -218,22 +224,21 @@ impl Services {
         if user_id == caller.id {
             return Err(Error::Conflict("the owner's role cannot change: ownership passes when the owner leaves"));
         }
-        if !self.store().set_role(room_id, user_id, views::role_name(role)).await? {
+        if !self.store().set_role(room_id, user_id, role).await? {
             return Err(Error::NotFound("member"));
         }
         self.member(room_id, user_id).await
     }
 
     /// Removes someone else: owners remove anyone, admins remove plain members.
-    pub async fn remove_member(&self, caller: &Caller, room_id: Uuid, user_id: Uuid) -> Result<()> {
+    pub async fn remove_member(&self, caller: &Caller, room_id: RoomId, user_id: UserId) -> Result<()> {
         if user_id == caller.id {
             return self.leave_room(caller, room_id).await;
         }
         let access = self.access(caller, room_id).await?;
         let mine = access.at_least(Role::Admin, "only the room's owner or an admin can remove members")?;
-        let theirs =
-            self.store().role(room_id, user_id).await?.map(|r| views::role(&r)).ok_or(Error::NotFound("member"))?;
-        if theirs >= mine {
+        let theirs = self.store().role(room_id, user_id).await?.ok_or(Error::NotFound("member"))?;
+        if !theirs.below(mine) {
             return Err(Error::Forbidden("you can only remove members below your role"));
         }
         let user = self.user(user_id).await?;
@@ -245,23 +250,23 @@ impl Services {
 
     /// Tells the room (and the user's own sessions, which are not subscribed yet) that
     /// the user joined.
-    async fn publish_membership(&self, room_id: Uuid, user_id: Uuid) -> Result<()> {
+    async fn publish_membership(&self, room_id: RoomId, user_id: UserId) -> Result<()> {
         let user = self.user(user_id).await?;
-        let event = ServerEvent::MemberJoined { room_id, user };
+        let event = ServerEvent::MemberJoined { room_id: room_id.uuid(), user };
         self.publish_room(room_id, &event);
         self.publish(Topic::User(user_id), &event, Control::None);
         Ok(())
     }
 
     /// Tells the room the user left, and ends their subscriptions to it.
-    fn publish_left(&self, room_id: Uuid, user: palaver_protocol::User) {
-        let user_id = user.id;
-        let event = ServerEvent::MemberLeft { room_id, user };
+    fn publish_left(&self, room_id: RoomId, user: palaver_protocol::User) {
+        let user_id = UserId::from_uuid(user.id);
+        let event = ServerEvent::MemberLeft { room_id: room_id.uuid(), user };
         self.publish(Topic::Room(room_id), &event, Control::Left(user_id));
     }
 
     /// The one DM room of the pair, created on first use.
-    pub async fn open_dm(&self, caller: &Caller, other: Uuid) -> Result<Room> {
+    pub async fn open_dm(&self, caller: &Caller, other: UserId) -> Result<Room> {
         if other == caller.id {
             return Err(Error::invalid("user_id", "cannot open a direct message with yourself"));
         }
@@ -270,11 +275,11 @@ impl Services {
         let mut names = [caller.username.as_str(), peer.username.as_str()];
         names.sort_unstable();
         let room = NewRoom {
-            id: Uuid::now_v7(),
-            kind: "dm",
+            id: RoomId::generate(),
+            kind: RoomKind::Dm,
             name: names.join(", "),
             description: String::new(),
-            visibility: "private",
+            visibility: Visibility::Private,
             created_by: caller.id,
             created_at: clock::now(),
         };

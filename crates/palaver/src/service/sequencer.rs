@@ -13,10 +13,10 @@ use palaver_protocol::ws::ServerEvent;
 use palaver_protocol::{Message, UserRef};
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
-use uuid::Uuid;
 
 use super::breaker::Breaker;
 use super::{events, views};
+use crate::domain::{MessageId, RoomId};
 use crate::error::{DATABASE_RETRY_AFTER, Error, Result};
 use crate::realtime::{Broker, Control, Topic};
 use crate::store::{self, DynStore, NewMessage, NotifyPlan, Posted};
@@ -33,8 +33,8 @@ type Reply<T> = oneshot::Sender<Result<T>>;
 
 enum Job {
     Post { message: NewMessage, notify: NotifyPlan, reply: Reply<Option<(Message, bool)>> },
-    Edit { room_id: Uuid, message_id: Uuid, content: String, at: OffsetDateTime, reply: Reply<Option<Message>> },
-    Delete { room_id: Uuid, message_id: Uuid, reply: Reply<bool> },
+    Edit { room_id: RoomId, message_id: MessageId, content: String, at: OffsetDateTime, reply: Reply<Option<Message>> },
+    Delete { room_id: RoomId, message_id: MessageId, reply: Reply<bool> },
 }
 
 pub struct Sequencer {
@@ -63,10 +63,10 @@ impl Sequencer {
         self.shards.iter().all(|shard| !shard.is_closed())
     }
 
-    async fn submit<T>(&self, room_id: Uuid, job: impl FnOnce(Reply<T>) -> Job) -> Result<T> {
+    async fn submit<T>(&self, room_id: RoomId, job: impl FnOnce(Reply<T>) -> Job) -> Result<T> {
         // While the database is known to be down, do not even queue.
         self.breaker.check(Instant::now()).map_err(database_unavailable)?;
-        let shard = &self.shards[(room_id.as_u64_pair().1 % self.shards.len() as u64) as usize];
+        let shard = &self.shards[(room_id.uuid().as_u64_pair().1 % self.shards.len() as u64) as usize];
         let (reply, answer) = oneshot::channel();
         shard
             .send(job(reply))
@@ -85,8 +85,8 @@ impl Sequencer {
     /// `None` if the message is missing or deleted.
     pub async fn edit(
         &self,
-        room_id: Uuid,
-        message_id: Uuid,
+        room_id: RoomId,
+        message_id: MessageId,
         content: String,
         at: OffsetDateTime,
     ) -> Result<Option<Message>> {
@@ -94,7 +94,7 @@ impl Sequencer {
     }
 
     /// `false` if the message is missing or already deleted.
-    pub async fn delete(&self, room_id: Uuid, message_id: Uuid) -> Result<bool> {
+    pub async fn delete(&self, room_id: RoomId, message_id: MessageId) -> Result<bool> {
         self.submit(room_id, |reply| Job::Delete { room_id, message_id, reply }).await
     }
 }
@@ -159,7 +159,11 @@ impl Writer {
                         let deleted = self.attempt(self.store.delete_message(room_id, message_id)).await;
                         let _ = reply.send(deleted.map(|row| {
                             row.map(|row| {
-                                let event = ServerEvent::MessageDeleted { seq: row.updated_seq, room_id, message_id };
+                                let event = ServerEvent::MessageDeleted {
+                                    seq: row.updated_seq,
+                                    room_id: room_id.into(),
+                                    message_id: message_id.into(),
+                                };
                                 events::publish(&*self.broker, Topic::Room(room_id), &event, Control::None);
                             })
                             .is_some()
@@ -265,17 +269,17 @@ impl Failure {
 /// Publishes a newly stored message and its notifications; returns the wire message.
 fn announce(broker: &dyn Broker, posted: Posted) -> (Message, bool) {
     let Posted { message, created, notified } = posted;
+    let (room_id, message_id) = (message.room_id, message.id);
     let message = views::message(message);
     if created {
-        let room = Topic::Room(message.room_id);
         events::publish(
             broker,
-            room,
+            Topic::Room(room_id),
             &ServerEvent::Message { seq: message.seq, message: message.clone() },
             Control::None,
         );
         let actor = UserRef { id: message.author.id, username: message.author.username.clone() };
-        events::publish_notifications(broker, &notified, message.room_id, Some(message.id), &actor, message.created_at);
+        events::publish_notifications(broker, &notified, room_id, Some(message_id), &actor, message.created_at);
     }
     (message, created)
 }
@@ -285,6 +289,7 @@ mod tests {
     use std::sync::atomic::{AtomicBool, Ordering};
 
     use super::*;
+    use crate::domain::{MessageKind, RoomKind, UserId, Visibility};
     use crate::realtime::Envelope;
     use crate::store::{NewRoom, NewUser, PoolSettings};
 
@@ -301,12 +306,12 @@ mod tests {
     }
 
     /// A SQLite store with one user and one room.
-    async fn store_with_room(dir: &tempfile::TempDir) -> (DynStore, Uuid, Uuid) {
+    async fn store_with_room(dir: &tempfile::TempDir) -> (DynStore, UserId, RoomId) {
         let url = format!("sqlite://{}", dir.path().join("palaver.db").display());
         let pool = PoolSettings { max_connections: 2, acquire_timeout: Duration::from_secs(3) };
         let store = store::open(&url, pool).await.expect("the store opens");
         let now = crate::clock::now();
-        let user = Uuid::now_v7();
+        let user = UserId::generate();
         let new_user = NewUser {
             id: user,
             username: "alice".into(),
@@ -315,13 +320,13 @@ mod tests {
             created_at: now,
         };
         store.insert_user(new_user).await.expect("a user");
-        let room = Uuid::now_v7();
+        let room = RoomId::generate();
         let new_room = NewRoom {
             id: room,
-            kind: "room",
+            kind: RoomKind::Room,
             name: "general".into(),
             description: String::new(),
-            visibility: "public",
+            visibility: Visibility::Public,
             created_by: user,
             created_at: now,
         };
@@ -329,13 +334,13 @@ mod tests {
         (store, user, room)
     }
 
-    fn message(room_id: Uuid, author_id: Uuid, content: &str) -> NewMessage {
+    fn message(room_id: RoomId, author_id: UserId, content: &str) -> NewMessage {
         NewMessage {
-            id: Uuid::now_v7(),
+            id: MessageId::generate(),
             room_id,
             author_id,
             author_username: "alice".into(),
-            kind: "text",
+            kind: MessageKind::Text,
             content: content.into(),
             upload_id: None,
             client_msg_id: None,
@@ -362,7 +367,7 @@ mod tests {
     async fn a_bad_row_fails_alone() {
         let dir = tempfile::tempdir().unwrap();
         let (store, user, room) = store_with_room(&dir).await;
-        let ghost = Uuid::now_v7();
+        let ghost = UserId::generate();
         let batch = [
             (message(room, user, "good"), NotifyPlan::default()),
             (message(room, ghost, "by nobody"), NotifyPlan::default()),

@@ -1,8 +1,7 @@
 use palaver_protocol::User;
-use uuid::Uuid;
 
 use super::{Caller, Services, views};
-use crate::domain::{Password, valid_text};
+use crate::domain::{Password, UserId, valid_text};
 use crate::error::{Error, Result};
 use crate::store::UserRow;
 
@@ -12,7 +11,7 @@ impl Services {
         Ok(views::user(&user, true, self.is_online(user.id)))
     }
 
-    pub async fn user(&self, id: Uuid) -> Result<User> {
+    pub async fn user(&self, id: UserId) -> Result<User> {
         let user = self.store().user_by_id(id).await?.ok_or(Error::NotFound("user"))?;
         Ok(views::user(&user, false, self.is_online(user.id)))
     }

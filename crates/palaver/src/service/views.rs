@@ -1,4 +1,5 @@
-//! Store rows to wire types.
+//! Store rows to wire types: the one place typed ids and stored kinds become the contract's
+//! plain UUIDs and enums.
 
 use palaver_protocol as wire;
 
@@ -6,7 +7,7 @@ use crate::store::{MemberRow, MessageRow, NotificationRow, RoomView, UserRow};
 
 pub fn user(row: &UserRow, with_email: bool, online: bool) -> wire::User {
     wire::User {
-        id: row.id,
+        id: row.id.into(),
         username: row.username.clone(),
         email: with_email.then(|| row.email.clone()),
         created_at: row.created_at,
@@ -17,47 +18,31 @@ pub fn user(row: &UserRow, with_email: bool, online: bool) -> wire::User {
 
 pub fn room(row: RoomView) -> wire::Room {
     wire::Room {
-        id: row.id,
-        kind: if row.kind == "dm" { wire::RoomKind::Dm } else { wire::RoomKind::Room },
+        id: row.id.into(),
+        kind: row.kind.into(),
         name: row.name,
         description: row.description,
-        visibility: if row.visibility == "public" { wire::Visibility::Public } else { wire::Visibility::Private },
-        created_by: row.created_by,
+        visibility: row.visibility.into(),
+        created_by: row.created_by.into(),
         created_at: row.created_at,
         member_count: row.member_count,
         last_seq: row.last_seq,
         unread_count: row.unread_count,
-        my_role: row.my_role.as_deref().map(role),
-    }
-}
-
-pub fn role(raw: &str) -> wire::Role {
-    match raw {
-        "owner" => wire::Role::Owner,
-        "admin" => wire::Role::Admin,
-        _ => wire::Role::Member,
-    }
-}
-
-pub fn role_name(role: wire::Role) -> &'static str {
-    match role {
-        wire::Role::Owner => "owner",
-        wire::Role::Admin => "admin",
-        wire::Role::Member => "member",
+        my_role: row.my_role.map(Into::into),
     }
 }
 
 pub fn member(row: MemberRow, online: bool) -> wire::Member {
     wire::Member {
         user: wire::User {
-            id: row.user_id,
+            id: row.user_id.into(),
             username: row.username,
             email: None,
             created_at: row.created_at,
             online,
             last_seen: row.last_seen,
         },
-        role: role(&row.role),
+        role: row.role.into(),
         joined_at: row.joined_at,
         last_read_seq: row.last_read_seq,
     }
@@ -65,16 +50,12 @@ pub fn member(row: MemberRow, online: bool) -> wire::Member {
 
 pub fn message(row: MessageRow) -> wire::Message {
     wire::Message {
-        id: row.id,
-        room_id: row.room_id,
+        id: row.id.into(),
+        room_id: row.room_id.into(),
         seq: row.seq,
         updated_seq: row.updated_seq,
-        author: wire::UserRef { id: row.author_id, username: row.author_username },
-        kind: match row.kind.as_str() {
-            "image" => wire::MessageKind::Image,
-            "system" => wire::MessageKind::System,
-            _ => wire::MessageKind::Text,
-        },
+        author: wire::UserRef { id: row.author_id.into(), username: row.author_username },
+        kind: row.kind.into(),
         content: row.content,
         // Uploads are not served yet; no message can reference one (see service::messages).
         attachment: None,
@@ -85,21 +66,13 @@ pub fn message(row: MessageRow) -> wire::Message {
     }
 }
 
-pub fn notification_kind(raw: &str) -> wire::NotificationKind {
-    match raw {
-        "dm" => wire::NotificationKind::Dm,
-        "invite" => wire::NotificationKind::Invite,
-        _ => wire::NotificationKind::Mention,
-    }
-}
-
 pub fn notification(row: NotificationRow) -> wire::Notification {
     wire::Notification {
         id: row.id,
-        kind: notification_kind(&row.kind),
-        room_id: row.room_id,
-        message_id: row.message_id,
-        actor: wire::UserRef { id: row.actor_id, username: row.actor_username },
+        kind: row.kind.into(),
+        room_id: row.room_id.into(),
+        message_id: row.message_id.map(Into::into),
+        actor: wire::UserRef { id: row.actor_id.into(), username: row.actor_username },
         created_at: row.created_at,
         read_at: row.read_at,
     }

@@ -19,7 +19,8 @@ use std::time::Duration;
 
 pub use error::Error;
 pub use messages::{
-    EventKind, HistoryRange, HistoryStore, MessageRow, MessageStore, NewMessage, NotifyPlan, Posted, RoomEvent,
+    EventKind, HistoryRange, HistoryStore, MessageRow, MessageStore, NewMessage, Notified, NotifyPlan, Posted,
+    RoomEvent,
 };
 pub use notifications::{NewNotification, NotificationRow, NotificationStore};
 pub use rooms::{DmPair, MemberRow, NewRoom, RoomRow, RoomStore, RoomView};

@@ -2,14 +2,15 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::Error;
+use crate::domain::{MessageId, NotificationKind, RoomId, UserId};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct NotificationRow {
     pub id: Uuid,
-    pub kind: String,
-    pub room_id: Uuid,
-    pub message_id: Option<Uuid>,
-    pub actor_id: Uuid,
+    pub kind: NotificationKind,
+    pub room_id: RoomId,
+    pub message_id: Option<MessageId>,
+    pub actor_id: UserId,
     pub actor_username: String,
     pub created_at: OffsetDateTime,
     pub read_at: Option<OffsetDateTime>,
@@ -17,11 +18,11 @@ pub struct NotificationRow {
 
 pub struct NewNotification {
     pub id: Uuid,
-    pub user_id: Uuid,
-    pub kind: &'static str,
-    pub room_id: Uuid,
-    pub message_id: Option<Uuid>,
-    pub actor_id: Uuid,
+    pub user_id: UserId,
+    pub kind: NotificationKind,
+    pub room_id: RoomId,
+    pub message_id: Option<MessageId>,
+    pub actor_id: UserId,
     pub created_at: OffsetDateTime,
 }
 
@@ -31,7 +32,7 @@ pub trait NotificationStore {
     /// The user's notifications with an id below `before`, newest first, at most `limit + 1`.
     async fn notifications(
         &self,
-        user_id: Uuid,
+        user_id: UserId,
         unread_only: bool,
         before: Uuid,
         limit: i64,
@@ -39,7 +40,7 @@ pub trait NotificationStore {
     /// Marks the given ids of `user_id` (others' ids are ignored), or all of them.
     async fn mark_notifications_read(
         &self,
-        user_id: Uuid,
+        user_id: UserId,
         ids: Option<&[Uuid]>,
         now: OffsetDateTime,
     ) -> Result<u64, Error>;
@@ -77,7 +78,7 @@ macro_rules! impl_notification_store {
 
             async fn notifications(
                 &self,
-                user_id: uuid::Uuid,
+                user_id: $crate::domain::UserId,
                 unread_only: bool,
                 before: uuid::Uuid,
                 limit: i64,
@@ -103,7 +104,7 @@ macro_rules! impl_notification_store {
 
             async fn mark_notifications_read(
                 &self,
-                user_id: uuid::Uuid,
+                user_id: $crate::domain::UserId,
                 ids: Option<&[uuid::Uuid]>,
                 now: time::OffsetDateTime,
             ) -> Result<u64, $crate::store::Error> {

@@ -1,64 +1,64 @@
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 use super::Error;
+use crate::domain::{Role, RoomId, RoomKind, UserId, Visibility};
 
 /// A room as one caller sees it: counts, and the caller's membership if any.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RoomView {
-    pub id: Uuid,
-    pub kind: String,
+    pub id: RoomId,
+    pub kind: RoomKind,
     pub name: String,
     pub description: String,
-    pub visibility: String,
-    pub created_by: Uuid,
+    pub visibility: Visibility,
+    pub created_by: UserId,
     pub created_at: OffsetDateTime,
     pub last_seq: i64,
     pub member_count: i64,
-    pub my_role: Option<String>,
+    pub my_role: Option<Role>,
     pub unread_count: Option<i64>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RoomRow {
-    pub id: Uuid,
-    pub kind: String,
-    pub visibility: String,
+    pub id: RoomId,
+    pub kind: RoomKind,
+    pub visibility: Visibility,
     pub last_seq: i64,
     /// The viewer's role, if the viewer is a member.
-    pub role: Option<String>,
+    pub role: Option<Role>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct MemberRow {
-    pub user_id: Uuid,
+    pub user_id: UserId,
     pub username: String,
     pub email: String,
     pub created_at: OffsetDateTime,
     pub last_seen: Option<OffsetDateTime>,
-    pub role: String,
+    pub role: Role,
     pub joined_at: OffsetDateTime,
     pub last_read_seq: i64,
 }
 
 pub struct NewRoom {
-    pub id: Uuid,
-    pub kind: &'static str,
+    pub id: RoomId,
+    pub kind: RoomKind,
     pub name: String,
     pub description: String,
-    pub visibility: &'static str,
-    pub created_by: Uuid,
+    pub visibility: Visibility,
+    pub created_by: UserId,
     pub created_at: OffsetDateTime,
 }
 
 /// The two members of a DM, `low < high`, so the pair has one key whoever opens it.
 pub struct DmPair {
-    pub low: Uuid,
-    pub high: Uuid,
+    pub low: UserId,
+    pub high: UserId,
 }
 
 impl DmPair {
-    pub fn new(a: Uuid, b: Uuid) -> Self {
+    pub fn new(a: UserId, b: UserId) -> Self {
         if a < b { Self { low: a, high: b } } else { Self { low: b, high: a } }
     }
 
@@ -72,28 +72,39 @@ pub trait RoomStore {
     /// Creates the room with its creator as `owner`.
     async fn create_room(&self, room: NewRoom) -> Result<(), Error>;
     /// Returns the DM room of the pair, creating it (both as `member`) the first time.
-    async fn open_dm(&self, pair: DmPair, room: NewRoom) -> Result<Uuid, Error>;
+    async fn open_dm(&self, pair: DmPair, room: NewRoom) -> Result<RoomId, Error>;
     /// The room and `viewer`'s role in it, in one round trip (every request checks this).
-    async fn room(&self, room_id: Uuid, viewer: Uuid) -> Result<Option<RoomRow>, Error>;
-    async fn room_view(&self, viewer: Uuid, room_id: Uuid) -> Result<Option<RoomView>, Error>;
+    async fn room(&self, room_id: RoomId, viewer: UserId) -> Result<Option<RoomRow>, Error>;
+    async fn room_view(&self, viewer: UserId, room_id: RoomId) -> Result<Option<RoomView>, Error>;
     /// Rooms `viewer` belongs to with an id above `after`, ascending, at most `limit + 1`.
-    async fn joined_rooms(&self, viewer: Uuid, after: Uuid, limit: i64) -> Result<Vec<RoomView>, Error>;
+    async fn joined_rooms(&self, viewer: UserId, after: RoomId, limit: i64) -> Result<Vec<RoomView>, Error>;
     /// Public rooms with an id above `after`, ascending, at most `limit + 1`.
-    async fn public_rooms(&self, viewer: Uuid, after: Uuid, limit: i64) -> Result<Vec<RoomView>, Error>;
-    async fn update_room(&self, room_id: Uuid, name: Option<String>, description: Option<String>) -> Result<(), Error>;
-    async fn delete_room(&self, room_id: Uuid) -> Result<bool, Error>;
+    async fn public_rooms(&self, viewer: UserId, after: RoomId, limit: i64) -> Result<Vec<RoomView>, Error>;
+    async fn update_room(
+        &self,
+        room_id: RoomId,
+        name: Option<String>,
+        description: Option<String>,
+    ) -> Result<(), Error>;
+    async fn delete_room(&self, room_id: RoomId) -> Result<bool, Error>;
     /// The member's role, if `user_id` is a member.
-    async fn role(&self, room_id: Uuid, user_id: Uuid) -> Result<Option<String>, Error>;
+    async fn role(&self, room_id: RoomId, user_id: UserId) -> Result<Option<Role>, Error>;
     /// `false` if already a member.
-    async fn add_member(&self, room_id: Uuid, user_id: Uuid, role: &str, now: OffsetDateTime) -> Result<bool, Error>;
+    async fn add_member(
+        &self,
+        room_id: RoomId,
+        user_id: UserId,
+        role: Role,
+        now: OffsetDateTime,
+    ) -> Result<bool, Error>;
     /// Removes the member; if it was the owner, the earliest-joined admin (else member)
     /// becomes owner. Returns whether a member was removed.
-    async fn remove_member(&self, room_id: Uuid, user_id: Uuid) -> Result<bool, Error>;
-    async fn set_role(&self, room_id: Uuid, user_id: Uuid, role: &str) -> Result<bool, Error>;
-    async fn members(&self, room_id: Uuid) -> Result<Vec<MemberRow>, Error>;
-    async fn member(&self, room_id: Uuid, user_id: Uuid) -> Result<Option<MemberRow>, Error>;
+    async fn remove_member(&self, room_id: RoomId, user_id: UserId) -> Result<bool, Error>;
+    async fn set_role(&self, room_id: RoomId, user_id: UserId, role: Role) -> Result<bool, Error>;
+    async fn members(&self, room_id: RoomId) -> Result<Vec<MemberRow>, Error>;
+    async fn member(&self, room_id: RoomId, user_id: UserId) -> Result<Option<MemberRow>, Error>;
     /// Everyone who shares at least one room with `user_id` (not the user).
-    async fn co_members(&self, user_id: Uuid) -> Result<Vec<Uuid>, Error>;
+    async fn co_members(&self, user_id: UserId) -> Result<Vec<UserId>, Error>;
 }
 
 /// Every column of `RoomView`; `$1` is the viewer.
@@ -157,7 +168,7 @@ macro_rules! impl_room_store {
                 &self,
                 pair: $crate::store::DmPair,
                 room: $crate::store::NewRoom,
-            ) -> Result<uuid::Uuid, $crate::store::Error> {
+            ) -> Result<$crate::domain::RoomId, $crate::store::Error> {
                 let key = pair.key();
                 let mut tx = self.write.begin().await?;
                 let created = sqlx::query::<$db>(
@@ -190,7 +201,7 @@ macro_rules! impl_room_store {
                         .await?;
                     }
                 }
-                let (id,): (uuid::Uuid,) =
+                let (id,): ($crate::domain::RoomId,) =
                     sqlx::query_as("SELECT id FROM rooms WHERE dm_key = $1").bind(&key).fetch_one(&mut *tx).await?;
                 tx.commit().await?;
                 Ok(id)
@@ -198,8 +209,8 @@ macro_rules! impl_room_store {
 
             async fn room(
                 &self,
-                room_id: uuid::Uuid,
-                viewer: uuid::Uuid,
+                room_id: $crate::domain::RoomId,
+                viewer: $crate::domain::UserId,
             ) -> Result<Option<$crate::store::RoomRow>, $crate::store::Error> {
                 Ok(sqlx::query_as::<$db, $crate::store::RoomRow>(
                     "SELECT r.id, r.kind, r.visibility, r.last_seq, m.role
@@ -214,8 +225,8 @@ macro_rules! impl_room_store {
 
             async fn room_view(
                 &self,
-                viewer: uuid::Uuid,
-                room_id: uuid::Uuid,
+                viewer: $crate::domain::UserId,
+                room_id: $crate::domain::RoomId,
             ) -> Result<Option<$crate::store::RoomView>, $crate::store::Error> {
                 Ok(sqlx::query_as::<$db, $crate::store::RoomView>(concat!(
                     $crate::store::rooms::room_view_sql!(),
@@ -229,8 +240,8 @@ macro_rules! impl_room_store {
 
             async fn joined_rooms(
                 &self,
-                viewer: uuid::Uuid,
-                after: uuid::Uuid,
+                viewer: $crate::domain::UserId,
+                after: $crate::domain::RoomId,
                 limit: i64,
             ) -> Result<Vec<$crate::store::RoomView>, $crate::store::Error> {
                 Ok(sqlx::query_as::<$db, $crate::store::RoomView>(concat!(
@@ -246,8 +257,8 @@ macro_rules! impl_room_store {
 
             async fn public_rooms(
                 &self,
-                viewer: uuid::Uuid,
-                after: uuid::Uuid,
+                viewer: $crate::domain::UserId,
+                after: $crate::domain::RoomId,
                 limit: i64,
             ) -> Result<Vec<$crate::store::RoomView>, $crate::store::Error> {
                 Ok(sqlx::query_as::<$db, $crate::store::RoomView>(concat!(
@@ -264,7 +275,7 @@ macro_rules! impl_room_store {
 
             async fn update_room(
                 &self,
-                room_id: uuid::Uuid,
+                room_id: $crate::domain::RoomId,
                 name: Option<String>,
                 description: Option<String>,
             ) -> Result<(), $crate::store::Error> {
@@ -280,7 +291,7 @@ macro_rules! impl_room_store {
                 Ok(())
             }
 
-            async fn delete_room(&self, room_id: uuid::Uuid) -> Result<bool, $crate::store::Error> {
+            async fn delete_room(&self, room_id: $crate::domain::RoomId) -> Result<bool, $crate::store::Error> {
                 let done =
                     sqlx::query::<$db>("DELETE FROM rooms WHERE id = $1").bind(room_id).execute(&self.write).await?;
                 Ok(done.rows_affected() == 1)
@@ -288,10 +299,10 @@ macro_rules! impl_room_store {
 
             async fn role(
                 &self,
-                room_id: uuid::Uuid,
-                user_id: uuid::Uuid,
-            ) -> Result<Option<String>, $crate::store::Error> {
-                let row: Option<(String,)> =
+                room_id: $crate::domain::RoomId,
+                user_id: $crate::domain::UserId,
+            ) -> Result<Option<$crate::domain::Role>, $crate::store::Error> {
+                let row: Option<($crate::domain::Role,)> =
                     sqlx::query_as("SELECT role FROM room_members WHERE room_id = $1 AND user_id = $2")
                         .bind(room_id)
                         .bind(user_id)
@@ -302,9 +313,9 @@ macro_rules! impl_room_store {
 
             async fn add_member(
                 &self,
-                room_id: uuid::Uuid,
-                user_id: uuid::Uuid,
-                role: &str,
+                room_id: $crate::domain::RoomId,
+                user_id: $crate::domain::UserId,
+                role: $crate::domain::Role,
                 now: time::OffsetDateTime,
             ) -> Result<bool, $crate::store::Error> {
                 let done = sqlx::query::<$db>(
@@ -322,11 +333,11 @@ macro_rules! impl_room_store {
 
             async fn remove_member(
                 &self,
-                room_id: uuid::Uuid,
-                user_id: uuid::Uuid,
+                room_id: $crate::domain::RoomId,
+                user_id: $crate::domain::UserId,
             ) -> Result<bool, $crate::store::Error> {
                 let mut tx = self.write.begin().await?;
-                let removed: Option<(String,)> =
+                let removed: Option<($crate::domain::Role,)> =
                     sqlx::query_as("DELETE FROM room_members WHERE room_id = $1 AND user_id = $2 RETURNING role")
                         .bind(room_id)
                         .bind(user_id)
@@ -335,7 +346,7 @@ macro_rules! impl_room_store {
                 let Some((role,)) = removed else {
                     return Ok(false);
                 };
-                if role == "owner" {
+                if role == $crate::domain::Role::Owner {
                     sqlx::query::<$db>(
                         "UPDATE room_members SET role = 'owner'
                          WHERE room_id = $1 AND user_id = (
@@ -353,9 +364,9 @@ macro_rules! impl_room_store {
 
             async fn set_role(
                 &self,
-                room_id: uuid::Uuid,
-                user_id: uuid::Uuid,
-                role: &str,
+                room_id: $crate::domain::RoomId,
+                user_id: $crate::domain::UserId,
+                role: $crate::domain::Role,
             ) -> Result<bool, $crate::store::Error> {
                 let done = sqlx::query::<$db>("UPDATE room_members SET role = $3 WHERE room_id = $1 AND user_id = $2")
                     .bind(room_id)
@@ -368,7 +379,7 @@ macro_rules! impl_room_store {
 
             async fn members(
                 &self,
-                room_id: uuid::Uuid,
+                room_id: $crate::domain::RoomId,
             ) -> Result<Vec<$crate::store::MemberRow>, $crate::store::Error> {
                 Ok(sqlx::query_as::<$db, $crate::store::MemberRow>(concat!(
                     $crate::store::rooms::member_sql!(),
@@ -381,8 +392,8 @@ macro_rules! impl_room_store {
 
             async fn member(
                 &self,
-                room_id: uuid::Uuid,
-                user_id: uuid::Uuid,
+                room_id: $crate::domain::RoomId,
+                user_id: $crate::domain::UserId,
             ) -> Result<Option<$crate::store::MemberRow>, $crate::store::Error> {
                 Ok(sqlx::query_as::<$db, $crate::store::MemberRow>(concat!(
                     $crate::store::rooms::member_sql!(),
@@ -394,8 +405,11 @@ macro_rules! impl_room_store {
                 .await?)
             }
 
-            async fn co_members(&self, user_id: uuid::Uuid) -> Result<Vec<uuid::Uuid>, $crate::store::Error> {
-                let rows: Vec<(uuid::Uuid,)> = sqlx::query_as(
+            async fn co_members(
+                &self,
+                user_id: $crate::domain::UserId,
+            ) -> Result<Vec<$crate::domain::UserId>, $crate::store::Error> {
+                let rows: Vec<($crate::domain::UserId,)> = sqlx::query_as(
                     "SELECT DISTINCT other.user_id FROM room_members mine
                      JOIN room_members other ON other.room_id = mine.room_id
                      WHERE mine.user_id = $1 AND other.user_id <> $1",

@@ -2,10 +2,11 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::Error;
+use crate::domain::UserId;
 
 pub struct NewRefreshToken {
     pub id: Uuid,
-    pub user_id: Uuid,
+    pub user_id: UserId,
     pub family_id: Uuid,
     pub token_hash: Vec<u8>,
     pub created_at: OffsetDateTime,
@@ -16,7 +17,7 @@ pub struct NewRefreshToken {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Rotation {
     /// The token was live; it is now used and `next` replaced it.
-    Rotated { user_id: Uuid },
+    Rotated { user_id: UserId },
     /// The token had been used or revoked before: its whole family is now revoked.
     Reused,
     /// Unknown or expired.
@@ -35,12 +36,12 @@ pub trait TokenStore {
         next: NewRefreshToken,
     ) -> Result<Rotation, Error>;
     /// Revokes the family of the token with `hash` if it belongs to `user_id`.
-    async fn revoke_refresh_family(&self, hash: &[u8], user_id: Uuid, now: OffsetDateTime) -> Result<(), Error>;
+    async fn revoke_refresh_family(&self, hash: &[u8], user_id: UserId, now: OffsetDateTime) -> Result<(), Error>;
 }
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct TokenState {
-    pub user_id: Uuid,
+    pub user_id: UserId,
     pub family_id: Uuid,
     pub expires_at: OffsetDateTime,
     pub used_at: Option<OffsetDateTime>,
@@ -137,7 +138,7 @@ macro_rules! impl_token_store {
             async fn revoke_refresh_family(
                 &self,
                 hash: &[u8],
-                user_id: uuid::Uuid,
+                user_id: $crate::domain::UserId,
                 now: time::OffsetDateTime,
             ) -> Result<(), $crate::store::Error> {
                 sqlx::query::<$db>(

@@ -1,11 +1,11 @@
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 use super::Error;
+use crate::domain::UserId;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct UserRow {
-    pub id: Uuid,
+    pub id: UserId,
     pub username: String,
     pub email: String,
     pub password_hash: String,
@@ -25,7 +25,7 @@ pub struct AccountState {
 }
 
 pub struct NewUser {
-    pub id: Uuid,
+    pub id: UserId,
     pub username: String,
     pub email: String,
     pub password_hash: String,
@@ -36,24 +36,24 @@ pub struct NewUser {
 pub trait UserStore {
     /// Fails with `UniqueViolation` naming `users_username_unique` or `users_email_unique`.
     async fn insert_user(&self, user: NewUser) -> Result<UserRow, Error>;
-    async fn user_by_id(&self, id: Uuid) -> Result<Option<UserRow>, Error>;
+    async fn user_by_id(&self, id: UserId) -> Result<Option<UserRow>, Error>;
     /// Case-insensitive.
     async fn user_by_username(&self, username: &str) -> Result<Option<UserRow>, Error>;
     /// Case-insensitive.
     async fn user_by_email(&self, email: &str) -> Result<Option<UserRow>, Error>;
     async fn list_users(&self) -> Result<Vec<UserRow>, Error>;
-    async fn set_password_hash(&self, id: Uuid, hash: &str) -> Result<bool, Error>;
-    async fn set_last_seen(&self, id: Uuid, at: OffsetDateTime) -> Result<(), Error>;
+    async fn set_password_hash(&self, id: UserId, hash: &str) -> Result<bool, Error>;
+    async fn set_last_seen(&self, id: UserId, at: OffsetDateTime) -> Result<(), Error>;
     /// `None` if no such user.
-    async fn account_state(&self, id: Uuid) -> Result<Option<AccountState>, Error>;
+    async fn account_state(&self, id: UserId) -> Result<Option<AccountState>, Error>;
     /// Marks the account disabled and revokes its tokens as of `now`, its refresh tokens
     /// included, in one transaction. `false` if no such user.
-    async fn disable_user(&self, id: Uuid, now: OffsetDateTime) -> Result<bool, Error>;
+    async fn disable_user(&self, id: UserId, now: OffsetDateTime) -> Result<bool, Error>;
     /// Lifts the disable (revoked tokens stay revoked). `false` if no such user.
-    async fn enable_user(&self, id: Uuid) -> Result<bool, Error>;
+    async fn enable_user(&self, id: UserId) -> Result<bool, Error>;
     /// Users disabled at or after `since` (compared to the whole second on SQLite, whose
     /// text timestamps only sort correctly up to the second).
-    async fn disabled_since(&self, since: OffsetDateTime) -> Result<Vec<Uuid>, Error>;
+    async fn disabled_since(&self, since: OffsetDateTime) -> Result<Vec<UserId>, Error>;
 }
 
 /// The columns of a `UserRow`, in its order.
@@ -87,7 +87,10 @@ macro_rules! impl_user_store {
                 .await?)
             }
 
-            async fn user_by_id(&self, id: uuid::Uuid) -> Result<Option<$crate::store::UserRow>, $crate::store::Error> {
+            async fn user_by_id(
+                &self,
+                id: $crate::domain::UserId,
+            ) -> Result<Option<$crate::store::UserRow>, $crate::store::Error> {
                 Ok(sqlx::query_as::<$db, $crate::store::UserRow>(concat!(
                     "SELECT ",
                     $crate::store::users::user_columns!(),
@@ -133,7 +136,11 @@ macro_rules! impl_user_store {
                 .await?)
             }
 
-            async fn set_password_hash(&self, id: uuid::Uuid, hash: &str) -> Result<bool, $crate::store::Error> {
+            async fn set_password_hash(
+                &self,
+                id: $crate::domain::UserId,
+                hash: &str,
+            ) -> Result<bool, $crate::store::Error> {
                 let done = sqlx::query::<$db>("UPDATE users SET password_hash = $2 WHERE id = $1")
                     .bind(id)
                     .bind(hash)
@@ -144,7 +151,7 @@ macro_rules! impl_user_store {
 
             async fn set_last_seen(
                 &self,
-                id: uuid::Uuid,
+                id: $crate::domain::UserId,
                 at: time::OffsetDateTime,
             ) -> Result<(), $crate::store::Error> {
                 sqlx::query::<$db>("UPDATE users SET last_seen = $2 WHERE id = $1")
@@ -157,7 +164,7 @@ macro_rules! impl_user_store {
 
             async fn account_state(
                 &self,
-                id: uuid::Uuid,
+                id: $crate::domain::UserId,
             ) -> Result<Option<$crate::store::AccountState>, $crate::store::Error> {
                 Ok(sqlx::query_as::<$db, $crate::store::AccountState>(
                     "SELECT disabled_at, tokens_revoked_at FROM users WHERE id = $1",
@@ -169,7 +176,7 @@ macro_rules! impl_user_store {
 
             async fn disable_user(
                 &self,
-                id: uuid::Uuid,
+                id: $crate::domain::UserId,
                 now: time::OffsetDateTime,
             ) -> Result<bool, $crate::store::Error> {
                 let mut tx = self.write.begin().await?;
@@ -193,7 +200,7 @@ macro_rules! impl_user_store {
                 Ok(true)
             }
 
-            async fn enable_user(&self, id: uuid::Uuid) -> Result<bool, $crate::store::Error> {
+            async fn enable_user(&self, id: $crate::domain::UserId) -> Result<bool, $crate::store::Error> {
                 let done = sqlx::query::<$db>("UPDATE users SET disabled_at = NULL WHERE id = $1")
                     .bind(id)
                     .execute(&self.write)
@@ -204,11 +211,11 @@ macro_rules! impl_user_store {
             async fn disabled_since(
                 &self,
                 since: time::OffsetDateTime,
-            ) -> Result<Vec<uuid::Uuid>, $crate::store::Error> {
+            ) -> Result<Vec<$crate::domain::UserId>, $crate::store::Error> {
                 // A whole-second bound: SQLite compares RFC 3339 text, in which a fraction
                 // (".5Z", ".25Z", none) does not sort, but the seconds before it do.
                 let since = since.replace_nanosecond(0).unwrap_or(since);
-                Ok(sqlx::query_scalar::<$db, uuid::Uuid>("SELECT id FROM users WHERE disabled_at >= $1")
+                Ok(sqlx::query_scalar::<$db, $crate::domain::UserId>("SELECT id FROM users WHERE disabled_at >= $1")
                     .bind(since)
                     .fetch_all(&self.read)
                     .await?)

@@ -13,10 +13,10 @@ use futures_util::stream::SplitStream;
 use palaver_protocol::PostMessageRequest;
 use palaver_protocol::ws::{ClientEnvelope, ClientFrame, ServerEvent, close};
 use tokio::sync::oneshot;
-use uuid::Uuid;
 
 use super::session::Activity;
 use crate::config::WsConfig;
+use crate::domain::RoomId;
 use crate::error::Error;
 use crate::ratelimit::RateLimit;
 use crate::realtime::{KillSwitch, Outbox, Outgoing, SubscribeRequest, encode};
@@ -34,9 +34,9 @@ pub struct Reader {
     rate: RateLimit,
     activity: Arc<Activity>,
     /// Room → (expires, last announced) for rooms the user is typing in.
-    typing: HashMap<Uuid, (Instant, Instant)>,
+    typing: HashMap<RoomId, (Instant, Instant)>,
     /// Rooms this socket has sent to, as checked (valid while `Memberships` agrees).
-    rooms: HashMap<Uuid, Access>,
+    rooms: HashMap<RoomId, Access>,
 }
 
 pub fn error_event(e: &Error) -> ServerEvent {
@@ -150,23 +150,27 @@ impl Reader {
             }
         };
         let id = envelope.id;
+        // The frame's ids are the wire's bare UUIDs; typed once, here.
         let result = match envelope.frame {
             ClientFrame::Ping => {
                 self.reply(id, &ServerEvent::Pong);
                 return None;
             }
             ClientFrame::Subscribe { room_id, since_seq } => {
+                let room_id = RoomId::from_uuid(room_id);
                 let (placed, in_place) = oneshot::channel();
                 let request = SubscribeRequest { id, room_id, since_seq, placed: Some(placed) };
                 self.outbox.push(Outgoing::Subscribe(Box::new(request)));
                 return Some(in_place);
             }
             ClientFrame::Unsubscribe { room_id } => {
+                let room_id = RoomId::from_uuid(room_id);
                 let request = SubscribeRequest { id, room_id, since_seq: None, placed: None };
                 self.outbox.push(Outgoing::Unsubscribe(Box::new(request)));
                 return None;
             }
             ClientFrame::Send { room_id, content, upload_id, client_msg_id } => {
+                let room_id = RoomId::from_uuid(room_id);
                 let req = PostMessageRequest { content, upload_id, client_msg_id };
                 match self.send(room_id, req).await {
                     Ok(message) => {
@@ -177,8 +181,10 @@ impl Reader {
                     Err(e) => Err(e),
                 }
             }
-            ClientFrame::Typing { room_id, active } => self.typing(room_id, active).await,
-            ClientFrame::Read { room_id, seq } => self.services.mark_read(&self.caller, room_id, seq).await,
+            ClientFrame::Typing { room_id, active } => self.typing(RoomId::from_uuid(room_id), active).await,
+            ClientFrame::Read { room_id, seq } => {
+                self.services.mark_read(&self.caller, RoomId::from_uuid(room_id), seq).await
+            }
         };
         if let Err(e) = result {
             self.reply(id, &error_event(&e));
@@ -188,7 +194,7 @@ impl Reader {
 
     /// Posts like REST does, but checks membership once per room while it holds: the hub
     /// forgets the room in `Memberships` when the user leaves it.
-    async fn send(&mut self, room_id: Uuid, req: PostMessageRequest) -> Result<palaver_protocol::Message, Error> {
+    async fn send(&mut self, room_id: RoomId, req: PostMessageRequest) -> Result<palaver_protocol::Message, Error> {
         let draft = Draft::parse(req)?;
         let memberships = self.outbox.memberships();
         let access = match self.rooms.get(&room_id) {
@@ -208,7 +214,7 @@ impl Reader {
         Ok(message)
     }
 
-    async fn typing(&mut self, room_id: Uuid, active: bool) -> Result<(), Error> {
+    async fn typing(&mut self, room_id: RoomId, active: bool) -> Result<(), Error> {
         let now = Instant::now();
         if !active {
             if self.typing.remove(&room_id).is_some() {
@@ -235,7 +241,7 @@ impl Reader {
 
     fn expire_typing(&mut self) {
         let now = Instant::now();
-        let expired: Vec<Uuid> =
+        let expired: Vec<RoomId> =
             self.typing.iter().filter(|(_, (expires, _))| *expires <= now).map(|(room, _)| *room).collect();
         for room_id in expired {
             self.typing.remove(&room_id);

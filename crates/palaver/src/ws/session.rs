@@ -8,11 +8,11 @@ use std::time::{Duration, Instant};
 use axum::extract::ws::WebSocket;
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
-use uuid::Uuid;
 
 use super::WsRuntime;
 use super::reader::Reader;
 use super::writer::Writer;
+use crate::domain::UserId;
 use crate::realtime::{KillSwitch, Outbox, Outgoing, SessionId, Subscriber};
 use crate::service::{Caller, Services};
 
@@ -62,7 +62,7 @@ impl Registration {
 /// ends, a panic in the reader included, and trips the kill switch so the writer ends too.
 struct Attached {
     services: Services,
-    user: Uuid,
+    user: UserId,
     session: SessionId,
     kill: KillSwitch,
     /// Counted in presence (and in the sessions gauge).
@@ -137,7 +137,7 @@ mod tests {
     async fn a_panicking_session_leaves_the_hub_and_presence() {
         let dir = tempfile::tempdir().expect("a scratch directory");
         let services = scratch_services(dir.path()).await;
-        let caller = Caller { id: Uuid::now_v7(), username: "alice".into() };
+        let caller = Caller { id: UserId::generate(), username: "alice".into() };
         let registration = Registration::new(services.clone(), caller.clone(), 8);
         assert_eq!(services.hub().sessions_of(caller.id), 1);
 

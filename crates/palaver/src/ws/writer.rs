@@ -20,10 +20,10 @@ use futures_util::stream::SplitSink;
 use palaver_protocol::ws::{ServerEvent, close};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
 
 use super::session::Activity;
 use crate::config::WsConfig;
+use crate::domain::RoomId;
 use crate::realtime::{Hub, KillSwitch, Outbox, Outgoing, SessionId, SubscribeRequest, Subscriber, Topic, encode};
 use crate::service::{Caller, Services};
 
@@ -65,7 +65,7 @@ struct Subscriptions {
     hub: Arc<Hub>,
     session: SessionId,
     kill: KillSwitch,
-    rooms: HashMap<Uuid, Stream>,
+    rooms: HashMap<RoomId, Stream>,
 }
 
 impl Subscriptions {
@@ -74,22 +74,22 @@ impl Subscriptions {
     }
 
     /// Subscribes in the hub (replacing an earlier subscription to the room).
-    fn start(&mut self, room_id: Uuid, subscriber: Subscriber) {
+    fn start(&mut self, room_id: RoomId, subscriber: Subscriber) {
         self.rooms.insert(room_id, Stream::Pending);
         self.hub.subscribe(room_id, subscriber);
     }
 
-    fn set(&mut self, room_id: Uuid, stream: Stream) {
+    fn set(&mut self, room_id: RoomId, stream: Stream) {
         if let Some(current) = self.rooms.get_mut(&room_id) {
             *current = stream;
         }
     }
 
-    fn get(&self, room_id: Uuid) -> Option<Stream> {
+    fn get(&self, room_id: RoomId) -> Option<Stream> {
         self.rooms.get(&room_id).copied()
     }
 
-    fn end(&mut self, room_id: Uuid) {
+    fn end(&mut self, room_id: RoomId) {
         self.hub.unsubscribe(room_id, self.session);
         self.rooms.remove(&room_id);
     }
@@ -102,7 +102,7 @@ impl Subscriptions {
     }
 
     /// A room still catching up, and the seq it is at.
-    fn catching_up(&self) -> Option<(Uuid, i64)> {
+    fn catching_up(&self) -> Option<(RoomId, i64)> {
         self.rooms.iter().find_map(|(room_id, stream)| match stream {
             Stream::CatchingUp { sent } => Some((*room_id, *sent)),
             _ => None,
@@ -237,7 +237,7 @@ impl Writer {
     /// (at most a full outbox: what comes later waits for the next turn).
     async fn catch_up(
         &mut self,
-        room_id: Uuid,
+        room_id: RoomId,
         sent: i64,
         rx: &mut mpsc::Receiver<Outgoing>,
     ) -> Result<(), axum::Error> {
@@ -280,7 +280,7 @@ impl Writer {
             Outgoing::Unsubscribe(request) => {
                 let SubscribeRequest { id, room_id, .. } = *request;
                 self.rooms.end(room_id);
-                self.feed(id, &ServerEvent::Unsubscribed { room_id }).await
+                self.feed(id, &ServerEvent::Unsubscribed { room_id: room_id.into() }).await
             }
         }
     }
@@ -291,7 +291,7 @@ impl Writer {
 
     /// Live room events: skip what was sent already; if one is missing (another instance
     /// published out of order, or the broker lost it), fetch it from the store first.
-    async fn room_event(&mut self, room_id: Uuid, seq: i64, frame: Utf8Bytes) -> Result<(), axum::Error> {
+    async fn room_event(&mut self, room_id: RoomId, seq: i64, frame: Utf8Bytes) -> Result<(), axum::Error> {
         // Not subscribed, or catching up: a later chunk from the store has the event.
         let Some(Stream::Live { sent }) = self.rooms.get(room_id) else { return Ok(()) };
         if seq <= sent {
@@ -337,7 +337,8 @@ impl Writer {
         };
         self.rooms.set(room_id, stream);
         drop(placed);
-        let subscribed = ServerEvent::Subscribed { room_id, last_seq: point.last_seq, truncated: point.truncated };
+        let subscribed =
+            ServerEvent::Subscribed { room_id: room_id.into(), last_seq: point.last_seq, truncated: point.truncated };
         self.feed(id, &subscribed).await
     }
 }
@@ -352,9 +353,9 @@ mod tests {
         let hub = Arc::new(Hub::default());
         let (outbox, _rx, kill) = Outbox::new(8);
         let session = hub.new_session_id();
-        let room_id = Uuid::now_v7();
+        let room_id = RoomId::generate();
         let mut rooms = Subscriptions::new(hub.clone(), session, kill.clone());
-        rooms.start(room_id, Subscriber { session, user: Uuid::now_v7(), outbox });
+        rooms.start(room_id, Subscriber { session, user: crate::domain::UserId::generate(), outbox });
         assert_eq!(hub.subscribers_of(room_id), 1);
 
         let task = tokio::spawn(async move {

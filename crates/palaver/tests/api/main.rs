@@ -22,6 +22,7 @@ mod outage;
 mod privacy;
 mod rooms;
 mod seqs;
+mod stored_values;
 mod text_input;
 mod tokens;
 mod unread;

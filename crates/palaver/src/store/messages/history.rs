@@ -6,19 +6,14 @@ use super::{EventKind, MessageRow, RoomEvent};
 #[derive(sqlx::FromRow)]
 pub(crate) struct EventRow {
     pub event_seq: i64,
-    pub event_kind: String,
+    pub event_kind: EventKind,
     #[sqlx(flatten)]
     pub message: MessageRow,
 }
 
 impl From<EventRow> for RoomEvent {
     fn from(row: EventRow) -> Self {
-        let kind = match row.event_kind.as_str() {
-            "edited" => EventKind::Edited,
-            "deleted" => EventKind::Deleted,
-            _ => EventKind::Posted,
-        };
-        RoomEvent { seq: row.event_seq, kind, message: row.message }
+        RoomEvent { seq: row.event_seq, kind: row.event_kind, message: row.message }
     }
 }
 
@@ -28,8 +23,8 @@ macro_rules! impl_history_store {
         impl $crate::store::HistoryStore for $store {
             async fn message(
                 &self,
-                room_id: uuid::Uuid,
-                message_id: uuid::Uuid,
+                room_id: $crate::domain::RoomId,
+                message_id: $crate::domain::MessageId,
             ) -> Result<Option<$crate::store::MessageRow>, $crate::store::Error> {
                 Ok(sqlx::query_as::<$db, $crate::store::MessageRow>(concat!(
                     $crate::store::messages::message_sql!(),
@@ -43,8 +38,8 @@ macro_rules! impl_history_store {
 
             async fn history(
                 &self,
-                room_id: uuid::Uuid,
-                viewer: uuid::Uuid,
+                room_id: $crate::domain::RoomId,
+                viewer: $crate::domain::UserId,
                 range: $crate::store::HistoryRange,
                 limit: i64,
             ) -> Result<(Vec<$crate::store::MessageRow>, bool), $crate::store::Error> {
@@ -97,7 +92,7 @@ macro_rules! impl_history_store {
 
             async fn events_since(
                 &self,
-                room_id: uuid::Uuid,
+                room_id: $crate::domain::RoomId,
                 since: i64,
                 limit: i64,
             ) -> Result<Vec<$crate::store::RoomEvent>, $crate::store::Error> {
@@ -126,8 +121,8 @@ macro_rules! impl_history_store {
 
             async fn mark_read(
                 &self,
-                room_id: uuid::Uuid,
-                user_id: uuid::Uuid,
+                room_id: $crate::domain::RoomId,
+                user_id: $crate::domain::UserId,
                 seq: i64,
             ) -> Result<bool, $crate::store::Error> {
                 let done = sqlx::query::<$db>(

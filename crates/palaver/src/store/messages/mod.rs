@@ -6,6 +6,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::Error;
+use crate::domain::{MessageId, MessageKind, NotificationKind, RoomId, UserId};
 
 mod history;
 mod plan;
@@ -17,13 +18,13 @@ pub(crate) use write::impl_message_writes;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct MessageRow {
-    pub id: Uuid,
-    pub room_id: Uuid,
+    pub id: MessageId,
+    pub room_id: RoomId,
     pub seq: i64,
     pub updated_seq: i64,
-    pub author_id: Uuid,
+    pub author_id: UserId,
     pub author_username: String,
-    pub kind: String,
+    pub kind: MessageKind,
     pub content: String,
     pub upload_id: Option<Uuid>,
     pub client_msg_id: Option<String>,
@@ -34,11 +35,11 @@ pub struct MessageRow {
 
 #[derive(Debug, Clone)]
 pub struct NewMessage {
-    pub id: Uuid,
-    pub room_id: Uuid,
-    pub author_id: Uuid,
+    pub id: MessageId,
+    pub room_id: RoomId,
+    pub author_id: UserId,
     pub author_username: String,
-    pub kind: &'static str,
+    pub kind: MessageKind,
     pub content: String,
     pub upload_id: Option<Uuid>,
     pub client_msg_id: Option<String>,
@@ -58,8 +59,16 @@ pub struct Posted {
     pub message: MessageRow,
     /// `false` when `client_msg_id` matched an earlier message, which is returned instead.
     pub created: bool,
-    /// `(notification id, user id, kind)` of the notifications written.
-    pub notified: Vec<(Uuid, Uuid, String)>,
+    /// The notifications written.
+    pub notified: Vec<Notified>,
+}
+
+/// A notification a new message wrote, to push to its user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notified {
+    pub id: Uuid,
+    pub user_id: UserId,
+    pub kind: NotificationKind,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -69,7 +78,10 @@ pub enum HistoryRange {
     After(i64),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a room event did, as `message_changes.kind` stores it (`posted` is the message
+/// row itself). Read strictly, like every stored kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
+#[sqlx(type_name = "text", rename_all = "lowercase")]
 pub enum EventKind {
     Posted,
     Edited,
@@ -96,33 +108,33 @@ pub trait MessageStore {
     /// Takes the next seq for the edit. `None` if the message is missing or deleted.
     async fn edit_message(
         &self,
-        room_id: Uuid,
-        message_id: Uuid,
+        room_id: RoomId,
+        message_id: MessageId,
         content: String,
         now: OffsetDateTime,
     ) -> Result<Option<MessageRow>, Error>;
     /// Takes the next seq for the delete. `None` if the message is missing or already deleted.
-    async fn delete_message(&self, room_id: Uuid, message_id: Uuid) -> Result<Option<MessageRow>, Error>;
+    async fn delete_message(&self, room_id: RoomId, message_id: MessageId) -> Result<Option<MessageRow>, Error>;
 }
 
 /// Reading a room's messages and events, and moving a member's read marker.
 #[async_trait::async_trait]
 pub trait HistoryStore {
-    async fn message(&self, room_id: Uuid, message_id: Uuid) -> Result<Option<MessageRow>, Error>;
+    async fn message(&self, room_id: RoomId, message_id: MessageId) -> Result<Option<MessageRow>, Error>;
     /// At most `limit` messages in ascending seq, and whether more lie beyond them.
     /// Only if `viewer` is a member (one query for the check and the page): a non-member,
     /// like an empty range, gets no rows.
     async fn history(
         &self,
-        room_id: Uuid,
-        viewer: Uuid,
+        room_id: RoomId,
+        viewer: UserId,
         range: HistoryRange,
         limit: i64,
     ) -> Result<(Vec<MessageRow>, bool), Error>;
     /// Room events with a seq above `since`, ascending, at most `limit`.
-    async fn events_since(&self, room_id: Uuid, since: i64, limit: i64) -> Result<Vec<RoomEvent>, Error>;
+    async fn events_since(&self, room_id: RoomId, since: i64, limit: i64) -> Result<Vec<RoomEvent>, Error>;
     /// Moves the read marker forward only. Returns whether it moved.
-    async fn mark_read(&self, room_id: Uuid, user_id: Uuid, seq: i64) -> Result<bool, Error>;
+    async fn mark_read(&self, room_id: RoomId, user_id: UserId, seq: i64) -> Result<bool, Error>;
 }
 
 macro_rules! message_sql {

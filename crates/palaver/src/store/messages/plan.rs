@@ -3,9 +3,8 @@
 //! gives, and which seq each new message takes once retries of stored messages have given
 //! theirs back.
 
-use uuid::Uuid;
-
-use super::{MessageRow, NewMessage, NotifyPlan, Posted};
+use super::{MessageRow, NewMessage, Notified, NotifyPlan, Posted};
+use crate::domain::RoomId;
 
 /// What the batch did with one item.
 #[derive(Debug)]
@@ -32,7 +31,7 @@ pub(crate) struct BatchPlan {
     room_of: Vec<usize>,
     /// Each room of the batch with how many of its items may take a seq, in id order: rooms
     /// are locked in that order, so batches of two instances cannot deadlock.
-    rooms: Vec<(Uuid, i64)>,
+    rooms: Vec<(RoomId, i64)>,
 }
 
 /// The seqs of a batch, once the rooms are bumped and retries are known.
@@ -41,7 +40,7 @@ pub(crate) struct Assignment {
     /// Per item.
     pub slots: Vec<Slot>,
     /// Rooms whose bump took more seqs than new messages use, with how many to give back.
-    pub give_back: Vec<(Uuid, i64)>,
+    pub give_back: Vec<(RoomId, i64)>,
 }
 
 impl BatchPlan {
@@ -58,7 +57,7 @@ impl BatchPlan {
                 })
             })
             .collect();
-        let mut rooms: Vec<(Uuid, i64)> = Vec::new();
+        let mut rooms: Vec<(RoomId, i64)> = Vec::new();
         for ((msg, _), same) in items.iter().zip(&same_as) {
             let takes_seq = i64::from(same.is_none());
             match rooms.iter_mut().find(|(room, _)| *room == msg.room_id) {
@@ -74,7 +73,7 @@ impl BatchPlan {
 
     /// The rooms to bump, in lock order, each with the seqs to take. Every room of the
     /// batch is listed (an item that retries an earlier one still needs its room to exist).
-    pub fn bumps(&self) -> &[(Uuid, i64)] {
+    pub fn bumps(&self) -> &[(RoomId, i64)] {
         &self.rooms
     }
 
@@ -137,7 +136,7 @@ pub(crate) fn stored(msg: NewMessage, seq: i64) -> MessageRow {
         updated_seq: seq,
         author_id: msg.author_id,
         author_username: msg.author_username,
-        kind: msg.kind.to_owned(),
+        kind: msg.kind,
         content: msg.content,
         upload_id: msg.upload_id,
         client_msg_id: msg.client_msg_id,
@@ -152,7 +151,7 @@ pub(crate) fn stored(msg: NewMessage, seq: i64) -> MessageRow {
 pub(crate) fn outcomes(
     items: &[(NewMessage, NotifyPlan)],
     slots: Vec<Slot>,
-    notified: Vec<Vec<(Uuid, Uuid, String)>>,
+    notified: Vec<Vec<Notified>>,
 ) -> Vec<Option<Posted>> {
     let mut out: Vec<Option<Posted>> = Vec::with_capacity(items.len());
     for (((msg, _), slot), notified) in items.iter().zip(slots).zip(notified) {
@@ -172,20 +171,22 @@ pub(crate) fn outcomes(
 #[cfg(test)]
 mod tests {
     use time::OffsetDateTime;
+    use uuid::Uuid;
 
     use super::*;
+    use crate::domain::{MessageId, MessageKind, UserId};
 
-    fn room(n: u128) -> Uuid {
-        Uuid::from_u128(n)
+    fn room(n: u128) -> RoomId {
+        RoomId::from_uuid(Uuid::from_u128(n))
     }
 
-    fn post(room_id: Uuid, author: u128, key: Option<&str>) -> (NewMessage, NotifyPlan) {
+    fn post(room_id: RoomId, author: u128, key: Option<&str>) -> (NewMessage, NotifyPlan) {
         let msg = NewMessage {
-            id: Uuid::now_v7(),
+            id: MessageId::generate(),
             room_id,
-            author_id: Uuid::from_u128(author),
+            author_id: UserId::from_uuid(Uuid::from_u128(author)),
             author_username: format!("user{author}"),
-            kind: "text",
+            kind: MessageKind::Text,
             content: "hi".into(),
             upload_id: None,
             client_msg_id: key.map(str::to_owned),

@@ -8,7 +8,7 @@ macro_rules! impl_message_writes {
             /// which serializes writers of one room until commit.
             async fn next_seq(
                 tx: &mut sqlx::Transaction<'_, $db>,
-                room_id: uuid::Uuid,
+                room_id: $crate::domain::RoomId,
             ) -> Result<Option<i64>, $crate::store::Error> {
                 let row: Option<(i64,)> =
                     sqlx::query_as("UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq")
@@ -35,21 +35,22 @@ macro_rules! impl_message_writes {
                 .await?)
             }
 
-            /// Writes the notifications a new message causes; returns `(id, user, kind)` of each.
+            /// Writes the notifications a new message causes.
             async fn notify_in(
                 tx: &mut sqlx::Transaction<'_, $db>,
                 msg: &$crate::store::NewMessage,
                 notify: &$crate::store::NotifyPlan,
-            ) -> Result<Vec<(uuid::Uuid, uuid::Uuid, String)>, $crate::store::Error> {
+            ) -> Result<Vec<$crate::store::Notified>, $crate::store::Error> {
+                use $crate::domain::NotificationKind;
                 let mut notified = Vec::new();
                 let targets = notify
                     .mentions
                     .iter()
-                    .map(|name| ("mention", Some(name.as_str())))
-                    .chain(notify.dm.then_some(("dm", None)));
+                    .map(|name| (NotificationKind::Mention, Some(name.as_str())))
+                    .chain(notify.dm.then_some((NotificationKind::Dm, None)));
                 for (kind, username) in targets {
                     let id = uuid::Uuid::now_v7();
-                    let row: Option<(uuid::Uuid,)> = sqlx::query_as(
+                    let row: Option<($crate::domain::UserId,)> = sqlx::query_as(
                         "INSERT INTO notifications (id, user_id, kind, room_id, message_id, actor_id, created_at)
                          SELECT $1, m.user_id, $2, $3, $4, $5, $6
                          FROM room_members m JOIN users u ON u.id = m.user_id
@@ -68,7 +69,7 @@ macro_rules! impl_message_writes {
                     .fetch_optional(&mut **tx)
                     .await?;
                     if let Some((user_id,)) = row {
-                        notified.push((id, user_id, kind.to_owned()));
+                        notified.push($crate::store::Notified { id, user_id, kind });
                     }
                 }
                 Ok(notified)
@@ -77,10 +78,10 @@ macro_rules! impl_message_writes {
             /// Logs an edit or delete as the room event `seq`; returns the message as it is now.
             async fn record_change(
                 tx: &mut sqlx::Transaction<'_, $db>,
-                room_id: uuid::Uuid,
+                room_id: $crate::domain::RoomId,
                 seq: i64,
-                kind: &str,
-                message_id: uuid::Uuid,
+                kind: $crate::store::EventKind,
+                message_id: $crate::domain::MessageId,
             ) -> Result<$crate::store::MessageRow, $crate::store::Error> {
                 sqlx::query::<$db>(
                     "INSERT INTO message_changes (room_id, seq, kind, message_id) VALUES ($1, $2, $3, $4)",
@@ -96,7 +97,7 @@ macro_rules! impl_message_writes {
 
             async fn message_in(
                 tx: &mut sqlx::Transaction<'_, $db>,
-                message_id: uuid::Uuid,
+                message_id: $crate::domain::MessageId,
             ) -> Result<$crate::store::MessageRow, $crate::store::Error> {
                 Ok(sqlx::query_as::<$db, $crate::store::MessageRow>(concat!(
                     $crate::store::messages::message_sql!(),
@@ -184,8 +185,8 @@ macro_rules! impl_message_writes {
 
             async fn edit_message(
                 &self,
-                room_id: uuid::Uuid,
-                message_id: uuid::Uuid,
+                room_id: $crate::domain::RoomId,
+                message_id: $crate::domain::MessageId,
                 content: String,
                 now: time::OffsetDateTime,
             ) -> Result<Option<$crate::store::MessageRow>, $crate::store::Error> {
@@ -207,15 +208,16 @@ macro_rules! impl_message_writes {
                 if changed.rows_affected() != 1 {
                     return Ok(None);
                 }
-                let message = Self::record_change(&mut tx, room_id, seq, "edited", message_id).await?;
+                let message =
+                    Self::record_change(&mut tx, room_id, seq, $crate::store::EventKind::Edited, message_id).await?;
                 tx.commit().await?;
                 Ok(Some(message))
             }
 
             async fn delete_message(
                 &self,
-                room_id: uuid::Uuid,
-                message_id: uuid::Uuid,
+                room_id: $crate::domain::RoomId,
+                message_id: $crate::domain::MessageId,
             ) -> Result<Option<$crate::store::MessageRow>, $crate::store::Error> {
                 let mut tx = self.write.begin().await?;
                 let Some(seq) = Self::next_seq(&mut tx, room_id).await? else {
@@ -234,7 +236,8 @@ macro_rules! impl_message_writes {
                 if changed.rows_affected() != 1 {
                     return Ok(None);
                 }
-                let message = Self::record_change(&mut tx, room_id, seq, "deleted", message_id).await?;
+                let message =
+                    Self::record_change(&mut tx, room_id, seq, $crate::store::EventKind::Deleted, message_id).await?;
                 tx.commit().await?;
                 Ok(Some(message))
             }
