@@ -59,6 +59,7 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
             duration: Duration::from_secs(args.duration_secs),
             drain: Duration::from_secs(args.drain_secs),
             churn: None,
+            gap: 0,
         };
         let outcome = pubsub::run(&fixture, &plan, true).await?;
 

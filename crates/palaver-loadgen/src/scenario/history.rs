@@ -18,7 +18,7 @@ use super::{ACTIVE_READ_BUFFER, Fixture, progress, with_target};
 use crate::cli::TargetArgs;
 use crate::client::Api;
 use crate::seed;
-use crate::server::CpuMeter;
+use crate::server::{CpuMeter, Target};
 use crate::stats::{LatencyBatch, Report, SharedLatency, Tally, per_sec, round1};
 
 /// Seeding through the API is bounded in time too.
@@ -89,45 +89,11 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
         let fixture = Fixture::new(&target, &args.target, 1, "history", ACTIVE_READ_BUFFER).await?;
         let room_id = fixture.rooms[0];
         let author = fixture.account(0).clone();
-        let mode = match (args.seed, target.database_url()) {
-            (SeedMode::Db, None) => anyhow::bail!("--seed db needs a server started here (--server-bin)"),
-            (SeedMode::Auto, Some(_)) | (SeedMode::Db, Some(_)) => SeedMode::Db,
-            _ => SeedMode::Ws,
-        };
-        progress(format_args!("seeding {} messages ({:?})", args.messages, mode));
+        progress(format_args!("seeding {} messages", args.messages));
         let seed_start = Instant::now();
-        let mut seed_errors = Tally::default();
-        if let (SeedMode::Db, Some(url)) = (mode, target.database_url()) {
-            let filler = "x".repeat(args.content_bytes.saturating_sub(24));
-            let step = (args.messages / 10).max(100_000);
-            seed::seed_database(url, room_id, author.id, args.messages, &filler, |n| {
-                if n % step == 0 || n == args.messages {
-                    progress(format_args!("seeded {n}"));
-                }
-            })
-            .await?;
-        } else {
-            let budget = Arc::new(AtomicI64::new(args.messages));
-            let sink = Arc::new(SharedLatency::default());
-            let deadline = Instant::now() + WS_SEED_TIMEOUT;
-            let mut senders = JoinSet::new();
-            for i in 0..args.seed_senders.max(1) {
-                let token = fixture.account(i).token.clone();
-                senders.spawn(closed_loop(
-                    fixture.connector.clone(),
-                    i as u32,
-                    token,
-                    room_id,
-                    budget.clone(),
-                    deadline,
-                    sink.clone(),
-                ));
-            }
-            while let Some(joined) = senders.join_next().await {
-                let outcome = joined?;
-                seed_errors.merge(&outcome.errors);
-            }
-        }
+        let (mode, seed_errors) =
+            seed_room(&fixture, &target, room_id, args.messages, args.seed, args.seed_senders, args.content_bytes)
+                .await?;
         let seed_elapsed = seed_start.elapsed();
         let last_seq = fixture.api.room(&author.token, room_id).await?.last_seq;
 
@@ -205,6 +171,58 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
         Ok(report)
     })
     .await
+}
+
+/// Fills `room_id` with `count` messages by the fixture's first account: straight into the
+/// database when this process started the server (unless `mode` says WebSocket), else through
+/// `senders` closed-loop WebSocket senders. Returns how it seeded, and the senders' errors.
+pub(super) async fn seed_room(
+    fixture: &Fixture,
+    target: &Target,
+    room_id: Uuid,
+    count: i64,
+    mode: SeedMode,
+    senders: usize,
+    content_bytes: usize,
+) -> anyhow::Result<(SeedMode, Tally)> {
+    let mode = match (mode, target.database_url()) {
+        (SeedMode::Db, None) => anyhow::bail!("--seed db needs a server started here (--server-bin)"),
+        (SeedMode::Auto, Some(_)) | (SeedMode::Db, Some(_)) => SeedMode::Db,
+        _ => SeedMode::Ws,
+    };
+    let mut errors = Tally::default();
+    if let (SeedMode::Db, Some(url)) = (mode, target.database_url()) {
+        let filler = "x".repeat(content_bytes.saturating_sub(24));
+        let step = (count / 10).max(100_000);
+        seed::seed_database(url, room_id, fixture.account(0).id, count, &filler, |n| {
+            if n % step == 0 || n == count {
+                progress(format_args!("seeded {n}"));
+            }
+        })
+        .await?;
+    } else {
+        let budget = Arc::new(AtomicI64::new(count));
+        let sink = Arc::new(SharedLatency::default());
+        let deadline = Instant::now() + WS_SEED_TIMEOUT;
+        let mut tasks = JoinSet::new();
+        for i in 0..senders.max(1) {
+            let token = fixture.account(i).token.clone();
+            let sender = closed_loop(
+                fixture.connector.clone(),
+                i as u32,
+                token,
+                room_id,
+                budget.clone(),
+                deadline,
+                sink.clone(),
+            );
+            tasks.spawn(sender);
+        }
+        while let Some(joined) = tasks.join_next().await {
+            errors.merge(&joined?.errors);
+        }
+    }
+    Ok((mode, errors))
 }
 
 struct Worker {

@@ -25,6 +25,8 @@ pub struct Plan {
     pub drain: Duration,
     /// Mean time between a subscriber's voluntary disconnects.
     pub churn: Option<Duration>,
+    /// Events each room already holds when the subscribers first subscribe (from seq 0).
+    pub gap: i64,
 }
 
 pub struct Outcome {
@@ -33,6 +35,9 @@ pub struct Outcome {
     /// Per publisher: its room index and what it did.
     pub publishers: Vec<(usize, PublisherOutcome)>,
     pub publish_elapsed: Duration,
+    /// With a gap: from the first connect until every subscriber had all of it (`None`: not
+    /// by the end of the drain).
+    pub gap_caught_up: Option<Duration>,
     /// Whether every subscriber reached its room's last seq in time, and how long that took.
     pub drained: bool,
     pub drain_elapsed: Duration,
@@ -56,6 +61,30 @@ pub async fn run(fixture: &Fixture, plan: &Plan, measure_e2e: bool) -> anyhow::R
     // On an early return the JoinSets abort their tasks; otherwise `stop` ends them.
     let stop = CancellationToken::new();
 
+    let ack = Arc::new(SharedLatency::default());
+    let start_publishing = || {
+        progress(format_args!("publishing at {} msg/s for {:?}", plan.rate, plan.duration));
+        let mut publishers = JoinSet::new();
+        for p in 0..plan.publishers {
+            let room = p % rooms;
+            let spec = PublisherSpec {
+                index: p as u32,
+                token: fixture.account(p).token.clone(),
+                room_id: fixture.rooms[room],
+                rate: plan.rate / plan.publishers as f64,
+                duration: plan.duration,
+                // A bound in count as well as in time.
+                max_messages: (plan.rate / plan.publishers as f64 * plan.duration.as_secs_f64()).ceil() as u64 + 1,
+            };
+            let task = publisher::run(spec, fixture.connector.clone(), ack.clone(), stop.clone());
+            publishers.spawn(async move { (room, task.await) });
+        }
+        (publishers, Instant::now(), CpuMeter::start(fixture.server_pid))
+    };
+    // With a gap to resume, publishing starts first, so every replay meets a busy room
+    // (otherwise the subscribers are all in place before the first message).
+    let mut early = (plan.gap > 0).then(start_publishing);
+
     progress(format_args!("connecting {total_subs} subscribers"));
     let ramp = Instant::now();
     let mut subscribers = JoinSet::new();
@@ -70,30 +99,22 @@ pub async fn run(fixture: &Fixture, plan: &Plan, measure_e2e: bool) -> anyhow::R
         let task = subscriber::run(spec, fixture.connector.clone(), board.clone(), latency, stop.clone());
         subscribers.spawn(async move { (i, task.await) });
     }
+    let gap_watch = (plan.gap > 0).then(|| {
+        let (board, gap) = (board.clone(), plan.gap);
+        tokio::spawn(async move {
+            let all_have_it = || (0..total_subs).all(|i| board.progress(i) >= gap);
+            wait_until(Duration::from_secs(24 * 3600), all_have_it).await.then(|| ramp.elapsed())
+        })
+    });
     let ready_within = Duration::from_secs(60) + Duration::from_millis(10 * total_subs as u64);
     wait_until(ready_within, || board.ready.load(Ordering::Relaxed) >= total_subs).await;
     let subscribers_ready = board.ready.load(Ordering::Relaxed);
     let subscribe_ramp = ramp.elapsed();
 
-    progress(format_args!("publishing at {} msg/s for {:?}", plan.rate, plan.duration));
-    let ack = Arc::new(SharedLatency::default());
-    let publish_start = Instant::now();
-    let cpu = CpuMeter::start(fixture.server_pid);
-    let mut publishers = JoinSet::new();
-    for p in 0..plan.publishers {
-        let room = p % rooms;
-        let spec = PublisherSpec {
-            index: p as u32,
-            token: fixture.account(p).token.clone(),
-            room_id: fixture.rooms[room],
-            rate: plan.rate / plan.publishers as f64,
-            duration: plan.duration,
-            // A bound in count as well as in time.
-            max_messages: (plan.rate / plan.publishers as f64 * plan.duration.as_secs_f64()).ceil() as u64 + 1,
-        };
-        let task = publisher::run(spec, fixture.connector.clone(), ack.clone(), stop.clone());
-        publishers.spawn(async move { (room, task.await) });
-    }
+    let (mut publishers, publish_start, cpu) = match early.take() {
+        Some(started) => started,
+        None => start_publishing(),
+    };
     let mut publisher_outcomes = Vec::with_capacity(plan.publishers);
     while let Some(joined) = publishers.join_next().await {
         publisher_outcomes.push(joined?);
@@ -118,6 +139,14 @@ pub async fn run(fixture: &Fixture, plan: &Plan, measure_e2e: bool) -> anyhow::R
     let drain_elapsed = drain_start.elapsed();
     let cpu = cpu.finish();
     stop.cancel();
+    let gap_caught_up = match gap_watch {
+        Some(watch) if watch.is_finished() => watch.await?,
+        Some(watch) => {
+            watch.abort();
+            None
+        }
+        None => None,
+    };
     let mut subscriber_outcomes = Vec::with_capacity(total_subs);
     while let Some(joined) = subscribers.join_next().await {
         let (i, outcome) = joined?;
@@ -128,6 +157,7 @@ pub async fn run(fixture: &Fixture, plan: &Plan, measure_e2e: bool) -> anyhow::R
         subscribe_ramp,
         publishers: publisher_outcomes,
         publish_elapsed,
+        gap_caught_up,
         drained,
         drain_elapsed,
         acked,

@@ -1,13 +1,16 @@
 //! Resume: subscribers disconnect at random (half with a close frame, half by just dropping
 //! the socket) and resubscribe with `since_seq` while publishers keep posting. Per client,
 //! across all its reconnects, the seqs received must be exactly 1..=final, each once, in order.
+//! With `--gap N` each room is seeded with N messages first, so every client starts by
+//! resuming an N-event gap into a room that is being posted to; none may be cut with 1013.
 
 use std::time::Duration;
 
 use serde::Serialize;
 
+use super::history::{SeedMode, seed_room};
 use super::pubsub::{self, Plan};
-use super::{ACTIVE_READ_BUFFER, Fixture, SubscriberTotals, explain_closes, with_target};
+use super::{ACTIVE_READ_BUFFER, Fixture, SubscriberTotals, explain_closes, progress, with_target};
 use crate::checker::{SeqCheck, SeqSet};
 use crate::cli::TargetArgs;
 use crate::stats::{Report, Tally, per_sec, round1};
@@ -38,16 +41,43 @@ pub struct Args {
     /// Longest wait after the publishers are done for clients to receive everything
     #[arg(long, default_value_t = 20)]
     pub drain_secs: u64,
+    /// Messages seeded into each room before the clients first subscribe (from seq 0): every
+    /// client starts by resuming a gap this large while the publishers post
+    #[arg(long, default_value_t = 0)]
+    pub gap: i64,
+    /// Size of a seeded message's content in bytes
+    #[arg(long, default_value_t = 100)]
+    pub content_bytes: usize,
 }
 
-pub async fn run(args: Args) -> anyhow::Result<Report> {
+/// The started server's replay limit in a gap run, unless `--server-env` sets one: the
+/// publishers start first, so a client's first replay is the gap plus what was posted before
+/// it subscribed, and a truncated replay would lose what the run checks for.
+const REPLAY_LIMIT: &str = "PALAVER_WS_REPLAY_LIMIT";
+
+pub async fn run(mut args: Args) -> anyhow::Result<Report> {
     anyhow::ensure!(args.rooms > 0 && args.clients > 0 && args.publishers > 0, "sizes must be > 0");
     anyhow::ensure!(args.rate > 0.0 && args.disconnect_mean_ms > 0, "--rate and --disconnect-mean-ms must be > 0");
+    anyhow::ensure!(args.gap >= 0, "--gap must be >= 0");
+    if args.gap > 0 && !args.target.server_env.iter().any(|(key, _)| key == REPLAY_LIMIT) {
+        let limit = args.gap + (args.rate * args.duration_secs as f64).ceil() as i64;
+        args.target.server_env.push((REPLAY_LIMIT.into(), limit.to_string()));
+    }
     let target_args = args.target.clone();
     with_target(&target_args, |target| async move {
         let fixture = Fixture::new(&target, &args.target, args.rooms, "resume", ACTIVE_READ_BUFFER).await?;
+        let mut seed_errors = Tally::default();
+        if args.gap > 0 {
+            for &room_id in &fixture.rooms {
+                progress(format_args!("seeding a gap of {} messages", args.gap));
+                let (_, errors) =
+                    seed_room(&fixture, &target, room_id, args.gap, SeedMode::Auto, 16, args.content_bytes).await?;
+                seed_errors.merge(&errors);
+            }
+        }
+        let gap = if args.gap > 0 { format!(", each resuming a gap of {} first", args.gap) } else { String::new() };
         let title = format!(
-            "{} room(s) x {} clients disconnecting every ~{} ms, {} publishers at {} msg/s for {} s; {}",
+            "{} room(s) x {} clients{gap} disconnecting every ~{} ms, {} publishers at {} msg/s for {} s; {}",
             args.rooms,
             args.clients,
             args.disconnect_mean_ms,
@@ -63,6 +93,7 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
             duration: Duration::from_secs(args.duration_secs),
             drain: Duration::from_secs(args.drain_secs),
             churn: Some(Duration::from_millis(args.disconnect_mean_ms)),
+            gap: args.gap,
         };
         let outcome = pubsub::run(&fixture, &plan, false).await?;
 
@@ -88,6 +119,13 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
         report.add("publisher_closes", publisher_closes.to_json());
         report.expect(publisher_closes.total() == 0, "the server closed publishers");
         report.add("final_seqs", &outcome.final_seqs);
+        if args.gap > 0 {
+            report.add("gap_seed_errors", seed_errors.to_json());
+            report.expect(seed_errors.total() == 0, "seeding the gap failed");
+            let caught_up = outcome.gap_caught_up.map(|d| round1(d.as_secs_f64()));
+            report.add("gap_caught_up_secs", caught_up);
+            report.expect(caught_up.is_some(), "not every client received its gap");
+        }
         report.expect(acked > 0, "no message was acked");
 
         // The contract: per client, exactly 1..=final, whatever happened to its sockets.
@@ -115,6 +153,10 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
         report.add("client_errors", totals.errors.to_json());
         report.expect_zero("clients_gave_up", totals.gave_up);
         report.latency("latency_ack", &outcome.ack);
+        if args.gap > 0 {
+            // The point of a gap run: a resume into a busy room is not a slow consumer.
+            report.expect_zero("slow_consumer_closes", totals.server_closes.get("1013"));
+        }
         let mut closes = totals.server_closes.clone();
         closes.merge(&publisher_closes);
         explain_closes(&mut report, &closes);

@@ -2,13 +2,14 @@
 //! subscriptions, so replayed and live events of a room leave through one ordered queue
 //! and are de-duplicated by seq.
 //!
-//! A resumed subscription catches up from the store a chunk at a time, and the writer
-//! drains the outbox between chunks: a long replay into a busy room must not let live
-//! events fill the outbox (the client would be cut with 1013 and resume into the same
-//! replay). While a room catches up its live events are dropped: they are published after
-//! their commit, so a later chunk has them. The room goes live after a read that returned
-//! less than a chunk; from that read on nothing of it is dropped, so every event committed
-//! after the read reaches the client live.
+//! A resumed subscription catches up from the store a chunk at a time, and the writer keeps
+//! draining the outbox meanwhile (while a chunk is read, and after it is written): a long
+//! replay into a busy room must not let live events fill the outbox (the client would be
+//! cut with 1013 and resume into the same replay). While a room catches up its live events
+//! are dropped: they are published after their commit, so a read that starts after the drop
+//! has them. The room goes live after a read that returned less than a chunk, and only if
+//! nothing beyond what that read returned was dropped since it started; from then on
+//! nothing of it is dropped, so every later event reaches the client live.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -52,10 +53,18 @@ pub struct Writer {
 enum Stream {
     /// In the hub, its resume point not read yet.
     Pending,
-    /// Reading the missed events after `sent` from the store; live events are dropped.
-    CatchingUp { sent: i64 },
+    /// Reading the missed events after `sent` from the store; live events are dropped, and
+    /// `dropped` is the highest seq dropped since the current read started.
+    CatchingUp { sent: i64, dropped: i64 },
     /// Live: `sent` is the last seq the client has been sent.
     Live { sent: i64 },
+}
+
+/// One subscription to a room: `started` tells it from a later one to the same room.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    started: u64,
+    stream: Stream,
 }
 
 /// The rooms a session is subscribed to, with each one's stream. However the writer ends
@@ -65,27 +74,34 @@ struct Subscriptions {
     hub: Arc<Hub>,
     session: SessionId,
     kill: KillSwitch,
-    rooms: HashMap<RoomId, Stream>,
+    rooms: HashMap<RoomId, Entry>,
+    /// Subscriptions started so far.
+    started: u64,
 }
 
 impl Subscriptions {
     fn new(hub: Arc<Hub>, session: SessionId, kill: KillSwitch) -> Self {
-        Self { hub, session, kill, rooms: HashMap::new() }
+        Self { hub, session, kill, rooms: HashMap::new(), started: 0 }
     }
 
     /// Subscribes in the hub (replacing an earlier subscription to the room).
     fn start(&mut self, room_id: RoomId, subscriber: Subscriber) {
-        self.rooms.insert(room_id, Stream::Pending);
+        self.started += 1;
+        self.rooms.insert(room_id, Entry { started: self.started, stream: Stream::Pending });
         self.hub.subscribe(room_id, subscriber);
     }
 
     fn set(&mut self, room_id: RoomId, stream: Stream) {
-        if let Some(current) = self.rooms.get_mut(&room_id) {
-            *current = stream;
+        if let Some(entry) = self.rooms.get_mut(&room_id) {
+            entry.stream = stream;
         }
     }
 
     fn get(&self, room_id: RoomId) -> Option<Stream> {
+        self.rooms.get(&room_id).map(|entry| entry.stream)
+    }
+
+    fn entry(&self, room_id: RoomId) -> Option<Entry> {
         self.rooms.get(&room_id).copied()
     }
 
@@ -101,12 +117,11 @@ impl Subscriptions {
         self.rooms.clear();
     }
 
-    /// A room still catching up, and the seq it is at.
-    fn catching_up(&self) -> Option<(RoomId, i64)> {
-        self.rooms.iter().find_map(|(room_id, stream)| match stream {
-            Stream::CatchingUp { sent } => Some((*room_id, *sent)),
-            _ => None,
-        })
+    /// A room still catching up.
+    fn catching_up(&self) -> Option<RoomId> {
+        self.rooms
+            .iter()
+            .find_map(|(room_id, entry)| matches!(entry.stream, Stream::CatchingUp { .. }).then_some(*room_id))
     }
 }
 
@@ -174,11 +189,11 @@ impl Writer {
                 // Ahead of the outbox, which `catch_up` drains anyway: a steady stream of
                 // live events must not hold a replay back.
                 () = std::future::ready(()), if catching_up.is_some() => {
-                    let Some((room_id, sent)) = catching_up else { continue };
+                    let Some(room_id) = catching_up else { continue };
                     let written = tokio::select! {
                         biased;
                         () = &mut killed => break,
-                        written = Box::pin(self.catch_up(room_id, sent, &mut rx)) => written,
+                        written = Box::pin(self.catch_up(room_id, &mut rx)) => written,
                     };
                     if written.is_err() {
                         kill.trip(1000);
@@ -233,15 +248,32 @@ impl Writer {
         self.sink.flush().await
     }
 
-    /// One chunk of a room's missed events from the store, then whatever queued meanwhile
-    /// (at most a full outbox: what comes later waits for the next turn).
-    async fn catch_up(
-        &mut self,
-        room_id: RoomId,
-        sent: i64,
-        rx: &mut mpsc::Receiver<Outgoing>,
-    ) -> Result<(), axum::Error> {
-        let events = match self.services.room_events_after(room_id, sent, REPLAY_CHUNK).await {
+    /// One chunk of a room's missed events from the store, handling what queues meanwhile,
+    /// then whatever queued while it was written (at most a full outbox: what comes later
+    /// waits for the next turn).
+    async fn catch_up(&mut self, room_id: RoomId, rx: &mut mpsc::Receiver<Outgoing>) -> Result<(), axum::Error> {
+        let Some(Entry { started, stream: Stream::CatchingUp { sent, .. } }) = self.rooms.entry(room_id) else {
+            return Ok(());
+        };
+        self.rooms.set(room_id, Stream::CatchingUp { sent, dropped: sent });
+        // The read may wait for the database (a busy pool, many replays at once): the
+        // outbox must not fill meanwhile.
+        let services = self.services.clone();
+        let read = services.room_events_after(room_id, sent, REPLAY_CHUNK);
+        tokio::pin!(read);
+        let read = loop {
+            tokio::select! {
+                biased;
+                read = &mut read => break read,
+                Some(item) = rx.recv() => {
+                    self.handle(item).await?;
+                    if rx.is_empty() {
+                        self.sink.flush().await?;
+                    }
+                }
+            }
+        };
+        let events = match read {
             Ok(events) => events,
             Err(e) => {
                 // The subscription cannot go on without a gap: the client resumes later.
@@ -250,16 +282,23 @@ impl Writer {
                 return Ok(());
             }
         };
+        // Unsubscribed or subscribed anew while the store was read: this read is stale.
+        let dropped = match self.rooms.entry(room_id) {
+            Some(Entry { started: now, stream: Stream::CatchingUp { dropped, .. } }) if now == started => dropped,
+            _ => return Ok(()),
+        };
         let mut last = sent;
         for event in &events {
             last = last.max(event.seq().unwrap_or(last));
             self.feed(None, event).await?;
         }
         // A short read: the store had nothing more as of this read, and whatever is
-        // committed after it is published after it too, so it is queued or still to come.
-        let caught_up = (events.len() as i64) < REPLAY_CHUNK;
-        self.rooms
-            .set(room_id, if caught_up { Stream::Live { sent: last } } else { Stream::CatchingUp { sent: last } });
+        // committed after it is published after it too, so it is queued or still to come;
+        // unless something beyond the read was dropped while it ran.
+        let caught_up = (events.len() as i64) < REPLAY_CHUNK && dropped <= last;
+        let next =
+            if caught_up { Stream::Live { sent: last } } else { Stream::CatchingUp { sent: last, dropped: last } };
+        self.rooms.set(room_id, next);
         for _ in 0..rx.max_capacity() {
             match rx.try_recv() {
                 Ok(item) => self.handle(item).await?,
@@ -280,7 +319,7 @@ impl Writer {
             Outgoing::Unsubscribe(request) => {
                 let SubscribeRequest { id, room_id, .. } = *request;
                 self.rooms.end(room_id);
-                self.feed(id, &ServerEvent::Unsubscribed { room_id: room_id.into() }).await
+                self.feed(id, &ServerEvent::Unsubscribed { room_id: room_id.uuid() }).await
             }
         }
     }
@@ -292,8 +331,15 @@ impl Writer {
     /// Live room events: skip what was sent already; if one is missing (another instance
     /// published out of order, or the broker lost it), fetch it from the store first.
     async fn room_event(&mut self, room_id: RoomId, seq: i64, frame: Utf8Bytes) -> Result<(), axum::Error> {
-        // Not subscribed, or catching up: a later chunk from the store has the event.
-        let Some(Stream::Live { sent }) = self.rooms.get(room_id) else { return Ok(()) };
+        let sent = match self.rooms.get(room_id) {
+            Some(Stream::Live { sent }) => sent,
+            // A read that starts after this has the event; `catch_up` checks the one running.
+            Some(Stream::CatchingUp { sent, dropped }) => {
+                self.rooms.set(room_id, Stream::CatchingUp { sent, dropped: dropped.max(seq) });
+                return Ok(());
+            }
+            Some(Stream::Pending) | None => return Ok(()),
+        };
         if seq <= sent {
             return Ok(());
         }
@@ -332,13 +378,13 @@ impl Writer {
             }
         };
         let stream = match point.replay_after {
-            Some(after) => Stream::CatchingUp { sent: after },
+            Some(after) => Stream::CatchingUp { sent: after, dropped: after },
             None => Stream::Live { sent: point.last_seq },
         };
         self.rooms.set(room_id, stream);
         drop(placed);
         let subscribed =
-            ServerEvent::Subscribed { room_id: room_id.into(), last_seq: point.last_seq, truncated: point.truncated };
+            ServerEvent::Subscribed { room_id: room_id.uuid(), last_seq: point.last_seq, truncated: point.truncated };
         self.feed(id, &subscribed).await
     }
 }
