@@ -40,6 +40,8 @@ pub enum Command {
     History(scenario::history::Args),
     /// Subscribers that disconnect and resume with since_seq at random while publishers run
     Resume(scenario::resume::Args),
+    /// Fan-out without, then with, concurrent 12-megapixel photo uploads: upload rate and latency, chat p99 ratio
+    Uploads(scenario::uploads::Args),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]

@@ -1,5 +1,6 @@
-//! Talking to the server: REST calls for the fixtures (users, rooms, history pages) and
-//! WebSocket connections spread over several loopback source addresses.
+//! Talking to the server: REST calls for the fixtures (users, rooms) and the measured ones
+//! (history pages, uploads, image messages), and WebSocket connections spread over several
+//! loopback source addresses.
 
 use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -7,8 +8,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
+use bytes::Bytes;
 use palaver_protocol::ws::{ClientEnvelope, ClientFrame, ServerEnvelope};
-use palaver_protocol::{CreateRoomRequest, MessagePage, RegisterRequest, Room, TokenPair, Visibility};
+use palaver_protocol::{
+    Attachment, CreateRoomRequest, Message as ChatMessage, MessagePage, PostMessageRequest, RegisterRequest, Room,
+    TokenPair, Visibility,
+};
+use reqwest::multipart::{Form, Part};
 use reqwest::{StatusCode, Url};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -104,7 +110,39 @@ impl Api {
         if let Some(before) = before {
             url.query_pairs_mut().append_pair("before", &before.to_string());
         }
-        let response = self.http.get(url).bearer_auth(token).send().await.map_err(HttpError::transport)?;
+        self.measured(self.http.get(url).bearer_auth(token)).await
+    }
+
+    /// `POST /uploads`: one multipart part named `file`. `bytes` is shared, not copied.
+    pub async fn upload(
+        &self,
+        token: &str,
+        bytes: Bytes,
+        mime: &str,
+        file_name: &str,
+    ) -> Result<Attachment, HttpError> {
+        let length = bytes.len() as u64;
+        let part = Part::stream_with_length(bytes, length)
+            .file_name(file_name.to_owned())
+            .mime_str(mime)
+            .map_err(HttpError::transport)?;
+        let form = Form::new().part("file", part);
+        self.measured(self.http.post(self.url("/api/v1/uploads")).bearer_auth(token).multipart(form)).await
+    }
+
+    pub async fn post_message(
+        &self,
+        token: &str,
+        room_id: Uuid,
+        body: &PostMessageRequest,
+    ) -> Result<ChatMessage, HttpError> {
+        let url = self.url(&format!("/api/v1/rooms/{room_id}/messages"));
+        self.measured(self.http.post(url).bearer_auth(token).json(body)).await
+    }
+
+    /// For the requests a scenario measures: failures are tallied by status, not fatal.
+    async fn measured<T: DeserializeOwned>(&self, request: reqwest::RequestBuilder) -> Result<T, HttpError> {
+        let response = request.send().await.map_err(HttpError::transport)?;
         let status = response.status();
         if !status.is_success() {
             return Err(HttpError::Status(status));
@@ -147,7 +185,17 @@ pub enum HttpError {
 
 impl HttpError {
     fn transport(e: reqwest::Error) -> Self {
-        HttpError::Transport(if e.is_timeout() { "timeout".to_owned() } else { short(&e.to_string()) })
+        if e.is_timeout() {
+            return HttpError::Transport("timeout".to_owned());
+        }
+        // The innermost cause says what happened (a reset while a body was still being sent);
+        // the URL is the same for every request of a tally.
+        let cause = std::iter::successors(std::error::Error::source(&e), |e| e.source()).last().map(|c| c.to_string());
+        let what = e.without_url().to_string();
+        HttpError::Transport(short(&match cause {
+            Some(cause) if !what.contains(&cause) => format!("{what}: {cause}"),
+            _ => what,
+        }))
     }
 
     /// A short label for tallies.

@@ -2,19 +2,22 @@
 //! rates and latency percentiles and checks the server's delivery guarantees on the way.
 //!
 //! Layout: `cli` (flags), `server` (start/stop the server, RSS), `client` (REST and
-//! WebSocket helpers), `subscriber` / `publisher` (the long-lived socket roles), `checker`
+//! WebSocket helpers), `subscriber` / `publisher` (the long-lived socket roles), `uploader`
+//! (photo uploads and image messages over REST), `photo` (the JPEG it sends), `checker`
 //! (exactly-once, in-order by seq), `seed` (bulk history), `stats` (percentiles, report),
 //! and one module per scenario under `scenario`.
 
 pub mod checker;
 pub mod cli;
 pub mod client;
+pub mod photo;
 pub mod publisher;
 pub mod scenario;
 pub mod seed;
 pub mod server;
 pub mod stats;
 pub mod subscriber;
+pub mod uploader;
 
 pub use cli::{Cli, Command};
 pub use stats::Report;
@@ -31,5 +34,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<Report> {
         Command::Throughput(args) => scenario::throughput::run(args).await,
         Command::History(args) => scenario::history::run(args).await,
         Command::Resume(args) => scenario::resume::run(args).await,
+        Command::Uploads(args) => scenario::uploads::run(args).await,
     }
 }

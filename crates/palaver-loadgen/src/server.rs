@@ -100,6 +100,9 @@ impl Target {
             // ... and so would the per-user write budget: benchmarks measure the server.
             .env("PALAVER_LIMITS_WRITES_PER_SEC", "1000000")
             .env("PALAVER_LIMITS_WRITE_BURST", "1000000")
+            // ... and the per-user upload quotas (a run uploads gigabytes).
+            .env("PALAVER_UPLOADS_PER_MINUTE", "1000000")
+            .env("PALAVER_UPLOADS_BYTES_PER_DAY", "1099511627776")
             // Long runs must not see their tokens expire (that closes sockets with 1008).
             .env("PALAVER_AUTH_ACCESS_TTL_SECS", "86400");
         for (key, value) in &args.server_env {

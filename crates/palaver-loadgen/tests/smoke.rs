@@ -111,6 +111,33 @@ async fn history_paced_over_a_websocket_seeded_room() {
     assert!(report.ok(), "{report}");
 }
 
+/// A smaller photo than the scenario's 12 MP default, so a debug server handles several
+/// uploads within the two seconds; it is still a real JPEG the server must decode.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_succeed_while_chat_is_delivered_once_in_order() {
+    let flags = "--subscribers 4 --publishers 1 --rate 20 --duration-secs 2 --concurrency 2 \
+                 --photo-width 1600 --photo-height 1200";
+    let flags: Vec<&str> = flags.split_whitespace().collect();
+    let report = run(&started("uploads", &flags)).await;
+    let uploads = report.u64("uploads_ok");
+    assert!(uploads > 0, "{report}");
+    assert_eq!(report.get("upload_failures"), Some(&serde_json::json!({})), "{report}");
+    assert_eq!(report.get("image_post_failures"), Some(&serde_json::json!({})), "{report}");
+    assert_eq!(report.u64("wrong_attachments"), 0, "{report}");
+    assert_eq!(report.u64("image_messages"), uploads, "{report}");
+    for phase in ["baseline", "during"] {
+        assert!(report.u64(&format!("{phase}_acked")) > 0, "{report}");
+        for counter in ["lost", "duplicated", "out_of_order"] {
+            assert_eq!(report.u64(&format!("{phase}_{counter}")), 0, "{phase}_{counter} in {report}");
+        }
+    }
+    // The image messages went into the chat room: its subscribers got them with the text.
+    let expected = report.u64("during_expected_deliveries");
+    assert_eq!(expected, (report.u64("during_acked") + uploads) * 4, "{report}");
+    assert_eq!(report.u64("during_deliveries"), expected, "{report}");
+    assert!(report.ok(), "{report}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resume_loses_nothing_across_reconnects() {
     let flags = ["--clients", "6", "--rate", "40", "--duration-secs", "3", "--disconnect-mean-ms", "300"];

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::pubsub::{self, Plan};
+use super::pubsub::{self, Outcome, Plan};
 use super::{ACTIVE_READ_BUFFER, Fixture, SubscriberTotals, explain_closes, with_target};
 use crate::checker::SeqCheck;
 use crate::cli::TargetArgs;
@@ -66,74 +66,87 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
         let mut report = Report::new("fanout", title);
         report.add("config", &args);
         report.add("backend", target.backend());
-        let total_subs = args.rooms * args.subscribers;
-        report.add("subscribers", total_subs);
-        report.add("subscribers_ready", outcome.subscribers_ready);
-        report.add("subscribe_ramp_secs", round1(outcome.subscribe_ramp.as_secs_f64()));
-        report.expect(outcome.subscribers_ready == total_subs, "not every subscriber was subscribed before publishing");
-
-        let sent: u64 = outcome.publishers.iter().map(|(_, p)| p.sent).sum();
-        let acked: u64 = outcome.publishers.iter().map(|(_, p)| p.acked.len() as u64).sum();
-        let unacked: u64 = outcome.publishers.iter().map(|(_, p)| p.unacked).sum();
-        let mut send_errors = Tally::default();
-        let mut publisher_closes = Tally::default();
-        for (_, p) in &outcome.publishers {
-            send_errors.merge(&p.errors);
-            if let Some(code) = p.closed {
-                publisher_closes.add(code.to_string(), 1);
-            }
-        }
-        report.add("sent", sent);
-        report.add("acked", acked);
-        report.add("unacked", unacked);
-        report.add("send_errors", send_errors.to_json());
-        report.add("publisher_closes", publisher_closes.to_json());
-        report.add("acked_per_sec", per_sec(acked, outcome.publish_elapsed));
-        report.expect(acked > 0, "no message was acked");
-        report.expect(publisher_closes.total() == 0, "the server closed publishers");
-        let offered = args.rate * args.duration_secs as f64;
-        if (sent as f64) < offered * 0.9 {
-            report
-                .note(format!("only {sent} of the {offered} messages due were sent: the target rate was not reached"));
-        }
-
-        // The expected deliveries: every acked message of the room, to each of its subscribers.
-        let mut check = SeqCheck::default();
-        let mut totals = SubscriberTotals::default();
-        let mut expected = 0;
-        for (room, sub) in &outcome.subscribers {
-            check += sub.ledger.verify(&outcome.acked[*room]);
-            expected += outcome.acked[*room].len();
-            totals.add(sub);
-        }
-        let window = outcome.publish_elapsed + outcome.drain_elapsed;
-        report.add("deliveries", check.received);
-        report.add("expected_deliveries", expected);
-        report.add("deliveries_per_sec", per_sec(check.received, window));
-        report.latency("latency_e2e", &outcome.e2e);
-        report.latency("latency_ack", &outcome.ack);
-        report.add("cpu", &outcome.cpu);
-        report.add("drained", outcome.drained);
-        report.add("drain_secs", round1(outcome.drain_elapsed.as_secs_f64()));
-        report.expect_zero("lost", check.lost);
-        report.expect_zero("duplicated", check.duplicated);
-        report.expect_zero("out_of_order", check.out_of_order);
-        report.add("unexpected", check.unexpected);
-        report.add("reconnects", totals.connects.saturating_sub(total_subs as u64));
-        report.add("server_closes", totals.server_closes.to_json());
-        report.add("dropped_connections", totals.dropped);
-        report.add("connect_failures", totals.connect_failures.to_json());
-        report.add("subscriber_errors", totals.errors.to_json());
-        report.add("subscribers_gave_up", totals.gave_up);
-        if check.unexpected > 0 {
-            report.note(
-                "unexpected = messages delivered whose send was never acked (e.g. the ack was lost with its socket)",
-            );
-        }
-        let mut closes = totals.server_closes.clone();
-        closes.merge(&publisher_closes);
-        explain_closes(&mut report, &closes);
+        report_deliveries(&mut report, "", &plan, &outcome);
         Ok(report)
     })
     .await
+}
+
+/// The rows of one fan-out run: what was sent and acked, what each subscriber received
+/// against what it should have, latencies, CPU. `phase` prefixes every key (`phase_lost`) and
+/// note, for a scenario that runs fan-out more than once; `""` for none.
+pub(super) fn report_deliveries(report: &mut Report, phase: &str, plan: &Plan, outcome: &Outcome) {
+    let key = |name: &str| if phase.is_empty() { name.to_owned() } else { format!("{phase}_{name}") };
+    let said = |note: String| if phase.is_empty() { note } else { format!("{phase}: {note}") };
+    let total_subs = outcome.acked.len() * plan.subscribers_per_room;
+    report.add(&key("subscribers"), total_subs);
+    report.add(&key("subscribers_ready"), outcome.subscribers_ready);
+    report.add(&key("subscribe_ramp_secs"), round1(outcome.subscribe_ramp.as_secs_f64()));
+    report.expect(
+        outcome.subscribers_ready == total_subs,
+        said("not every subscriber was subscribed before publishing".into()),
+    );
+
+    let sent: u64 = outcome.publishers.iter().map(|(_, p)| p.sent).sum();
+    let acked: u64 = outcome.publishers.iter().map(|(_, p)| p.acked.len() as u64).sum();
+    let unacked: u64 = outcome.publishers.iter().map(|(_, p)| p.unacked).sum();
+    let mut send_errors = Tally::default();
+    let mut publisher_closes = Tally::default();
+    for (_, p) in &outcome.publishers {
+        send_errors.merge(&p.errors);
+        if let Some(code) = p.closed {
+            publisher_closes.add(code.to_string(), 1);
+        }
+    }
+    report.add(&key("sent"), sent);
+    report.add(&key("acked"), acked);
+    report.add(&key("unacked"), unacked);
+    report.add(&key("send_errors"), send_errors.to_json());
+    report.add(&key("publisher_closes"), publisher_closes.to_json());
+    report.add(&key("acked_per_sec"), per_sec(acked, outcome.publish_elapsed));
+    report.expect(acked > 0, said("no message was acked".into()));
+    report.expect(publisher_closes.total() == 0, said("the server closed publishers".into()));
+    let offered = plan.rate * plan.duration.as_secs_f64();
+    if (sent as f64) < offered * 0.9 {
+        report.note(said(format!(
+            "only {sent} of the {offered} messages due were sent: the target rate was not reached"
+        )));
+    }
+
+    // The expected deliveries: every acked message of the room, to each of its subscribers.
+    let mut check = SeqCheck::default();
+    let mut totals = SubscriberTotals::default();
+    let mut expected = 0;
+    for (room, sub) in &outcome.subscribers {
+        check += sub.ledger.verify(&outcome.acked[*room]);
+        expected += outcome.acked[*room].len();
+        totals.add(sub);
+    }
+    let window = outcome.publish_elapsed + outcome.drain_elapsed;
+    report.add(&key("deliveries"), check.received);
+    report.add(&key("expected_deliveries"), expected);
+    report.add(&key("deliveries_per_sec"), per_sec(check.received, window));
+    report.latency(&key("latency_e2e"), &outcome.e2e);
+    report.latency(&key("latency_ack"), &outcome.ack);
+    report.add(&key("cpu"), &outcome.cpu);
+    report.add(&key("drained"), outcome.drained);
+    report.add(&key("drain_secs"), round1(outcome.drain_elapsed.as_secs_f64()));
+    report.expect_zero(&key("lost"), check.lost);
+    report.expect_zero(&key("duplicated"), check.duplicated);
+    report.expect_zero(&key("out_of_order"), check.out_of_order);
+    report.add(&key("unexpected"), check.unexpected);
+    report.add(&key("reconnects"), totals.connects.saturating_sub(total_subs as u64));
+    report.add(&key("server_closes"), totals.server_closes.to_json());
+    report.add(&key("dropped_connections"), totals.dropped);
+    report.add(&key("connect_failures"), totals.connect_failures.to_json());
+    report.add(&key("subscriber_errors"), totals.errors.to_json());
+    report.add(&key("subscribers_gave_up"), totals.gave_up);
+    if check.unexpected > 0 {
+        report.note(said(
+            "unexpected = messages delivered whose send was never acked (e.g. the ack was lost with its socket)".into(),
+        ));
+    }
+    let mut closes = totals.server_closes.clone();
+    closes.merge(&publisher_closes);
+    explain_closes(report, &closes);
 }

@@ -7,6 +7,7 @@ pub mod history;
 mod pubsub;
 pub mod resume;
 pub mod throughput;
+pub mod uploads;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,6 +49,18 @@ impl Fixture {
         let connector =
             Arc::new(WsConnector::new(target.addr, args.source_addrs, args.connect_concurrency, read_buffer));
         Ok(Fixture { api, accounts, rooms, connector, server_pid: target.pid })
+    }
+
+    /// The same server, users and connector on other rooms: for a scenario whose phases each
+    /// need fresh rooms (a subscriber replays its room from seq 0).
+    pub fn on_rooms(&self, rooms: Vec<Uuid>) -> Fixture {
+        Fixture {
+            api: self.api.clone(),
+            accounts: self.accounts.clone(),
+            rooms,
+            connector: self.connector.clone(),
+            server_pid: self.server_pid,
+        }
     }
 
     /// Connections share the users' tokens round-robin.

@@ -1,10 +1,12 @@
-//! The machinery fan-out and resume share: subscribers on every room, then publishers at a
-//! target rate, then a bounded wait for the subscribers to catch up, then the ledgers.
+//! The machinery fan-out, resume and uploads share: subscribers on every room, then
+//! publishers at a target rate (and, for uploads, a side load beside them), then a bounded
+//! wait for the subscribers to catch up, then the ledgers.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use anyhow::Context;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -53,6 +55,23 @@ pub struct Outcome {
 }
 
 pub async fn run(fixture: &Fixture, plan: &Plan, measure_e2e: bool) -> anyhow::Result<Outcome> {
+    let (outcome, ()) = run_with(fixture, plan, measure_e2e, async {}).await?;
+    Ok(outcome)
+}
+
+/// As [`run`], with `side_load` started together with the publishers and awaited before the
+/// rooms' last seqs are read, so messages it posts are part of what subscribers must drain.
+/// It bounds its own duration, as the publishers do.
+pub async fn run_with<S>(
+    fixture: &Fixture,
+    plan: &Plan,
+    measure_e2e: bool,
+    side_load: S,
+) -> anyhow::Result<(Outcome, S::Output)>
+where
+    S: Future + Send + 'static,
+    S::Output: Send + 'static,
+{
     let rooms = fixture.rooms.len();
     let total_subs = rooms * plan.subscribers_per_room;
     let rooms_of: Vec<usize> = (0..total_subs).map(|i| i % rooms).collect();
@@ -62,7 +81,9 @@ pub async fn run(fixture: &Fixture, plan: &Plan, measure_e2e: bool) -> anyhow::R
     let stop = CancellationToken::new();
 
     let ack = Arc::new(SharedLatency::default());
-    let start_publishing = || {
+    let mut side_load = Some(side_load);
+    let mut side = JoinSet::new();
+    let mut start_publishing = || {
         progress(format_args!("publishing at {} msg/s for {:?}", plan.rate, plan.duration));
         let mut publishers = JoinSet::new();
         for p in 0..plan.publishers {
@@ -79,11 +100,14 @@ pub async fn run(fixture: &Fixture, plan: &Plan, measure_e2e: bool) -> anyhow::R
             let task = publisher::run(spec, fixture.connector.clone(), ack.clone(), stop.clone());
             publishers.spawn(async move { (room, task.await) });
         }
+        if let Some(load) = side_load.take() {
+            side.spawn(load);
+        }
         (publishers, Instant::now(), CpuMeter::start(fixture.server_pid))
     };
     // With a gap to resume, publishing starts first, so every replay meets a busy room
     // (otherwise the subscribers are all in place before the first message).
-    let mut early = (plan.gap > 0).then(start_publishing);
+    let mut early = (plan.gap > 0).then(&mut start_publishing);
 
     progress(format_args!("connecting {total_subs} subscribers"));
     let ramp = Instant::now();
@@ -120,6 +144,7 @@ pub async fn run(fixture: &Fixture, plan: &Plan, measure_e2e: bool) -> anyhow::R
         publisher_outcomes.push(joined?);
     }
     let publish_elapsed = publish_start.elapsed();
+    let side_output = side.join_next().await.context("the side load was started with the publishers")??;
 
     let mut acked = vec![SeqSet::default(); rooms];
     for (room, outcome) in &publisher_outcomes {
@@ -152,7 +177,7 @@ pub async fn run(fixture: &Fixture, plan: &Plan, measure_e2e: bool) -> anyhow::R
         let (i, outcome) = joined?;
         subscriber_outcomes.push((rooms_of[i], outcome));
     }
-    Ok(Outcome {
+    let outcome = Outcome {
         subscribers_ready,
         subscribe_ramp,
         publishers: publisher_outcomes,
@@ -166,5 +191,6 @@ pub async fn run(fixture: &Fixture, plan: &Plan, measure_e2e: bool) -> anyhow::R
         e2e: e2e.snapshot(),
         ack: ack.snapshot(),
         cpu,
-    })
+    };
+    Ok((outcome, side_output))
 }
