@@ -11,16 +11,19 @@ use tokio::net::TcpListener;
 
 use crate::auth::password::Passwords;
 use crate::auth::{JwtKeys, secret};
-use crate::config::Config;
+use crate::config::{BlobStorage, Config};
 use crate::http::{self, AppState};
 use crate::realtime::{Broker, Hub, InProcessBroker};
 use crate::server::{self, ConnectionLimits};
 use crate::service::{self, Services};
 use crate::store;
+use crate::uploads::blobs::{BlobStore, LocalBlobs, PgBlobs};
+use crate::uploads::signed::UrlSigner;
 use crate::ws::WsRuntime;
 use crate::{fd_limit, private_fs};
 
 pub struct Application {
+    services: Services,
     listener: TcpListener,
     router: Router,
     ws: Arc<WsRuntime>,
@@ -57,8 +60,34 @@ pub async fn services(config: &Config) -> anyhow::Result<Services> {
         },
         writes_per_sec: config.limits.writes_per_sec,
         write_burst: config.limits.write_burst,
+        uploads: service::UploadSettings {
+            blobs: blob_store(config, &store)?,
+            signer: UrlSigner::new(&secret, config.uploads.url_ttl_secs),
+            max_bytes: config.uploads.max_bytes,
+            max_pixels: config.uploads.max_pixels,
+            per_minute: config.uploads.per_minute,
+            bytes_per_day: config.uploads.bytes_per_day,
+            decoders: config.uploads.decoders,
+            max_in_flight: config.uploads.max_in_flight,
+            unattached_ttl: Duration::from_secs(config.uploads.unattached_ttl_secs),
+        },
     };
-    Ok(Services::new(store, jwt, settings, broker, hub))
+    Services::new(store, jwt, settings, broker, hub).context("starting the services")
+}
+
+/// Where uploads live: PostgreSQL when the database is (unless told otherwise), so every
+/// instance reaches every file; else under the data dir.
+fn blob_store(config: &Config, store: &store::DynStore) -> anyhow::Result<Arc<dyn BlobStore>> {
+    let pool = store.postgres_pool();
+    Ok(match (config.uploads.storage, pool) {
+        (BlobStorage::Auto | BlobStorage::Database, Some(pool)) => Arc::new(PgBlobs::new(pool)),
+        // `Config::validate` refuses `database` without PostgreSQL.
+        (BlobStorage::Database, None) => anyhow::bail!("uploads.storage = database needs a PostgreSQL database"),
+        (BlobStorage::Auto | BlobStorage::Local, _) => {
+            let root = config.data_dir.join("uploads");
+            Arc::new(LocalBlobs::open(root.clone()).with_context(|| format!("preparing {}", root.display()))?)
+        }
+    })
 }
 
 impl Application {
@@ -68,17 +97,22 @@ impl Application {
         let services = services(&config).await?;
         let listener = TcpListener::bind(config.bind).await.with_context(|| format!("binding {}", config.bind))?;
         let ws = WsRuntime::new(config.ws.clone());
-        let state = AppState { services, metrics: http::metrics_handle(), ws: ws.clone() };
-        let router = http::router(state, &config.limits);
+        let state = AppState { services: services.clone(), metrics: http::metrics_handle(), ws: ws.clone() };
+        let router = http::router(state, &config.limits, config.uploads.max_bytes);
         let connections = ConnectionLimits {
             header_read_timeout: Duration::from_millis(config.limits.header_read_timeout_ms),
             max_connections: fit_descriptors(config.limits.max_connections, config.database.max_connections),
         };
-        Ok(Self { listener, router, ws, connections })
+        Ok(Self { services, listener, router, ws, connections })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    /// The services the server runs on (tests reach into them for what has no endpoint).
+    pub fn services(&self) -> &Services {
+        &self.services
     }
 
     pub fn port(&self) -> u16 {

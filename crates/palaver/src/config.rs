@@ -29,6 +29,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub limits: LimitsConfig,
     pub ws: WsConfig,
+    pub uploads: UploadsConfig,
     pub llm: LlmConfig,
     pub mcp: McpConfig,
 }
@@ -121,6 +122,56 @@ impl Default for WsConfig {
     }
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UploadsConfig {
+    /// Largest file, in bytes; a bigger one is refused with 413 while it streams in.
+    pub max_bytes: u64,
+    /// Most pixels (width times height, read from the header before decoding); more is 422.
+    pub max_pixels: u64,
+    /// Lifetime of the signed URLs in attachments, in seconds.
+    pub url_ttl_secs: u64,
+    /// Uploads per minute per user; beyond that, 429 with `Retry-After`.
+    pub per_minute: f64,
+    /// Bytes a user may upload in any 24 hours; beyond that, 429 with `Retry-After`.
+    pub bytes_per_day: u64,
+    /// Threads that decode images and make thumbnails, at a low scheduling priority;
+    /// 0 means half the cores (at least one).
+    pub decoders: usize,
+    /// Uploads received at once across the server. Each holds up to `max_bytes` in memory
+    /// until it is stored; more wait, then get 503.
+    pub max_in_flight: usize,
+    /// Where the files live: `auto` (in PostgreSQL when the database is PostgreSQL, so
+    /// every instance reaches them; else under the data dir), `local` or `database`.
+    pub storage: BlobStorage,
+    /// Seconds an upload may stay unattached to any message before it is deleted.
+    pub unattached_ttl_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum BlobStorage {
+    Auto,
+    Local,
+    Database,
+}
+
+impl Default for UploadsConfig {
+    fn default() -> Self {
+        Self {
+            max_bytes: 10 * 1024 * 1024,
+            max_pixels: 40_000_000,
+            url_ttl_secs: 3600,
+            per_minute: 20.0,
+            bytes_per_day: 1024 * 1024 * 1024,
+            decoders: 0,
+            max_in_flight: 8,
+            storage: BlobStorage::Auto,
+            unattached_ttl_secs: 24 * 3600,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LlmConfig {
@@ -167,6 +218,7 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             limits: LimitsConfig::default(),
             ws: WsConfig::default(),
+            uploads: UploadsConfig::default(),
             llm: LlmConfig::default(),
             mcp: McpConfig::default(),
         }
@@ -246,6 +298,16 @@ impl Config {
         rules.check("ws.ping_interval_secs", between(self.ws.ping_interval_secs, 1, 24 * 3600));
         rules.check("ws.replay_limit", positive(self.ws.replay_limit));
         rules.check("ws.presence_grace_ms", between(self.ws.presence_grace_ms, 0, 3_600_000));
+        // An upload is held in memory while it is checked: a gigabyte would be a mistake.
+        rules.check("uploads.max_bytes", between(self.uploads.max_bytes, 1024, 1024 * 1024 * 1024));
+        rules.check("uploads.max_pixels", between(self.uploads.max_pixels, 1, 1_000_000_000));
+        rules.check("uploads.url_ttl_secs", between(self.uploads.url_ttl_secs, 60, TEN_YEARS_SECS));
+        rules.check("uploads.per_minute", rate(self.uploads.per_minute).and(burst(self.uploads.per_minute)));
+        rules.check("uploads.bytes_per_day", positive(self.uploads.bytes_per_day));
+        rules.check("uploads.decoders", between(self.uploads.decoders, 0, 256));
+        rules.check("uploads.max_in_flight", between(self.uploads.max_in_flight, 1, 10_000));
+        rules.check("uploads.storage", blob_storage(self.uploads.storage, &self.effective_database_url()));
+        rules.check("uploads.unattached_ttl_secs", between(self.uploads.unattached_ttl_secs, 60, TEN_YEARS_SECS));
     }
 
     pub fn load(settings: &Settings) -> Result<Config, Box<figment::Error>> {
@@ -262,7 +324,7 @@ impl Config {
 /// to the TOML file, then to the defaults shown.
 #[derive(Debug, Clone, Default, Args)]
 pub struct Settings {
-    /// TOML file with the same settings (sections `[auth]`, `[database]`, `[llm]`, `[mcp]`)
+    /// TOML file with the same settings (sections `[auth]`, `[database]`, `[limits]`, `[ws]`, `[uploads]`, `[llm]`, `[mcp]`)
     #[arg(long, env = "PALAVER_CONFIG", global = true)]
     pub config: Option<PathBuf>,
     /// Listen address [default: 127.0.0.1:8080; port 0 picks a free one]
@@ -340,6 +402,33 @@ pub struct Settings {
     /// Milliseconds a user stays online after their last socket closed [default: 5000]
     #[arg(long, env = "PALAVER_WS_PRESENCE_GRACE_MS", global = true)]
     pub ws_presence_grace_ms: Option<u64>,
+    /// Largest uploaded file in bytes; bigger ones get 413 [default: 10485760]
+    #[arg(long, env = "PALAVER_UPLOADS_MAX_BYTES", global = true)]
+    pub uploads_max_bytes: Option<u64>,
+    /// Most pixels an uploaded image may have (read from its header) [default: 40000000]
+    #[arg(long, env = "PALAVER_UPLOADS_MAX_PIXELS", global = true)]
+    pub uploads_max_pixels: Option<u64>,
+    /// Seconds the signed URLs of attachments stay valid [default: 3600]
+    #[arg(long, env = "PALAVER_UPLOADS_URL_TTL_SECS", global = true)]
+    pub uploads_url_ttl_secs: Option<u64>,
+    /// Uploads per minute per user before 429 [default: 20]
+    #[arg(long, env = "PALAVER_UPLOADS_PER_MINUTE", global = true)]
+    pub uploads_per_minute: Option<f64>,
+    /// Bytes a user may upload in any 24 hours before 429 [default: 1073741824]
+    #[arg(long, env = "PALAVER_UPLOADS_BYTES_PER_DAY", global = true)]
+    pub uploads_bytes_per_day: Option<u64>,
+    /// Image decoder threads, at low priority; 0 = half the cores [default: 0]
+    #[arg(long, env = "PALAVER_UPLOADS_DECODERS", global = true)]
+    pub uploads_decoders: Option<usize>,
+    /// Uploads received at once, each held in memory up to max_bytes; more wait, then 503 [default: 8]
+    #[arg(long, env = "PALAVER_UPLOADS_MAX_IN_FLIGHT", global = true)]
+    pub uploads_max_in_flight: Option<usize>,
+    /// Where uploaded files live: auto (PostgreSQL if the database is, else the data dir), local, database [default: auto]
+    #[arg(long, env = "PALAVER_UPLOADS_STORAGE", global = true, value_enum)]
+    pub uploads_storage: Option<BlobStorage>,
+    /// Seconds an upload may stay unattached before it is deleted [default: 86400]
+    #[arg(long, env = "PALAVER_UPLOADS_UNATTACHED_TTL_SECS", global = true)]
+    pub uploads_unattached_ttl_secs: Option<u64>,
     /// OpenAI-compatible endpoint for the assistant [default: unset, assistant answers 503]
     #[arg(long, env = "PALAVER_LLM_BASE_URL", global = true)]
     pub llm_base_url: Option<String>,
@@ -401,6 +490,15 @@ impl Settings {
         put(Some("ws"), "ping_interval_secs", self.ws_ping_interval_secs.map(|v| json!(v)));
         put(Some("ws"), "replay_limit", self.ws_replay_limit.map(|v| json!(v)));
         put(Some("ws"), "presence_grace_ms", self.ws_presence_grace_ms.map(|v| json!(v)));
+        put(Some("uploads"), "max_bytes", self.uploads_max_bytes.map(|v| json!(v)));
+        put(Some("uploads"), "max_pixels", self.uploads_max_pixels.map(|v| json!(v)));
+        put(Some("uploads"), "url_ttl_secs", self.uploads_url_ttl_secs.map(|v| json!(v)));
+        put(Some("uploads"), "per_minute", self.uploads_per_minute.map(|v| json!(v)));
+        put(Some("uploads"), "bytes_per_day", self.uploads_bytes_per_day.map(|v| json!(v)));
+        put(Some("uploads"), "decoders", self.uploads_decoders.map(|v| json!(v)));
+        put(Some("uploads"), "max_in_flight", self.uploads_max_in_flight.map(|v| json!(v)));
+        put(Some("uploads"), "storage", self.uploads_storage.map(|v| json!(v)));
+        put(Some("uploads"), "unattached_ttl_secs", self.uploads_unattached_ttl_secs.map(|v| json!(v)));
         put(Some("llm"), "base_url", self.llm_base_url.as_ref().map(|v| json!(v)));
         put(Some("llm"), "api_key", self.llm_api_key.as_ref().map(|v| json!(v)));
         put(Some("llm"), "model", self.llm_model.as_ref().map(|v| json!(v)));
@@ -466,6 +564,16 @@ fn min_chars(value: &str, min: usize) -> Result<(), String> {
 fn database_scheme(url: &str) -> Result<(), String> {
     let known = ["sqlite:", "postgres:", "postgresql:"].iter().any(|scheme| url.starts_with(scheme));
     if known { Ok(()) } else { Err("must start with sqlite:, postgres: or postgresql:".into()) }
+}
+
+/// Blobs in the database need the database to be PostgreSQL.
+fn blob_storage(storage: BlobStorage, database_url: &str) -> Result<(), String> {
+    let postgres = database_url.starts_with("postgres:") || database_url.starts_with("postgresql:");
+    if storage == BlobStorage::Database && !postgres {
+        Err("can be `database` only when the database is PostgreSQL".into())
+    } else {
+        Ok(())
+    }
 }
 
 fn log_filter(filter: &str) -> Result<(), String> {

@@ -14,6 +14,12 @@ pub enum Error {
     NotFound(&'static str),
     #[error("{0}")]
     Conflict(&'static str),
+    /// The request body is over a size limit: 413.
+    #[error("{what} is larger than the limit of {limit} bytes")]
+    TooLarge { what: &'static str, limit: u64 },
+    /// The body is not of a kind this endpoint accepts: 415.
+    #[error("{0}")]
+    UnsupportedMediaType(&'static str),
     #[error("{}", summary(.0))]
     Validation(Vec<FieldError>),
     /// A dependency (the database, the password hasher, ...) cannot serve now: 503 with
@@ -64,6 +70,8 @@ impl Error {
             Error::Forbidden(_) => "forbidden",
             Error::NotFound(_) => "not_found",
             Error::Conflict(_) => "conflict",
+            Error::TooLarge { .. } => "payload_too_large",
+            Error::UnsupportedMediaType(_) => "unsupported_media_type",
             Error::Validation(_) => "validation_failed",
             Error::Unavailable { .. } => "unavailable",
             Error::RateLimited { .. } => "rate_limited",

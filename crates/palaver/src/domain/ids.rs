@@ -57,3 +57,7 @@ id_type!(
     /// A message in a room.
     MessageId
 );
+id_type!(
+    /// An uploaded image.
+    UploadId
+);

@@ -45,6 +45,10 @@ impl ClientMsgId {
         Ok(Self(raw.to_owned()))
     }
 
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
     pub fn into_inner(self) -> String {
         self.0
     }

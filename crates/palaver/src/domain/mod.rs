@@ -8,7 +8,7 @@ mod room;
 mod text;
 mod user;
 
-pub use ids::{MessageId, RoomId, UserId};
+pub use ids::{MessageId, RoomId, UploadId, UserId};
 pub use kinds::{MessageKind, NotificationKind, Role, RoomKind, Visibility};
 pub use message::{ClientMsgId, MessageContent, mentions};
 pub use page::{Cursor, PageLimit};

@@ -11,6 +11,7 @@ mod ops;
 pub mod problem;
 mod rooms;
 mod throttle;
+mod uploads;
 mod users;
 mod ws;
 
@@ -43,7 +44,7 @@ pub struct AppState {
 #[openapi(
     info(title = "Palaver", description = "Real-time chat server: REST API (the WebSocket protocol is in docs/protocol.md)."),
     modifiers(&BearerAuth),
-    tags((name = "auth"), (name = "users"), (name = "rooms"), (name = "messages"), (name = "notifications"), (name = "ops"))
+    tags((name = "auth"), (name = "users"), (name = "rooms"), (name = "messages"), (name = "notifications"), (name = "uploads"), (name = "ops"))
 )]
 struct ApiDoc;
 
@@ -60,7 +61,7 @@ impl utoipa::Modify for BearerAuth {
 }
 
 /// The whole HTTP surface, with the OpenAPI document generated from these same routes.
-pub fn router(state: AppState, limits: &LimitsConfig) -> Router {
+pub fn router(state: AppState, limits: &LimitsConfig, upload_max_bytes: u64) -> Router {
     let auth_limit = Arc::new(KeyedRateLimit::new(limits.auth_per_sec, limits.auth_burst));
     let credentials = OpenApiRouter::new()
         .routes(routes!(auth::register))
@@ -83,7 +84,15 @@ pub fn router(state: AppState, limits: &LimitsConfig) -> Router {
         .routes(routes!(messages::edit, messages::delete))
         .routes(routes!(messages::read))
         .routes(routes!(notifications::list))
-        .routes(routes!(notifications::mark_read));
+        .routes(routes!(notifications::mark_read))
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(uploads::create))
+                // The file's own limit is enforced while it streams; this bounds the rest.
+                .layer(DefaultBodyLimit::max((upload_max_bytes + uploads::MULTIPART_OVERHEAD) as usize)),
+        )
+        .routes(routes!(uploads::original))
+        .routes(routes!(uploads::thumbnail));
     let (api, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", v1)
         .routes(routes!(ops::healthz))

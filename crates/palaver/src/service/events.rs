@@ -8,6 +8,7 @@ use super::{Caller, Services, views};
 use crate::domain::{MessageId, RoomId};
 use crate::realtime::{Broker, Control, Envelope, Topic};
 use crate::store::{EventKind, MessageRow, Notified, RoomEvent};
+use crate::uploads::signed::UrlSigner;
 
 pub(crate) fn publish(broker: &dyn Broker, topic: Topic, event: &ServerEvent, control: Control) {
     broker.publish(Envelope::new(topic, event, control));
@@ -59,18 +60,17 @@ impl Services {
 }
 
 /// The frame for a room event, from the message as it is now.
-pub fn room_event(seq: i64, kind: EventKind, message: MessageRow) -> ServerEvent {
+pub fn room_event(seq: i64, kind: EventKind, message: MessageRow, signer: &UrlSigner) -> ServerEvent {
     match kind {
-        EventKind::Posted => ServerEvent::Message { seq, message: views::message(message) },
-        EventKind::Edited => ServerEvent::MessageUpdated { seq, message: views::message(message) },
+        EventKind::Posted => ServerEvent::Message { seq, message: views::message(message, signer) },
+        EventKind::Edited => ServerEvent::MessageUpdated { seq, message: views::message(message, signer) },
         EventKind::Deleted => {
             ServerEvent::MessageDeleted { seq, room_id: message.room_id.into(), message_id: message.id.into() }
         }
     }
 }
 
-impl From<RoomEvent> for ServerEvent {
-    fn from(e: RoomEvent) -> Self {
-        room_event(e.seq, e.kind, e.message)
-    }
+/// A stored room event as its frame, with fresh signed URLs.
+pub fn stored_event(e: RoomEvent, signer: &UrlSigner) -> ServerEvent {
+    room_event(e.seq, e.kind, e.message, signer)
 }

@@ -46,7 +46,7 @@ impl Services {
     /// Up to `limit` room events after `after`, in seq order, as they are now.
     pub async fn room_events_after(&self, room_id: RoomId, after: i64, limit: i64) -> Result<Vec<ServerEvent>> {
         let events = self.store().events_since(room_id, after, limit).await?;
-        Ok(events.into_iter().map(ServerEvent::from).collect())
+        Ok(events.into_iter().map(|e| super::events::stored_event(e, self.signer())).collect())
     }
 
     /// The room events strictly between `after` and `before`, to fill a gap in a live stream.

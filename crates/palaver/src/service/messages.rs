@@ -3,17 +3,19 @@ use palaver_protocol::{HistoryQuery, Message, MessagePage, PostMessageRequest};
 
 use super::{Access, Caller, Services, views};
 use crate::clock;
-use crate::domain::{ClientMsgId, MessageContent, MessageId, MessageKind, PageLimit, Role, RoomId, mentions};
+use crate::domain::{ClientMsgId, MessageContent, MessageId, MessageKind, PageLimit, Role, RoomId, UploadId, mentions};
 use crate::error::{Error, Result};
 use crate::store::{HistoryRange, NewMessage, NotifyPlan};
 
 /// Mentions beyond this many in one message notify nobody further.
 const MAX_MENTIONS: usize = 20;
 
-/// A message as a client sent it, parsed: valid content, a valid idempotency key.
+/// A message as a client sent it, parsed: valid content (or none, with an image), a valid
+/// idempotency key.
 #[derive(Debug)]
 pub struct Draft {
-    content: MessageContent,
+    content: Option<MessageContent>,
+    upload_id: Option<UploadId>,
     client_msg_id: Option<ClientMsgId>,
 }
 
@@ -25,12 +27,11 @@ impl Draft {
             (Ok(c), Ok(id)) => (c, id),
             (c, id) => return Err(Error::fields([c.err(), id.err()])),
         };
-        if req.upload_id.is_some() {
-            // Image uploads are not implemented yet, so no upload id can be valid.
-            return Err(Error::invalid("upload_id", "no such upload"));
+        let upload_id = req.upload_id.map(UploadId::from_uuid);
+        if content.is_none() && upload_id.is_none() {
+            return Err(Error::invalid("content", "must not be empty"));
         }
-        let content = content.ok_or_else(|| Error::invalid("content", "must not be empty"))?;
-        Ok(Self { content, client_msg_id })
+        Ok(Self { content, upload_id, client_msg_id })
     }
 }
 
@@ -48,7 +49,7 @@ impl Services {
             // No rows: an empty range, or not a member; only the second is an error.
             self.access(caller, room_id).await?.member()?;
         }
-        Ok(MessagePage { items: rows.into_iter().map(views::message).collect(), has_more })
+        Ok(MessagePage { items: rows.into_iter().map(|row| views::message(row, self.signer())).collect(), has_more })
     }
 
     /// Persists a message (with its seq and notifications) and returns it; a retry with the
@@ -81,23 +82,40 @@ impl Services {
     }
 
     async fn post_checked(&self, caller: &Caller, access: &Access, draft: Draft) -> Result<(Message, bool)> {
+        let content = draft.content.map(MessageContent::into_inner).unwrap_or_default();
         let notify = if access.is_dm() {
             NotifyPlan { mentions: vec![], dm: true }
         } else {
-            NotifyPlan { mentions: mentions(draft.content.as_str(), MAX_MENTIONS), dm: false }
+            NotifyPlan { mentions: mentions(&content, MAX_MENTIONS), dm: false }
+        };
+        let attachment = match draft.upload_id {
+            // A retry of a stored send has its upload attached already: the sequencer
+            // answers it with the first message, so only a new send checks its upload.
+            Some(id) => match self.retried(caller, access, draft.client_msg_id.as_ref()).await? {
+                Some(message) => return Ok((message, false)),
+                None => Some(self.attachable(caller, id).await?),
+            },
+            None => None,
         };
         let new = NewMessage {
             id: MessageId::generate(),
             room_id: access.room.id,
             author_id: caller.id,
             author_username: caller.username.clone(),
-            kind: MessageKind::Text,
-            content: draft.content.into_inner(),
-            upload_id: None,
+            kind: if attachment.is_some() { MessageKind::Image } else { MessageKind::Text },
+            content,
+            attachment,
             client_msg_id: draft.client_msg_id.map(ClientMsgId::into_inner),
             created_at: clock::now(),
         };
         self.inner.sequencer.post(new, notify).await?.ok_or(Error::NotFound("room"))
+    }
+
+    /// The message an earlier send with this idempotency key stored, if any.
+    async fn retried(&self, caller: &Caller, access: &Access, key: Option<&ClientMsgId>) -> Result<Option<Message>> {
+        let Some(key) = key else { return Ok(None) };
+        let row = self.store().message_by_client_msg_id(access.room.id, caller.id, key.as_str()).await?;
+        Ok(row.map(|row| views::message(row, self.signer())))
     }
 
     pub async fn edit_message(

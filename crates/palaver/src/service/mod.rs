@@ -11,6 +11,7 @@ mod notifications;
 mod readiness;
 mod rooms;
 mod sequencer;
+mod uploads;
 mod users;
 mod views;
 
@@ -28,6 +29,7 @@ pub use live::ResumePoint;
 pub use messages::Draft;
 pub use readiness::{Dependency, Readiness, Writers};
 pub use rooms::Access;
+pub use uploads::{Incoming, UploadAccess, UploadSettings, UploadView};
 
 /// Who is asking: established once from the access token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +55,7 @@ struct Inner {
     presence_grace: std::time::Duration,
     /// Every user's budget of message writes (posts, edits, deletes), REST and WebSocket alike.
     writes: KeyedRateLimit<UserId>,
+    uploads: uploads::Uploads,
 }
 
 /// Tunables of the services, from `Config`.
@@ -69,11 +72,21 @@ pub struct Settings {
     pub writes_per_sec: f64,
     /// ... and in a burst.
     pub write_burst: f64,
+    pub uploads: UploadSettings,
 }
 
 impl Services {
-    pub fn new(store: DynStore, jwt: JwtKeys, settings: Settings, broker: Arc<dyn Broker>, hub: Arc<Hub>) -> Self {
-        let sequencer = sequencer::Sequencer::start(store.clone(), broker.clone(), settings.write_shards);
+    /// Starts the services' tasks and threads (message writers, image decoders).
+    pub fn new(
+        store: DynStore,
+        jwt: JwtKeys,
+        settings: Settings,
+        broker: Arc<dyn Broker>,
+        hub: Arc<Hub>,
+    ) -> std::io::Result<Self> {
+        let uploads = uploads::Uploads::new(settings.uploads)?;
+        let sequencer =
+            sequencer::Sequencer::start(store.clone(), broker.clone(), uploads.signer().clone(), settings.write_shards);
         let services = Self {
             inner: Arc::new(Inner {
                 store,
@@ -86,10 +99,12 @@ impl Services {
                 sequencer,
                 presence_grace: settings.presence_grace,
                 writes: KeyedRateLimit::new(settings.writes_per_sec, settings.write_burst),
+                uploads,
             }),
         };
         services.watch_disabled_accounts();
-        services
+        services.sweep_uploads_periodically();
+        Ok(services)
     }
 
     pub fn store(&self) -> &DynStore {
@@ -107,5 +122,10 @@ impl Services {
 
     fn passwords(&self) -> &Passwords {
         &self.inner.passwords
+    }
+
+    /// Signs the URLs of attachments.
+    fn signer(&self) -> &crate::uploads::signed::UrlSigner {
+        self.inner.uploads.signer()
     }
 }

@@ -20,6 +20,7 @@ use crate::domain::{MessageId, RoomId};
 use crate::error::{DATABASE_RETRY_AFTER, Error, Result};
 use crate::realtime::{Broker, Control, Topic};
 use crate::store::{self, DynStore, NewMessage, NotifyPlan, Posted};
+use crate::uploads::signed::UrlSigner;
 
 /// Most posts in one transaction.
 const MAX_BATCH: usize = 256;
@@ -45,9 +46,9 @@ pub struct Sequencer {
 impl Sequencer {
     /// One task per shard. SQLite has one writer, so one shard; PostgreSQL can commit
     /// several rooms' batches at once.
-    pub fn start(store: DynStore, broker: Arc<dyn Broker>, shards: usize) -> Self {
+    pub fn start(store: DynStore, broker: Arc<dyn Broker>, signer: UrlSigner, shards: usize) -> Self {
         let breaker = Arc::new(Breaker::new(BREAKER_PAUSE));
-        let writer = Writer { store, broker, breaker: breaker.clone() };
+        let writer = Writer { store, broker, breaker: breaker.clone(), signer };
         let shards = (0..shards.max(1))
             .map(|shard| {
                 let (tx, rx) = mpsc::channel(QUEUE);
@@ -125,6 +126,8 @@ struct Writer {
     store: DynStore,
     broker: Arc<dyn Broker>,
     breaker: Arc<Breaker>,
+    /// Events carry attachments with signed URLs.
+    signer: UrlSigner,
 }
 
 impl Writer {
@@ -146,7 +149,7 @@ impl Writer {
                         let edited = self.attempt(self.store.edit_message(room_id, message_id, content, at)).await;
                         let _ = reply.send(edited.map(|row| {
                             row.map(|row| {
-                                let message = views::message(row);
+                                let message = views::message(row, &self.signer);
                                 let event =
                                     ServerEvent::MessageUpdated { seq: message.updated_seq, message: message.clone() };
                                 events::publish(&*self.broker, Topic::Room(room_id), &event, Control::None);
@@ -195,7 +198,7 @@ impl Writer {
             Ok(outcomes) => {
                 self.succeeded();
                 for (outcome, reply) in outcomes.into_iter().zip(replies) {
-                    let _ = reply.send(Ok(outcome.map(|posted| announce(&*self.broker, posted))));
+                    let _ = reply.send(Ok(outcome.map(|posted| announce(&*self.broker, &self.signer, posted))));
                 }
             }
             // One bad row must not fail the others: retry them one transaction each.
@@ -203,7 +206,8 @@ impl Writer {
                 tracing::debug!(error = %e, size = items.len(), "batch failed on a row; posting one by one");
                 for (item, reply) in items.iter().zip(replies) {
                     let outcome = self.attempt(self.store.post_batch(std::slice::from_ref(item))).await;
-                    let posted = outcome.map(|mut o| o.pop().flatten().map(|posted| announce(&*self.broker, posted)));
+                    let posted = outcome
+                        .map(|mut o| o.pop().flatten().map(|posted| announce(&*self.broker, &self.signer, posted)));
                     let _ = reply.send(posted);
                 }
             }
@@ -237,6 +241,10 @@ impl Writer {
 
     fn failed(&self, e: store::Error) -> Failure {
         match e {
+            // Two messages raced to attach one upload: the later one is refused.
+            store::Error::UniqueViolation(which) if which.contains("upload") => {
+                Failure::Conflict("this upload is already attached to a message")
+            }
             store::Error::Unavailable(cause) => {
                 if self.breaker.trip(Instant::now()) {
                     tracing::warn!(error = %cause, "the database is unavailable; writes fail at once until it is back");
@@ -254,6 +262,7 @@ impl Writer {
 /// Why a write failed, shared by every job of a batch (store errors cannot be cloned).
 enum Failure {
     Unavailable,
+    Conflict(&'static str),
     Other(String),
 }
 
@@ -261,16 +270,17 @@ impl Failure {
     fn error(&self) -> Error {
         match self {
             Failure::Unavailable => database_unavailable(DATABASE_RETRY_AFTER),
+            Failure::Conflict(why) => Error::Conflict(why),
             Failure::Other(cause) => Error::Internal(anyhow::anyhow!("storing room events failed: {cause}")),
         }
     }
 }
 
 /// Publishes a newly stored message and its notifications; returns the wire message.
-fn announce(broker: &dyn Broker, posted: Posted) -> (Message, bool) {
+fn announce(broker: &dyn Broker, signer: &UrlSigner, posted: Posted) -> (Message, bool) {
     let Posted { message, created, notified } = posted;
     let (room_id, message_id) = (message.room_id, message.id);
-    let message = views::message(message);
+    let message = views::message(message, signer);
     if created {
         events::publish(
             broker,
@@ -334,6 +344,10 @@ mod tests {
         (store, user, room)
     }
 
+    fn signer() -> UrlSigner {
+        UrlSigner::new(b"a test secret", 3600)
+    }
+
     fn message(room_id: RoomId, author_id: UserId, content: &str) -> NewMessage {
         NewMessage {
             id: MessageId::generate(),
@@ -342,7 +356,7 @@ mod tests {
             author_username: "alice".into(),
             kind: MessageKind::Text,
             content: content.into(),
-            upload_id: None,
+            attachment: None,
             client_msg_id: None,
             created_at: crate::clock::now(),
         }
@@ -352,7 +366,7 @@ mod tests {
     async fn a_writer_that_panics_is_restarted_with_its_queue() {
         let dir = tempfile::tempdir().unwrap();
         let (store, user, room) = store_with_room(&dir).await;
-        let sequencer = Sequencer::start(store, Arc::new(PanicsOnce::default()), 1);
+        let sequencer = Sequencer::start(store, Arc::new(PanicsOnce::default()), signer(), 1);
 
         let first = sequencer.post(message(room, user, "one"), NotifyPlan::default()).await;
         assert!(matches!(first, Err(Error::Internal(_))), "the job in hand when it panicked fails: {first:?}");
@@ -375,7 +389,8 @@ mod tests {
         let failed = store.post_batch(&batch).await.err().expect("an unknown author fails the batch");
         assert!(failed.is_row_error(), "a foreign key violation belongs to one row: {failed:?}");
 
-        let sequencer = Sequencer::start(store, Arc::new(crate::realtime::InProcessBroker::new(Default::default())), 1);
+        let sequencer =
+            Sequencer::start(store, Arc::new(crate::realtime::InProcessBroker::new(Default::default())), signer(), 1);
         let [good, bad] = batch.map(|(m, n)| sequencer.post(m, n));
         let (good, bad) = tokio::join!(good, bad);
         assert_eq!(good.expect("the good post is stored").expect("the room exists").0.seq, 1);

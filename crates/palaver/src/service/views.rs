@@ -3,7 +3,9 @@
 
 use palaver_protocol as wire;
 
+use crate::clock;
 use crate::store::{MemberRow, MessageRow, NotificationRow, RoomView, UserRow};
+use crate::uploads::signed::UrlSigner;
 
 pub fn user(row: &UserRow, with_email: bool, online: bool) -> wire::User {
     wire::User {
@@ -48,7 +50,9 @@ pub fn member(row: MemberRow, online: bool) -> wire::Member {
     }
 }
 
-pub fn message(row: MessageRow) -> wire::Message {
+/// A message with its attachment's URLs signed now; a deleted message shows none.
+pub fn message(row: MessageRow, signer: &UrlSigner) -> wire::Message {
+    let attachment = row.attachment().filter(|_| !row.deleted);
     wire::Message {
         id: row.id.into(),
         room_id: row.room_id.into(),
@@ -57,8 +61,7 @@ pub fn message(row: MessageRow) -> wire::Message {
         author: wire::UserRef { id: row.author_id.into(), username: row.author_username },
         kind: row.kind.into(),
         content: row.content,
-        // Uploads are not served yet; no message can reference one (see service::messages).
-        attachment: None,
+        attachment: attachment.map(|a| super::uploads::attachment(signer, a, clock::now())),
         client_msg_id: row.client_msg_id,
         created_at: row.created_at,
         edited_at: row.edited_at,

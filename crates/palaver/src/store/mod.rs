@@ -12,6 +12,7 @@ mod postgres;
 mod rooms;
 mod sqlite;
 mod tokens;
+mod uploads;
 mod users;
 
 use std::sync::Arc;
@@ -19,22 +20,27 @@ use std::time::Duration;
 
 pub use error::Error;
 pub use messages::{
-    EventKind, HistoryRange, HistoryStore, MessageRow, MessageStore, NewMessage, Notified, NotifyPlan, Posted,
-    RoomEvent,
+    AttachmentRow, EventKind, HistoryRange, HistoryStore, MessageRow, MessageStore, NewMessage, Notified, NotifyPlan,
+    Posted, RoomEvent,
 };
 pub use notifications::{NewNotification, NotificationRow, NotificationStore};
 pub use rooms::{DmPair, MemberRow, NewRoom, RoomRow, RoomStore, RoomView};
 pub use tokens::{NewRefreshToken, Rotation, TokenStore};
+pub use uploads::{AttachedTo, UploadRow, UploadStore};
 pub use users::{AccountState, NewUser, UserRow, UserStore};
 
 /// Everything the services need from a database.
 #[async_trait::async_trait]
 pub trait Store:
-    UserStore + TokenStore + RoomStore + MessageStore + HistoryStore + NotificationStore + Send + Sync
+    UserStore + TokenStore + RoomStore + MessageStore + HistoryStore + NotificationStore + UploadStore + Send + Sync
 {
     /// A cheap round trip, for `/readyz`.
     async fn ping(&self) -> Result<(), Error>;
     fn backend(&self) -> &'static str;
+    /// The pool of a PostgreSQL store, for what else lives in that database (blobs).
+    fn postgres_pool(&self) -> Option<sqlx::PgPool> {
+        None
+    }
 }
 
 pub type DynStore = Arc<dyn Store>;

@@ -32,6 +32,10 @@ impl Store for PgStore {
     fn backend(&self) -> &'static str {
         "postgres"
     }
+
+    fn postgres_pool(&self) -> Option<PgPool> {
+        Some(self.write.clone())
+    }
 }
 
 super::users::impl_user_store!(PgStore, Postgres);
@@ -39,3 +43,4 @@ super::tokens::impl_token_store!(PgStore, Postgres);
 super::rooms::impl_room_store!(PgStore, Postgres);
 super::messages::impl_message_store!(PgStore, Postgres);
 super::notifications::impl_notification_store!(PgStore, Postgres);
+super::uploads::impl_upload_store!(PgStore, Postgres);

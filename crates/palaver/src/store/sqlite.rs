@@ -71,3 +71,4 @@ super::tokens::impl_token_store!(SqliteStore, Sqlite);
 super::rooms::impl_room_store!(SqliteStore, Sqlite);
 super::messages::impl_message_store!(SqliteStore, Sqlite);
 super::notifications::impl_notification_store!(SqliteStore, Sqlite);
+super::uploads::impl_upload_store!(SqliteStore, Sqlite);

@@ -64,8 +64,10 @@ problem_responses! {
     NotFound = "404",
         "No such resource, or not one the caller may see (`not_found`); a path id that is not a UUID names nothing.";
     Conflict = "409", "The request conflicts with the resource's state (`conflict`).";
-    PayloadTooLarge = "413", "The body is larger than the server reads (`payload_too_large`).";
-    UnsupportedMediaType = "415", "The body is not `Content-Type: application/json` (`unsupported_media_type`).";
+    PayloadTooLarge = "413",
+        "The body, or an uploaded file, is larger than the server takes (`payload_too_large`).";
+    UnsupportedMediaType = "415",
+        "The body is not `Content-Type: application/json`, or an upload is not a PNG, JPEG, GIF or WebP image (`unsupported_media_type`).";
     ValidationFailed = "422", "A field is invalid (`validation_failed`): `errors` names each one.";
     RateLimited = "429", "Over a rate limit (`rate_limited`).", RETRY_AFTER;
     HeadersTooLarge = "431",

@@ -36,6 +36,23 @@ macro_rules! impl_history_store {
                 .await?)
             }
 
+            async fn message_by_client_msg_id(
+                &self,
+                room_id: $crate::domain::RoomId,
+                author: $crate::domain::UserId,
+                client_msg_id: &str,
+            ) -> Result<Option<$crate::store::MessageRow>, $crate::store::Error> {
+                Ok(sqlx::query_as::<$db, $crate::store::MessageRow>(concat!(
+                    $crate::store::messages::message_sql!(),
+                    " WHERE m.room_id = $1 AND m.author_id = $2 AND m.client_msg_id = $3"
+                ))
+                .bind(room_id)
+                .bind(author)
+                .bind(client_msg_id)
+                .fetch_optional(&self.read)
+                .await?)
+            }
+
             async fn history(
                 &self,
                 room_id: $crate::domain::RoomId,
@@ -101,7 +118,9 @@ macro_rules! impl_history_store {
                 let rows = sqlx::query_as::<$db, $crate::store::messages::EventRow>(
                     "SELECT e.seq AS event_seq, e.kind AS event_kind,
                             m.id, m.room_id, m.seq, m.updated_seq, m.author_id, u.username AS author_username,
-                            m.kind, m.content, m.upload_id, m.client_msg_id, m.created_at, m.edited_at, m.deleted
+                            m.kind, m.content, m.upload_id, up.mime AS upload_mime, up.size AS upload_size,
+                            up.width AS upload_width, up.height AS upload_height,
+                            m.client_msg_id, m.created_at, m.edited_at, m.deleted
                      FROM (SELECT * FROM (SELECT seq, 'posted' AS kind, id AS message_id FROM messages
                                           WHERE room_id = $1 AND seq > $2 ORDER BY seq LIMIT $3) p
                            UNION ALL
@@ -109,6 +128,7 @@ macro_rules! impl_history_store {
                                           WHERE room_id = $1 AND seq > $2 ORDER BY seq LIMIT $3) c) e
                      JOIN messages m ON m.id = e.message_id
                      JOIN users u ON u.id = m.author_id
+                     LEFT JOIN uploads up ON up.id = m.upload_id
                      ORDER BY e.seq LIMIT $3",
                 )
                 .bind(room_id)

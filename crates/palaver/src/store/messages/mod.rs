@@ -6,7 +6,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::Error;
-use crate::domain::{MessageId, MessageKind, NotificationKind, RoomId, UserId};
+use crate::domain::{MessageId, MessageKind, NotificationKind, RoomId, UploadId, UserId};
+use crate::uploads::image::ImageFormat;
 
 mod history;
 mod plan;
@@ -26,11 +27,40 @@ pub struct MessageRow {
     pub author_username: String,
     pub kind: MessageKind,
     pub content: String,
-    pub upload_id: Option<Uuid>,
+    /// The attached upload (kept when the message is deleted; the view hides it), with
+    /// what the attachment shows of it, from a join on `uploads`.
+    pub upload_id: Option<UploadId>,
+    pub upload_mime: Option<ImageFormat>,
+    pub upload_size: Option<i64>,
+    pub upload_width: Option<i32>,
+    pub upload_height: Option<i32>,
     pub client_msg_id: Option<String>,
     pub created_at: OffsetDateTime,
     pub edited_at: Option<OffsetDateTime>,
     pub deleted: bool,
+}
+
+impl MessageRow {
+    /// The attached upload, if there is one and its row is there.
+    pub fn attachment(&self) -> Option<AttachmentRow> {
+        Some(AttachmentRow {
+            upload_id: self.upload_id?,
+            mime: self.upload_mime?,
+            size: self.upload_size?,
+            width: self.upload_width?,
+            height: self.upload_height?,
+        })
+    }
+}
+
+/// What a message shows of its upload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttachmentRow {
+    pub upload_id: UploadId,
+    pub mime: ImageFormat,
+    pub size: i64,
+    pub width: i32,
+    pub height: i32,
 }
 
 #[derive(Debug, Clone)]
@@ -41,7 +71,7 @@ pub struct NewMessage {
     pub author_username: String,
     pub kind: MessageKind,
     pub content: String,
-    pub upload_id: Option<Uuid>,
+    pub attachment: Option<AttachmentRow>,
     pub client_msg_id: Option<String>,
     pub created_at: OffsetDateTime,
 }
@@ -121,6 +151,13 @@ pub trait MessageStore {
 #[async_trait::async_trait]
 pub trait HistoryStore {
     async fn message(&self, room_id: RoomId, message_id: MessageId) -> Result<Option<MessageRow>, Error>;
+    /// The message `author` sent to the room with this idempotency key, if any.
+    async fn message_by_client_msg_id(
+        &self,
+        room_id: RoomId,
+        author: UserId,
+        client_msg_id: &str,
+    ) -> Result<Option<MessageRow>, Error>;
     /// At most `limit` messages in ascending seq, and whether more lie beyond them.
     /// Only if `viewer` is a member (one query for the check and the page): a non-member,
     /// like an empty range, gets no rows.
@@ -140,8 +177,10 @@ pub trait HistoryStore {
 macro_rules! message_sql {
     () => {
         "SELECT m.id, m.room_id, m.seq, m.updated_seq, m.author_id, u.username AS author_username,
-                m.kind, m.content, m.upload_id, m.client_msg_id, m.created_at, m.edited_at, m.deleted
-         FROM messages m JOIN users u ON u.id = m.author_id"
+                m.kind, m.content, m.upload_id, up.mime AS upload_mime, up.size AS upload_size,
+                up.width AS upload_width, up.height AS upload_height,
+                m.client_msg_id, m.created_at, m.edited_at, m.deleted
+         FROM messages m JOIN users u ON u.id = m.author_id LEFT JOIN uploads up ON up.id = m.upload_id"
     };
 }
 pub(crate) use message_sql;

@@ -166,7 +166,7 @@ macro_rules! impl_message_writes {
                             .push_bind(msg.author_id)
                             .push_bind(msg.kind)
                             .push_bind(msg.content.clone())
-                            .push_bind(msg.upload_id)
+                            .push_bind(msg.attachment.map(|a| a.upload_id))
                             .push_bind(msg.client_msg_id.clone())
                             .push_bind(msg.created_at);
                     });
@@ -223,9 +223,11 @@ macro_rules! impl_message_writes {
                 let Some(seq) = Self::next_seq(&mut tx, room_id).await? else {
                     return Ok(None);
                 };
-                // The content goes for good: a soft delete keeps the seq, not the words.
+                // The content goes for good: a soft delete keeps the seq, not the words. The
+                // upload stays linked, hidden from all but its uploader, so it cannot be
+                // attached again.
                 let changed = sqlx::query::<$db>(
-                    "UPDATE messages SET deleted = TRUE, content = '', upload_id = NULL, updated_seq = $3
+                    "UPDATE messages SET deleted = TRUE, content = '', updated_seq = $3
                      WHERE room_id = $1 AND id = $2 AND deleted = FALSE",
                 )
                 .bind(room_id)

@@ -3,12 +3,17 @@
 //! the original with its metadata removed. Everything here is CPU-bound and synchronous:
 //! callers run it on the decoder threads, never on the async runtime.
 
-/// The image formats Palaver accepts, decided from the bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// The image formats Palaver accepts, decided from the bytes. Stored as the MIME type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type)]
+#[sqlx(type_name = "text")]
 pub enum ImageFormat {
+    #[sqlx(rename = "image/png")]
     Png,
+    #[sqlx(rename = "image/jpeg")]
     Jpeg,
+    #[sqlx(rename = "image/gif")]
     Gif,
+    #[sqlx(rename = "image/webp")]
     Webp,
 }
 
@@ -23,7 +28,9 @@ impl ImageFormat {
     }
 
     pub fn from_mime(mime: &str) -> Option<Self> {
-        [ImageFormat::Png, ImageFormat::Jpeg, ImageFormat::Gif, ImageFormat::Webp].into_iter().find(|f| f.mime() == mime)
+        [ImageFormat::Png, ImageFormat::Jpeg, ImageFormat::Gif, ImageFormat::Webp]
+            .into_iter()
+            .find(|f| f.mime() == mime)
     }
 
     pub fn extension(self) -> &'static str {

@@ -26,6 +26,8 @@ pub enum Backend {
 pub struct TestApp {
     /// `http://127.0.0.1:<port>`
     pub address: String,
+    /// The running server's services, for what has no endpoint (the upload sweep, counters).
+    pub services: palaver::service::Services,
     pub client: reqwest::Client,
     pub config: Config,
     server: Option<RunningServer>,
@@ -64,19 +66,20 @@ pub async fn start_app(database: Option<TestDatabase>, configure: impl FnOnce(&m
     config.limits.write_burst = 1_000_000.0;
     configure(&mut config);
 
-    let (server, address) = start_server(config.clone()).await;
+    let (server, address, services) = start_server(config.clone()).await;
     let client = reqwest::Client::builder().no_proxy().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    TestApp { address, client, config, server: Some(server), _database: database, _data_dir: data_dir }
+    TestApp { address, services, client, config, server: Some(server), _database: database, _data_dir: data_dir }
 }
 
-async fn start_server(config: Config) -> (RunningServer, String) {
+async fn start_server(config: Config) -> (RunningServer, String, palaver::service::Services) {
     let app = Application::build(config).await.expect("the application builds");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let services = app.services().clone();
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(app.run_until_stopped(async move {
         let _ = stopped.await;
     }));
-    (RunningServer { stop, task }, address)
+    (RunningServer { stop, task }, address, services)
 }
 
 fn init_test_logging() {
@@ -107,9 +110,10 @@ impl TestApp {
             .expect("the server stops within 10 s of a shutdown signal")
             .expect("the server task does not panic")
             .expect("the server stops cleanly");
-        let (server, address) = start_server(self.config.clone()).await;
+        let (server, address, services) = start_server(self.config.clone()).await;
         self.server = Some(server);
         self.address = address;
+        self.services = services;
     }
 
     /// Any request under `/api/v1`; `path` may carry a query string.

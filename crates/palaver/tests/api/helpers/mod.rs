@@ -7,15 +7,19 @@
 mod app;
 mod body;
 mod database;
+mod images;
 mod proxy;
 mod reply;
+mod uploads;
 mod ws;
 
 pub use app::*;
 pub use body::*;
 pub use database::*;
+pub use images::*;
 pub use proxy::*;
 pub use reply::*;
+pub use uploads::*;
 pub use ws::*;
 
 /// Writes `mod name { sqlite(), postgres() }` for each scenario `async fn name(app: TestApp)`,
