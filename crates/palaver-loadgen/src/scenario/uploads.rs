@@ -193,8 +193,14 @@ fn report_uploads(report: &mut Report, uploads: &UploaderOutcome, elapsed: Durat
     if failures.get("http 413") > 0 {
         report.note("413: the photo is over the server's upload size limit (PALAVER_UPLOADS_MAX_BYTES)");
     }
+    if failures.get("http 415") > 0 {
+        report.note("415: the server did not take the photo for a JPEG (it decides from the bytes)");
+    }
     if failures.get("http 422") > 0 {
         report.note("422: the server found the photo corrupt or over its pixel limit");
+    }
+    if failures.get("http 503") > 0 {
+        report.note("503: more uploads at once than the server receives (PALAVER_UPLOADS_MAX_IN_FLIGHT)");
     }
     if failures.get("http 429") > 0 {
         report.note(
