@@ -225,3 +225,45 @@ fn report_ratio(report: &mut Report, baseline: &Latency, during: &Latency) {
         None => report.note("no delivery p99 to compare (no deliveries in a phase)"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::{Cli, Command};
+
+    fn latency_of(ms: u64) -> Latency {
+        let mut latency = Latency::default();
+        for _ in 0..100 {
+            latency.record(Duration::from_millis(ms));
+        }
+        latency
+    }
+
+    #[test]
+    fn ratio_of_p99s_and_a_note_over_the_target() {
+        let mut report = Report::new("uploads", "t");
+        report_ratio(&mut report, &latency_of(10), &latency_of(15));
+        assert_eq!(report.get("delivery_p99_ratio").and_then(|v| v.as_f64()), Some(1.5));
+        assert!(report.notes.is_empty(), "{report}");
+
+        let mut report = Report::new("uploads", "t");
+        report_ratio(&mut report, &latency_of(10), &latency_of(30));
+        assert_eq!(report.get("delivery_p99_ratio").and_then(|v| v.as_f64()), Some(3.0));
+        assert!(report.notes.iter().any(|n| n.contains("over the target")), "{report}");
+        assert!(report.ok(), "timing is no correctness failure");
+
+        let mut report = Report::new("uploads", "t");
+        report_ratio(&mut report, &Latency::default(), &latency_of(30));
+        assert_eq!(report.get("delivery_p99_ratio"), Some(&serde_json::Value::Null));
+    }
+
+    #[test]
+    fn flags() {
+        let argv = ["palaver-loadgen", "uploads", "--server-bin", "palaver", "--image-room", "separate"];
+        let Command::Uploads(args) = Cli::try_parse_from(argv).unwrap().command else { panic!("uploads") };
+        assert_eq!(args.image_room, ImageRoom::Separate);
+        assert_eq!((args.concurrency, args.photo_width, args.photo_height, args.photo_quality), (4, 4000, 3000, 85));
+    }
+}
