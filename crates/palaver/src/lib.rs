@@ -18,4 +18,5 @@ pub mod service;
 pub mod store;
 pub mod telemetry;
 pub mod uploads;
+pub mod workers;
 pub mod ws;
