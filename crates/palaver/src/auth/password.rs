@@ -4,31 +4,22 @@
 //! Each hash needs 19 MiB of working memory. Allocated per hash, the allocator keeps what
 //! is freed in per-thread arenas and the process grows by hundreds of MiB in a login storm
 //! (measured: 5 GB after 360 logins on the blocking pool, 230 MB on two threads). So each
-//! hasher owns its working memory, allocated once and reused: memory is the hashers' count
-//! times 19 MiB, whatever the rate of logins. A caller waits a bounded time for a hasher,
-//! then gets 503 with `Retry-After`.
+//! hasher owns its working memory, allocated once and reused (its thread's state in
+//! `crate::workers`): memory is the hashers' count times 19 MiB, whatever the rate of
+//! logins. A caller waits a bounded time for a hasher, then gets 503 with `Retry-After`.
 
-use std::panic::AssertUnwindSafe;
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use argon2::password_hash::{self, Output, ParamsString, PasswordHash, Salt, SaltString, rand_core::OsRng};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::{Error, Result};
-
-type Job = Box<dyn FnOnce(&mut Memory) + Send>;
+use crate::workers::Workers;
 
 /// The password hashers. Clones share them; the threads end when the last clone is dropped.
 #[derive(Debug, Clone)]
 pub struct Passwords {
-    /// One per hasher: a job is sent only with a permit, so the queue never holds more
-    /// jobs than there are hashers.
-    permits: Arc<Semaphore>,
-    jobs: SyncSender<Job>,
-    wait: Duration,
+    workers: Workers<Memory>,
 }
 
 impl Passwords {
@@ -38,19 +29,14 @@ impl Passwords {
         Self::new(cores, wait)
     }
 
+    /// Logins are interactive: hashers run at the process's normal priority.
     pub fn new(hashers: usize, wait: Duration) -> std::io::Result<Self> {
-        let hashers = hashers.max(1);
-        let (jobs, queue) = std::sync::mpsc::sync_channel::<Job>(hashers);
-        let queue = Arc::new(Mutex::new(queue));
-        for i in 0..hashers {
-            let queue = queue.clone();
-            std::thread::Builder::new().name(format!("password-hasher-{i}")).spawn(move || hasher(&queue))?;
-        }
-        Ok(Self { permits: Arc::new(Semaphore::new(hashers)), jobs, wait })
+        Ok(Self { workers: Workers::new("password hashing", "password-hasher", hashers, wait, 0)? })
     }
 
     pub async fn hash(&self, password: String) -> Result<String> {
-        self.run(move |memory| memory.hash(password.as_bytes()).map_err(|e| anyhow::anyhow!("hashing password: {e}")))
+        self.workers
+            .run(move |memory| memory.hash(password.as_bytes()).map_err(|e| anyhow::anyhow!("hashing password: {e}")))
             .await?
             .map_err(Error::Internal)
     }
@@ -58,58 +44,16 @@ impl Passwords {
     /// Verifies against `stored`, or against a fixed dummy hash when there is no user, so an
     /// unknown username takes as long to refuse as a wrong password.
     pub async fn verify(&self, password: String, stored: Option<String>) -> Result<bool> {
-        self.run(move |memory| {
-            let known = stored.is_some();
-            let stored = stored.unwrap_or_else(|| DUMMY_HASH.to_owned());
-            let ok = memory.verify(password.as_bytes(), &stored).map_err(|e| anyhow::anyhow!("stored hash: {e}"))?;
-            anyhow::Ok(known && ok)
-        })
-        .await?
-        .map_err(Error::Internal)
-    }
-
-    /// Runs `work` on a hasher once one is free, or 503 after the wait.
-    async fn run<T: Send + 'static>(&self, work: impl FnOnce(&mut Memory) -> T + Send + 'static) -> Result<T> {
-        let permit = self.turn().await?;
-        let (done, result) = tokio::sync::oneshot::channel();
-        let job: Job = Box::new(move |memory| {
-            let value = work(memory);
-            // Given back before the result is, so the next caller finds the hasher free. A
-            // client that hung up does not free it early: the work runs to its end.
-            drop(permit);
-            let _ = done.send(value);
-        });
-        match self.jobs.try_send(job) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => return Err(anyhow::anyhow!("password hasher queue full").into()),
-            Err(TrySendError::Disconnected(_)) => return Err(anyhow::anyhow!("password hashers stopped").into()),
-        }
-        result.await.map_err(|_| anyhow::anyhow!("a password hasher failed").into())
-    }
-
-    async fn turn(&self) -> Result<OwnedSemaphorePermit> {
-        match tokio::time::timeout(self.wait, self.permits.clone().acquire_owned()).await {
-            Ok(Ok(permit)) => Ok(permit),
-            Ok(Err(closed)) => Err(Error::Internal(closed.into())),
-            Err(_elapsed) => {
-                Err(Error::Unavailable { what: "password hashing", retry_after: self.wait.max(Duration::from_secs(1)) })
-            }
-        }
-    }
-}
-
-/// A hasher thread: runs jobs until every `Passwords` clone is gone. A panicking job fails
-/// its caller (its result is never sent), not the thread.
-fn hasher(queue: &Mutex<Receiver<Job>>) {
-    let mut memory = Memory::default();
-    loop {
-        let job = queue.lock().unwrap_or_else(PoisonError::into_inner).recv();
-        match job {
-            Ok(job) => {
-                let _ = std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut memory)));
-            }
-            Err(_) => return,
-        }
+        self.workers
+            .run(move |memory| {
+                let known = stored.is_some();
+                let stored = stored.unwrap_or_else(|| DUMMY_HASH.to_owned());
+                let ok =
+                    memory.verify(password.as_bytes(), &stored).map_err(|e| anyhow::anyhow!("stored hash: {e}"))?;
+                anyhow::Ok(known && ok)
+            })
+            .await?
+            .map_err(Error::Internal)
     }
 }
 
@@ -220,21 +164,33 @@ mod tests {
     #[tokio::test]
     async fn busy_hashers_answer_unavailable_after_the_wait() {
         let passwords = Passwords::new(1, Duration::from_millis(10)).unwrap();
-        let held = passwords.turn().await.unwrap();
+        let (release, hold) = std::sync::mpsc::channel::<()>();
+        let (started, running) = tokio::sync::oneshot::channel();
+        let busy = passwords.clone();
+        let held = tokio::spawn(async move {
+            busy.workers
+                .run(move |_| {
+                    let _ = started.send(());
+                    let _ = hold.recv();
+                })
+                .await
+        });
+        running.await.unwrap();
         match passwords.verify("anything".into(), None).await {
             Err(Error::Unavailable { what: "password hashing", retry_after }) => {
                 assert!(retry_after >= Duration::from_secs(1));
             }
             other => panic!("expected Unavailable, got {other:?}"),
         }
-        drop(held);
+        release.send(()).unwrap();
+        held.await.unwrap().unwrap();
         assert!(!passwords.verify("anything".into(), None).await.unwrap(), "served once a hasher is free");
     }
 
     #[tokio::test]
     async fn a_panicking_job_fails_its_caller_and_the_hasher_lives_on() {
         let passwords = Passwords::new(1, Duration::from_secs(5)).unwrap();
-        let failed = passwords.run(|_| panic!("boom")).await;
+        let failed = passwords.workers.run(|_| panic!("boom")).await;
         assert!(matches!(failed, Err(Error::Internal(_))), "{failed:?}");
         assert!(!passwords.verify("anything".into(), None).await.unwrap());
     }

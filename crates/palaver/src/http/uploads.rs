@@ -15,8 +15,8 @@ use utoipa::{IntoParams, ToSchema};
 use super::AppState;
 use super::extract::{Path, Query, bearer_token};
 use super::openapi::{
-    BadRequest, Forbidden, NotFound, PayloadTooLarge, RateLimited, Unauthorized, Unavailable, UnsupportedMediaType,
-    ValidationFailed,
+    BadRequest, Forbidden, NotFound, PayloadTooLarge, QueryString, RateLimited, Unauthorized, Unavailable,
+    UnsupportedMediaType, ValidationFailed,
 };
 use super::problem::ApiError;
 use crate::domain::UploadId;
@@ -101,7 +101,7 @@ pub struct Signature {
     params(("id" = Uuid, Path), Signature),
     responses((status = 200, description = "the image (PNG, JPEG, GIF or WebP)", content_type = "image/*"),
         (status = 304, description = "unchanged since the `ETag` given in `If-None-Match`"),
-        BadRequest, Unauthorized, Forbidden, NotFound, Unavailable))]
+        QueryString, Unauthorized, Forbidden, NotFound, Unavailable))]
 pub async fn original(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -116,7 +116,7 @@ pub async fn original(
     params(("id" = Uuid, Path), Signature),
     responses((status = 200, description = "the thumbnail (JPEG, or PNG when it has transparency)", content_type = "image/*"),
         (status = 304, description = "unchanged since the `ETag` given in `If-None-Match`"),
-        BadRequest, Unauthorized, Forbidden, NotFound, Unavailable))]
+        QueryString, Unauthorized, Forbidden, NotFound, Unavailable))]
 pub async fn thumbnail(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -71,7 +71,7 @@ impl Uploads {
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         let threads = if settings.decoders == 0 { (cores / 2).max(1) } else { settings.decoders };
         // Niced, so a burst of decodes takes the CPU chat delivery leaves over.
-        let decoders = Workers::new("image-decoder", threads, DECODE_WAIT, 10)?;
+        let decoders = Workers::new("image decoding", "image-decoder", threads, DECODE_WAIT, 10)?;
         Ok(Self {
             blobs: settings.blobs,
             signer: settings.signer,

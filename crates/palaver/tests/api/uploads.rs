@@ -238,8 +238,15 @@ async fn unattached_uploads_are_swept_and_attached_ones_kept(app: TestApp) {
 
     // Not yet a minute old: nothing goes.
     assert_eq!(app.services.sweep_uploads(time::OffsetDateTime::now_utc()).await.unwrap(), 0);
+    // Blobs whose row never came, as a crash between the two leaves them: one two hours
+    // old (swept), one just written (it may be an upload still being stored).
+    let (old, young) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    put_orphan(&app, old, 2 * 3600).await;
+    put_orphan(&app, young, 0).await;
     let later = time::OffsetDateTime::now_utc() + Duration::from_secs(120);
-    assert_eq!(app.services.sweep_uploads(later).await.unwrap(), 1);
+    assert_eq!(app.services.sweep_uploads(later).await.unwrap(), 2, "the unattached upload and the old orphan");
+    assert!(!orphan_exists(&app, old).await, "the old orphan blob is gone");
+    assert!(orphan_exists(&app, young).await, "the young orphan blob is kept");
     let token = Some(alice.access_token.as_str());
     assert_eq!(app.fetch(&unsigned(&loose["url"]), token, None).await.status, 404);
     assert_eq!(app.fetch(loose["url"].as_str().unwrap(), None, None).await.status, 404);
@@ -248,4 +255,53 @@ async fn unattached_uploads_are_swept_and_attached_ones_kept(app: TestApp) {
     assert_eq!(app.fetch(&unsigned(&deleted["url"]), token, None).await.status, 200);
     // The swept upload cannot be attached any more.
     app.post_image(&alice, &room_id, &str_of(&loose["id"]), None).await.expect_invalid("upload_id");
+}
+
+/// A blob with no upload row, written `age_secs` ago, in the app's blob store.
+async fn put_orphan(app: &TestApp, id: uuid::Uuid, age_secs: u64) {
+    match &app.config.database_url {
+        Some(url) => {
+            let pool = sqlx::PgPool::connect(url).await.unwrap();
+            sqlx::query(
+                "INSERT INTO blobs (upload_id, variant, data, created_at)
+                 VALUES ($1, 'original', $2, now() - make_interval(secs => $3))",
+            )
+            .bind(id)
+            .bind(b"orphan".as_slice())
+            .bind(age_secs as f64)
+            .execute(&pool)
+            .await
+            .unwrap();
+            pool.close().await;
+        }
+        None => {
+            let path = orphan_path(app, id);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, b"orphan").unwrap();
+            let written = std::time::SystemTime::now() - Duration::from_secs(age_secs);
+            std::fs::File::options().write(true).open(&path).unwrap().set_modified(written).unwrap();
+        }
+    }
+}
+
+async fn orphan_exists(app: &TestApp, id: uuid::Uuid) -> bool {
+    match &app.config.database_url {
+        Some(url) => {
+            let pool = sqlx::PgPool::connect(url).await.unwrap();
+            let (count,): (i64,) = sqlx::query_as("SELECT count(*) FROM blobs WHERE upload_id = $1")
+                .bind(id)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+            count > 0
+        }
+        None => orphan_path(app, id).exists(),
+    }
+}
+
+/// Where the data dir's blob store keeps `id`'s original: `uploads/<last byte>/<id>.original`.
+fn orphan_path(app: &TestApp, id: uuid::Uuid) -> std::path::PathBuf {
+    let hex = id.simple().to_string();
+    app.config.data_dir.join("uploads").join(&hex[30..]).join(format!("{id}.original"))
 }
