@@ -87,6 +87,12 @@ async fn files_that_are_not_images_are_refused_whatever_they_claim(app: TestApp)
     let response = app.client.post(app.api("/uploads")).bearer_auth(&alice.access_token).multipart(form);
     let reply = Reply::read("POST /uploads without file".into(), response.send().await.unwrap()).await;
     reply.expect_invalid("file");
+    // The file and anything else: one part, as documented.
+    let part = reqwest::multipart::Part::bytes(png(8, 8)).file_name("a.png");
+    let form = reqwest::multipart::Form::new().part("file", part).text("caption", "extra");
+    let response = app.client.post(app.api("/uploads")).bearer_auth(&alice.access_token).multipart(form);
+    let reply = Reply::read("POST /uploads with an extra part".into(), response.send().await.unwrap()).await;
+    reply.expect_invalid("file");
     // Nobody uploads without a token.
     app.upload_file(&Anonymous, "a.png", "image/png", png(8, 8)).await.expect_problem(401, None);
 }
