@@ -28,8 +28,9 @@ use crate::uploads::blobs::Variant;
 pub const MULTIPART_OVERHEAD: u64 = 64 * 1024;
 
 /// A `multipart/form-data` body with one part, `file`: the image. Its name and declared
-/// type are ignored; the bytes decide.
-#[derive(ToSchema)]
+/// type are ignored; the bytes decide. (Only documents the body: it is read as a stream.)
+#[derive(ToSchema, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub struct UploadForm {
     #[schema(value_type = String, format = Binary)]
@@ -59,9 +60,10 @@ pub async fn create(
     let mut has_file = false;
     while let Some(mut field) = multipart.next_field().await.map_err(|e| malformed(e, limit))? {
         if field.name() != Some("file") {
-            // Other parts are read past (the body limit bounds them) and ignored.
-            while field.chunk().await.map_err(|e| malformed(e, limit))?.is_some() {}
-            continue;
+            let name = field.name().unwrap_or("").chars().take(64).collect::<String>();
+            return Err(
+                Error::invalid("file", format!("unexpected part {name:?}: send only a part named `file`")).into()
+            );
         }
         if has_file {
             return Err(Error::invalid("file", "send one part named `file`, not several").into());

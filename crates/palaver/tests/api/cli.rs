@@ -367,7 +367,8 @@ fn assert_private(dir: &Path, expected_files: &[&str]) {
         assert!(found.iter().any(|(n, _)| n == name), "{name} is in the data dir: {listing:?}");
     }
     for (name, mode) in &found {
-        let wanted = if name == "." { 0o700 } else { 0o600 };
+        // Directories (the data dir, `uploads/`) are 0700, files 0600.
+        let wanted = if name == "." || dir.join(name).is_dir() { 0o700 } else { 0o600 };
         assert_eq!(*mode, wanted, "{name} has mode {mode:o}, not {wanted:o}: {listing:?}");
     }
 }
@@ -394,7 +395,11 @@ async fn the_data_dir_and_the_sqlite_files_are_private_to_the_server() {
 
     // A data dir left open (by an older version, or by hand) is made private at start.
     for (name, _) in modes(&data) {
-        let (path, mode) = if name == "." { (data.clone(), 0o755) } else { (data.join(name), 0o644) };
+        let (path, mode) = match name.as_str() {
+            "." => (data.clone(), 0o755),
+            _ if data.join(&name).is_dir() => (data.join(&name), 0o755),
+            _ => (data.join(&name), 0o644),
+        };
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
     }
     let server = serve();

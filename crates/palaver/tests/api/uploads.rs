@@ -87,6 +87,12 @@ async fn files_that_are_not_images_are_refused_whatever_they_claim(app: TestApp)
     let response = app.client.post(app.api("/uploads")).bearer_auth(&alice.access_token).multipart(form);
     let reply = Reply::read("POST /uploads without file".into(), response.send().await.unwrap()).await;
     reply.expect_invalid("file");
+    // The file and anything else: one part, as documented.
+    let part = reqwest::multipart::Part::bytes(png(8, 8)).file_name("a.png");
+    let form = reqwest::multipart::Form::new().part("file", part).text("caption", "extra");
+    let response = app.client.post(app.api("/uploads")).bearer_auth(&alice.access_token).multipart(form);
+    let reply = Reply::read("POST /uploads with an extra part".into(), response.send().await.unwrap()).await;
+    reply.expect_invalid("file");
     // Nobody uploads without a token.
     app.upload_file(&Anonymous, "a.png", "image/png", png(8, 8)).await.expect_problem(401, None);
 }
@@ -185,10 +191,20 @@ async fn a_file_over_the_limit_is_refused_while_it_streams(app: TestApp) {
         let problem = reply.expect_problem(413, Some("payload_too_large"));
         assert!(problem["detail"].as_str().unwrap().contains(&limit.to_string()), "{problem}");
     }
-    // A declared length over the limit is refused before anything is read.
+    // A declared length over the limit is refused before anything is read: a client that
+    // asks first (`Expect: 100-continue`, as curl does for large files) never sends it.
     let before = app.services.upload_bytes_received();
-    let reply = app.upload_file(&alice, "big.png", "image/png", vec![0x89; (limit + 200 * 1024) as usize]).await;
-    reply.expect_problem(413, Some("payload_too_large"));
+    let head = format!(
+        "POST /api/v1/uploads HTTP/1.1\r\nhost: palaver\r\nauthorization: Bearer {}\r\n\
+         content-type: multipart/form-data; boundary={boundary}\r\ncontent-length: {}\r\n\
+         expect: 100-continue\r\n\r\n",
+        alice.access_token,
+        11 * 1024 * 1024
+    );
+    let answer = raw_exchange(&app, head.as_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(!answer.contains("100 Continue"), "the body was not asked for: {answer}");
+    assert!(answer.contains("payload_too_large"), "{answer}");
     assert_eq!(app.services.upload_bytes_received(), before);
     // Exactly at the limit is fine (a PNG padded after IEND: its trailer is dropped).
     let mut padded = png(4, 4);
@@ -216,7 +232,7 @@ async fn bytes_per_day_are_limited(app: TestApp) {
     let used = first["size"].as_u64().unwrap();
     assert!(used < 1500, "the fixture is small: {used}");
     // Over what is left of the day's 3000 bytes: refused while streaming, as a budget.
-    let big = png(64, 64);
+    let big = noisy_png(40, 40);
     assert!(big.len() as u64 > 3000 - used, "{} bytes", big.len());
     let reply = app.upload_file(&alice, "b.png", "image/png", big).await;
     reply.expect_problem(429, Some("rate_limited"));
@@ -304,4 +320,25 @@ async fn orphan_exists(app: &TestApp, id: uuid::Uuid) -> bool {
 fn orphan_path(app: &TestApp, id: uuid::Uuid) -> std::path::PathBuf {
     let hex = id.simple().to_string();
     app.config.data_dir.join("uploads").join(&hex[30..]).join(format!("{id}.original"))
+}
+
+/// Sends `request` on a fresh connection and returns what the server answers before it
+/// closes (or within 5 s).
+async fn raw_exchange(app: &TestApp, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = app.address.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 4096];
+    while let Ok(Ok(n)) = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buffer)).await {
+        if n == 0 {
+            break;
+        }
+        answer.extend_from_slice(&buffer[..n]);
+        if answer.windows(4).any(|w| w == b"\r\n\r\n") && answer.ends_with(b"}") {
+            break;
+        }
+    }
+    String::from_utf8_lossy(&answer).into_owned()
 }

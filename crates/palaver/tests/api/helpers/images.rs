@@ -21,6 +21,20 @@ pub fn png(width: u32, height: u32) -> Vec<u8> {
     encode(DynamicImage::ImageRgb8(picture(width, height)), ImageFormat::Png)
 }
 
+/// Pixels from a fixed pseudo-random sequence: barely compressible, so the file is about
+/// `3 * width * height` bytes.
+pub fn noisy_png(width: u32, height: u32) -> Vec<u8> {
+    let mut state = 0x2545_F491_u32;
+    let image = RgbImage::from_fn(width, height, |_, _| {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        let [a, b, c, _] = state.to_le_bytes();
+        Rgb([a, b, c])
+    });
+    encode(DynamicImage::ImageRgb8(image), ImageFormat::Png)
+}
+
 pub fn png_with_alpha(width: u32, height: u32) -> Vec<u8> {
     let image = RgbaImage::from_fn(width, height, |x, _| Rgba([200, 10, 10, (x * 255 / width) as u8]));
     encode(DynamicImage::ImageRgba8(image), ImageFormat::Png)
