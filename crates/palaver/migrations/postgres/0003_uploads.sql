@@ -32,3 +32,6 @@ CREATE TABLE blobs (
     PRIMARY KEY (upload_id, variant)
 );
 CREATE INDEX blobs_created ON blobs (created_at);
+-- Images are compressed already: storing them out of line without trying to compress them
+-- again saves the CPU of a futile attempt on every write.
+ALTER TABLE blobs ALTER COLUMN data SET STORAGE EXTERNAL;

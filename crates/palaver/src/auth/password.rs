@@ -14,7 +14,7 @@ use argon2::password_hash::{self, Output, ParamsString, PasswordHash, Salt, Salt
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 
 use crate::error::{Error, Result};
-use crate::workers::Workers;
+use crate::workers::{Priority, Workers};
 
 /// The password hashers. Clones share them; the threads end when the last clone is dropped.
 #[derive(Debug, Clone)]
@@ -31,7 +31,7 @@ impl Passwords {
 
     /// Logins are interactive: hashers run at the process's normal priority.
     pub fn new(hashers: usize, wait: Duration) -> std::io::Result<Self> {
-        Ok(Self { workers: Workers::new("password hashing", "password-hasher", hashers, wait, 0)? })
+        Ok(Self { workers: Workers::new("password hashing", "password-hasher", hashers, wait, Priority::Normal)? })
     }
 
     pub async fn hash(&self, password: String) -> Result<String> {

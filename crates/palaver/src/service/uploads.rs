@@ -21,7 +21,7 @@ use crate::store::{AttachmentRow, UploadRow};
 use crate::uploads::blobs::{BlobStore, Cursor, Variant};
 use crate::uploads::image::{self, ImageFormat, Rejection, SNIFF_LEN, Sniff};
 use crate::uploads::signed::{SignatureError, UrlSigner};
-use crate::workers::Workers;
+use crate::workers::{Priority, Workers};
 
 /// How long an upload waits for a slot among `max_in_flight` before 503.
 const SLOT_WAIT: Duration = Duration::from_secs(10);
@@ -70,8 +70,8 @@ impl Uploads {
     pub(super) fn new(settings: UploadSettings) -> std::io::Result<Self> {
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         let threads = if settings.decoders == 0 { (cores / 2).max(1) } else { settings.decoders };
-        // Niced, so a burst of decodes takes the CPU chat delivery leaves over.
-        let decoders = Workers::new("image decoding", "image-decoder", threads, DECODE_WAIT, 10)?;
+        // In the background, so a burst of decodes takes only the CPU chat delivery leaves over.
+        let decoders = Workers::new("image decoding", "image-decoder", threads, DECODE_WAIT, Priority::Background)?;
         Ok(Self {
             blobs: settings.blobs,
             signer: settings.signer,

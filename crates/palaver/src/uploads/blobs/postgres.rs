@@ -26,6 +26,12 @@ fn database(e: sqlx::Error) -> Error {
 #[async_trait::async_trait]
 impl BlobStore for PgBlobs {
     async fn put(&self, id: UploadId, variant: Variant, bytes: Bytes) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(database)?;
+        // Not flushed at its own commit: the upload's row, committed after it with the
+        // default durability, flushes the WAL up to and past this blob, so a row never
+        // outlives its blob; chat messages committing meanwhile do not wait on megabytes
+        // of blob WAL being flushed for this commit.
+        sqlx::query("SET LOCAL synchronous_commit TO OFF").execute(&mut *tx).await.map_err(database)?;
         sqlx::query(
             "INSERT INTO blobs (upload_id, variant, data) VALUES ($1, $2, $3)
              ON CONFLICT (upload_id, variant) DO UPDATE SET data = EXCLUDED.data",
@@ -33,9 +39,10 @@ impl BlobStore for PgBlobs {
         .bind(id)
         .bind(variant.as_str())
         .bind(bytes.as_ref())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(database)?;
+        tx.commit().await.map_err(database)?;
         Ok(())
     }
 
