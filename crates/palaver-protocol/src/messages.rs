@@ -45,29 +45,51 @@ pub struct Message {
     pub deleted: bool,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+/// `content`, `upload_id` or both: a text message, an image, an image with a caption.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct PostMessageRequest {
-    /// 1 to 4000 characters once surrounding whitespace and invisible characters are
-    /// trimmed; stored trimmed.
     #[serde(default)]
-    #[schema(required = true, value_type = String)]
     pub content: Option<String>,
-    /// Reserved for image uploads, which are not implemented yet: absent or null.
     #[serde(default)]
-    #[schema(schema_with = no_upload)]
     pub upload_id: Option<Uuid>,
-    /// The client's idempotency key, 1 to 64 characters: a retry with the same key gets the
-    /// message the first attempt stored.
     #[serde(default)]
     pub client_msg_id: Option<String>,
 }
 
-fn no_upload() -> utoipa::openapi::schema::Object {
-    utoipa::openapi::schema::ObjectBuilder::new()
-        .schema_type(utoipa::openapi::schema::Type::Null)
-        .description(Some("Reserved for image uploads, which are not implemented yet: absent or null."))
-        .build()
+impl utoipa::PartialSchema for PostMessageRequest {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+        use utoipa::openapi::schema::{SchemaType, Type};
+        use utoipa::openapi::{KnownFormat, SchemaFormat};
+        let upload_id = utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Uuid)))
+            .description(Some(
+                "An upload of the caller's (`POST /uploads`) not attached to any message yet: the message is then \
+                 `kind: \"image\"` with that attachment.",
+            ));
+        let fields = schema::object(
+            "`content`, `upload_id` or both: a text message, an image, an image with a caption.",
+        )
+        .property(
+            "content",
+            schema::nullable_string().description(Some(
+                "1 to 4000 characters once surrounding whitespace and invisible characters are trimmed; stored \
+                     trimmed. Optional with an `upload_id` (a caption then).",
+            )),
+        )
+        .property("upload_id", upload_id)
+        .property(
+            "client_msg_id",
+            schema::nullable_string().description(Some(
+                "The client's idempotency key, 1 to 64 characters: a retry with the same key gets the message the \
+                     first attempt stored.",
+            )),
+        );
+        schema::requires_any(fields, &["content", "upload_id"]).into()
+    }
 }
+
+impl ToSchema for PostMessageRequest {}
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct EditMessageRequest {

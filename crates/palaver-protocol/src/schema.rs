@@ -42,6 +42,17 @@ pub fn at_least_one_of(fields: ObjectBuilder, branches: impl IntoIterator<Item =
     AllOfBuilder::new().item(fields).item(any_of).into()
 }
 
+/// `fields`, where at least one of `names` is present (and, being present, not null), as
+/// an `anyOf` of `required` written into the object itself, so its `properties` stay where
+/// a reader of the document (and the limits added to them) expects them.
+pub fn requires_any(fields: ObjectBuilder, names: &[&str]) -> ObjectBuilder {
+    let branches: Vec<serde_json::Value> = names
+        .iter()
+        .map(|name| serde_json::json!({ "required": [name], "properties": { *name: { "not": { "type": "null" } } } }))
+        .collect();
+    fields.extensions(Some(Extensions::from_iter([("anyOf", serde_json::Value::Array(branches))])))
+}
+
 /// `fields`, where `names` are not all present at once.
 pub fn not_all_of(fields: ObjectBuilder, names: &[&str]) -> ObjectBuilder {
     // utoipa's model has no `not` keyword; its extensions are written into the object as

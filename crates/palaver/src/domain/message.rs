@@ -23,6 +23,11 @@ impl MessageContent {
         Ok(Self(content.to_owned()))
     }
 
+    /// The caption of an image: like content, but blank means no caption.
+    pub fn parse_caption(raw: &str) -> Result<Option<Self>, FieldError> {
+        if trimmed(valid_text("content", raw)?).is_empty() { Ok(None) } else { Self::parse(raw).map(Some) }
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -21,13 +21,17 @@ pub struct Draft {
 
 impl Draft {
     pub fn parse(req: PostMessageRequest) -> Result<Self> {
-        let content = req.content.as_deref().map(MessageContent::parse).transpose();
+        let upload_id = req.upload_id.map(UploadId::from_uuid);
+        let content = match (req.content.as_deref(), upload_id) {
+            (None, _) => Ok(None),
+            (Some(raw), None) => MessageContent::parse(raw).map(Some),
+            (Some(raw), Some(_)) => MessageContent::parse_caption(raw),
+        };
         let client_msg_id = req.client_msg_id.as_deref().map(ClientMsgId::parse).transpose();
         let (content, client_msg_id) = match (content, client_msg_id) {
             (Ok(c), Ok(id)) => (c, id),
             (c, id) => return Err(Error::fields([c.err(), id.err()])),
         };
-        let upload_id = req.upload_id.map(UploadId::from_uuid);
         if content.is_none() && upload_id.is_none() {
             return Err(Error::invalid("content", "must not be empty"));
         }

@@ -53,10 +53,15 @@ async fn an_image_message_reaches_every_member_with_fresh_urls(app: TestApp) {
     let captioned =
         app.post_image(&alice, &room_id, &str_of(&second["id"]), Some("  the view  ")).await.expect_status(201);
     assert_eq!(captioned["content"], "the view");
+    // A blank caption is no caption (a form's empty text box), not an error.
+    let third = app.upload(&alice, png(11, 11)).await;
+    let blank = app.post_image(&alice, &room_id, &str_of(&third["id"]), Some(" \u{200b} ")).await.expect_status(201);
+    assert_eq!(blank["content"], "");
     let history = items(&app.history(&bob, &room_id, "").await);
-    assert_eq!(history.len(), 2);
+    assert_eq!(history.len(), 3);
     assert_attachment(&history[0], &upload);
     assert_attachment(&history[1], &second);
+    assert_attachment(&history[2], &third);
     // A text-only message has no attachment; an empty message with no image is refused.
     let text = app.post_message(&alice, &room_id, "words").await;
     assert_eq!((text["kind"].clone(), text["attachment"].clone()), (json!("text"), Value::Null));
