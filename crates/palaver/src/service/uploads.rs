@@ -269,8 +269,9 @@ impl Services {
     /// The caller's own upload, not yet attached to any message: what a message may attach.
     pub(super) async fn attachable(&self, caller: &Caller, id: UploadId) -> Result<AttachmentRow> {
         let row = self.store().upload(id).await?;
+        // Someone else's upload looks missing, like every resource that is not the caller's.
         let Some(row) = row.filter(|row| row.owner_id == caller.id) else {
-            return Err(Error::invalid("upload_id", "no such upload"));
+            return Err(Error::NotFound("upload"));
         };
         if self.store().attached_to(id).await?.is_some() {
             return Err(Error::Conflict("this upload is already attached to a message"));

@@ -140,9 +140,9 @@ async fn an_upload_is_attached_once_by_its_uploader_only(app: TestApp) {
     let upload = app.upload(&alice, png(12, 12)).await;
     let id = str_of(&upload["id"]);
     // Not bob's to attach, and it looks just like a missing one.
-    app.post_image(&bob, &room_id, &id, None).await.expect_invalid("upload_id");
+    app.post_image(&bob, &room_id, &id, None).await.expect_problem(404, Some("not_found"));
     let missing = uuid::Uuid::now_v7().to_string();
-    app.post_image(&alice, &room_id, &missing, None).await.expect_invalid("upload_id");
+    app.post_image(&alice, &room_id, &missing, None).await.expect_problem(404, Some("not_found"));
     let path = format!("/rooms/{room_id}/messages");
     let body = json!({"upload_id": id, "client_msg_id": "pic-1"});
     let first = app.post(&alice, &path, body.clone()).await.expect_status(201);
@@ -200,7 +200,7 @@ async fn images_are_sent_and_replayed_over_the_websocket(app: TestApp) {
     assert_eq!((type_of(&again), again["code"].as_str()), ("error", Some("conflict")), "{again}");
     let stranger = uuid::Uuid::now_v7();
     let refused = alice_ws.request(json!({"type": "send", "room_id": room_id, "upload_id": stranger})).await;
-    assert_eq!((type_of(&refused), refused["code"].as_str()), ("error", Some("validation_failed")), "{refused}");
+    assert_eq!((type_of(&refused), refused["code"].as_str()), ("error", Some("not_found")), "{refused}");
     alice_ws.assert_alive().await;
     // A resume replays the image with URLs that work.
     let mut late = app.ws(&bob).await;

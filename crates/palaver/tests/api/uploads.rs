@@ -270,7 +270,7 @@ async fn unattached_uploads_are_swept_and_attached_ones_kept(app: TestApp) {
     // A deleted message keeps its upload for the uploader (and from being attached again).
     assert_eq!(app.fetch(&unsigned(&deleted["url"]), token, None).await.status, 200);
     // The swept upload cannot be attached any more.
-    app.post_image(&alice, &room_id, &str_of(&loose["id"]), None).await.expect_invalid("upload_id");
+    app.post_image(&alice, &room_id, &str_of(&loose["id"]), None).await.expect_problem(404, Some("not_found"));
 }
 
 /// A blob with no upload row, written `age_secs` ago, in the app's blob store.
