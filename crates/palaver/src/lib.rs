@@ -2,6 +2,7 @@
 //! lives here so the tests start the app exactly as the binary does.
 
 pub mod app;
+pub mod assistant;
 pub mod auth;
 pub mod cli;
 pub mod clock;

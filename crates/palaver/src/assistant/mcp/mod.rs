@@ -1,0 +1,1 @@
+//! MCP tool servers through rmcp (being written).
