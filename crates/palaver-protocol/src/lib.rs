@@ -2,6 +2,7 @@
 //! server, the tests and the load generator all use these, so the contract (the OpenAPI
 //! document, `docs/rest.md`, `docs/protocol.md`) has one definition in code.
 
+pub mod assistant;
 pub mod auth;
 pub mod messages;
 pub mod notifications;
@@ -10,6 +11,7 @@ pub mod rooms;
 mod schema;
 pub mod ws;
 
+pub use assistant::*;
 pub use auth::*;
 pub use messages::*;
 pub use notifications::*;

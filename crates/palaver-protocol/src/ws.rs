@@ -49,6 +49,13 @@ pub enum ClientFrame {
         seq: i64,
     },
     Ping,
+    /// A message to the assistant in one of the caller's conversations; the reply's events
+    /// come back as `assistant.*` frames.
+    #[serde(rename = "assistant.send")]
+    AssistantSend { conversation_id: Uuid, message: String },
+    /// Stops the conversation's running reply; the part so far is kept.
+    #[serde(rename = "assistant.cancel")]
+    AssistantCancel { conversation_id: Uuid },
 }
 
 /// A server frame: a reply (with the request's `id`) or a pushed event (no `id`).
@@ -145,9 +152,39 @@ pub enum ServerEvent {
         code: String,
         message: String,
     },
+    /// The events of an assistant reply, to every session of the conversation's owner.
+    #[serde(rename = "assistant.start")]
+    AssistantStart { conversation_id: Uuid, user_message_id: Uuid, assistant_message_id: Uuid },
+    #[serde(rename = "assistant.chunk")]
+    AssistantChunk { conversation_id: Uuid, content: String },
+    #[serde(rename = "assistant.tool_call")]
+    AssistantToolCall { conversation_id: Uuid, name: String, arguments: serde_json::Value },
+    #[serde(rename = "assistant.tool_result")]
+    AssistantToolResult { conversation_id: Uuid, name: String, content: String, is_error: bool },
+    #[serde(rename = "assistant.complete")]
+    AssistantComplete { conversation_id: Uuid, message_id: Uuid, usage: crate::Usage },
+    #[serde(rename = "assistant.error")]
+    AssistantError { conversation_id: Uuid, error: String },
 }
 
 impl ServerEvent {
+    /// An assistant reply's event as the frame of its conversation.
+    pub fn assistant(conversation_id: Uuid, event: crate::ReplyEvent) -> Self {
+        use crate::ReplyEvent as E;
+        match event {
+            E::Start { user_message_id, assistant_message_id } => {
+                ServerEvent::AssistantStart { conversation_id, user_message_id, assistant_message_id }
+            }
+            E::Chunk { content } => ServerEvent::AssistantChunk { conversation_id, content },
+            E::ToolCall { name, arguments } => ServerEvent::AssistantToolCall { conversation_id, name, arguments },
+            E::ToolResult { name, content, is_error } => {
+                ServerEvent::AssistantToolResult { conversation_id, name, content, is_error }
+            }
+            E::Complete { message_id, usage } => ServerEvent::AssistantComplete { conversation_id, message_id, usage },
+            E::Error { error } => ServerEvent::AssistantError { conversation_id, error },
+        }
+    }
+
     /// The room seq of a room event (posts, edits, deletes), which resume is keyed on.
     pub fn seq(&self) -> Option<i64> {
         match self {

@@ -9,6 +9,8 @@ use anyhow::Context;
 use axum::Router;
 use tokio::net::TcpListener;
 
+use crate::assistant::llm::{LlmClient, LlmSettings};
+use crate::assistant::mcp::McpHub;
 use crate::auth::password::Passwords;
 use crate::auth::{JwtKeys, secret};
 use crate::config::{BlobStorage, Config};
@@ -71,8 +73,31 @@ pub async fn services(config: &Config) -> anyhow::Result<Services> {
             max_in_flight: config.uploads.max_in_flight,
             unattached_ttl: Duration::from_secs(config.uploads.unattached_ttl_secs),
         },
+        assistant: assistant_settings(config)?,
     };
     Services::new(store, jwt, settings, broker, hub).context("starting the services")
+}
+
+/// The assistant, when an LLM is configured (`Config::validate` has checked the model is).
+fn assistant_settings(config: &Config) -> anyhow::Result<Option<service::AssistantSettings>> {
+    let (Some(base_url), Some(model)) = (&config.llm.base_url, &config.llm.model) else { return Ok(None) };
+    let llm = LlmClient::new(LlmSettings {
+        base_url: base_url.clone(),
+        api_key: config.llm.api_key.clone(),
+        model: model.clone(),
+        connect_timeout: Duration::from_secs(config.llm.connect_timeout_secs),
+        stall_timeout: Duration::from_secs(config.llm.stall_timeout_secs),
+    })
+    .context("setting up the LLM client")?;
+    Ok(Some(service::AssistantSettings {
+        llm,
+        mcp: McpHub::new(config.mcp.servers.clone()),
+        system_prompt: config.llm.system_prompt.clone(),
+        max_prompt_tokens: config.llm.max_prompt_tokens,
+        max_tool_rounds: config.llm.max_tool_rounds,
+        max_running_per_user: config.llm.max_running_per_user,
+        sends_per_minute: config.llm.sends_per_minute,
+    }))
 }
 
 /// Where uploads live: PostgreSQL when the database is (unless told otherwise), so every
@@ -95,6 +120,13 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         config.validate()?;
         let services = services(&config).await?;
+        // No reply outlives the server that ran it: what a crash left running ends here
+        // (only when serving: `palaver user ...` beside a running server must not).
+        let interrupted =
+            services.store().interrupt_running_replies(crate::clock::now()).await.context("ending interrupted replies")?;
+        if interrupted > 0 {
+            tracing::info!(interrupted, "marked assistant replies left running by the last run as interrupted");
+        }
         let listener = TcpListener::bind(config.bind).await.with_context(|| format!("binding {}", config.bind))?;
         let ws = WsRuntime::new(config.ws.clone());
         let state = AppState { services: services.clone(), metrics: http::metrics_handle(), ws: ws.clone() };
@@ -129,6 +161,8 @@ impl Application {
             ws.shutdown.cancel();
         };
         server::serve(self.listener, self.router, self.connections, signal).await;
+        // Replies still running end as interrupted, stored with the part so far.
+        self.services.interrupt_replies(Duration::from_secs(5)).await;
         self.ws.close_all(Duration::from_secs(5)).await;
         Ok(())
     }

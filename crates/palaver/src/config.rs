@@ -172,12 +172,46 @@ impl Default for UploadsConfig {
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LlmConfig {
+    /// An OpenAI-compatible API, e.g. `http://127.0.0.1:11434/v1` (Ollama); unset, the
+    /// assistant's replies answer 503.
     pub base_url: Option<String>,
     pub api_key: Option<String>,
     pub model: Option<String>,
+    /// The system prompt every conversation starts with.
+    pub system_prompt: String,
+    /// The most tokens of history sent with a prompt (estimated at 4 characters a token);
+    /// the oldest turns are left out first.
+    pub max_prompt_tokens: u64,
+    /// Seconds to wait for the upstream to accept a connection.
+    pub connect_timeout_secs: u64,
+    /// Seconds the upstream may send nothing mid-reply before the reply ends in `error`.
+    pub stall_timeout_secs: u64,
+    /// Rounds of tool calls one reply may make before it must answer.
+    pub max_tool_rounds: u32,
+    /// Replies one user may have running at once; beyond that, 429.
+    pub max_running_per_user: u32,
+    /// Messages per minute one user may send to the assistant; beyond that, 429.
+    pub sends_per_minute: f64,
+}
+
+impl Default for LlmConfig {
+    fn default() -> Self {
+        Self {
+            base_url: None,
+            api_key: None,
+            model: None,
+            system_prompt: "You are a helpful assistant in a team chat. Answer concisely.".into(),
+            max_prompt_tokens: 8_000,
+            connect_timeout_secs: 10,
+            stall_timeout_secs: 60,
+            max_tool_rounds: 8,
+            max_running_per_user: 3,
+            sends_per_minute: 20.0,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -307,6 +341,14 @@ impl Config {
         rules.check("uploads.decoders", between(self.uploads.decoders, 0, 256));
         rules.check("uploads.max_in_flight", between(self.uploads.max_in_flight, 1, 10_000));
         rules.check("uploads.storage", blob_storage(self.uploads.storage, &self.effective_database_url()));
+        rules.check("llm.base_url", self.llm.base_url.as_deref().map_or(Ok(()), http_url));
+        rules.check("llm.model", llm_model(&self.llm));
+        rules.check("llm.max_prompt_tokens", between(self.llm.max_prompt_tokens, 100, 10_000_000));
+        rules.check("llm.connect_timeout_secs", between(self.llm.connect_timeout_secs, 1, 600));
+        rules.check("llm.stall_timeout_secs", between(self.llm.stall_timeout_secs, 1, 3600));
+        rules.check("llm.max_tool_rounds", between(self.llm.max_tool_rounds, 0, 100));
+        rules.check("llm.max_running_per_user", between(self.llm.max_running_per_user, 1, 1000));
+        rules.check("llm.sends_per_minute", rate(self.llm.sends_per_minute).and(burst(self.llm.sends_per_minute)));
         rules.check("uploads.unattached_ttl_secs", between(self.uploads.unattached_ttl_secs, 60, TEN_YEARS_SECS));
     }
 
@@ -438,6 +480,27 @@ pub struct Settings {
     /// Model name for the assistant [default: unset]
     #[arg(long, env = "PALAVER_LLM_MODEL", global = true)]
     pub llm_model: Option<String>,
+    /// The assistant's system prompt [default: a short one for a team chat]
+    #[arg(long, env = "PALAVER_LLM_SYSTEM_PROMPT", global = true)]
+    pub llm_system_prompt: Option<String>,
+    /// Most tokens of history sent with a prompt, oldest turns dropped first [default: 8000]
+    #[arg(long, env = "PALAVER_LLM_MAX_PROMPT_TOKENS", global = true)]
+    pub llm_max_prompt_tokens: Option<u64>,
+    /// Seconds to wait for the LLM endpoint to accept a connection [default: 10]
+    #[arg(long, env = "PALAVER_LLM_CONNECT_TIMEOUT_SECS", global = true)]
+    pub llm_connect_timeout_secs: Option<u64>,
+    /// Seconds the LLM may send nothing mid-reply before the reply fails [default: 60]
+    #[arg(long, env = "PALAVER_LLM_STALL_TIMEOUT_SECS", global = true)]
+    pub llm_stall_timeout_secs: Option<u64>,
+    /// Rounds of tool calls one reply may make [default: 8]
+    #[arg(long, env = "PALAVER_LLM_MAX_TOOL_ROUNDS", global = true)]
+    pub llm_max_tool_rounds: Option<u32>,
+    /// Assistant replies one user may have running at once [default: 3]
+    #[arg(long, env = "PALAVER_LLM_MAX_RUNNING_PER_USER", global = true)]
+    pub llm_max_running_per_user: Option<u32>,
+    /// Messages per minute one user may send to the assistant [default: 20]
+    #[arg(long, env = "PALAVER_LLM_SENDS_PER_MINUTE", global = true)]
+    pub llm_sends_per_minute: Option<f64>,
     /// Log filter in tracing's syntax [default: info]
     #[arg(long, env = "PALAVER_LOG", global = true)]
     pub log: Option<String>,
@@ -502,6 +565,13 @@ impl Settings {
         put(Some("llm"), "base_url", self.llm_base_url.as_ref().map(|v| json!(v)));
         put(Some("llm"), "api_key", self.llm_api_key.as_ref().map(|v| json!(v)));
         put(Some("llm"), "model", self.llm_model.as_ref().map(|v| json!(v)));
+        put(Some("llm"), "system_prompt", self.llm_system_prompt.as_ref().map(|v| json!(v)));
+        put(Some("llm"), "max_prompt_tokens", self.llm_max_prompt_tokens.map(|v| json!(v)));
+        put(Some("llm"), "connect_timeout_secs", self.llm_connect_timeout_secs.map(|v| json!(v)));
+        put(Some("llm"), "stall_timeout_secs", self.llm_stall_timeout_secs.map(|v| json!(v)));
+        put(Some("llm"), "max_tool_rounds", self.llm_max_tool_rounds.map(|v| json!(v)));
+        put(Some("llm"), "max_running_per_user", self.llm_max_running_per_user.map(|v| json!(v)));
+        put(Some("llm"), "sends_per_minute", self.llm_sends_per_minute.map(|v| json!(v)));
         Value::Object(root)
     }
 }
@@ -564,6 +634,22 @@ fn min_chars(value: &str, min: usize) -> Result<(), String> {
 fn database_scheme(url: &str) -> Result<(), String> {
     let known = ["sqlite:", "postgres:", "postgresql:"].iter().any(|scheme| url.starts_with(scheme));
     if known { Ok(()) } else { Err("must start with sqlite:, postgres: or postgresql:".into()) }
+}
+
+fn http_url(url: &str) -> Result<(), String> {
+    if url.starts_with("http://") || url.starts_with("https://") {
+        Ok(())
+    } else {
+        Err("must start with http:// or https://".into())
+    }
+}
+
+/// A base URL needs a model to ask for.
+fn llm_model(llm: &LlmConfig) -> Result<(), String> {
+    match (&llm.base_url, llm.model.as_deref().map(str::trim)) {
+        (Some(_), None | Some("")) => Err("must be set when llm.base_url is".into()),
+        _ => Ok(()),
+    }
 }
 
 /// Blobs in the database need the database to be PostgreSQL.

@@ -1,6 +1,9 @@
 //! The AI assistant: an OpenAI-compatible streaming client (`llm`), tools from MCP servers
-//! (`mcp`), and the types both speak (`tools`).
+//! (`mcp`), the types both speak (`tools`), the running replies and their event logs
+//! (`replies`) and the loop that writes one reply (`run`).
 
 pub mod llm;
 pub mod mcp;
+pub mod replies;
+pub mod run;
 pub mod tools;

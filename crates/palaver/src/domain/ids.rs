@@ -61,3 +61,11 @@ id_type!(
     /// An uploaded image.
     UploadId
 );
+id_type!(
+    /// An assistant conversation.
+    ConversationId
+);
+id_type!(
+    /// A message of an assistant conversation.
+    ChatMessageId
+);

@@ -64,6 +64,26 @@ pub enum NotificationKind {
     Invite,
 }
 
+/// Who wrote a message of an assistant conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type)]
+#[sqlx(type_name = "text", rename_all = "lowercase")]
+pub enum ChatRole {
+    User,
+    Assistant,
+    Tool,
+}
+
+/// Where an assistant message stands: `Running` until its reply ends one of the other ways.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type)]
+#[sqlx(type_name = "text", rename_all = "lowercase")]
+pub enum ChatStatus {
+    Running,
+    Complete,
+    Cancelled,
+    Interrupted,
+    Error,
+}
+
 /// The wire enums mirror these one to one; the conversions are the only place they meet.
 macro_rules! mirror {
     ($domain:ident <=> $wire:ident { $($variant:ident),+ }) => {
@@ -85,6 +105,8 @@ mirror!(RoomKind <=> RoomKind { Room, Dm });
 mirror!(Visibility <=> Visibility { Public, Private });
 mirror!(MessageKind <=> MessageKind { Text, Image, System });
 mirror!(NotificationKind <=> NotificationKind { Mention, Dm, Invite });
+mirror!(ChatRole <=> ChatRole { User, Assistant, Tool });
+mirror!(ChatStatus <=> ChatStatus { Running, Complete, Cancelled, Interrupted, Error });
 
 #[cfg(test)]
 mod tests {

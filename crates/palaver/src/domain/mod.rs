@@ -1,5 +1,6 @@
 //! Values that can only hold what the contract allows: parse once at the edge, then trust.
 
+mod chat;
 mod ids;
 mod kinds;
 mod message;
@@ -8,8 +9,9 @@ mod room;
 mod text;
 mod user;
 
-pub use ids::{MessageId, RoomId, UploadId, UserId};
-pub use kinds::{MessageKind, NotificationKind, Role, RoomKind, Visibility};
+pub use chat::{ChatText, ConversationTitle};
+pub use ids::{ChatMessageId, ConversationId, MessageId, RoomId, UploadId, UserId};
+pub use kinds::{ChatRole, ChatStatus, MessageKind, NotificationKind, Role, RoomKind, Visibility};
 pub use message::{ClientMsgId, MessageContent, mentions};
 pub use page::{Cursor, PageLimit};
 pub use room::{RoomDescription, RoomName};

@@ -1,5 +1,6 @@
 //! The REST API: thin handlers that parse, call a service and map the result.
 
+mod assistant;
 mod auth;
 mod extract;
 mod head_limit;
@@ -44,7 +45,7 @@ pub struct AppState {
 #[openapi(
     info(title = "Palaver", description = "Real-time chat server: REST API (the WebSocket protocol is in docs/protocol.md)."),
     modifiers(&BearerAuth),
-    tags((name = "auth"), (name = "users"), (name = "rooms"), (name = "messages"), (name = "notifications"), (name = "uploads"), (name = "ops"))
+    tags((name = "auth"), (name = "users"), (name = "rooms"), (name = "messages"), (name = "notifications"), (name = "uploads"), (name = "assistant"), (name = "ops"))
 )]
 struct ApiDoc;
 
@@ -91,6 +92,13 @@ pub fn router(state: AppState, limits: &LimitsConfig, upload_max_bytes: u64) -> 
                 // The file's own limit is enforced while it streams; this bounds the rest.
                 .layer(DefaultBodyLimit::max((upload_max_bytes + uploads::MULTIPART_OVERHEAD) as usize)),
         )
+        .routes(routes!(assistant::list, assistant::create))
+        .routes(routes!(assistant::messages, assistant::send))
+        .routes(routes!(assistant::rename))
+        .routes(routes!(assistant::delete))
+        .routes(routes!(assistant::cancel))
+        .routes(routes!(assistant::stream_get, assistant::stream_post))
+        .routes(routes!(assistant::resume))
         .routes(routes!(uploads::original))
         .routes(routes!(uploads::thumbnail));
     let (api, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())

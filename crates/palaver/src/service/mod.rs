@@ -2,8 +2,10 @@
 //! function here; nothing here knows about HTTP or sockets.
 
 mod accounts;
+mod assistant;
 mod auth;
 mod breaker;
+mod conversations;
 mod events;
 mod live;
 mod messages;
@@ -24,6 +26,7 @@ use crate::ratelimit::KeyedRateLimit;
 use crate::realtime::{Broker, Hub, PresenceRegistry};
 use crate::store::DynStore;
 
+pub use assistant::{AssistantSettings, Started};
 pub use auth::LoginBy;
 pub use live::ResumePoint;
 pub use messages::Draft;
@@ -56,6 +59,10 @@ struct Inner {
     /// Every user's budget of message writes (posts, edits, deletes), REST and WebSocket alike.
     writes: KeyedRateLimit<UserId>,
     uploads: uploads::Uploads,
+    /// Set once at start when an LLM is configured.
+    assistant: std::sync::OnceLock<assistant::Assistant>,
+    /// Cancelled when the server stops: running replies end as interrupted.
+    shutdown: tokio_util::sync::CancellationToken,
 }
 
 /// Tunables of the services, from `Config`.
@@ -73,6 +80,8 @@ pub struct Settings {
     /// ... and in a burst.
     pub write_burst: f64,
     pub uploads: UploadSettings,
+    /// `None` without an LLM: the assistant's replies answer 503.
+    pub assistant: Option<AssistantSettings>,
 }
 
 impl Services {
@@ -100,8 +109,14 @@ impl Services {
                 presence_grace: settings.presence_grace,
                 writes: KeyedRateLimit::new(settings.writes_per_sec, settings.write_burst),
                 uploads,
+                assistant: std::sync::OnceLock::new(),
+                shutdown: tokio_util::sync::CancellationToken::new(),
             }),
         };
+        if let Some(settings) = settings.assistant {
+            let assistant = assistant::Assistant::new(settings, &services, services.inner.shutdown.clone());
+            let _ = services.inner.assistant.set(assistant);
+        }
         services.watch_disabled_accounts();
         services.sweep_uploads_periodically();
         Ok(services)

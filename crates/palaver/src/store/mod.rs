@@ -5,6 +5,7 @@
 //! blobs and RFC 3339 text on SQLite). The SQL text is shared (`$1` placeholders work on
 //! both), so the two backends cannot drift apart in behaviour.
 
+mod conversations;
 mod error;
 mod messages;
 mod notifications;
@@ -18,6 +19,7 @@ mod users;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use conversations::{ChatMessageRow, ConversationRow, ConversationStore, FinishedReply};
 pub use error::Error;
 pub use messages::{
     AttachmentRow, EventKind, HistoryRange, HistoryStore, MessageRow, MessageStore, NewMessage, Notified, NotifyPlan,
@@ -32,7 +34,7 @@ pub use users::{AccountState, NewUser, UserRow, UserStore};
 /// Everything the services need from a database.
 #[async_trait::async_trait]
 pub trait Store:
-    UserStore + TokenStore + RoomStore + MessageStore + HistoryStore + NotificationStore + UploadStore + Send + Sync
+    UserStore + TokenStore + RoomStore + MessageStore + HistoryStore + NotificationStore + UploadStore + ConversationStore + Send + Sync
 {
     /// A cheap round trip, for `/readyz`.
     async fn ping(&self) -> Result<(), Error>;

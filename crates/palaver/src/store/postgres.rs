@@ -44,3 +44,4 @@ super::rooms::impl_room_store!(PgStore, Postgres);
 super::messages::impl_message_store!(PgStore, Postgres);
 super::notifications::impl_notification_store!(PgStore, Postgres);
 super::uploads::impl_upload_store!(PgStore, Postgres);
+super::conversations::impl_conversation_store!(PgStore, Postgres);

@@ -72,3 +72,4 @@ super::rooms::impl_room_store!(SqliteStore, Sqlite);
 super::messages::impl_message_store!(SqliteStore, Sqlite);
 super::notifications::impl_notification_store!(SqliteStore, Sqlite);
 super::uploads::impl_upload_store!(SqliteStore, Sqlite);
+super::conversations::impl_conversation_store!(SqliteStore, Sqlite);

@@ -16,7 +16,7 @@ use tokio::sync::oneshot;
 
 use super::session::Activity;
 use crate::config::WsConfig;
-use crate::domain::RoomId;
+use crate::domain::{ConversationId, RoomId};
 use crate::error::Error;
 use crate::ratelimit::RateLimit;
 use crate::realtime::{KillSwitch, Outbox, Outgoing, SubscribeRequest, encode};
@@ -184,6 +184,14 @@ impl Reader {
             ClientFrame::Typing { room_id, active } => self.typing(RoomId::from_uuid(room_id), active).await,
             ClientFrame::Read { room_id, seq } => {
                 self.services.mark_read(&self.caller, RoomId::from_uuid(room_id), seq).await
+            }
+            // The reply's events reach every session of the user as `assistant.*` frames.
+            ClientFrame::AssistantSend { conversation_id, message } => {
+                let conversation = ConversationId::from_uuid(conversation_id);
+                self.services.start_reply(&self.caller, conversation, &message).await.map(drop)
+            }
+            ClientFrame::AssistantCancel { conversation_id } => {
+                self.services.cancel_reply(&self.caller, ConversationId::from_uuid(conversation_id)).await
             }
         };
         if let Err(e) = result {

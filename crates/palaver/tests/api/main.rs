@@ -6,9 +6,11 @@
 mod helpers;
 
 mod accounts;
+mod assistant;
 mod auth;
 mod cli;
 mod connections;
+mod conversations;
 mod dms;
 mod errors;
 mod fuzzed;

@@ -1,0 +1,32 @@
+-- The assistant's conversations: private to their owner, soft deleted.
+CREATE TABLE conversations (
+    id                UUID PRIMARY KEY,
+    owner_id          UUID NOT NULL REFERENCES users (id),
+    title             TEXT NOT NULL,
+    created_at        TIMESTAMPTZ NOT NULL,
+    updated_at        TIMESTAMPTZ NOT NULL,
+    deleted_at        TIMESTAMPTZ,
+    total_messages    BIGINT NOT NULL DEFAULT 0,
+    total_tokens_used BIGINT NOT NULL DEFAULT 0
+);
+-- Listed newest first per owner.
+CREATE INDEX conversations_owner_updated ON conversations (owner_id, updated_at) WHERE deleted_at IS NULL;
+
+-- A reply's row is written when it starts (`running`) and once more when it ends, with
+-- the whole text: never a row per token.
+CREATE TABLE chat_messages (
+    id                UUID PRIMARY KEY,
+    conversation_id   UUID NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+    role              TEXT NOT NULL,
+    status            TEXT NOT NULL,
+    content           TEXT NOT NULL,
+    created_at        TIMESTAMPTZ NOT NULL,
+    model_used        TEXT,
+    prompt_tokens     BIGINT,
+    completion_tokens BIGINT,
+    -- JSON: [{name, arguments, result, is_error}]
+    tool_calls        TEXT NOT NULL DEFAULT '[]'
+);
+CREATE INDEX chat_messages_conversation ON chat_messages (conversation_id, created_at, id);
+-- One running reply per conversation: a second send while one runs is refused (409).
+CREATE UNIQUE INDEX chat_messages_one_running ON chat_messages (conversation_id) WHERE status = 'running';

@@ -1,0 +1,268 @@
+//! Running replies and their event logs. A reply runs in a task of its own and appends
+//! every event it produces to its log; whoever watches it (an SSE stream, a resume with
+//! `Last-Event-ID`, the request waiting for the whole reply) reads the log from a position
+//! and waits for more. The log is the only buffer: a slow reader falls behind in it, and it
+//! is bounded (a reply that outgrows it is ended).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use palaver_protocol::ReplyEvent;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::domain::{ChatMessageId, ConversationId, UserId};
+
+/// Events one reply may log; a reply of that many chunks is cut (about 16,000 tokens).
+pub const MAX_EVENTS: usize = 16_384;
+/// How long a finished reply's log stays for a late resume.
+const KEEP_FINISHED: Duration = Duration::from_secs(300);
+/// Finished logs kept at most, whatever their age.
+const MAX_FINISHED: usize = 1024;
+
+pub struct Reply {
+    pub conversation: ConversationId,
+    pub owner: UserId,
+    pub message: ChatMessageId,
+    /// Cancelled by the user (or by deleting the conversation).
+    pub cancel: CancellationToken,
+    log: Mutex<Log>,
+    /// The number of events logged, and whether the log has ended; readers wait on it.
+    progress: watch::Sender<(usize, bool)>,
+}
+
+#[derive(Default)]
+struct Log {
+    events: Vec<ReplyEvent>,
+    ended: bool,
+}
+
+impl Reply {
+    fn new(conversation: ConversationId, owner: UserId, message: ChatMessageId) -> Self {
+        Self {
+            conversation,
+            owner,
+            message,
+            cancel: CancellationToken::new(),
+            log: Mutex::new(Log::default()),
+            progress: watch::Sender::new((0, false)),
+        }
+    }
+
+    /// The log of a reply finished before this process knew it (or long enough ago to be
+    /// forgotten): its stored text, then how it ended.
+    pub fn stored(conversation: ConversationId, owner: UserId, row: crate::store::ChatMessageRow) -> Self {
+        use crate::domain::ChatStatus;
+        let reply = Self::new(conversation, owner, row.id);
+        if !row.content.is_empty() {
+            reply.push(ReplyEvent::Chunk { content: row.content });
+        }
+        let usage = palaver_protocol::Usage {
+            prompt_tokens: row.prompt_tokens.unwrap_or(0),
+            completion_tokens: row.completion_tokens.unwrap_or(0),
+        };
+        reply.end(match row.status {
+            ChatStatus::Complete => ReplyEvent::Complete { message_id: row.id.into(), usage },
+            ChatStatus::Cancelled => ReplyEvent::Error { error: "cancelled".into() },
+            ChatStatus::Interrupted => ReplyEvent::Error { error: "interrupted: the server stopped".into() },
+            ChatStatus::Error => ReplyEvent::Error { error: "the reply failed".into() },
+            ChatStatus::Running => ReplyEvent::Error { error: "the reply is running on another server".into() },
+        });
+        reply
+    }
+
+    /// Appends an event; `false` when the log is full (the reply must end) or has ended.
+    pub fn push(&self, event: ReplyEvent) -> bool {
+        let mut log = self.log.lock().unwrap_or_else(PoisonError::into_inner);
+        if log.ended || log.events.len() >= MAX_EVENTS {
+            return false;
+        }
+        log.events.push(event);
+        let progress = (log.events.len(), false);
+        drop(log);
+        self.progress.send_replace(progress);
+        true
+    }
+
+    /// Appends the last event (even to a full log) and ends the log.
+    pub fn end(&self, last: ReplyEvent) {
+        let mut log = self.log.lock().unwrap_or_else(PoisonError::into_inner);
+        if log.ended {
+            return;
+        }
+        log.events.push(last);
+        log.ended = true;
+        let progress = (log.events.len(), true);
+        drop(log);
+        self.progress.send_replace(progress);
+    }
+
+    /// The events after the first `seen` (each with its 1-based id), and whether the log
+    /// has ended.
+    pub fn events_after(&self, seen: usize) -> (Vec<(usize, ReplyEvent)>, bool) {
+        let log = self.log.lock().unwrap_or_else(PoisonError::into_inner);
+        let from = seen.min(log.events.len());
+        let events = log.events[from..].iter().cloned().enumerate().map(|(i, e)| (from + i + 1, e)).collect();
+        (events, log.ended)
+    }
+
+    /// Waits until there are more than `seen` events or the log has ended.
+    pub async fn wait_beyond(&self, seen: usize) {
+        let mut progress = self.progress.subscribe();
+        let _ = progress.wait_for(|(len, ended)| *len > seen || *ended).await;
+    }
+
+    pub fn ended(&self) -> bool {
+        self.progress.borrow().1
+    }
+}
+
+/// Why a reply could not start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// A reply is already running in this conversation.
+    Busy,
+    /// The user has as many replies running as allowed.
+    TooMany,
+}
+
+/// Every reply running on this instance, and the recently finished ones.
+#[derive(Default)]
+pub struct Replies {
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    running: HashMap<ConversationId, Arc<Reply>>,
+    finished: VecDeque<(Instant, Arc<Reply>)>,
+}
+
+impl Replies {
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Registers a new running reply, unless one runs in the conversation or the owner has
+    /// `max_per_user` running.
+    pub fn begin(
+        &self,
+        conversation: ConversationId,
+        owner: UserId,
+        message: ChatMessageId,
+        max_per_user: usize,
+    ) -> Result<Arc<Reply>, Refusal> {
+        let mut state = self.state();
+        if state.running.contains_key(&conversation) {
+            return Err(Refusal::Busy);
+        }
+        if state.running.values().filter(|r| r.owner == owner).count() >= max_per_user {
+            return Err(Refusal::TooMany);
+        }
+        let reply = Arc::new(Reply::new(conversation, owner, message));
+        state.running.insert(conversation, reply.clone());
+        Ok(reply)
+    }
+
+    /// Moves an ended reply to the finished ones, kept a while for late resumes.
+    pub fn finish(&self, reply: &Arc<Reply>) {
+        let mut state = self.state();
+        if state.running.get(&reply.conversation).is_some_and(|r| Arc::ptr_eq(r, reply)) {
+            state.running.remove(&reply.conversation);
+        }
+        let now = Instant::now();
+        while state.finished.front().is_some_and(|(at, _)| now.duration_since(*at) > KEEP_FINISHED)
+            || state.finished.len() >= MAX_FINISHED
+        {
+            state.finished.pop_front();
+        }
+        state.finished.push_back((now, reply.clone()));
+    }
+
+    /// The reply that writes `message`, running or recently finished.
+    pub fn find(&self, conversation: ConversationId, message: ChatMessageId) -> Option<Arc<Reply>> {
+        let state = self.state();
+        let running = state.running.get(&conversation).filter(|r| r.message == message);
+        running.cloned().or_else(|| {
+            state.finished.iter().rev().find(|(_, r)| r.conversation == conversation && r.message == message).map(|(_, r)| r.clone())
+        })
+    }
+
+    /// The conversation's running reply, if any.
+    pub fn running(&self, conversation: ConversationId) -> Option<Arc<Reply>> {
+        self.state().running.get(&conversation).cloned()
+    }
+
+    /// Cancels the conversation's running reply; `false` if none runs.
+    pub fn cancel(&self, conversation: ConversationId) -> bool {
+        let reply = self.running(conversation);
+        reply.map(|r| r.cancel.cancel()).is_some()
+    }
+
+    pub fn all_running(&self) -> Vec<Arc<Reply>> {
+        self.state().running.values().cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunk(text: &str) -> ReplyEvent {
+        ReplyEvent::Chunk { content: text.into() }
+    }
+
+    #[tokio::test]
+    async fn readers_get_every_event_from_where_they_are_and_wait_for_more() {
+        let replies = Replies::default();
+        let (conversation, owner) = (ConversationId::generate(), UserId::generate());
+        let reply = replies.begin(conversation, owner, ChatMessageId::generate(), 3).unwrap();
+        assert_eq!(replies.begin(conversation, owner, ChatMessageId::generate(), 3).err(), Some(Refusal::Busy));
+        assert!(reply.push(chunk("a")) && reply.push(chunk("b")));
+        let (events, ended) = reply.events_after(1);
+        assert_eq!(events, vec![(2, chunk("b"))]);
+        assert!(!ended);
+        let waiter = {
+            let reply = reply.clone();
+            tokio::spawn(async move {
+                reply.wait_beyond(2).await;
+                reply.events_after(2)
+            })
+        };
+        tokio::task::yield_now().await;
+        reply.end(ReplyEvent::Error { error: "stopped".into() });
+        let (events, ended) = waiter.await.unwrap();
+        assert_eq!(events.len(), 1);
+        assert!(ended);
+        assert!(!reply.push(chunk("late")), "an ended log takes nothing more");
+        replies.finish(&reply);
+        assert!(replies.running(conversation).is_none());
+        assert!(replies.find(conversation, reply.message).is_some(), "kept for a late resume");
+    }
+
+    #[test]
+    fn a_user_runs_a_bounded_number_of_replies() {
+        let replies = Replies::default();
+        let owner = UserId::generate();
+        for _ in 0..2 {
+            replies.begin(ConversationId::generate(), owner, ChatMessageId::generate(), 2).unwrap();
+        }
+        let third = replies.begin(ConversationId::generate(), owner, ChatMessageId::generate(), 2);
+        assert_eq!(third.err(), Some(Refusal::TooMany));
+        assert!(replies.begin(ConversationId::generate(), UserId::generate(), ChatMessageId::generate(), 2).is_ok());
+    }
+
+    #[test]
+    fn a_full_log_refuses_more_but_still_ends() {
+        let replies = Replies::default();
+        let reply = replies.begin(ConversationId::generate(), UserId::generate(), ChatMessageId::generate(), 1).unwrap();
+        for _ in 0..MAX_EVENTS {
+            assert!(reply.push(chunk("x")));
+        }
+        assert!(!reply.push(chunk("x")));
+        reply.end(ReplyEvent::Error { error: "too long".into() });
+        assert_eq!(reply.events_after(0).0.len(), MAX_EVENTS + 1);
+        assert!(reply.ended());
+    }
+}

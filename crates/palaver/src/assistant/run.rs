@@ -1,0 +1,236 @@
+//! One reply, start to end, in a task of its own: the prompt from the conversation's history
+//! within a token budget, the upstream's stream, tool calls through MCP, a bounded number
+//! of rounds, and the stored result however it ends (complete, cancelled, failed, or the
+//! server stopping). Every event goes to the reply's log and to the owner's sockets.
+
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use palaver_protocol::{ReplyEvent, ToolCallRecord, Usage};
+use tokio_util::sync::CancellationToken;
+
+use super::llm::{ChatRequest, LlmClient, PromptMessage, StreamEvent};
+use super::mcp::McpHub;
+use super::replies::{Replies, Reply};
+use super::tools::ToolCall;
+use crate::clock;
+use crate::domain::{ChatRole, ChatStatus, ConversationId, UserId};
+use crate::store::{ChatMessageRow, DynStore, FinishedReply};
+
+/// Tells the owner's sockets about an event of one of their conversations.
+pub type Publish = Arc<dyn Fn(UserId, ConversationId, &ReplyEvent) + Send + Sync>;
+
+pub struct Runner {
+    pub llm: LlmClient,
+    pub mcp: McpHub,
+    pub store: DynStore,
+    pub replies: Arc<Replies>,
+    pub publish: Publish,
+    /// Cancelled when the server stops: running replies end as `interrupted`.
+    pub shutdown: CancellationToken,
+    pub system_prompt: String,
+    pub max_prompt_tokens: u64,
+    pub max_tool_rounds: u32,
+}
+
+/// How a reply ended.
+enum Ending {
+    Complete,
+    Cancelled,
+    Interrupted,
+    Failed(String),
+}
+
+/// What a reply has produced so far.
+#[derive(Default)]
+struct Progress {
+    content: String,
+    usage: Option<Usage>,
+    tool_calls: Vec<ToolCallRecord>,
+}
+
+impl Runner {
+    /// Logs and publishes an event; `false` if the log is full.
+    fn emit(&self, reply: &Reply, event: ReplyEvent) -> bool {
+        (self.publish)(reply.owner, reply.conversation, &event);
+        reply.push(event)
+    }
+
+    /// Runs the reply to its end, stores it, then ends its log.
+    pub async fn run(self: Arc<Self>, reply: Arc<Reply>, history: Vec<ChatMessageRow>) {
+        let mut progress = Progress::default();
+        let ending = tokio::select! {
+            ending = self.rounds(&reply, &history, &mut progress) => ending,
+            () = reply.cancel.cancelled() => Ending::Cancelled,
+            () = self.shutdown.cancelled() => Ending::Interrupted,
+        };
+        let (status, last) = match &ending {
+            Ending::Complete => (
+                ChatStatus::Complete,
+                ReplyEvent::Complete { message_id: reply.message.into(), usage: progress.usage.unwrap_or_default() },
+            ),
+            Ending::Cancelled => (ChatStatus::Cancelled, ReplyEvent::Error { error: "cancelled".into() }),
+            Ending::Interrupted => {
+                (ChatStatus::Interrupted, ReplyEvent::Error { error: "interrupted: the server is stopping".into() })
+            }
+            Ending::Failed(why) => (ChatStatus::Error, ReplyEvent::Error { error: why.clone() }),
+        };
+        let end = FinishedReply {
+            status,
+            content: progress.content,
+            model_used: Some(self.llm.model().to_owned()),
+            prompt_tokens: progress.usage.map(|u| u.prompt_tokens),
+            completion_tokens: progress.usage.map(|u| u.completion_tokens),
+            tool_calls: serde_json::to_string(&progress.tool_calls).unwrap_or_else(|_| "[]".into()),
+            at: clock::now(),
+        };
+        let last = match self.store.finish_reply(reply.conversation, reply.message, &end).await {
+            Ok(_) => last,
+            Err(e) => {
+                tracing::error!(error = %e, conversation = %reply.conversation, "storing an assistant reply failed");
+                ReplyEvent::Error { error: "the reply could not be stored".into() }
+            }
+        };
+        (self.publish)(reply.owner, reply.conversation, &last);
+        reply.end(last);
+        self.replies.finish(&reply);
+    }
+
+    async fn rounds(&self, reply: &Reply, history: &[ChatMessageRow], progress: &mut Progress) -> Ending {
+        let mut messages = prompt(&self.system_prompt, history, self.max_prompt_tokens);
+        let tools = self.mcp.tools().await;
+        for round in 0..=self.max_tool_rounds {
+            // The last round offers no tools, so the model has to answer.
+            let offered = if round < self.max_tool_rounds { tools.clone() } else { vec![] };
+            let request = ChatRequest { messages: messages.clone(), tools: offered };
+            let mut stream = match self.llm.stream(request).await {
+                Ok(stream) => stream,
+                Err(e) => return Ending::Failed(format!("the assistant's model failed: {e}")),
+            };
+            let mut text = String::new();
+            let mut calls: Vec<ToolCall> = vec![];
+            while let Some(event) = stream.next().await {
+                match event {
+                    Ok(StreamEvent::Delta(delta)) => {
+                        text.push_str(&delta);
+                        progress.content.push_str(&delta);
+                        if !self.emit(reply, ReplyEvent::Chunk { content: delta }) {
+                            return Ending::Failed("the reply is too long".into());
+                        }
+                    }
+                    Ok(StreamEvent::ToolCalls(asked)) => calls.extend(asked),
+                    Ok(StreamEvent::Done { usage, .. }) => {
+                        if let Some(usage) = usage {
+                            let total = progress.usage.get_or_insert_with(Usage::default);
+                            total.prompt_tokens += usage.prompt_tokens;
+                            total.completion_tokens += usage.completion_tokens;
+                        }
+                    }
+                    Err(e) => return Ending::Failed(format!("the assistant's model failed: {e}")),
+                }
+            }
+            if calls.is_empty() {
+                return Ending::Complete;
+            }
+            messages.push(PromptMessage::Assistant { content: text, tool_calls: calls.clone() });
+            for call in calls {
+                let arguments = serde_json::from_str(&call.arguments)
+                    .unwrap_or_else(|_| serde_json::Value::String(call.arguments.clone()));
+                self.emit(reply, ReplyEvent::ToolCall { name: call.name.clone(), arguments: arguments.clone() });
+                let outcome = self.mcp.call(&call.name, &call.arguments).await;
+                self.emit(
+                    reply,
+                    ReplyEvent::ToolResult {
+                        name: call.name.clone(),
+                        content: outcome.content.clone(),
+                        is_error: outcome.is_error,
+                    },
+                );
+                progress.tool_calls.push(ToolCallRecord {
+                    name: call.name.clone(),
+                    arguments,
+                    result: outcome.content.clone(),
+                    is_error: outcome.is_error,
+                });
+                messages.push(PromptMessage::Tool { tool_call_id: call.id, content: outcome.content });
+            }
+        }
+        Ending::Complete
+    }
+}
+
+/// A rough token count (4 characters a token, plus a few for the message's framing): enough
+/// to keep a prompt within a budget without a tokenizer for every model.
+fn estimated_tokens(text: &str) -> u64 {
+    text.chars().count() as u64 / 4 + 4
+}
+
+/// The system prompt, then as many of the latest turns as fit in `budget` (newest kept,
+/// oldest dropped first), oldest first. `history` is newest first and starts with the
+/// user's new message, which is always sent. Replies still running (this one) are left out.
+fn prompt(system: &str, history: &[ChatMessageRow], budget: u64) -> Vec<PromptMessage> {
+    let mut used = estimated_tokens(system);
+    let mut turns = Vec::new();
+    for (i, row) in history.iter().enumerate() {
+        if row.status == ChatStatus::Running || row.content.is_empty() {
+            continue;
+        }
+        let cost = estimated_tokens(&row.content);
+        if i > 0 && used + cost > budget {
+            break;
+        }
+        used += cost;
+        turns.push(match row.role {
+            ChatRole::User => PromptMessage::User(row.content.clone()),
+            ChatRole::Assistant | ChatRole::Tool => {
+                PromptMessage::Assistant { content: row.content.clone(), tool_calls: vec![] }
+            }
+        });
+    }
+    turns.reverse();
+    let mut messages = vec![PromptMessage::System(system.to_owned())];
+    messages.extend(turns);
+    messages
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{ChatMessageId, ConversationId};
+
+    fn row(role: ChatRole, status: ChatStatus, content: &str) -> ChatMessageRow {
+        ChatMessageRow {
+            id: ChatMessageId::generate(),
+            conversation_id: ConversationId::generate(),
+            role,
+            status,
+            content: content.into(),
+            created_at: clock::now(),
+            model_used: None,
+            prompt_tokens: None,
+            completion_tokens: None,
+            tool_calls: "[]".into(),
+        }
+    }
+
+    #[test]
+    fn the_prompt_keeps_the_newest_turns_within_the_budget() {
+        let newest_first = vec![
+            row(ChatRole::Assistant, ChatStatus::Running, ""),
+            row(ChatRole::User, ChatStatus::Complete, "third question"),
+            row(ChatRole::Assistant, ChatStatus::Complete, &"long answer ".repeat(100)),
+            row(ChatRole::User, ChatStatus::Complete, "first question"),
+        ];
+        let all = prompt("be brief", &newest_first, 10_000);
+        assert_eq!(all.len(), 4, "system, then the three stored turns");
+        assert!(matches!(&all[1], PromptMessage::User(q) if q == "first question"));
+        assert!(matches!(&all[3], PromptMessage::User(q) if q == "third question"));
+        // 300 tokens of answer do not fit in 100: it and everything older are dropped.
+        let tight = prompt("be brief", &newest_first, 100);
+        assert_eq!(tight.len(), 2);
+        assert!(matches!(&tight[1], PromptMessage::User(q) if q == "third question"));
+        // The new message goes even over the budget.
+        let over = prompt("be brief", &newest_first[..2], 1);
+        assert!(matches!(&over[1], PromptMessage::User(q) if q == "third question"));
+    }
+}

@@ -1,0 +1,198 @@
+//! The assistant's conversations over REST, and replies streamed as server-sent events:
+//! `id:` on every event (the position in the reply's log, for `Last-Event-ID`), a
+//! `: keep-alive` comment every 15 s while idle, no caching or proxy buffering.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures_util::Stream;
+use palaver_protocol::{
+    ChatMessagePage, Conversation, ConversationPage, CreateConversationRequest, OffsetQuery, RenameConversationRequest,
+    ReplyEvent, SendChatRequest, SendChatResponse, StreamQuery,
+};
+
+use super::AppState;
+use super::extract::{CurrentUser, Json, Path, Query};
+use super::openapi::{Conflict, JsonBody, NotFound, QueryString, RateLimited, Unauthorized, Unavailable};
+use super::problem::ApiError;
+use crate::assistant::replies::Reply;
+use crate::domain::{ChatMessageId, ConversationId};
+
+#[utoipa::path(get, path = "/chat/conversations", tag = "assistant", security(("bearer" = [])), params(OffsetQuery),
+    responses((status = 200, body = ConversationPage), Unauthorized, QueryString, Unavailable))]
+pub async fn list(
+    State(state): State<AppState>,
+    CurrentUser(caller): CurrentUser,
+    Query(query): Query<OffsetQuery>,
+) -> Result<axum::Json<ConversationPage>, ApiError> {
+    Ok(axum::Json(state.services.conversations(&caller, query).await?))
+}
+
+#[utoipa::path(post, path = "/chat/conversations", tag = "assistant", security(("bearer" = [])),
+    request_body = CreateConversationRequest,
+    responses((status = 201, body = Conversation), Unauthorized, JsonBody, Unavailable))]
+pub async fn create(
+    State(state): State<AppState>,
+    CurrentUser(caller): CurrentUser,
+    Json(req): Json<CreateConversationRequest>,
+) -> Result<(StatusCode, axum::Json<Conversation>), ApiError> {
+    Ok((StatusCode::CREATED, axum::Json(state.services.create_conversation(&caller, req).await?)))
+}
+
+#[utoipa::path(get, path = "/chat/conversations/{id}/messages", tag = "assistant", security(("bearer" = [])),
+    params(("id" = Uuid, Path), OffsetQuery),
+    responses((status = 200, body = ChatMessagePage), Unauthorized, NotFound, QueryString, Unavailable))]
+pub async fn messages(
+    State(state): State<AppState>,
+    CurrentUser(caller): CurrentUser,
+    Path(id): Path<ConversationId>,
+    Query(query): Query<OffsetQuery>,
+) -> Result<axum::Json<ChatMessagePage>, ApiError> {
+    Ok(axum::Json(state.services.conversation_messages(&caller, id, query).await?))
+}
+
+/// Sends a message and answers once the whole reply is stored.
+#[utoipa::path(post, path = "/chat/conversations/{id}/messages", tag = "assistant", security(("bearer" = [])),
+    params(("id" = Uuid, Path)), request_body = SendChatRequest,
+    responses((status = 201, body = SendChatResponse), Unauthorized, NotFound, Conflict, JsonBody, RateLimited, Unavailable))]
+pub async fn send(
+    State(state): State<AppState>,
+    CurrentUser(caller): CurrentUser,
+    Path(id): Path<ConversationId>,
+    Json(req): Json<SendChatRequest>,
+) -> Result<(StatusCode, axum::Json<SendChatResponse>), ApiError> {
+    Ok((StatusCode::CREATED, axum::Json(state.services.send_chat(&caller, id, &req.message).await?)))
+}
+
+#[utoipa::path(patch, path = "/chat/conversations/{id}/title", tag = "assistant", security(("bearer" = [])),
+    params(("id" = Uuid, Path)), request_body = RenameConversationRequest,
+    responses((status = 200, body = Conversation), Unauthorized, NotFound, JsonBody, Unavailable))]
+pub async fn rename(
+    State(state): State<AppState>,
+    CurrentUser(caller): CurrentUser,
+    Path(id): Path<ConversationId>,
+    Json(req): Json<RenameConversationRequest>,
+) -> Result<axum::Json<Conversation>, ApiError> {
+    Ok(axum::Json(state.services.rename_conversation(&caller, id, &req.title).await?))
+}
+
+/// Soft delete: afterwards the conversation is 404 everywhere.
+#[utoipa::path(delete, path = "/chat/conversations/{id}", tag = "assistant", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 204, description = "deleted"), Unauthorized, NotFound, Unavailable))]
+pub async fn delete(
+    State(state): State<AppState>,
+    CurrentUser(caller): CurrentUser,
+    Path(id): Path<ConversationId>,
+) -> Result<StatusCode, ApiError> {
+    state.services.delete_conversation(&caller, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Stops the running reply; the part so far is kept, as `cancelled`.
+#[utoipa::path(post, path = "/chat/conversations/{id}/cancel", tag = "assistant", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 204, description = "the reply is stopping"), Unauthorized, NotFound, Conflict, Unavailable))]
+pub async fn cancel(
+    State(state): State<AppState>,
+    CurrentUser(caller): CurrentUser,
+    Path(id): Path<ConversationId>,
+) -> Result<StatusCode, ApiError> {
+    state.services.cancel_reply(&caller, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Sends `message` and streams the reply as server-sent events.
+#[utoipa::path(get, path = "/chat/conversations/{id}/stream", tag = "assistant", security(("bearer" = [])),
+    params(("id" = Uuid, Path), StreamQuery),
+    responses((status = 200, description = "the reply's events", content_type = "text/event-stream"),
+        Unauthorized, NotFound, Conflict, QueryString, RateLimited, Unavailable))]
+pub async fn stream_get(
+    State(state): State<AppState>,
+    CurrentUser(caller): CurrentUser,
+    Path(id): Path<ConversationId>,
+    Query(query): Query<StreamQuery>,
+) -> Result<Response, ApiError> {
+    let started = state.services.start_reply(&caller, id, &query.message).await?;
+    Ok(sse(started.reply, 0))
+}
+
+/// Sends `message` and streams the reply as server-sent events.
+#[utoipa::path(post, path = "/chat/conversations/{id}/stream", tag = "assistant", security(("bearer" = [])),
+    params(("id" = Uuid, Path)), request_body = SendChatRequest,
+    responses((status = 200, description = "the reply's events", content_type = "text/event-stream"),
+        Unauthorized, NotFound, Conflict, JsonBody, RateLimited, Unavailable))]
+pub async fn stream_post(
+    State(state): State<AppState>,
+    CurrentUser(caller): CurrentUser,
+    Path(id): Path<ConversationId>,
+    Json(req): Json<SendChatRequest>,
+) -> Result<Response, ApiError> {
+    let started = state.services.start_reply(&caller, id, &req.message).await?;
+    Ok(sse(started.reply, 0))
+}
+
+/// Follows a reply from after the `Last-Event-ID` given (from its start without one).
+#[utoipa::path(get, path = "/chat/conversations/{id}/messages/{message_id}/stream", tag = "assistant",
+    security(("bearer" = [])), params(("id" = Uuid, Path), ("message_id" = Uuid, Path),
+        ("Last-Event-ID" = Option<u64>, Header, description = "The last event id received.")),
+    responses((status = 200, description = "the reply's events", content_type = "text/event-stream"),
+        Unauthorized, NotFound, Unavailable))]
+pub async fn resume(
+    State(state): State<AppState>,
+    CurrentUser(caller): CurrentUser,
+    Path((id, message_id)): Path<(ConversationId, ChatMessageId)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let reply = state.services.follow_reply(&caller, id, message_id).await?;
+    // An id that does not parse counts as none: the whole reply again.
+    let after = headers.get("last-event-id").and_then(|v| v.to_str().ok()?.trim().parse::<usize>().ok()).unwrap_or(0);
+    Ok(sse(reply, after))
+}
+
+fn sse(reply: Arc<Reply>, after: usize) -> Response {
+    let mut response =
+        Sse::new(follow(reply, after)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)).text("keep-alive")).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
+}
+
+/// The reply's events after the first `seen`, then live ones, until its last.
+fn follow(reply: Arc<Reply>, seen: usize) -> impl Stream<Item = Result<Event, Infallible>> {
+    futures_util::stream::unfold((reply, seen, false), |(reply, seen, done)| async move {
+        if done {
+            return None;
+        }
+        loop {
+            let (events, ended) = reply.events_after(seen);
+            if events.is_empty() {
+                if ended {
+                    return None;
+                }
+                reply.wait_beyond(seen).await;
+                continue;
+            }
+            let last = events.last().map_or(seen, |(id, _)| *id);
+            let finished = ended && last == seen + events.len() && events.last().is_some_and(|(_, e)| is_last(e));
+            let batch: Vec<Result<Event, Infallible>> = events.into_iter().map(|(id, event)| Ok(sse_event(id, &event))).collect();
+            return Some((futures_util::stream::iter(batch), (reply, last, finished)));
+        }
+    })
+    .flatten()
+}
+
+fn is_last(event: &ReplyEvent) -> bool {
+    matches!(event, ReplyEvent::Complete { .. } | ReplyEvent::Error { .. })
+}
+
+fn sse_event(id: usize, event: &ReplyEvent) -> Event {
+    let data = serde_json::to_string(event).unwrap_or_else(|_| "{\"type\":\"error\",\"error\":\"unencodable\"}".into());
+    Event::default().id(id.to_string()).data(data)
+}

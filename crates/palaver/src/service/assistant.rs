@@ -1,0 +1,202 @@
+//! Replies from the assistant: starting one (the send, over REST, SSE or the WebSocket),
+//! following it, cancelling it. The reply itself runs in `assistant::run`; without an LLM
+//! configured these answer 503 and the conversations' CRUD still works.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use palaver_protocol as wire;
+use palaver_protocol::ws::ServerEvent;
+use tokio_util::sync::CancellationToken;
+
+use super::conversations::chat_message;
+use super::{Caller, Services};
+use crate::assistant::llm::LlmClient;
+use crate::assistant::mcp::McpHub;
+use crate::assistant::replies::{Refusal, Replies, Reply};
+use crate::assistant::run::Runner;
+use crate::clock;
+use crate::domain::{ChatMessageId, ChatRole, ChatStatus, ChatText, ConversationId, UserId};
+use crate::error::{Error, Result};
+use crate::ratelimit::KeyedRateLimit;
+use crate::realtime::{Control, Topic};
+use crate::store::ChatMessageRow;
+
+/// Turns of history read to build a prompt (the token budget then decides how many go).
+const HISTORY_TURNS: i64 = 200;
+
+/// The assistant's settings, from `Config`.
+pub struct AssistantSettings {
+    pub llm: LlmClient,
+    pub mcp: McpHub,
+    pub system_prompt: String,
+    pub max_prompt_tokens: u64,
+    pub max_tool_rounds: u32,
+    pub max_running_per_user: u32,
+    pub sends_per_minute: f64,
+}
+
+pub struct Assistant {
+    runner: Arc<Runner>,
+    replies: Arc<Replies>,
+    max_running_per_user: usize,
+    sends: KeyedRateLimit<UserId>,
+}
+
+impl Assistant {
+    pub(super) fn new(settings: AssistantSettings, services: &Services, shutdown: CancellationToken) -> Self {
+        let replies = Arc::new(Replies::default());
+        let broker = services.inner.broker.clone();
+        let publish = Arc::new(move |owner: UserId, conversation: ConversationId, event: &wire::ReplyEvent| {
+            let frame = ServerEvent::assistant(conversation.into(), event.clone());
+            super::events::publish(&*broker, Topic::User(owner), &frame, Control::None);
+        });
+        let runner = Arc::new(Runner {
+            llm: settings.llm,
+            mcp: settings.mcp,
+            store: services.store().clone(),
+            replies: replies.clone(),
+            publish,
+            shutdown,
+            system_prompt: settings.system_prompt,
+            max_prompt_tokens: settings.max_prompt_tokens,
+            max_tool_rounds: settings.max_tool_rounds,
+        });
+        Self {
+            runner,
+            replies,
+            max_running_per_user: settings.max_running_per_user as usize,
+            sends: KeyedRateLimit::new(settings.sends_per_minute / 60.0, settings.sends_per_minute),
+        }
+    }
+
+    pub fn replies(&self) -> &Replies {
+        &self.replies
+    }
+
+    pub fn mcp(&self) -> &McpHub {
+        &self.runner.mcp
+    }
+}
+
+fn no_llm() -> Error {
+    Error::Unavailable { what: "the assistant (no LLM is configured: set PALAVER_LLM_BASE_URL and PALAVER_LLM_MODEL)", retry_after: Duration::from_secs(60) }
+}
+
+/// A reply that was started, with the two messages it stored.
+pub struct Started {
+    pub reply: Arc<Reply>,
+    pub user_message: wire::ChatMessage,
+    pub assistant_message: wire::ChatMessage,
+}
+
+impl Services {
+    pub(super) fn assistant(&self) -> Option<&Assistant> {
+        self.inner.assistant.get()
+    }
+
+    fn configured_assistant(&self) -> Result<&Assistant> {
+        self.assistant().ok_or_else(no_llm)
+    }
+
+    /// Stores the user's message and a running reply, and starts the reply's task.
+    pub async fn start_reply(&self, caller: &Caller, id: ConversationId, message: &str) -> Result<Started> {
+        self.own_conversation(caller, id).await?;
+        let assistant = self.configured_assistant()?;
+        let text = ChatText::parse(message).map_err(|e| Error::Validation(vec![e]))?;
+        assistant.sends.try_take(caller.id).map_err(|retry_after| Error::RateLimited { retry_after })?;
+        let now = clock::now();
+        let user = ChatMessageRow {
+            id: ChatMessageId::generate(),
+            conversation_id: id,
+            role: ChatRole::User,
+            status: ChatStatus::Complete,
+            content: text.into_inner(),
+            created_at: now,
+            model_used: None,
+            prompt_tokens: None,
+            completion_tokens: None,
+            tool_calls: "[]".into(),
+        };
+        let running = ChatMessageRow {
+            id: ChatMessageId::generate(),
+            role: ChatRole::Assistant,
+            status: ChatStatus::Running,
+            content: String::new(),
+            // After the user's message, whatever the clock's resolution.
+            created_at: now + time::Duration::microseconds(1),
+            model_used: Some(assistant.runner.llm.model().to_owned()),
+            ..user.clone()
+        };
+        let reply = match assistant.replies.begin(id, caller.id, running.id, assistant.max_running_per_user) {
+            Ok(reply) => reply,
+            Err(Refusal::Busy) => return Err(Error::Conflict("a reply is already running in this conversation")),
+            Err(Refusal::TooMany) => return Err(Error::RateLimited { retry_after: Duration::from_secs(5) }),
+        };
+        if let Err(e) = self.store().start_reply(&user, &running).await {
+            assistant.replies.finish(&reply);
+            return Err(match e {
+                // Another instance runs one (the index allows one running reply each).
+                crate::store::Error::UniqueViolation(_) => Error::Conflict("a reply is already running in this conversation"),
+                other => other.into(),
+            });
+        }
+        let start = wire::ReplyEvent::Start { user_message_id: user.id.into(), assistant_message_id: running.id.into() };
+        (assistant.runner.publish)(caller.id, id, &start);
+        reply.push(start);
+        let history = self.store().recent_chat_messages(id, HISTORY_TURNS).await.unwrap_or_else(|_| vec![user.clone()]);
+        tokio::spawn(assistant.runner.clone().run(reply.clone(), history));
+        Ok(Started { reply, user_message: chat_message(user), assistant_message: chat_message(running) })
+    }
+
+    /// Sends and waits for the whole reply (however the client fares meanwhile: the reply
+    /// runs in its own task and is stored anyway).
+    pub async fn send_chat(&self, caller: &Caller, id: ConversationId, message: &str) -> Result<wire::SendChatResponse> {
+        let started = self.start_reply(caller, id, message).await?;
+        while !started.reply.ended() {
+            let seen = started.reply.events_after(0).0.len();
+            started.reply.wait_beyond(seen).await;
+        }
+        let stored = self.store().chat_message(id, started.reply.message).await?.ok_or(Error::NotFound("message"))?;
+        Ok(wire::SendChatResponse { user_message: started.user_message, assistant_message: chat_message(stored) })
+    }
+
+    /// The reply writing `message` of the caller's conversation, to follow from an event id.
+    /// A reply finished long ago (or on another instance) is its stored message, as one
+    /// `complete` (or `error`) event.
+    pub async fn follow_reply(&self, caller: &Caller, id: ConversationId, message: ChatMessageId) -> Result<Arc<Reply>> {
+        self.own_conversation(caller, id).await?;
+        let assistant = self.configured_assistant()?;
+        if let Some(reply) = assistant.replies.find(id, message) {
+            return Ok(reply);
+        }
+        let stored = self.store().chat_message(id, message).await?;
+        let stored = stored.filter(|m| m.role == ChatRole::Assistant).ok_or(Error::NotFound("message"))?;
+        Ok(Arc::new(Reply::stored(id, caller.id, stored)))
+    }
+
+    /// Stops the conversation's running reply; the part so far is kept, as `cancelled`.
+    pub async fn cancel_reply(&self, caller: &Caller, id: ConversationId) -> Result<()> {
+        self.own_conversation(caller, id).await?;
+        let assistant = self.configured_assistant()?;
+        if assistant.replies.cancel(id) { Ok(()) } else { Err(Error::Conflict("no reply is running in this conversation")) }
+    }
+
+    /// At shutdown: ends every running reply as interrupted and waits (a bounded time) for
+    /// them to be stored.
+    pub async fn interrupt_replies(&self, within: Duration) {
+        let Some(assistant) = self.assistant() else { return };
+        self.inner.shutdown.cancel();
+        let running = assistant.replies.all_running();
+        let _ = tokio::time::timeout(within, async {
+            for reply in running {
+                while !reply.ended() {
+                    let seen = reply.events_after(0).0.len();
+                    reply.wait_beyond(seen).await;
+                }
+            }
+        })
+        .await;
+        assistant.mcp().shutdown().await;
+    }
+}
