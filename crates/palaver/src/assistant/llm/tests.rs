@@ -251,7 +251,8 @@ async fn an_upstream_that_never_answers_is_a_timeout() {
 async fn a_hang_mid_stream_is_stalled_then_the_stream_ends_and_the_connection_closes() {
     let fake = FakeLlm::start().await;
     fake.push(FakeReply::text(&["a", "b"]).hang_after(2));
-    let client = LlmClient::new(settings(fake.base_url(), Duration::from_millis(300))).unwrap();
+    // Long enough that a busy machine does not stall before "a", short for the test.
+    let client = LlmClient::new(settings(fake.base_url(), Duration::from_secs(1))).unwrap();
     let mut stream = client.stream(hello()).await.unwrap();
     assert_eq!(stream.next().await, Some(Ok(delta("a"))));
     assert_eq!(stream.next().await, Some(Err(LlmError::Stalled)));
