@@ -7,6 +7,7 @@
 mod app;
 mod body;
 mod database;
+mod fake_llm;
 mod images;
 mod proxy;
 mod reply;
@@ -16,6 +17,9 @@ mod ws;
 pub use app::*;
 pub use body::*;
 pub use database::*;
+// Until the assistant's API tests use it.
+#[allow(unused_imports)]
+pub use fake_llm::*;
 pub use images::*;
 pub use proxy::*;
 pub use reply::*;
