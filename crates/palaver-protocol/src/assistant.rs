@@ -139,15 +139,29 @@ pub struct Usage {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ReplyEvent {
-    Start { user_message_id: Uuid, assistant_message_id: Uuid },
-    Chunk { content: String },
+    Start {
+        user_message_id: Uuid,
+        assistant_message_id: Uuid,
+    },
+    Chunk {
+        content: String,
+    },
     ToolCall {
         name: String,
         #[schema(value_type = Object)]
         arguments: serde_json::Value,
     },
-    ToolResult { name: String, content: String, is_error: bool },
-    Complete { message_id: Uuid, usage: Usage },
+    ToolResult {
+        name: String,
+        content: String,
+        is_error: bool,
+    },
+    Complete {
+        message_id: Uuid,
+        usage: Usage,
+    },
     /// The reply ended without completing: cancelled, interrupted, or the upstream failed.
-    Error { error: String },
+    Error {
+        error: String,
+    },
 }

@@ -52,10 +52,15 @@ pub enum ClientFrame {
     /// A message to the assistant in one of the caller's conversations; the reply's events
     /// come back as `assistant.*` frames.
     #[serde(rename = "assistant.send")]
-    AssistantSend { conversation_id: Uuid, message: String },
+    AssistantSend {
+        conversation_id: Uuid,
+        message: String,
+    },
     /// Stops the conversation's running reply; the part so far is kept.
     #[serde(rename = "assistant.cancel")]
-    AssistantCancel { conversation_id: Uuid },
+    AssistantCancel {
+        conversation_id: Uuid,
+    },
 }
 
 /// A server frame: a reply (with the request's `id`) or a pushed event (no `id`).
@@ -154,17 +159,40 @@ pub enum ServerEvent {
     },
     /// The events of an assistant reply, to every session of the conversation's owner.
     #[serde(rename = "assistant.start")]
-    AssistantStart { conversation_id: Uuid, user_message_id: Uuid, assistant_message_id: Uuid },
+    AssistantStart {
+        conversation_id: Uuid,
+        user_message_id: Uuid,
+        assistant_message_id: Uuid,
+    },
     #[serde(rename = "assistant.chunk")]
-    AssistantChunk { conversation_id: Uuid, content: String },
+    AssistantChunk {
+        conversation_id: Uuid,
+        content: String,
+    },
     #[serde(rename = "assistant.tool_call")]
-    AssistantToolCall { conversation_id: Uuid, name: String, arguments: serde_json::Value },
+    AssistantToolCall {
+        conversation_id: Uuid,
+        name: String,
+        arguments: serde_json::Value,
+    },
     #[serde(rename = "assistant.tool_result")]
-    AssistantToolResult { conversation_id: Uuid, name: String, content: String, is_error: bool },
+    AssistantToolResult {
+        conversation_id: Uuid,
+        name: String,
+        content: String,
+        is_error: bool,
+    },
     #[serde(rename = "assistant.complete")]
-    AssistantComplete { conversation_id: Uuid, message_id: Uuid, usage: crate::Usage },
+    AssistantComplete {
+        conversation_id: Uuid,
+        message_id: Uuid,
+        usage: crate::Usage,
+    },
     #[serde(rename = "assistant.error")]
-    AssistantError { conversation_id: Uuid, error: String },
+    AssistantError {
+        conversation_id: Uuid,
+        error: String,
+    },
 }
 
 impl ServerEvent {

@@ -185,7 +185,12 @@ impl Replies {
         let state = self.state();
         let running = state.running.get(&conversation).filter(|r| r.message == message);
         running.cloned().or_else(|| {
-            state.finished.iter().rev().find(|(_, r)| r.conversation == conversation && r.message == message).map(|(_, r)| r.clone())
+            state
+                .finished
+                .iter()
+                .rev()
+                .find(|(_, r)| r.conversation == conversation && r.message == message)
+                .map(|(_, r)| r.clone())
         })
     }
 
@@ -256,7 +261,8 @@ mod tests {
     #[test]
     fn a_full_log_refuses_more_but_still_ends() {
         let replies = Replies::default();
-        let reply = replies.begin(ConversationId::generate(), UserId::generate(), ChatMessageId::generate(), 1).unwrap();
+        let reply =
+            replies.begin(ConversationId::generate(), UserId::generate(), ChatMessageId::generate(), 1).unwrap();
         for _ in 0..MAX_EVENTS {
             assert!(reply.push(chunk("x")));
         }

@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt};
 use palaver_protocol::{
     ChatMessagePage, Conversation, ConversationPage, CreateConversationRequest, OffsetQuery, RenameConversationRequest,
     ReplyEvent, SendChatRequest, SendChatResponse, StreamQuery,
@@ -156,8 +156,9 @@ pub async fn resume(
 }
 
 fn sse(reply: Arc<Reply>, after: usize) -> Response {
-    let mut response =
-        Sse::new(follow(reply, after)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)).text("keep-alive")).into_response();
+    let mut response = Sse::new(follow(reply, after))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)).text("keep-alive"))
+        .into_response();
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
@@ -181,7 +182,8 @@ fn follow(reply: Arc<Reply>, seen: usize) -> impl Stream<Item = Result<Event, In
             }
             let last = events.last().map_or(seen, |(id, _)| *id);
             let finished = ended && last == seen + events.len() && events.last().is_some_and(|(_, e)| is_last(e));
-            let batch: Vec<Result<Event, Infallible>> = events.into_iter().map(|(id, event)| Ok(sse_event(id, &event))).collect();
+            let batch: Vec<Result<Event, Infallible>> =
+                events.into_iter().map(|(id, event)| Ok(sse_event(id, &event))).collect();
             return Some((futures_util::stream::iter(batch), (reply, last, finished)));
         }
     })

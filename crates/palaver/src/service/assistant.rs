@@ -80,7 +80,10 @@ impl Assistant {
 }
 
 fn no_llm() -> Error {
-    Error::Unavailable { what: "the assistant (no LLM is configured: set PALAVER_LLM_BASE_URL and PALAVER_LLM_MODEL)", retry_after: Duration::from_secs(60) }
+    Error::Unavailable {
+        what: "the assistant (no LLM is configured: set PALAVER_LLM_BASE_URL and PALAVER_LLM_MODEL)",
+        retry_after: Duration::from_secs(60),
+    }
 }
 
 /// A reply that was started, with the two messages it stored.
@@ -137,11 +140,14 @@ impl Services {
             assistant.replies.finish(&reply);
             return Err(match e {
                 // Another instance runs one (the index allows one running reply each).
-                crate::store::Error::UniqueViolation(_) => Error::Conflict("a reply is already running in this conversation"),
+                crate::store::Error::UniqueViolation(_) => {
+                    Error::Conflict("a reply is already running in this conversation")
+                }
                 other => other.into(),
             });
         }
-        let start = wire::ReplyEvent::Start { user_message_id: user.id.into(), assistant_message_id: running.id.into() };
+        let start =
+            wire::ReplyEvent::Start { user_message_id: user.id.into(), assistant_message_id: running.id.into() };
         (assistant.runner.publish)(caller.id, id, &start);
         reply.push(start);
         let history = self.store().recent_chat_messages(id, HISTORY_TURNS).await.unwrap_or_else(|_| vec![user.clone()]);
@@ -151,7 +157,12 @@ impl Services {
 
     /// Sends and waits for the whole reply (however the client fares meanwhile: the reply
     /// runs in its own task and is stored anyway).
-    pub async fn send_chat(&self, caller: &Caller, id: ConversationId, message: &str) -> Result<wire::SendChatResponse> {
+    pub async fn send_chat(
+        &self,
+        caller: &Caller,
+        id: ConversationId,
+        message: &str,
+    ) -> Result<wire::SendChatResponse> {
         let started = self.start_reply(caller, id, message).await?;
         while !started.reply.ended() {
             let seen = started.reply.events_after(0).0.len();
@@ -164,7 +175,12 @@ impl Services {
     /// The reply writing `message` of the caller's conversation, to follow from an event id.
     /// A reply finished long ago (or on another instance) is its stored message, as one
     /// `complete` (or `error`) event.
-    pub async fn follow_reply(&self, caller: &Caller, id: ConversationId, message: ChatMessageId) -> Result<Arc<Reply>> {
+    pub async fn follow_reply(
+        &self,
+        caller: &Caller,
+        id: ConversationId,
+        message: ChatMessageId,
+    ) -> Result<Arc<Reply>> {
         self.own_conversation(caller, id).await?;
         let assistant = self.configured_assistant()?;
         if let Some(reply) = assistant.replies.find(id, message) {
@@ -179,7 +195,11 @@ impl Services {
     pub async fn cancel_reply(&self, caller: &Caller, id: ConversationId) -> Result<()> {
         self.own_conversation(caller, id).await?;
         let assistant = self.configured_assistant()?;
-        if assistant.replies.cancel(id) { Ok(()) } else { Err(Error::Conflict("no reply is running in this conversation")) }
+        if assistant.replies.cancel(id) {
+            Ok(())
+        } else {
+            Err(Error::Conflict("no reply is running in this conversation"))
+        }
     }
 
     /// At shutdown: ends every running reply as interrupted and waits (a bounded time) for

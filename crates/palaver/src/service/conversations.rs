@@ -25,7 +25,8 @@ impl Services {
         caller: &Caller,
         req: wire::CreateConversationRequest,
     ) -> Result<wire::Conversation> {
-        let title = ConversationTitle::parse_or_default(req.title.as_deref()).map_err(|e| Error::Validation(vec![e]))?;
+        let title =
+            ConversationTitle::parse_or_default(req.title.as_deref()).map_err(|e| Error::Validation(vec![e]))?;
         let now = clock::now();
         let row = ConversationRow {
             id: ConversationId::generate(),

@@ -66,7 +66,6 @@ struct Inner {
 }
 
 /// Tunables of the services, from `Config`.
-#[derive(Debug, Clone)]
 pub struct Settings {
     pub refresh_ttl_secs: u64,
     /// The bounded pool of password hashers.

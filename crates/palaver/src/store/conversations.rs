@@ -49,12 +49,8 @@ pub trait ConversationStore {
     async fn create_conversation(&self, row: &ConversationRow) -> Result<(), Error>;
     async fn conversation(&self, owner: UserId, id: ConversationId) -> Result<Option<ConversationRow>, Error>;
     /// A page, newest `updated_at` first, and how many there are in all.
-    async fn conversations(
-        &self,
-        owner: UserId,
-        offset: i64,
-        limit: i64,
-    ) -> Result<(Vec<ConversationRow>, i64), Error>;
+    async fn conversations(&self, owner: UserId, offset: i64, limit: i64)
+    -> Result<(Vec<ConversationRow>, i64), Error>;
     async fn rename_conversation(
         &self,
         owner: UserId,
@@ -79,8 +75,12 @@ pub trait ConversationStore {
     async fn start_reply(&self, user: &ChatMessageRow, reply: &ChatMessageRow) -> Result<(), Error>;
     /// Ends a running reply; counts its tokens into the conversation. `false` if it was not
     /// running any more.
-    async fn finish_reply(&self, id: ConversationId, message: ChatMessageId, end: &FinishedReply)
-    -> Result<bool, Error>;
+    async fn finish_reply(
+        &self,
+        id: ConversationId,
+        message: ChatMessageId,
+        end: &FinishedReply,
+    ) -> Result<bool, Error>;
     /// Marks every reply still running as interrupted (at start: no reply outlives the
     /// process that ran it). Returns how many.
     async fn interrupt_running_replies(&self, now: OffsetDateTime) -> Result<u64, Error>;

@@ -34,7 +34,16 @@ pub use users::{AccountState, NewUser, UserRow, UserStore};
 /// Everything the services need from a database.
 #[async_trait::async_trait]
 pub trait Store:
-    UserStore + TokenStore + RoomStore + MessageStore + HistoryStore + NotificationStore + UploadStore + ConversationStore + Send + Sync
+    UserStore
+    + TokenStore
+    + RoomStore
+    + MessageStore
+    + HistoryStore
+    + NotificationStore
+    + UploadStore
+    + ConversationStore
+    + Send
+    + Sync
 {
     /// A cheap round trip, for `/readyz`.
     async fn ping(&self) -> Result<(), Error>;

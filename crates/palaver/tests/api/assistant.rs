@@ -123,7 +123,17 @@ async fn a_reply_streams_over_sse_and_is_stored_with_its_usage(app: TestApp, fak
     let reply = &messages[1];
     assert_keys(
         reply,
-        &["id", "role", "status", "content", "created_at", "model_used", "prompt_tokens", "completion_tokens", "tool_calls"],
+        &[
+            "id",
+            "role",
+            "status",
+            "content",
+            "created_at",
+            "model_used",
+            "prompt_tokens",
+            "completion_tokens",
+            "tool_calls",
+        ],
     );
     assert_eq!(reply["role"], "assistant");
     assert_eq!(reply["status"], "complete");
@@ -157,8 +167,10 @@ async fn a_reply_is_sent_and_answered_whole(app: TestApp, fake: FakeLlm) {
     fake.push(FakeReply::text(&["Four", "."]).without_usage());
     let alice = app.register("alice").await;
     let id = conversation(&app, &alice).await;
-    let answer =
-        app.post(&alice, &format!("/chat/conversations/{id}/messages"), json!({"message": "2+2?"})).await.expect_status(201);
+    let answer = app
+        .post(&alice, &format!("/chat/conversations/{id}/messages"), json!({"message": "2+2?"}))
+        .await
+        .expect_status(201);
     assert_eq!(answer["user_message"]["content"], "2+2?");
     assert_eq!(answer["assistant_message"]["content"], "Four.");
     assert_eq!(answer["assistant_message"]["status"], "complete");
@@ -221,13 +233,18 @@ async fn a_dropped_stream_is_resumed_from_its_last_event(app: TestApp, fake: Fak
     let rest = parse_sse(&resumed.send().await.unwrap().text().await.unwrap());
     assert_eq!(rest.first().unwrap().id, Some(last_id + 1), "no event missed or repeated");
     assert_eq!(rest.last().unwrap().data["type"], "complete");
-    let whole: String = first.iter().chain(&rest).filter(|e| e.data["type"] == "chunk").map(|e| str_of(&e.data["content"])).collect();
+    let whole: String =
+        first.iter().chain(&rest).filter(|e| e.data["type"] == "chunk").map(|e| str_of(&e.data["content"])).collect();
     assert_eq!(whole, pieces.concat());
     // The client went away, the reply did not: it is stored whole.
     let messages = stored(&app, &alice, &id).await;
-    assert_eq!((messages[1]["status"].clone(), messages[1]["content"].clone()), (json!("complete"), json!(pieces.concat())));
+    assert_eq!(
+        (messages[1]["status"].clone(), messages[1]["content"].clone()),
+        (json!("complete"), json!(pieces.concat()))
+    );
     // Once done, a resume without an id replays it all, and with the last id ends at once.
-    let all = parse_sse(&app.client.get(&url).bearer_auth(&alice.access_token).send().await.unwrap().text().await.unwrap());
+    let all =
+        parse_sse(&app.client.get(&url).bearer_auth(&alice.access_token).send().await.unwrap().text().await.unwrap());
     assert_eq!(text_of(&all), pieces.concat());
     let end = all.last().unwrap().id.unwrap();
     let request = app.client.get(&url).bearer_auth(&alice.access_token).header("last-event-id", end.to_string());

@@ -49,7 +49,9 @@ async fn conversations_are_created_listed_renamed_and_deleted(app: TestApp) {
     app.delete(&alice, &format!("/chat/conversations/{id}")).await.expect_status(204);
     app.delete(&alice, &format!("/chat/conversations/{id}")).await.expect_problem(404, Some("not_found"));
     app.get(&alice, &format!("/chat/conversations/{id}/messages")).await.expect_problem(404, None);
-    app.patch(&alice, &format!("/chat/conversations/{id}/title"), json!({"title": "x"})).await.expect_problem(404, None);
+    app.patch(&alice, &format!("/chat/conversations/{id}/title"), json!({"title": "x"}))
+        .await
+        .expect_problem(404, None);
     let page = app.get(&alice, "/chat/conversations").await.expect_status(200);
     assert_eq!(page["total"], 1);
 }
@@ -57,13 +59,18 @@ async fn conversations_are_created_listed_renamed_and_deleted(app: TestApp) {
 async fn conversations_are_private_to_their_owner(app: TestApp) {
     let alice = app.register("alice").await;
     let mallory = app.register("mallory").await;
-    let id = str_of(&app.post(&alice, "/chat/conversations", json!({"title": "secret"})).await.expect_status(201)["id"]);
+    let id =
+        str_of(&app.post(&alice, "/chat/conversations", json!({"title": "secret"})).await.expect_status(201)["id"]);
     let page = app.get(&mallory, "/chat/conversations").await.expect_status(200);
     assert_eq!(page["total"], 0);
     app.get(&mallory, &format!("/chat/conversations/{id}/messages")).await.expect_problem(404, Some("not_found"));
-    app.patch(&mallory, &format!("/chat/conversations/{id}/title"), json!({"title": "mine"})).await.expect_problem(404, None);
+    app.patch(&mallory, &format!("/chat/conversations/{id}/title"), json!({"title": "mine"}))
+        .await
+        .expect_problem(404, None);
     app.delete(&mallory, &format!("/chat/conversations/{id}")).await.expect_problem(404, None);
-    app.post(&mallory, &format!("/chat/conversations/{id}/messages"), json!({"message": "hi"})).await.expect_problem(404, None);
+    app.post(&mallory, &format!("/chat/conversations/{id}/messages"), json!({"message": "hi"}))
+        .await
+        .expect_problem(404, None);
     app.post(&mallory, &format!("/chat/conversations/{id}/cancel"), json!({})).await.expect_problem(404, None);
     let stream = format!("/chat/conversations/{id}/messages/{}/stream", uuid::Uuid::now_v7());
     app.get(&mallory, &stream).await.expect_problem(404, None);
@@ -79,7 +86,9 @@ async fn conversation_input_is_validated(app: TestApp) {
     app.post(&alice, "/chat/conversations", json!({"title": "a\u{0}b"})).await.expect_invalid("title");
     let ok = app.post(&alice, "/chat/conversations", json!({"title": "t".repeat(500)})).await.expect_status(201);
     let id = str_of(&ok["id"]);
-    app.patch(&alice, &format!("/chat/conversations/{id}/title"), json!({"title": "   "})).await.expect_invalid("title");
+    app.patch(&alice, &format!("/chat/conversations/{id}/title"), json!({"title": "   "}))
+        .await
+        .expect_invalid("title");
     for query in ["?limit=0", "?limit=101", "?offset=-1"] {
         app.get(&alice, &format!("/chat/conversations{query}")).await.expect_status_in(&[400, 422]);
     }
