@@ -7,10 +7,13 @@ CREATE TABLE conversations (
     updated_at        TIMESTAMPTZ NOT NULL,
     deleted_at        TIMESTAMPTZ,
     total_messages    BIGINT NOT NULL DEFAULT 0,
-    total_tokens_used BIGINT NOT NULL DEFAULT 0
+    total_tokens_used BIGINT NOT NULL DEFAULT 0,
+    -- updated_at in microseconds since the epoch, for ordering: SQLite keeps times as text,
+    -- whose order is not the times' order when their fractions differ in length.
+    activity          BIGINT NOT NULL
 );
 -- Listed newest first per owner.
-CREATE INDEX conversations_owner_updated ON conversations (owner_id, updated_at) WHERE deleted_at IS NULL;
+CREATE INDEX conversations_owner_activity ON conversations (owner_id, activity) WHERE deleted_at IS NULL;
 
 -- A reply's row is written when it starts (`running`) and once more when it ends, with
 -- the whole text: never a row per token.
@@ -27,6 +30,7 @@ CREATE TABLE chat_messages (
     -- JSON: [{name, arguments, result, is_error}]
     tool_calls        TEXT NOT NULL DEFAULT '[]'
 );
-CREATE INDEX chat_messages_conversation ON chat_messages (conversation_id, created_at, id);
+-- Oldest first by id: v7 ids sort by creation (the same process makes a send's two).
+CREATE INDEX chat_messages_conversation ON chat_messages (conversation_id, id);
 -- One running reply per conversation: a second send while one runs is refused (409).
 CREATE UNIQUE INDEX chat_messages_one_running ON chat_messages (conversation_id) WHERE status = 'running';

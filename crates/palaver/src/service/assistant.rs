@@ -126,7 +126,7 @@ impl Services {
             role: ChatRole::Assistant,
             status: ChatStatus::Running,
             content: String::new(),
-            // After the user's message, whatever the clock's resolution.
+            // After the user's message (and its id after the user's: v7 ids are monotonic).
             created_at: now + time::Duration::microseconds(1),
             model_used: Some(assistant.runner.llm.model().to_owned()),
             ..user.clone()

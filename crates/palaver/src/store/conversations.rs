@@ -86,6 +86,11 @@ pub trait ConversationStore {
     async fn interrupt_running_replies(&self, now: OffsetDateTime) -> Result<u64, Error>;
 }
 
+/// A time as microseconds since the epoch: the `activity` column conversations are ordered by.
+pub(crate) fn micros(at: OffsetDateTime) -> i64 {
+    i64::try_from(at.unix_timestamp_nanos() / 1_000).unwrap_or(i64::MAX)
+}
+
 macro_rules! conversation_sql {
     () => {
         "SELECT id, owner_id, title, created_at, updated_at, total_messages, total_tokens_used FROM conversations"
@@ -105,13 +110,15 @@ macro_rules! impl_conversation_store {
         impl $crate::store::ConversationStore for $store {
             async fn create_conversation(&self, row: &$crate::store::ConversationRow) -> Result<(), $crate::store::Error> {
                 sqlx::query::<$db>(
-                    "INSERT INTO conversations (id, owner_id, title, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)",
+                    "INSERT INTO conversations (id, owner_id, title, created_at, updated_at, activity)
+                     VALUES ($1, $2, $3, $4, $5, $6)",
                 )
                 .bind(row.id)
                 .bind(row.owner_id)
                 .bind(&row.title)
                 .bind(row.created_at)
                 .bind(row.updated_at)
+                .bind($crate::store::conversations::micros(row.updated_at))
                 .execute(&self.write)
                 .await?;
                 Ok(())
@@ -140,7 +147,7 @@ macro_rules! impl_conversation_store {
             ) -> Result<(Vec<$crate::store::ConversationRow>, i64), $crate::store::Error> {
                 let rows = sqlx::query_as::<$db, $crate::store::ConversationRow>(concat!(
                     $crate::store::conversations::conversation_sql!(),
-                    " WHERE owner_id = $1 AND deleted_at IS NULL ORDER BY updated_at DESC, id DESC LIMIT $2 OFFSET $3"
+                    " WHERE owner_id = $1 AND deleted_at IS NULL ORDER BY activity DESC, id DESC LIMIT $2 OFFSET $3"
                 ))
                 .bind(owner)
                 .bind(limit)
@@ -163,7 +170,7 @@ macro_rules! impl_conversation_store {
                 now: time::OffsetDateTime,
             ) -> Result<Option<$crate::store::ConversationRow>, $crate::store::Error> {
                 Ok(sqlx::query_as::<$db, $crate::store::ConversationRow>(
-                    "UPDATE conversations SET title = $3, updated_at = $4
+                    "UPDATE conversations SET title = $3, updated_at = $4, activity = $5
                      WHERE id = $1 AND owner_id = $2 AND deleted_at IS NULL
                      RETURNING id, owner_id, title, created_at, updated_at, total_messages, total_tokens_used",
                 )
@@ -171,6 +178,7 @@ macro_rules! impl_conversation_store {
                 .bind(owner)
                 .bind(title)
                 .bind(now)
+                .bind($crate::store::conversations::micros(now))
                 .fetch_optional(&self.write)
                 .await?)
             }
@@ -200,7 +208,7 @@ macro_rules! impl_conversation_store {
             ) -> Result<(Vec<$crate::store::ChatMessageRow>, i64), $crate::store::Error> {
                 let rows = sqlx::query_as::<$db, $crate::store::ChatMessageRow>(concat!(
                     $crate::store::conversations::chat_message_sql!(),
-                    " WHERE conversation_id = $1 ORDER BY created_at, id LIMIT $2 OFFSET $3"
+                    " WHERE conversation_id = $1 ORDER BY id LIMIT $2 OFFSET $3"
                 ))
                 .bind(id)
                 .bind(limit)
@@ -221,7 +229,7 @@ macro_rules! impl_conversation_store {
             ) -> Result<Vec<$crate::store::ChatMessageRow>, $crate::store::Error> {
                 Ok(sqlx::query_as::<$db, $crate::store::ChatMessageRow>(concat!(
                     $crate::store::conversations::chat_message_sql!(),
-                    " WHERE conversation_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2"
+                    " WHERE conversation_id = $1 ORDER BY id DESC LIMIT $2"
                 ))
                 .bind(id)
                 .bind(limit)
@@ -266,10 +274,11 @@ macro_rules! impl_conversation_store {
                     .await?;
                 }
                 sqlx::query::<$db>(
-                    "UPDATE conversations SET total_messages = total_messages + 2, updated_at = $2 WHERE id = $1",
+                    "UPDATE conversations SET total_messages = total_messages + 2, updated_at = $2, activity = $3 WHERE id = $1",
                 )
                 .bind(user.conversation_id)
                 .bind(user.created_at)
+                .bind($crate::store::conversations::micros(user.created_at))
                 .execute(&mut *tx)
                 .await?;
                 tx.commit().await?;
@@ -303,11 +312,13 @@ macro_rules! impl_conversation_store {
                 }
                 let tokens = end.prompt_tokens.unwrap_or(0) + end.completion_tokens.unwrap_or(0);
                 sqlx::query::<$db>(
-                    "UPDATE conversations SET total_tokens_used = total_tokens_used + $2, updated_at = $3 WHERE id = $1",
+                    "UPDATE conversations SET total_tokens_used = total_tokens_used + $2, updated_at = $3, activity = $4
+                     WHERE id = $1",
                 )
                 .bind(id)
                 .bind(tokens)
                 .bind(end.at)
+                .bind($crate::store::conversations::micros(end.at))
                 .execute(&mut *tx)
                 .await?;
                 tx.commit().await?;

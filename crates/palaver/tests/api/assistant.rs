@@ -35,19 +35,48 @@ with_fake_llm!(
     a_dropped_stream_is_resumed_from_its_last_event,
     upstream_failures_end_the_reply_with_an_error,
     replies_reach_every_session_of_their_owner_only,
+    the_model_calls_mcp_tools_and_sees_their_errors,
 );
 
 async fn start(backend: Backend) -> (TestApp, FakeLlm) {
     let fake = FakeLlm::start().await;
     let base_url = fake.base_url();
+    // The real MCP `everything` server, over stdio, as an operator would configure it.
+    let everything = palaver::config::McpServerConfig {
+        name: "everything".into(),
+        command: Some("node".into()),
+        args: vec![mcp_everything_entry(), "stdio".into()],
+        env: Default::default(),
+        url: None,
+        timeout_secs: 10,
+    };
     let app = spawn_app(backend, move |config| {
         config.llm.base_url = Some(base_url);
         config.llm.model = Some("fake-model".into());
         config.llm.stall_timeout_secs = 1;
         config.llm.system_prompt = "You are a test.".into();
+        config.mcp.servers = vec![everything];
     })
     .await;
     (app, fake)
+}
+
+/// `PALAVER_TEST_MCP_EVERYTHING`, or where `.ci/mcp-servers` installs the server.
+fn mcp_everything_entry() -> String {
+    if let Ok(path) = std::env::var("PALAVER_TEST_MCP_EVERYTHING")
+        && !path.is_empty()
+    {
+        return path;
+    }
+    let cache = std::env::var("PALAVER_MCP_CACHE")
+        .unwrap_or_else(|_| format!("{}/.cache/palaver-mcp", std::env::var("HOME").unwrap_or_default()));
+    let entry = format!("{cache}/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
+    assert!(
+        std::path::Path::new(&entry).exists(),
+        "the assistant's tests need the MCP `everything` server, which is not at {entry}: `.ci/mcp-servers` \
+         installs it (once, from npm), or set PALAVER_TEST_MCP_EVERYTHING to its entry point"
+    );
+    entry
 }
 
 /// A server-sent event: its `id:` and its `data:` as JSON.
@@ -296,4 +325,50 @@ async fn replies_reach_every_session_of_their_owner_only(app: TestApp, fake: Fak
     // Cancel over the socket: nothing runs, so 409 as an error frame.
     let cancel = tab2.request(json!({"type": "assistant.cancel", "conversation_id": id})).await;
     assert_eq!((type_of(&cancel), cancel["code"].as_str()), ("error", Some("conflict")), "{cancel}");
+}
+
+async fn the_model_calls_mcp_tools_and_sees_their_errors(app: TestApp, fake: FakeLlm) {
+    // Round one: two calls (split across chunks, as OpenAI streams them), one of a tool that
+    // does not exist; round two: the answer.
+    fake.push(FakeReply::tool_calls(&[
+        ("call_1", "everything__get-sum", r#"{"a": 2, "b": 40}"#),
+        ("call_2", "everything__no-such-tool", "{}"),
+    ]));
+    fake.push(FakeReply::text(&["It is ", "42."]));
+    let alice = app.register("alice").await;
+    let id = conversation(&app, &alice).await;
+    let events = parse_sse(&open_stream(&app, &alice, &id, "what is 2 + 40?").await.text().await.unwrap());
+    assert_eq!(
+        kinds(&events),
+        ["start", "tool_call", "tool_result", "tool_call", "tool_result", "chunk", "chunk", "complete"],
+        "{events:?}"
+    );
+    assert_eq!(
+        events[1].data,
+        json!({"type": "tool_call", "name": "everything__get-sum", "arguments": {"a": 2, "b": 40}})
+    );
+    let sum = &events[2].data;
+    assert_eq!((sum["name"].clone(), sum["is_error"].clone()), (json!("everything__get-sum"), json!(false)));
+    assert!(str_of(&sum["content"]).contains("42"), "{sum}");
+    assert_eq!(events[4].data["is_error"], true, "an unknown tool is an error the model sees: {:?}", events[4]);
+    assert_eq!(text_of(&events), "It is 42.");
+    // The tools were offered namespaced, and the results went back to the model.
+    let requests = fake.requests();
+    let offered: Vec<String> =
+        requests[0].body["tools"].as_array().unwrap().iter().map(|t| str_of(&t["function"]["name"])).collect();
+    assert!(offered.contains(&"everything__echo".to_owned()) && offered.contains(&"everything__get-sum".to_owned()));
+    let second = requests[1].body["messages"].as_array().unwrap();
+    let results: Vec<&Value> = second.iter().filter(|m| m["role"] == "tool").collect();
+    assert_eq!(results.len(), 2);
+    assert_eq!(results[0]["tool_call_id"], "call_1");
+    assert!(str_of(&results[0]["content"]).contains("42"));
+    // Stored on the reply.
+    let reply = &stored(&app, &alice, &id).await[1];
+    assert_eq!(reply["status"], "complete");
+    let calls = reply["tool_calls"].as_array().unwrap();
+    assert_eq!(calls.len(), 2);
+    assert_eq!(calls[0]["name"], "everything__get-sum");
+    assert_eq!(calls[0]["arguments"], json!({"a": 2, "b": 40}));
+    assert!(str_of(&calls[0]["result"]).contains("42"));
+    assert_eq!((calls[0]["is_error"].clone(), calls[1]["is_error"].clone()), (json!(false), json!(true)));
 }
