@@ -17,7 +17,7 @@ use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr};
 use utoipa::{IntoResponses, PartialSchema, ToSchema};
 
-use crate::domain::{ClientMsgId, MessageContent, Password, RoomDescription, RoomName};
+use crate::domain::{ChatText, ClientMsgId, ConversationTitle, MessageContent, Password, RoomDescription, RoomName};
 use text::TextRule;
 
 const PROBLEM_JSON: &str = "application/problem+json";
@@ -186,18 +186,26 @@ fn problem_response(problem: &ProblemResponse) -> Response {
 fn text_rules() -> &'static [(&'static str, &'static str, TextRule)] {
     static RULES: OnceLock<Vec<(&str, &str, TextRule)>> = OnceLock::new();
     RULES.get_or_init(|| {
-        let [password, name, description, content, client_msg_id] = std::thread::scope(|scope| {
-            let learners: [fn() -> TextRule; 5] = [
-                || TextRule::learn(|s| Password::parse(s).ok().map(|p| p.expose().to_owned())),
-                || TextRule::learn(|s| RoomName::parse(s).ok().map(RoomName::into_inner)),
-                || TextRule::learn(|s| RoomDescription::parse(s).ok().map(RoomDescription::into_inner)),
-                || TextRule::learn(|s| MessageContent::parse(s).ok().map(MessageContent::into_inner)),
-                || TextRule::learn(|s| ClientMsgId::parse(s).ok().map(ClientMsgId::into_inner)),
-            ];
-            learners
-                .map(|learn| scope.spawn(learn))
-                .map(|learning| learning.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
-        });
+        let [password, name, description, content, client_msg_id, title, new_title, chat] =
+            std::thread::scope(|scope| {
+                let learners: [fn() -> TextRule; 8] = [
+                    || TextRule::learn(|s| Password::parse(s).ok().map(|p| p.expose().to_owned())),
+                    || TextRule::learn(|s| RoomName::parse(s).ok().map(RoomName::into_inner)),
+                    || TextRule::learn(|s| RoomDescription::parse(s).ok().map(RoomDescription::into_inner)),
+                    || TextRule::learn(|s| MessageContent::parse(s).ok().map(MessageContent::into_inner)),
+                    || TextRule::learn(|s| ClientMsgId::parse(s).ok().map(ClientMsgId::into_inner)),
+                    || TextRule::learn(|s| ConversationTitle::parse(s).ok().map(ConversationTitle::into_inner)),
+                    || {
+                        TextRule::learn(|s| {
+                            ConversationTitle::parse_or_default(Some(s)).ok().map(ConversationTitle::into_inner)
+                        })
+                    },
+                    || TextRule::learn(|s| ChatText::parse(s).ok().map(ChatText::into_inner)),
+                ];
+                learners
+                    .map(|learn| scope.spawn(learn))
+                    .map(|learning| learning.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            });
         vec![
             ("RegisterRequest", "password", password),
             ("CreateRoomRequest", "name", name.clone()),
@@ -207,6 +215,9 @@ fn text_rules() -> &'static [(&'static str, &'static str, TextRule)] {
             ("PostMessageRequest", "content", content.clone()),
             ("EditMessageRequest", "content", content),
             ("PostMessageRequest", "client_msg_id", client_msg_id),
+            ("RenameConversationRequest", "title", title),
+            ("CreateConversationRequest", "title", new_title),
+            ("SendChatRequest", "message", chat),
         ]
     })
 }
