@@ -349,6 +349,7 @@ impl Config {
         rules.check("llm.max_tool_rounds", between(self.llm.max_tool_rounds, 0, 100));
         rules.check("llm.max_running_per_user", between(self.llm.max_running_per_user, 1, 1000));
         rules.check("llm.sends_per_minute", rate(self.llm.sends_per_minute).and(burst(self.llm.sends_per_minute)));
+        rules.check_file_only("mcp.servers", mcp_servers(&self.mcp.servers));
         rules.check("uploads.unattached_ttl_secs", between(self.uploads.unattached_ttl_secs, 60, TEN_YEARS_SECS));
     }
 
@@ -599,6 +600,13 @@ impl Rules {
         }
     }
 
+    /// A setting only the TOML file holds (no variable names it).
+    fn check_file_only(&mut self, key: &'static str, verdict: Result<(), String>) {
+        if let Err(rule) = verdict {
+            self.problems.push(format!("{key} {rule}"));
+        }
+    }
+
     fn finish(self) -> Result<(), InvalidConfig> {
         if self.problems.is_empty() { Ok(()) } else { Err(InvalidConfig(self.problems)) }
     }
@@ -634,6 +642,34 @@ fn min_chars(value: &str, min: usize) -> Result<(), String> {
 fn database_scheme(url: &str) -> Result<(), String> {
     let known = ["sqlite:", "postgres:", "postgresql:"].iter().any(|scheme| url.starts_with(scheme));
     if known { Ok(()) } else { Err("must start with sqlite:, postgres: or postgresql:".into()) }
+}
+
+/// MCP servers: tools reach the model as `<name>__<tool>`, so names must be short, plain
+/// and distinct; each server is either a command (stdio) or a URL (streamable HTTP).
+fn mcp_servers(servers: &[McpServerConfig]) -> Result<(), String> {
+    let mut problems = Vec::new();
+    for (i, server) in servers.iter().enumerate() {
+        let name = &server.name;
+        let plain = name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if name.is_empty() || name.len() > 32 || !plain || name.contains("__") {
+            problems.push(format!("[{i}] name {name:?} must be 1 to 32 of A-Z a-z 0-9 _ - without \"__\""));
+        }
+        if servers[..i].iter().any(|other| other.name == *name) {
+            problems.push(format!("[{i}] name {name:?} is used twice"));
+        }
+        if server.command.is_some() == server.url.is_some() {
+            problems.push(format!("[{i}] {name:?} needs exactly one of command (stdio) and url (streamable HTTP)"));
+        }
+        if let Some(url) = &server.url
+            && http_url(url).is_err()
+        {
+            problems.push(format!("[{i}] {name:?} url must start with http:// or https://"));
+        }
+        if !(1..=3600).contains(&server.timeout_secs) {
+            problems.push(format!("[{i}] {name:?} timeout_secs must be between 1 and 3600"));
+        }
+    }
+    if problems.is_empty() { Ok(()) } else { Err(problems.join(", ")) }
 }
 
 fn http_url(url: &str) -> Result<(), String> {
@@ -681,6 +717,35 @@ mod tests {
             let config = Config::load(&settings).expect("the settings parse");
             let error = config.validate().expect_err("an unusable budget is refused").to_string();
             assert!(error.contains(named), "the error names {named}: {error}");
+        }
+    }
+
+    #[test]
+    fn mcp_servers_are_checked_at_start() {
+        let server = |name: &str, command: Option<&str>, url: Option<&str>| McpServerConfig {
+            name: name.into(),
+            command: command.map(Into::into),
+            args: vec![],
+            env: Default::default(),
+            url: url.map(Into::into),
+            timeout_secs: 30,
+        };
+        let mut config = Config::default();
+        config.mcp.servers =
+            vec![server("everything", Some("npx"), None), server("remote", None, Some("http://h/mcp"))];
+        config.validate().unwrap();
+        config.mcp.servers = vec![
+            server("a__b", Some("x"), None),
+            server("dup", Some("x"), None),
+            server("dup", None, None),
+            server("both", Some("x"), Some("http://h")),
+            server("ftp", None, Some("ftp://h")),
+        ];
+        let error = config.validate().unwrap_err().to_string();
+        for expected in
+            ["\"a__b\"", "used twice", "\"dup\" needs exactly one", "\"both\" needs exactly one", "\"ftp\" url"]
+        {
+            assert!(error.contains(expected), "{expected}: {error}");
         }
     }
 

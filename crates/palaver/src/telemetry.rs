@@ -5,7 +5,9 @@ use tracing_subscriber::EnvFilter;
 use crate::config::LogFormat;
 
 pub fn init(filter: &str, format: LogFormat) {
-    let filter = EnvFilter::try_new(filter).unwrap_or_else(|e| {
+    // rmcp logs every MCP notification at info: quiet unless asked for by name.
+    let filter = if filter.contains("rmcp") { filter.to_owned() } else { format!("{filter},rmcp=warn") };
+    let filter = EnvFilter::try_new(&filter).unwrap_or_else(|e| {
         eprintln!("invalid log filter {filter:?} ({e}); using info");
         EnvFilter::new("info")
     });
