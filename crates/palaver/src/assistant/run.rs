@@ -171,12 +171,13 @@ fn estimated_tokens(text: &str) -> u64 {
 fn prompt(system: &str, history: &[ChatMessageRow], budget: u64) -> Vec<PromptMessage> {
     let mut used = estimated_tokens(system);
     let mut turns = Vec::new();
-    for (i, row) in history.iter().enumerate() {
+    for row in history {
         if row.status == ChatStatus::Running || row.content.is_empty() {
             continue;
         }
         let cost = estimated_tokens(&row.content);
-        if i > 0 && used + cost > budget {
+        // The newest turn (the user's new message) goes whatever it costs.
+        if !turns.is_empty() && used + cost > budget {
             break;
         }
         used += cost;
