@@ -158,13 +158,17 @@ impl Application {
     /// and closes every WebSocket with 1001.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let ws = self.ws.clone();
+        let services = self.services.clone();
         let signal = async move {
             shutdown.await;
             // Upgraded sockets are not HTTP requests that graceful shutdown waits for.
             ws.shutdown.cancel();
+            // Running replies end now, as interrupted: their SSE streams are requests that
+            // graceful shutdown would otherwise wait out to the replies' ends.
+            services.stop_replies();
         };
         server::serve(self.listener, self.router, self.connections, signal).await;
-        // Replies still running end as interrupted, stored with the part so far.
+        // ... and are stored with the part so far before the process exits.
         self.services.interrupt_replies(Duration::from_secs(5)).await;
         self.ws.close_all(Duration::from_secs(5)).await;
         Ok(())

@@ -202,11 +202,16 @@ impl Services {
         }
     }
 
+    /// At shutdown: tells every running reply to end, as interrupted.
+    pub fn stop_replies(&self) {
+        self.inner.shutdown.cancel();
+    }
+
     /// At shutdown: ends every running reply as interrupted and waits (a bounded time) for
     /// them to be stored.
     pub async fn interrupt_replies(&self, within: Duration) {
         let Some(assistant) = self.assistant() else { return };
-        self.inner.shutdown.cancel();
+        self.stop_replies();
         let running = assistant.replies.all_running();
         let _ = tokio::time::timeout(within, async {
             for reply in running {

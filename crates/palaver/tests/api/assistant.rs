@@ -36,6 +36,7 @@ with_fake_llm!(
     upstream_failures_end_the_reply_with_an_error,
     replies_reach_every_session_of_their_owner_only,
     the_model_calls_mcp_tools_and_sees_their_errors,
+    a_reply_running_when_the_server_stops_is_stored_as_interrupted,
 );
 
 async fn start(backend: Backend) -> (TestApp, FakeLlm) {
@@ -371,4 +372,47 @@ async fn the_model_calls_mcp_tools_and_sees_their_errors(app: TestApp, fake: Fak
     assert_eq!(calls[0]["arguments"], json!({"a": 2, "b": 40}));
     assert!(str_of(&calls[0]["result"]).contains("42"));
     assert_eq!((calls[0]["is_error"].clone(), calls[1]["is_error"].clone()), (json!(false), json!(true)));
+}
+
+async fn a_reply_running_when_the_server_stops_is_stored_as_interrupted(mut app: TestApp, fake: FakeLlm) {
+    let pieces: Vec<String> = (0..200).map(|i| format!("w{i} ")).collect();
+    let pieces: Vec<&str> = pieces.iter().map(String::as_str).collect();
+    fake.push(FakeReply::text(&pieces).delay(Duration::from_millis(30)));
+    let alice = app.register("alice").await;
+    let id = conversation(&app, &alice).await;
+    let mut response = open_stream(&app, &alice, &id, "talk until I stop you").await;
+    let mut seen = String::new();
+    while parse_sse(&seen).len() < 5 {
+        seen.push_str(std::str::from_utf8(&response.chunk().await.unwrap().expect("more")).unwrap());
+    }
+    // A graceful stop: the part so far is stored, marked interrupted, before the server exits.
+    app.restart().await;
+    let messages = stored(&app, &alice, &id).await;
+    assert_eq!(messages[1]["status"], "interrupted", "{}", messages[1]);
+    let kept = str_of(&messages[1]["content"]);
+    assert!(kept.starts_with("w0 w1 w2 ") && kept.len() < pieces.concat().len(), "{kept:?}");
+
+    // A crash leaves a reply `running` with nobody writing it; the next start ends it.
+    let row = |role, status| palaver::store::ChatMessageRow {
+        id: palaver::domain::ChatMessageId::generate(),
+        conversation_id: palaver::domain::ConversationId::from_uuid(id.parse().unwrap()),
+        role,
+        status,
+        content: String::new(),
+        created_at: time::OffsetDateTime::now_utc(),
+        model_used: None,
+        prompt_tokens: None,
+        completion_tokens: None,
+        tool_calls: "[]".into(),
+    };
+    use palaver::domain::{ChatRole, ChatStatus};
+    let (user, orphan) = (row(ChatRole::User, ChatStatus::Complete), row(ChatRole::Assistant, ChatStatus::Running));
+    app.services.store().start_reply(&user, &orphan).await.unwrap();
+    assert_eq!(stored(&app, &alice, &id).await[3]["status"], "running");
+    app.restart().await;
+    assert_eq!(stored(&app, &alice, &id).await[3]["status"], "interrupted");
+    // And the conversation takes new messages again.
+    fake.push(FakeReply::text(&["back"]));
+    let path = format!("/chat/conversations/{id}/messages");
+    app.post(&alice, &path, json!({"message": "still there?"})).await.expect_status(201);
 }
