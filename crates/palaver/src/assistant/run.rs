@@ -91,9 +91,10 @@ impl Runner {
                 ReplyEvent::Error { error: "the reply could not be stored".into() }
             }
         };
+        // Off the running ones before anyone learns it ended: a send right after is free.
+        self.replies.finish(&reply);
         (self.publish)(reply.owner, reply.conversation, &last);
         reply.end(last);
-        self.replies.finish(&reply);
     }
 
     async fn rounds(&self, reply: &Reply, history: &[ChatMessageRow], progress: &mut Progress) -> Ending {

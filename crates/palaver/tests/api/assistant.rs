@@ -416,3 +416,60 @@ async fn a_reply_running_when_the_server_stops_is_stored_as_interrupted(mut app:
     let path = format!("/chat/conversations/{id}/messages");
     app.post(&alice, &path, json!({"message": "still there?"})).await.expect_status(201);
 }
+
+mod per_user_limits {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        run(Backend::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        run(Backend::Postgres).await;
+    }
+
+    /// One running reply per user and three sends a minute: the fourth send, and a second
+    /// reply while one runs, are 429 with `Retry-After`; other users are not held back.
+    async fn run(backend: Backend) {
+        let fake = FakeLlm::start().await;
+        let base_url = fake.base_url();
+        let app = spawn_app(backend, move |config| {
+            config.llm.base_url = Some(base_url);
+            config.llm.model = Some("fake-model".into());
+            config.llm.max_running_per_user = 1;
+            config.llm.sends_per_minute = 3.0;
+        })
+        .await;
+        let (alice, bob) = (app.register("alice").await, app.register("bob").await);
+        let (first, second) = (conversation(&app, &alice).await, conversation(&app, &alice).await);
+        let slow: Vec<String> = (0..100).map(|i| format!("s{i} ")).collect();
+        let slow: Vec<&str> = slow.iter().map(String::as_str).collect();
+        fake.push(FakeReply::text(&slow).delay(Duration::from_millis(30)));
+        let running = open_stream(&app, &alice, &first, "a long one").await;
+        fake.wait_for_requests(1).await;
+        let busy =
+            app.post(&alice, &format!("/chat/conversations/{second}/messages"), json!({"message": "and this"})).await;
+        busy.expect_problem(429, Some("rate_limited"));
+        assert!(busy.headers.contains_key("retry-after"));
+        // Bob is not alice.
+        fake.push(FakeReply::text(&["hi bob"]));
+        let bobs = conversation(&app, &bob).await;
+        app.post(&bob, &format!("/chat/conversations/{bobs}/messages"), json!({"message": "hello"}))
+            .await
+            .expect_status(201);
+        app.post(&alice, &format!("/chat/conversations/{first}/cancel"), json!({})).await.expect_status(204);
+        let ended = parse_sse(&running.text().await.unwrap());
+        assert_eq!(ended.last().unwrap().data["error"], "cancelled");
+        // Alice has sent twice (the refused send counts: it was a send); the third of the
+        // minute goes, the fourth and fifth are over the three a minute.
+        fake.always(FakeReply::text(&["ok"]));
+        let path = format!("/chat/conversations/{second}/messages");
+        let mut statuses = vec![];
+        for _ in 0..3 {
+            statuses.push(app.post(&alice, &path, json!({"message": "quick"})).await.status);
+        }
+        assert_eq!(statuses, [201, 429, 429], "three sends a minute");
+    }
+}
