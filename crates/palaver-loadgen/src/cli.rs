@@ -42,6 +42,8 @@ pub enum Command {
     Resume(scenario::resume::Args),
     /// Fan-out without, then with, concurrent 12-megapixel photo uploads: upload rate and latency, chat p99 ratio
     Uploads(scenario::uploads::Args),
+    /// N concurrent streamed assistant replies from an in-process fake upstream: added time to first chunk, chunk latency, RSS per reply
+    Assistant(scenario::assistant::Args),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]

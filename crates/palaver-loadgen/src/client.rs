@@ -1,6 +1,6 @@
-//! Talking to the server: REST calls for the fixtures (users, rooms) and the measured ones
-//! (history pages, uploads, image messages), and WebSocket connections spread over several
-//! loopback source addresses.
+//! Talking to the server: REST calls for the fixtures (users, rooms, conversations) and the
+//! measured ones (history pages, uploads, image messages, the assistant's streamed replies),
+//! and WebSocket connections spread over several loopback source addresses.
 
 use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -11,8 +11,8 @@ use anyhow::{Context, bail};
 use bytes::Bytes;
 use palaver_protocol::ws::{ClientEnvelope, ClientFrame, ServerEnvelope};
 use palaver_protocol::{
-    Attachment, CreateRoomRequest, Message as ChatMessage, MessagePage, PostMessageRequest, RegisterRequest, Room,
-    TokenPair, Visibility,
+    Attachment, Conversation, CreateConversationRequest, CreateRoomRequest, Message as ChatMessage, MessagePage,
+    PostMessageRequest, RegisterRequest, Room, SendChatRequest, TokenPair, Visibility,
 };
 use reqwest::multipart::{Form, Part};
 use reqwest::{StatusCode, Url};
@@ -140,6 +140,31 @@ impl Api {
         self.measured(self.http.post(url).bearer_auth(token).json(body)).await
     }
 
+    pub async fn create_conversation(&self, token: &str, title: &str) -> anyhow::Result<Conversation> {
+        let body = CreateConversationRequest { title: Some(title.to_owned()) };
+        let url = self.url("/api/v1/chat/conversations");
+        self.call(self.http.post(url).bearer_auth(token).json(&body), "creating a conversation").await
+    }
+
+    /// Sends `message` to the assistant and returns the response once its head is in; its
+    /// body is the reply's event stream. `timeout` bounds the whole reply.
+    pub async fn stream_reply(
+        &self,
+        token: &str,
+        conversation: Uuid,
+        message: &str,
+        timeout: Duration,
+    ) -> Result<reqwest::Response, HttpError> {
+        let url = self.url(&format!("/api/v1/chat/conversations/{conversation}/stream"));
+        let body = SendChatRequest { message: message.to_owned() };
+        let request = self.http.post(url).bearer_auth(token).json(&body).timeout(timeout);
+        let response = request.send().await.map_err(HttpError::transport)?;
+        match response.status() {
+            status if status.is_success() => Ok(response),
+            status => Err(HttpError::Status(status)),
+        }
+    }
+
     /// For the requests a scenario measures: failures are tallied by status, not fatal.
     async fn measured<T: DeserializeOwned>(&self, request: reqwest::RequestBuilder) -> Result<T, HttpError> {
         let response = request.send().await.map_err(HttpError::transport)?;
@@ -184,7 +209,7 @@ pub enum HttpError {
 }
 
 impl HttpError {
-    fn transport(e: reqwest::Error) -> Self {
+    pub fn transport(e: reqwest::Error) -> Self {
         if e.is_timeout() {
             return HttpError::Transport("timeout".to_owned());
         }

@@ -3,21 +3,25 @@
 //!
 //! Layout: `cli` (flags), `server` (start/stop the server, RSS), `client` (REST and
 //! WebSocket helpers), `subscriber` / `publisher` (the long-lived socket roles), `uploader`
-//! (photo uploads and image messages over REST), `photo` (the JPEG it sends), `checker`
-//! (exactly-once, in-order by seq), `seed` (bulk history), `stats` (percentiles, report),
-//! and one module per scenario under `scenario`.
+//! (photo uploads and image messages over REST), `photo` (the JPEG it sends), `upstream`
+//! (the fake OpenAI-compatible LLM the assistant is pointed at), `replier` (one streamed
+//! reply of the assistant, read and checked), `checker` (exactly-once, in-order by seq),
+//! `seed` (bulk history), `stats` (percentiles, report), and one module per scenario under
+//! `scenario`.
 
 pub mod checker;
 pub mod cli;
 pub mod client;
 pub mod photo;
 pub mod publisher;
+pub mod replier;
 pub mod scenario;
 pub mod seed;
 pub mod server;
 pub mod stats;
 pub mod subscriber;
 pub mod uploader;
+pub mod upstream;
 
 pub use cli::{Cli, Command};
 pub use stats::Report;
@@ -35,5 +39,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<Report> {
         Command::History(args) => scenario::history::run(args).await,
         Command::Resume(args) => scenario::resume::run(args).await,
         Command::Uploads(args) => scenario::uploads::run(args).await,
+        Command::Assistant(args) => scenario::assistant::run(args).await,
     }
 }

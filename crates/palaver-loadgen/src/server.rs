@@ -103,6 +103,9 @@ impl Target {
             // ... and the per-user upload quotas (a run uploads gigabytes).
             .env("PALAVER_UPLOADS_PER_MINUTE", "1000000")
             .env("PALAVER_UPLOADS_BYTES_PER_DAY", "1099511627776")
+            // ... and the per-user assistant limits (1,000 running replies is the most it takes).
+            .env("PALAVER_LLM_MAX_RUNNING_PER_USER", "1000")
+            .env("PALAVER_LLM_SENDS_PER_MINUTE", "1000000")
             // Long runs must not see their tokens expire (that closes sockets with 1008).
             .env("PALAVER_AUTH_ACCESS_TTL_SECS", "86400");
         for (key, value) in &args.server_env {

@@ -138,6 +138,22 @@ async fn uploads_succeed_while_chat_is_delivered_once_in_order() {
     assert!(report.ok(), "{report}");
 }
 
+/// Fewer users than replies, so the per-user limits the loadgen raises are exercised too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn assistant_replies_complete_with_every_chunk_once_in_order() {
+    let flags =
+        ["--replies", "12", "--tokens", "15", "--tokens-per-sec", "50", "--ramp-secs", "0.2", "--settle-ms", "100"];
+    let report = run(&started("assistant", &flags)).await;
+    assert_eq!(report.u64("completes"), 12, "{report}");
+    assert_eq!(report.u64("chunks_received"), 12 * 15, "{report}");
+    assert_eq!(report.u64("upstream_requests"), 12, "{report}");
+    for counter in ["chunks_lost", "chunks_duplicated", "chunks_out_of_order", "event_id_gaps", "wrong_usage"] {
+        assert_eq!(report.u64(counter), 0, "{counter} in {report}");
+    }
+    assert_eq!(report.get("latency_ttfc_added").map(|l| &l["count"]), Some(&serde_json::json!(12)), "{report}");
+    assert!(report.ok(), "{report}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resume_loses_nothing_across_reconnects() {
     let flags = ["--clients", "6", "--rate", "40", "--duration-secs", "3", "--disconnect-mean-ms", "300"];

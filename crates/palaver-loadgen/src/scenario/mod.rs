@@ -1,6 +1,7 @@
 //! The scenarios, and what they share: the target server, users, rooms, and the wait for
 //! subscribers to catch up.
 
+pub mod assistant;
 pub mod connections;
 pub mod fanout;
 pub mod history;
