@@ -136,7 +136,14 @@ impl Services {
             Err(Refusal::Busy) => return Err(Error::Conflict("a reply is already running in this conversation")),
             Err(Refusal::TooMany) => return Err(Error::RateLimited { retry_after: Duration::from_secs(5) }),
         };
-        if let Err(e) = self.store().start_reply(&user, &running).await {
+        // The history is read beside the write, not after it: one round trip less before
+        // the upstream is asked. It is the turns before this send, newest first, then the
+        // new message in front.
+        let (stored, earlier) = tokio::join!(
+            self.store().start_reply(&user, &running),
+            self.store().recent_chat_messages(id, HISTORY_TURNS)
+        );
+        if let Err(e) = stored {
             assistant.replies.finish(&reply);
             return Err(match e {
                 // Another instance runs one (the index allows one running reply each).
@@ -150,7 +157,9 @@ impl Services {
             wire::ReplyEvent::Start { user_message_id: user.id.into(), assistant_message_id: running.id.into() };
         (assistant.runner.publish)(caller.id, id, &start);
         reply.push(start);
-        let history = self.store().recent_chat_messages(id, HISTORY_TURNS).await.unwrap_or_else(|_| vec![user.clone()]);
+        let mut history = vec![user.clone()];
+        // A read that raced the write may hold this send's rows already.
+        history.extend(earlier.unwrap_or_default().into_iter().filter(|row| row.id != user.id && row.id != running.id));
         tokio::spawn(assistant.runner.clone().run(reply.clone(), history));
         Ok(Started { reply, user_message: chat_message(user), assistant_message: chat_message(running) })
     }
