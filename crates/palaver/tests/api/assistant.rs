@@ -62,24 +62,6 @@ async fn start(backend: Backend) -> (TestApp, FakeLlm) {
     (app, fake)
 }
 
-/// `PALAVER_TEST_MCP_EVERYTHING`, or where `.ci/mcp-servers` installs the server.
-fn mcp_everything_entry() -> String {
-    if let Ok(path) = std::env::var("PALAVER_TEST_MCP_EVERYTHING")
-        && !path.is_empty()
-    {
-        return path;
-    }
-    let cache = std::env::var("PALAVER_MCP_CACHE")
-        .unwrap_or_else(|_| format!("{}/.cache/palaver-mcp", std::env::var("HOME").unwrap_or_default()));
-    let entry = format!("{cache}/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
-    assert!(
-        std::path::Path::new(&entry).exists(),
-        "the assistant's tests need the MCP `everything` server, which is not at {entry}: `.ci/mcp-servers` \
-         installs it (once, from npm), or set PALAVER_TEST_MCP_EVERYTHING to its entry point"
-    );
-    entry
-}
-
 /// A server-sent event: its `id:` and its `data:` as JSON.
 #[derive(Debug)]
 struct SseEvent {

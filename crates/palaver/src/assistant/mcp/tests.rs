@@ -9,22 +9,11 @@ use tokio::time::{Instant, sleep};
 use super::McpHub;
 use crate::config::McpServerConfig;
 
-/// `PALAVER_TEST_MCP_EVERYTHING`, or where `.ci/mcp-servers` installs the server.
+#[path = "../../../tests/api/helpers/mcp_server.rs"]
+mod mcp_server;
+
 fn everything_entry() -> String {
-    if let Ok(path) = std::env::var("PALAVER_TEST_MCP_EVERYTHING")
-        && !path.is_empty()
-    {
-        return path;
-    }
-    let cache = std::env::var("PALAVER_MCP_CACHE")
-        .unwrap_or_else(|_| format!("{}/.cache/palaver-mcp", std::env::var("HOME").unwrap_or_default()));
-    let entry = format!("{cache}/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
-    assert!(
-        std::path::Path::new(&entry).exists(),
-        "these tests need the MCP `everything` server, which is not at {entry}: `.ci/mcp-servers` \
-         installs it (once, from npm) there, or set PALAVER_TEST_MCP_EVERYTHING to its entry point"
-    );
-    entry
+    mcp_server::mcp_everything_entry()
 }
 
 fn stdio(name: &str, timeout_secs: u64) -> McpServerConfig {

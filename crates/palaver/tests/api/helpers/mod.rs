@@ -9,6 +9,7 @@ mod body;
 mod database;
 mod fake_llm;
 mod images;
+mod mcp_server;
 mod proxy;
 mod reply;
 mod uploads;
@@ -21,6 +22,7 @@ pub use database::*;
 #[allow(unused_imports)]
 pub use fake_llm::*;
 pub use images::*;
+pub use mcp_server::*;
 pub use proxy::*;
 pub use reply::*;
 pub use uploads::*;
