@@ -122,11 +122,7 @@ impl Application {
         let services = services(&config).await?;
         // No reply outlives the server that ran it: what a crash left running ends here
         // (only when serving: `palaver user ...` beside a running server must not).
-        let interrupted = services
-            .store()
-            .interrupt_running_replies(crate::clock::now())
-            .await
-            .context("ending interrupted replies")?;
+        let interrupted = services.store().interrupt_running_replies().await.context("ending interrupted replies")?;
         if interrupted > 0 {
             tracing::info!(interrupted, "marked assistant replies left running by the last run as interrupted");
         }

@@ -113,6 +113,12 @@ impl Reply {
         let _ = progress.wait_for(|(len, ended)| *len > seen || *ended).await;
     }
 
+    /// Waits until the log has ended.
+    pub async fn wait_ended(&self) {
+        let mut progress = self.progress.subscribe();
+        let _ = progress.wait_for(|(_, ended)| *ended).await;
+    }
+
     pub fn ended(&self) -> bool {
         self.progress.borrow().1
     }

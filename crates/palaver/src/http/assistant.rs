@@ -181,17 +181,13 @@ fn follow(reply: Arc<Reply>, seen: usize) -> impl Stream<Item = Result<Event, In
                 continue;
             }
             let last = events.last().map_or(seen, |(id, _)| *id);
-            let finished = ended && last == seen + events.len() && events.last().is_some_and(|(_, e)| is_last(e));
+            // An ended log hands out everything it holds: this batch is the rest.
             let batch: Vec<Result<Event, Infallible>> =
                 events.into_iter().map(|(id, event)| Ok(sse_event(id, &event))).collect();
-            return Some((futures_util::stream::iter(batch), (reply, last, finished)));
+            return Some((futures_util::stream::iter(batch), (reply, last, ended)));
         }
     })
     .flatten()
-}
-
-fn is_last(event: &ReplyEvent) -> bool {
-    matches!(event, ReplyEvent::Complete { .. } | ReplyEvent::Error { .. })
 }
 
 fn sse_event(id: usize, event: &ReplyEvent) -> Event {

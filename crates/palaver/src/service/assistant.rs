@@ -173,10 +173,7 @@ impl Services {
         message: &str,
     ) -> Result<wire::SendChatResponse> {
         let started = self.start_reply(caller, id, message).await?;
-        while !started.reply.ended() {
-            let seen = started.reply.events_after(0).0.len();
-            started.reply.wait_beyond(seen).await;
-        }
+        started.reply.wait_ended().await;
         let stored = self.store().chat_message(id, started.reply.message).await?.ok_or(Error::NotFound("message"))?;
         Ok(wire::SendChatResponse { user_message: started.user_message, assistant_message: chat_message(stored) })
     }
@@ -224,10 +221,7 @@ impl Services {
         let running = assistant.replies.all_running();
         let _ = tokio::time::timeout(within, async {
             for reply in running {
-                while !reply.ended() {
-                    let seen = reply.events_after(0).0.len();
-                    reply.wait_beyond(seen).await;
-                }
+                reply.wait_ended().await;
             }
         })
         .await;

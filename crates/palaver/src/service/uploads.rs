@@ -109,7 +109,7 @@ pub struct Incoming {
     bytes: Vec<u8>,
     /// The most this file may hold: the size limit, or what is left of the day's budget.
     limit: u64,
-    over_limit: Error,
+    over_limit: OverLimit,
     sniffed: Option<ImageFormat>,
     received: Arc<AtomicU64>,
     _slot: OwnedSemaphorePermit,
@@ -123,7 +123,10 @@ impl Incoming {
         metrics::counter!("palaver_upload_bytes_received_total").increment(chunk.len() as u64);
         let len = self.bytes.len() + chunk.len();
         if len as u64 > self.limit {
-            return Err(std::mem::replace(&mut self.over_limit, Error::Conflict("upload already refused")));
+            return Err(match self.over_limit {
+                OverLimit::Size => Error::TooLarge { what: "the file", limit: self.limit },
+                OverLimit::DailyBudget { retry_after } => Error::RateLimited { retry_after },
+            });
         }
         if len > self.bytes.capacity() {
             // Grow by doubling, but never past the limit: memory holds at most the limit.
@@ -136,6 +139,13 @@ impl Incoming {
         }
         Ok(())
     }
+}
+
+/// Which limit `Incoming::limit` is.
+#[derive(Debug, Clone, Copy)]
+enum OverLimit {
+    Size,
+    DailyBudget { retry_after: Duration },
 }
 
 fn sniffed(prefix: &[u8]) -> Result<ImageFormat> {
@@ -202,9 +212,9 @@ impl Services {
             }
         };
         let (limit, over_limit) = if left < uploads.max_bytes {
-            (left, Error::RateLimited { retry_after: budget_back })
+            (left, OverLimit::DailyBudget { retry_after: budget_back })
         } else {
-            (uploads.max_bytes, Error::TooLarge { what: "the file", limit: uploads.max_bytes })
+            (uploads.max_bytes, OverLimit::Size)
         };
         Ok(Incoming {
             bytes: Vec::new(),
@@ -222,10 +232,10 @@ impl Services {
         if incoming.bytes.is_empty() {
             return Err(Error::invalid("file", "the file is empty"));
         }
-        let format = match incoming.sniffed {
-            Some(format) => format,
-            None => sniffed(&incoming.bytes)?,
-        };
+        // A file shorter than the sniffed prefix was not looked at yet.
+        if incoming.sniffed.is_none() {
+            sniffed(&incoming.bytes)?;
+        }
         let limits = uploads.image;
         let bytes = incoming.bytes;
         let processed =
@@ -237,7 +247,6 @@ impl Services {
                     other => Error::invalid("file", other.to_string()),
                 },
             )?;
-        debug_assert_eq!(processed.format, format);
         let id = UploadId::generate();
         let row = UploadRow {
             id,

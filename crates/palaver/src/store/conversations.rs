@@ -83,7 +83,7 @@ pub trait ConversationStore {
     ) -> Result<bool, Error>;
     /// Marks every reply still running as interrupted (at start: no reply outlives the
     /// process that ran it). Returns how many.
-    async fn interrupt_running_replies(&self, now: OffsetDateTime) -> Result<u64, Error>;
+    async fn interrupt_running_replies(&self) -> Result<u64, Error>;
 }
 
 /// A time as microseconds since the epoch: the `activity` column conversations are ordered by.
@@ -325,7 +325,7 @@ macro_rules! impl_conversation_store {
                 Ok(true)
             }
 
-            async fn interrupt_running_replies(&self, _now: time::OffsetDateTime) -> Result<u64, $crate::store::Error> {
+            async fn interrupt_running_replies(&self) -> Result<u64, $crate::store::Error> {
                 let done = sqlx::query::<$db>("UPDATE chat_messages SET status = 'interrupted' WHERE status = 'running'")
                     .execute(&self.write)
                     .await?;
