@@ -7,15 +7,16 @@ use std::sync::Arc;
 
 use futures_util::StreamExt;
 use palaver_protocol::{ReplyEvent, ToolCallRecord, Usage};
+use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
-use super::llm::{ChatRequest, LlmClient, PromptMessage, StreamEvent};
+use super::llm::{ChatRequest, ChatStream, LlmClient, LlmError, PromptMessage, StreamEvent};
 use super::mcp::McpHub;
 use super::replies::{Replies, Reply};
-use super::tools::ToolCall;
+use super::tools::{ToolCall, ToolSpec};
 use crate::clock;
 use crate::domain::{ChatRole, ChatStatus, ConversationId, UserId};
-use crate::store::{ChatMessageRow, DynStore, FinishedReply};
+use crate::store::{ChatMessageRow, DynStore, Error as StoreError, FinishedReply};
 
 /// Tells the owner's sockets about an event of one of their conversations.
 pub type Publish = Arc<dyn Fn(UserId, ConversationId, &ReplyEvent) + Send + Sync>;
@@ -31,6 +32,13 @@ pub struct Runner {
     pub system_prompt: String,
     pub max_prompt_tokens: u64,
     pub max_tool_rounds: u32,
+}
+
+/// The rows a send stores before its reply is heard of, and who waits for them.
+pub struct Opening {
+    pub user: ChatMessageRow,
+    pub reply: ChatMessageRow,
+    pub stored: oneshot::Sender<Result<(), StoreError>>,
 }
 
 /// How a reply ended.
@@ -56,13 +64,43 @@ impl Runner {
         reply.push(event)
     }
 
-    /// Runs the reply to its end, stores it, then ends its log.
-    pub async fn run(self: Arc<Self>, reply: Arc<Reply>, history: Vec<ChatMessageRow>) {
+    /// Stores the send's two rows, runs the reply to its end, stores it, then ends its log.
+    /// The first request goes out beside the write; nothing is emitted until the rows are
+    /// committed, and nothing at all if they are not (the send fails with the store's error).
+    pub async fn run(self: Arc<Self>, reply: Arc<Reply>, history: Vec<ChatMessageRow>, rows: Opening) {
+        let messages = prompt(&self.system_prompt, &history, self.max_prompt_tokens);
+        let opening = async {
+            let tools = self.mcp.tools().await;
+            let request = ChatRequest { messages: messages.clone(), tools: self.offered(&tools, 0) };
+            (self.llm.stream(request).await, tools)
+        };
+        let opening = async {
+            tokio::select! {
+                opened = opening => Some(opened),
+                () = reply.cancel.cancelled() => None,
+                () = self.shutdown.cancelled() => None,
+            }
+        };
+        let (opened, stored) = tokio::join!(opening, self.store.start_reply(&rows.user, &rows.reply));
+        if let Err(e) = stored {
+            self.replies.finish(&reply);
+            let _ = rows.stored.send(Err(e));
+            // Dropping the opened stream closes the upstream connection.
+            return;
+        }
+        let start =
+            ReplyEvent::Start { user_message_id: rows.user.id.into(), assistant_message_id: rows.reply.id.into() };
+        self.emit(&reply, start);
+        let _ = rows.stored.send(Ok(()));
         let mut progress = Progress::default();
-        let ending = tokio::select! {
-            ending = self.rounds(&reply, &history, &mut progress) => ending,
-            () = reply.cancel.cancelled() => Ending::Cancelled,
-            () = self.shutdown.cancelled() => Ending::Interrupted,
+        let ending = match opened {
+            None if self.shutdown.is_cancelled() => Ending::Interrupted,
+            None => Ending::Cancelled,
+            Some((first, tools)) => tokio::select! {
+                ending = self.rounds(&reply, messages, &tools, first, &mut progress) => ending,
+                () = reply.cancel.cancelled() => Ending::Cancelled,
+                () = self.shutdown.cancelled() => Ending::Interrupted,
+            },
         };
         let (status, last) = match &ending {
             Ending::Complete => (
@@ -97,14 +135,30 @@ impl Runner {
         reply.end(last);
     }
 
-    async fn rounds(&self, reply: &Reply, history: &[ChatMessageRow], progress: &mut Progress) -> Ending {
-        let mut messages = prompt(&self.system_prompt, history, self.max_prompt_tokens);
-        let tools = self.mcp.tools().await;
+    /// The tools offered in `round`: none in the last, so the model has to answer.
+    fn offered(&self, tools: &[ToolSpec], round: u32) -> Vec<ToolSpec> {
+        if round < self.max_tool_rounds { tools.to_vec() } else { vec![] }
+    }
+
+    /// The rounds of a reply, from the first request's stream (already opened).
+    async fn rounds(
+        &self,
+        reply: &Reply,
+        mut messages: Vec<PromptMessage>,
+        tools: &[ToolSpec],
+        first: Result<ChatStream, LlmError>,
+        progress: &mut Progress,
+    ) -> Ending {
+        let mut opened = Some(first);
         for round in 0..=self.max_tool_rounds {
-            // The last round offers no tools, so the model has to answer.
-            let offered = if round < self.max_tool_rounds { tools.clone() } else { vec![] };
-            let request = ChatRequest { messages: messages.clone(), tools: offered };
-            let mut stream = match self.llm.stream(request).await {
+            let opened = match opened.take() {
+                Some(first) => first,
+                None => {
+                    let request = ChatRequest { messages: messages.clone(), tools: self.offered(tools, round) };
+                    self.llm.stream(request).await
+                }
+            };
+            let mut stream = match opened {
                 Ok(stream) => stream,
                 Err(e) => return Ending::Failed(format!("the assistant's model failed: {e}")),
             };

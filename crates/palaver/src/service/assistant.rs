@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use palaver_protocol as wire;
 use palaver_protocol::ws::ServerEvent;
+use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 use super::conversations::chat_message;
@@ -14,7 +15,7 @@ use super::{Caller, Services};
 use crate::assistant::llm::LlmClient;
 use crate::assistant::mcp::McpHub;
 use crate::assistant::replies::{Refusal, Replies, Reply};
-use crate::assistant::run::Runner;
+use crate::assistant::run::{Opening, Runner};
 use crate::clock;
 use crate::domain::{ChatMessageId, ChatRole, ChatStatus, ChatText, ConversationId, UserId};
 use crate::error::{Error, Result};
@@ -104,7 +105,12 @@ impl Services {
 
     /// Stores the user's message and a running reply, and starts the reply's task.
     pub async fn start_reply(&self, caller: &Caller, id: ConversationId, message: &str) -> Result<Started> {
-        self.own_conversation(caller, id).await?;
+        // The history is read beside the ownership check (both reads; it is dropped unread
+        // when the conversation is not the caller's): one round trip less before the
+        // upstream is asked.
+        let (owned, earlier) =
+            tokio::join!(self.own_conversation(caller, id), self.store().recent_chat_messages(id, HISTORY_TURNS));
+        owned?;
         let assistant = self.configured_assistant()?;
         let text = ChatText::parse(message).map_err(|e| Error::Validation(vec![e]))?;
         assistant.sends.try_take(caller.id).map_err(|retry_after| Error::RateLimited { retry_after })?;
@@ -131,36 +137,31 @@ impl Services {
             model_used: Some(assistant.runner.llm.model().to_owned()),
             ..user.clone()
         };
+        // The history is the turns before this send, newest first, with the new message in
+        // front.
+        let mut history = vec![user.clone()];
+        history.extend(earlier?);
         let reply = match assistant.replies.begin(id, caller.id, running.id, assistant.max_running_per_user) {
             Ok(reply) => reply,
             Err(Refusal::Busy) => return Err(Error::Conflict("a reply is already running in this conversation")),
             Err(Refusal::TooMany) => return Err(Error::RateLimited { retry_after: Duration::from_secs(5) }),
         };
-        // The history is read beside the write, not after it: one round trip less before
-        // the upstream is asked. It is the turns before this send, newest first, then the
-        // new message in front.
-        let (stored, earlier) = tokio::join!(
-            self.store().start_reply(&user, &running),
-            self.store().recent_chat_messages(id, HISTORY_TURNS)
-        );
-        if let Err(e) = stored {
-            assistant.replies.finish(&reply);
-            return Err(match e {
-                // Another instance runs one (the index allows one running reply each).
-                crate::store::Error::UniqueViolation(_) => {
-                    Error::Conflict("a reply is already running in this conversation")
-                }
-                other => other.into(),
-            });
+        // The reply's task stores the two rows and asks the upstream at the same time (the
+        // connection and the model's first token overlap the write), and answers here once
+        // the rows are committed. The write is the task's, so a client gone meanwhile cannot
+        // leave a reply stored but never run.
+        let (stored, committed) = oneshot::channel();
+        let rows = Opening { user: user.clone(), reply: running.clone(), stored };
+        tokio::spawn(assistant.runner.clone().run(reply.clone(), history, rows));
+        match committed.await {
+            Ok(Ok(())) => {}
+            // Another instance runs one (the index allows one running reply each).
+            Ok(Err(crate::store::Error::UniqueViolation(_))) => {
+                return Err(Error::Conflict("a reply is already running in this conversation"));
+            }
+            Ok(Err(other)) => return Err(other.into()),
+            Err(_) => return Err(Error::Internal(anyhow::anyhow!("the reply's task ended before storing"))),
         }
-        let start =
-            wire::ReplyEvent::Start { user_message_id: user.id.into(), assistant_message_id: running.id.into() };
-        (assistant.runner.publish)(caller.id, id, &start);
-        reply.push(start);
-        let mut history = vec![user.clone()];
-        // A read that raced the write may hold this send's rows already.
-        history.extend(earlier.unwrap_or_default().into_iter().filter(|row| row.id != user.id && row.id != running.id));
-        tokio::spawn(assistant.runner.clone().run(reply.clone(), history));
         Ok(Started { reply, user_message: chat_message(user), assistant_message: chat_message(running) })
     }
 
