@@ -455,3 +455,38 @@ mod per_user_limits {
         assert_eq!(statuses, [201, 429, 429], "three sends a minute");
     }
 }
+
+/// An idle stream carries a `: keep-alive` comment every 15 s, so proxies keep it open. The
+/// SSE layer is not storage: one backend is enough.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_stream_is_kept_alive_every_15_seconds() {
+    let fake = FakeLlm::start().await;
+    let base_url = fake.base_url();
+    let app = spawn_app(Backend::Sqlite, move |config| {
+        config.llm.base_url = Some(base_url);
+        config.llm.model = Some("fake-model".into());
+        // Longer than the keep-alive interval: the silent upstream is not a stall yet.
+        config.llm.stall_timeout_secs = 60;
+    })
+    .await;
+    // The upstream answers its head, then says nothing.
+    fake.push(FakeReply::text(&["never"]).hang_after(0));
+    let alice = app.register("alice").await;
+    let id = conversation(&app, &alice).await;
+    let mut response = open_stream(&app, &alice, &id, "think hard").await;
+    let opened = std::time::Instant::now();
+    let mut seen = String::new();
+    while !seen.contains(": keep-alive\n") {
+        let chunk = tokio::time::timeout(Duration::from_secs(30), response.chunk())
+            .await
+            .expect("a keep-alive within 30 s")
+            .unwrap()
+            .expect("the stream stays open");
+        seen.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+    let waited = opened.elapsed();
+    assert!(waited >= Duration::from_secs(14), "the comment comes after the interval, not at once: {waited:?}");
+    assert_eq!(kinds(&parse_sse(&seen)), ["start"], "nothing but the start before it: {seen:?}");
+    app.post(&alice, &format!("/chat/conversations/{id}/cancel"), json!({})).await.expect_status(204);
+    fake.wait_for_disconnects(1).await;
+}
