@@ -46,6 +46,43 @@ async fn tools_are_listed_under_the_server_name() {
     hub.shutdown().await;
 }
 
+/// A server whose tool list grows when its `grow` tool is called (a fixture on the official
+/// TypeScript SDK, which `.ci/mcp-servers` installs with the `everything` server).
+fn growing() -> McpHub {
+    let everything = everything_entry();
+    // <cache>/node_modules/@modelcontextprotocol/server-everything/dist/index.js -> .../sdk
+    let sdk = std::path::Path::new(&everything).ancestors().nth(3).map(|scope| scope.join("sdk"));
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/mcp_growing.mjs");
+    McpHub::new(vec![McpServerConfig {
+        name: "growing".into(),
+        command: Some("node".into()),
+        args: vec![fixture.into(), sdk.unwrap_or_default().display().to_string()],
+        env: BTreeMap::new(),
+        url: None,
+        timeout_secs: 10,
+    }])
+}
+
+#[tokio::test]
+async fn a_changed_tool_list_is_picked_up_without_a_restart() {
+    let hub = growing();
+    let names = |tools: Vec<crate::assistant::tools::ToolSpec>| tools.into_iter().map(|t| t.name).collect::<Vec<_>>();
+    assert_eq!(names(hub.tools().await), ["growing__grow"]);
+    let grew = hub.call("growing__grow", "{}").await;
+    assert!(!grew.is_error, "{grew:?}");
+    // The server announces the change; the cached list is refreshed from it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut now = names(hub.tools().await);
+    while now.len() < 2 && Instant::now() < deadline {
+        sleep(Duration::from_millis(50)).await;
+        now = names(hub.tools().await);
+    }
+    assert_eq!(now, ["growing__grow", "growing__grown"]);
+    let grown = hub.call("growing__grown", "{}").await;
+    assert_eq!((grown.is_error, grown.content.as_str()), (false, "I am new"));
+    hub.shutdown().await;
+}
+
 #[tokio::test]
 async fn echo_and_sum_answer_through_call() {
     let hub = everything(10);
