@@ -160,7 +160,11 @@ impl Services {
                 return Err(Error::Conflict("a reply is already running in this conversation"));
             }
             Ok(Err(other)) => return Err(other.into()),
-            Err(_) => return Err(Error::Internal(anyhow::anyhow!("the reply's task ended before storing"))),
+            // The task died (a panic) before answering: free the conversation for the next send.
+            Err(_) => {
+                assistant.replies.finish(&reply);
+                return Err(Error::Internal(anyhow::anyhow!("the reply's task ended before storing")));
+            }
         }
         Ok(Started { reply, user_message: chat_message(user), assistant_message: chat_message(running) })
     }
