@@ -8,6 +8,8 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::Router;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
 use crate::assistant::llm::{LlmClient, LlmSettings};
 use crate::assistant::mcp::McpHub;
@@ -15,7 +17,8 @@ use crate::auth::password::Passwords;
 use crate::auth::{JwtKeys, secret};
 use crate::config::{BlobStorage, Config};
 use crate::http::{self, AppState};
-use crate::realtime::{Broker, Hub, InProcessBroker};
+use crate::realtime::redis::{ClusterPresence, RedisBroker};
+use crate::realtime::{self, Hub, InProcessBroker, Interest};
 use crate::server::{self, ConnectionLimits};
 use crate::service::{self, Services};
 use crate::store;
@@ -47,8 +50,6 @@ pub async fn services(config: &Config) -> anyhow::Result<Services> {
         .with_context(|| format!("opening the {} database", url.split(':').next().unwrap_or("")))?;
     let secret = secret::load_or_create(config.jwt_secret.as_deref(), &config.data_dir)?;
     let jwt = JwtKeys::new(&secret, config.auth.access_ttl_secs);
-    let hub = Arc::new(Hub::default());
-    let broker: Arc<dyn Broker> = Arc::new(InProcessBroker::new(hub.clone()));
     let settings = service::Settings {
         refresh_ttl_secs: config.auth.refresh_ttl_secs,
         passwords: Passwords::per_core(Duration::from_millis(config.auth.hash_wait_ms))
@@ -75,7 +76,26 @@ pub async fn services(config: &Config) -> anyhow::Result<Services> {
         },
         assistant: assistant_settings(config)?,
     };
-    Services::new(store, jwt, settings, broker, hub).context("starting the services")
+    Services::new(store, jwt, settings, fan_out(config)?).context("starting the services")
+}
+
+/// In-process delivery, or Redis between instances when `redis_url` is set (the broker's
+/// tasks connect in the background: an instance starts even while Redis is down).
+fn fan_out(config: &Config) -> anyhow::Result<service::FanOut> {
+    let stop = CancellationToken::new();
+    let Some(url) = &config.redis_url else {
+        let hub = Arc::new(Hub::default());
+        return Ok(service::FanOut { broker: Arc::new(InProcessBroker::new(hub.clone())), hub, cluster: None, stop });
+    };
+    let client = redis::Client::open(url.as_str()).context("redis_url is not a Redis URL")?;
+    let redis = realtime::redis::commands(&client)?;
+    let instance = Uuid::now_v7();
+    let interest = Arc::new(Interest::default());
+    let hub = Arc::new(Hub::with_interest(interest.clone()));
+    let broker = RedisBroker::start(instance, client, redis.clone(), hub.clone(), interest, stop.clone());
+    let presence = ClusterPresence::new(redis.clone(), instance);
+    let cluster = service::Cluster { redis, presence };
+    Ok(service::FanOut { broker: Arc::new(broker), hub, cluster: Some(cluster), stop })
 }
 
 /// The assistant, when an LLM is configured (`Config::validate` has checked the model is).
@@ -167,6 +187,7 @@ impl Application {
         // ... and are stored with the part so far before the process exits.
         self.services.interrupt_replies(Duration::from_secs(5)).await;
         self.ws.close_all(Duration::from_secs(5)).await;
+        self.services.leave_cluster().await;
         Ok(())
     }
 }

@@ -310,6 +310,10 @@ impl Config {
         const TEN_YEARS_SECS: u64 = 10 * 366 * 24 * 3600;
         rules.check("jwt_secret", self.jwt_secret.as_ref().map_or(Ok(()), |s| min_chars(s, 16)));
         rules.check("database_url", self.database_url.as_deref().map_or(Ok(()), database_scheme));
+        rules.check(
+            "redis_url",
+            self.redis_url.as_deref().map_or(Ok(()), |url| redis_url(url, &self.effective_database_url())),
+        );
         rules.check("log", log_filter(&self.log));
         rules.check("auth.access_ttl_secs", between(self.auth.access_ttl_secs, 1, TEN_YEARS_SECS));
         rules.check("auth.refresh_ttl_secs", between(self.auth.refresh_ttl_secs, 1, TEN_YEARS_SECS));
@@ -689,6 +693,15 @@ fn llm_model(llm: &LlmConfig) -> Result<(), String> {
 }
 
 /// Blobs in the database need the database to be PostgreSQL.
+/// Instances that share Redis must share their database: SQLite is one process's file.
+fn redis_url(url: &str, database_url: &str) -> Result<(), String> {
+    let postgres = database_url.starts_with("postgres:") || database_url.starts_with("postgresql:");
+    if !postgres {
+        return Err("needs a PostgreSQL database_url: instances sharing Redis share one database".into());
+    }
+    redis::Client::open(url).map(drop).map_err(|e| format!("is not a Redis URL this build can use ({e})"))
+}
+
 fn blob_storage(storage: BlobStorage, database_url: &str) -> Result<(), String> {
     let postgres = database_url.starts_with("postgres:") || database_url.starts_with("postgresql:");
     if storage == BlobStorage::Database && !postgres {

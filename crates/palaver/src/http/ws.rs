@@ -35,5 +35,5 @@ pub async fn upgrade(
             return ApiError::http(StatusCode::BAD_REQUEST, "bad_request", rejection.body_text()).into_response();
         }
     };
-    state.ws.accept(ws, state.services.clone(), caller, expires_at)
+    state.ws.accept(ws, state.services.clone(), caller, expires_at).await
 }

@@ -1,11 +1,38 @@
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
-use super::{Envelope, Hub};
+use tokio::sync::watch;
+
+use super::{Envelope, Hub, Topic};
 
 /// Carries events to every instance's hub (this one included). The database is the source
 /// of truth; a broker only moves notifications of what is already stored.
 pub trait Broker: Send + Sync {
+    /// Delivers to this instance's subscribers at once and, through the broker, to the
+    /// others'. Never waits: what cannot be passed on is dropped and counted, and recovered
+    /// from the store (see `gaps`).
     fn publish(&self, envelope: Envelope);
+
+    /// Resolves once events published on any instance after it reach this one's subscribers
+    /// of `topic` (call it after the hub has the subscriber). At once when the broker is
+    /// down: then the catch-up after it returns covers what is missed.
+    fn ready(&self, topic: Topic) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        let _ = topic;
+        Box::pin(std::future::ready(()))
+    }
+
+    /// Whether events from other instances are reaching this one.
+    fn connected(&self) -> bool {
+        true
+    }
+
+    /// Changes each time this instance may have missed events published elsewhere (it
+    /// reconnected to the broker, or another instance could not publish something): the
+    /// rooms subscribed here are then compared with the store. `None`: nothing is ever missed.
+    fn gaps(&self) -> Option<watch::Receiver<u64>> {
+        None
+    }
 }
 
 /// One instance: publishing is delivering to the local hub.

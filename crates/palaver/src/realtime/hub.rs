@@ -2,10 +2,10 @@
 //! Delivery is a pointer copy and a non-blocking queue push per subscriber.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use super::{Control, Envelope, Outbox, Outgoing, Topic};
+use super::{Control, Envelope, Interest, Outbox, Outgoing, Topic};
 use crate::domain::{RoomId, UserId};
 
 pub type SessionId = u64;
@@ -19,36 +19,100 @@ pub struct Subscriber {
 
 #[derive(Default)]
 pub struct Hub {
-    rooms: RwLock<HashMap<RoomId, Vec<Subscriber>>>,
+    rooms: RwLock<HashMap<RoomId, Room>>,
     users: RwLock<HashMap<UserId, Vec<Subscriber>>>,
     next_session: AtomicU64,
+    /// Told when a topic gains its first or loses its last subscriber (a broker between
+    /// instances subscribes to what is here).
+    interest: Option<Arc<Interest>>,
+}
+
+/// A room's local subscribers, and the highest seq this instance has seen of it: what a
+/// catch-up after a broker outage compares with the room's seq in the store.
+struct Room {
+    subs: Vec<Subscriber>,
+    /// -1 until the first subscription's start (or an event) is known.
+    seen: AtomicI64,
+}
+
+impl Default for Room {
+    fn default() -> Self {
+        Self { subs: Vec::new(), seen: AtomicI64::new(-1) }
+    }
 }
 
 impl Hub {
+    pub fn with_interest(interest: Arc<Interest>) -> Self {
+        Self { interest: Some(interest), ..Self::default() }
+    }
+
+    fn touch(&self, topic: Topic) {
+        if let Some(interest) = &self.interest {
+            interest.touch(topic);
+        }
+    }
+
+    /// Every topic with a local subscriber.
+    pub fn topics(&self) -> Vec<Topic> {
+        let rooms = self.rooms.read().unwrap_or_else(|e| e.into_inner());
+        let users = self.users.read().unwrap_or_else(|e| e.into_inner());
+        rooms.keys().map(|r| Topic::Room(*r)).chain(users.keys().map(|u| Topic::User(*u))).collect()
+    }
+
+    pub fn has(&self, topic: Topic) -> bool {
+        match topic {
+            Topic::Room(room_id) => self.rooms.read().unwrap_or_else(|e| e.into_inner()).contains_key(&room_id),
+            Topic::User(user) => self.users.read().unwrap_or_else(|e| e.into_inner()).contains_key(&user),
+        }
+    }
+
+    /// A subscription to `room_id` starts at `seq`: its sessions have (or will replay) up to it.
+    pub fn saw(&self, room_id: RoomId, seq: i64) {
+        if let Some(room) = self.rooms.read().unwrap_or_else(|e| e.into_inner()).get(&room_id) {
+            room.seen.fetch_max(seq, Ordering::Relaxed);
+        }
+    }
+
+    /// Each subscribed room whose start is known, with the highest seq seen of it.
+    pub fn room_seqs(&self) -> Vec<(RoomId, i64)> {
+        let rooms = self.rooms.read().unwrap_or_else(|e| e.into_inner());
+        let seen = rooms.iter().map(|(id, room)| (*id, room.seen.load(Ordering::Relaxed)));
+        seen.filter(|(_, seq)| *seq >= 0).collect()
+    }
+
     pub fn new_session_id(&self) -> SessionId {
         self.next_session.fetch_add(1, Ordering::Relaxed)
     }
 
     /// Registers a session for its user's events (notifications, presence).
     pub fn attach(&self, subscriber: Subscriber) {
+        let user = subscriber.user;
         let mut users = self.users.write().unwrap_or_else(|e| e.into_inner());
-        users.entry(subscriber.user).or_default().push(subscriber);
+        let sessions = users.entry(user).or_default();
+        sessions.push(subscriber);
+        if sessions.len() == 1 {
+            self.touch(Topic::User(user));
+        }
     }
 
     /// Subscribes a session to a room (replacing an earlier subscription of the same session).
     pub fn subscribe(&self, room_id: RoomId, subscriber: Subscriber) {
         let mut rooms = self.rooms.write().unwrap_or_else(|e| e.into_inner());
-        let subs = rooms.entry(room_id).or_default();
-        subs.retain(|s| s.session != subscriber.session);
-        subs.push(subscriber);
+        let room = rooms.entry(room_id).or_default();
+        room.subs.retain(|s| s.session != subscriber.session);
+        room.subs.push(subscriber);
+        if room.subs.len() == 1 {
+            self.touch(Topic::Room(room_id));
+        }
     }
 
     pub fn unsubscribe(&self, room_id: RoomId, session: SessionId) {
         let mut rooms = self.rooms.write().unwrap_or_else(|e| e.into_inner());
-        if let Some(subs) = rooms.get_mut(&room_id) {
-            subs.retain(|s| s.session != session);
-            if subs.is_empty() {
+        if let Some(room) = rooms.get_mut(&room_id) {
+            room.subs.retain(|s| s.session != session);
+            if room.subs.is_empty() {
                 rooms.remove(&room_id);
+                self.touch(Topic::Room(room_id));
             }
         }
     }
@@ -61,6 +125,7 @@ impl Hub {
             sessions.retain(|s| s.session != session);
             if sessions.is_empty() {
                 users.remove(&user);
+                self.touch(Topic::User(user));
             }
         }
     }
@@ -82,7 +147,7 @@ impl Hub {
     /// How many sessions are subscribed to `room_id`.
     #[cfg(test)]
     pub fn subscribers_of(&self, room_id: RoomId) -> usize {
-        self.rooms.read().unwrap_or_else(|e| e.into_inner()).get(&room_id).map_or(0, Vec::len)
+        self.rooms.read().unwrap_or_else(|e| e.into_inner()).get(&room_id).map_or(0, |r| r.subs.len())
     }
 
     pub fn dispatch(&self, envelope: &Arc<Envelope>) {
@@ -90,8 +155,11 @@ impl Hub {
             Topic::Room(room_id) => {
                 {
                     let rooms = self.rooms.read().unwrap_or_else(|e| e.into_inner());
-                    if let Some(subs) = rooms.get(&room_id) {
-                        for sub in subs {
+                    if let Some(room) = rooms.get(&room_id) {
+                        if let Some(seq) = envelope.seq {
+                            room.seen.fetch_max(seq, Ordering::Relaxed);
+                        }
+                        for sub in &room.subs {
                             sub.outbox.push(Outgoing::Event(envelope.clone()));
                         }
                     }
@@ -101,8 +169,12 @@ impl Hub {
                     Control::Left(user) => {
                         {
                             let mut rooms = self.rooms.write().unwrap_or_else(|e| e.into_inner());
-                            if let Some(subs) = rooms.get_mut(&room_id) {
-                                subs.retain(|s| s.user != user);
+                            if let Some(room) = rooms.get_mut(&room_id) {
+                                room.subs.retain(|s| s.user != user);
+                                if room.subs.is_empty() {
+                                    rooms.remove(&room_id);
+                                    self.touch(Topic::Room(room_id));
+                                }
                             }
                         }
                         let users = self.users.read().unwrap_or_else(|e| e.into_inner());
@@ -111,7 +183,9 @@ impl Hub {
                         }
                     }
                     Control::RoomDeleted => {
-                        self.rooms.write().unwrap_or_else(|e| e.into_inner()).remove(&room_id);
+                        if self.rooms.write().unwrap_or_else(|e| e.into_inner()).remove(&room_id).is_some() {
+                            self.touch(Topic::Room(room_id));
+                        }
                     }
                 }
             }

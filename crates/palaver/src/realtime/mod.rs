@@ -4,11 +4,14 @@
 mod broker;
 mod envelope;
 mod hub;
+mod interest;
 mod outbox;
 mod presence;
+pub mod redis;
 
 pub use broker::{Broker, InProcessBroker};
 pub use envelope::{Control, Envelope, Topic, encode};
 pub use hub::{Hub, SessionId, Subscriber};
+pub use interest::Interest;
 pub use outbox::{CheckStarted, KillSwitch, Memberships, Outbox, Outgoing, SubscribeRequest};
 pub use presence::{PresenceRegistry, Transition};

@@ -61,6 +61,11 @@ impl PresenceRegistry {
         }
     }
 
+    /// Everyone with a socket here, or within the grace period after their last one.
+    pub fn online_users(&self) -> Vec<UserId> {
+        self.users.lock().unwrap_or_else(|e| e.into_inner()).keys().copied().collect()
+    }
+
     pub fn is_online(&self, user: UserId) -> bool {
         self.users.lock().unwrap_or_else(|e| e.into_inner()).contains_key(&user)
     }

@@ -82,7 +82,7 @@ impl Services {
                 if user.disabled_at.is_some() {
                     return Err(Error::Unauthorized(DISABLED));
                 }
-                self.tokens_for(&user, secret)
+                self.tokens_for(&user, secret).await
             }
             Rotation::Reused => {
                 tracing::warn!("refresh token reuse detected; its family is revoked");
@@ -126,7 +126,7 @@ impl Services {
     async fn issue_tokens(&self, user: &UserRow, family: Option<Uuid>) -> Result<TokenPair> {
         let (secret, token) = self.new_refresh_token(user.id, family.unwrap_or_else(Uuid::now_v7));
         self.store().insert_refresh_token(token).await?;
-        self.tokens_for(user, secret)
+        self.tokens_for(user, secret).await
     }
 
     fn new_refresh_token(&self, user_id: UserId, family_id: Uuid) -> (String, NewRefreshToken) {
@@ -143,14 +143,15 @@ impl Services {
         (secret, token)
     }
 
-    fn tokens_for(&self, user: &UserRow, refresh_token: String) -> Result<TokenPair> {
+    async fn tokens_for(&self, user: &UserRow, refresh_token: String) -> Result<TokenPair> {
+        let online = self.is_online(user.id).await;
         let access_token = self.jwt().issue(user.id, &user.username, issue_time(user))?;
         Ok(TokenPair {
             access_token,
             refresh_token,
             token_type: "Bearer".into(),
             expires_in: self.jwt().ttl_secs,
-            user: views::user(user, true, self.is_online(user.id)),
+            user: views::user(user, true, online),
         })
     }
 }

@@ -1,5 +1,8 @@
 //! What live sessions need beyond REST: replay for resume, typing, presence.
 
+use std::collections::HashSet;
+use std::sync::Arc;
+
 use palaver_protocol::UserRef;
 use palaver_protocol::ws::ServerEvent;
 use uuid::Uuid;
@@ -8,6 +11,7 @@ use super::{Caller, Services};
 use crate::clock;
 use crate::domain::{RoomId, UserId};
 use crate::error::{Error, Result};
+use crate::realtime::redis::HEARTBEAT;
 use crate::realtime::{Control, Topic, Transition};
 
 /// Where a subscription starts: where the room is, and where to replay from.
@@ -66,18 +70,32 @@ impl Services {
         self.publish_room(room_id, &ServerEvent::Typing { room_id: room_id.into(), user, active });
     }
 
-    pub fn is_online(&self, user_id: UserId) -> bool {
-        self.inner.presence.is_online(user_id)
+    /// Whether the user has a socket open on any instance.
+    pub async fn is_online(&self, user_id: UserId) -> bool {
+        self.online_among(&[user_id]).await.contains(&user_id)
+    }
+
+    /// Which of `users` have a socket open on any instance (on this one only while the
+    /// instances' Redis cannot be reached).
+    pub async fn online_among(&self, users: &[UserId]) -> HashSet<UserId> {
+        if let Some(cluster) = &self.inner.cluster {
+            match cluster.presence.online_among(users).await {
+                Ok(online) => return online,
+                Err(e) => tracing::debug!(error = %e, "presence known for this instance only: Redis unavailable"),
+            }
+        }
+        users.iter().copied().filter(|user| self.inner.presence.is_online(*user)).collect()
     }
 
     /// A socket of the user opened.
     pub async fn connected(&self, user_id: UserId) {
-        if self.inner.presence.connect(user_id) == Transition::Online {
+        if self.inner.presence.connect(user_id) == Transition::Online && self.arrived(user_id).await {
             self.announce_presence(user_id, true, None).await;
         }
     }
 
-    /// A socket of the user closed: offline after the grace period unless another opens.
+    /// A socket of the user closed: offline after the grace period unless another opens
+    /// (here, or on another instance).
     pub fn disconnected(&self, user_id: UserId) {
         let Transition::MaybeOffline { generation } = self.inner.presence.disconnect(user_id) else {
             return;
@@ -85,14 +103,98 @@ impl Services {
         let services = self.clone();
         tokio::spawn(async move {
             tokio::time::sleep(services.inner.presence_grace).await;
-            if services.inner.presence.settle(user_id, generation) {
-                let now = clock::now();
-                if let Err(e) = services.store().set_last_seen(user_id, now).await {
-                    tracing::warn!(error = %e, "could not persist last_seen");
-                }
-                services.announce_presence(user_id, false, Some(now)).await;
+            if services.inner.presence.settle(user_id, generation) && services.left(user_id).await {
+                services.went_offline(user_id).await;
             }
         });
+    }
+
+    async fn went_offline(&self, user_id: UserId) {
+        let now = clock::now();
+        if let Err(e) = self.store().set_last_seen(user_id, now).await {
+            tracing::warn!(error = %e, "could not persist last_seen");
+        }
+        self.announce_presence(user_id, false, Some(now)).await;
+    }
+
+    /// The user's first socket on this instance: `true` if they were on no other one.
+    async fn arrived(&self, user_id: UserId) -> bool {
+        let Some(cluster) = &self.inner.cluster else { return true };
+        cluster.presence.arrived(user_id).await.unwrap_or_else(|e| {
+            tracing::debug!(error = %e, "presence announced from this instance only: Redis unavailable");
+            true
+        })
+    }
+
+    /// The user's last socket on this instance is gone: `true` if they are on no other one.
+    async fn left(&self, user_id: UserId) -> bool {
+        let Some(cluster) = &self.inner.cluster else { return true };
+        let gone = cluster.presence.left(user_id).await.unwrap_or_else(|e| {
+            tracing::debug!(error = %e, "presence announced from this instance only: Redis unavailable");
+            true
+        });
+        // A socket opened here while that ran (its `arrived` may have run first): count it again.
+        if self.inner.presence.is_online(user_id) {
+            let _ = cluster.presence.arrived(user_id).await;
+            return false;
+        }
+        gone
+    }
+
+    /// Between instances: beats every `HEARTBEAT` so this instance's users stay online, and
+    /// takes the users of instances that stopped beating offline.
+    pub(super) fn beat_while_running(&self) {
+        if self.inner.cluster.is_none() {
+            return;
+        }
+        let inner = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(HEARTBEAT);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut failing = false;
+            loop {
+                tick.tick().await;
+                let Some(inner) = inner.upgrade() else { return };
+                let services = Services { inner };
+                match services.beat().await {
+                    Ok(()) if failing => {
+                        tracing::info!("presence shared through Redis again");
+                        failing = false;
+                    }
+                    Ok(()) => {}
+                    Err(e) if !failing => {
+                        tracing::warn!(error = %e, "presence is this instance's only: Redis unavailable");
+                        failing = true;
+                    }
+                    Err(_) => {}
+                }
+            }
+        });
+    }
+
+    async fn beat(&self) -> redis::RedisResult<()> {
+        let Some(cluster) = &self.inner.cluster else { return Ok(()) };
+        if !cluster.presence.beat().await? {
+            // New to Redis (first beat, reaped while cut off, or Redis lost its data).
+            for user in self.inner.presence.online_users() {
+                if cluster.presence.arrived(user).await? {
+                    self.announce_presence(user, true, None).await;
+                }
+            }
+        }
+        for user in cluster.presence.reap().await? {
+            self.went_offline(user).await;
+        }
+        Ok(())
+    }
+
+    /// At shutdown: this instance's users go offline after the grace period unless they
+    /// reconnect to another instance by then (not after an instance's full timeout).
+    pub async fn leave_cluster(&self) {
+        let Some(cluster) = &self.inner.cluster else { return };
+        if let Err(e) = cluster.presence.leaving(self.inner.presence_grace).await {
+            tracing::warn!(error = %e, "could not tell Redis this instance is stopping");
+        }
     }
 
     /// Presence goes to the user's own sessions and to everyone sharing a room with them.

@@ -5,6 +5,7 @@ mod accounts;
 mod assistant;
 mod auth;
 mod breaker;
+mod catch_up;
 mod conversations;
 mod events;
 mod live;
@@ -23,6 +24,7 @@ use crate::auth::JwtKeys;
 use crate::auth::password::Passwords;
 use crate::domain::UserId;
 use crate::ratelimit::KeyedRateLimit;
+use crate::realtime::redis::ClusterPresence;
 use crate::realtime::{Broker, Hub, PresenceRegistry};
 use crate::store::DynStore;
 
@@ -53,6 +55,10 @@ struct Inner {
     refresh_ttl: time::Duration,
     broker: Arc<dyn Broker>,
     hub: Arc<Hub>,
+    /// The Redis the instances share, when they do.
+    cluster: Option<Cluster>,
+    /// Stops the broker's tasks when the services are gone.
+    _fan_out: tokio_util::sync::DropGuard,
     presence: PresenceRegistry,
     sequencer: sequencer::Sequencer,
     presence_grace: std::time::Duration,
@@ -63,6 +69,23 @@ struct Inner {
     assistant: std::sync::OnceLock<assistant::Assistant>,
     /// Cancelled when the server stops: running replies end as interrupted.
     shutdown: tokio_util::sync::CancellationToken,
+}
+
+/// How events reach sessions: this instance's hub, and the broker that feeds every
+/// instance's hub (with the Redis connection behind it, if any).
+pub struct FanOut {
+    pub hub: Arc<Hub>,
+    pub broker: Arc<dyn Broker>,
+    pub cluster: Option<Cluster>,
+    /// Cancelled when the services are dropped.
+    pub stop: tokio_util::sync::CancellationToken,
+}
+
+/// What instances share through Redis besides events.
+pub struct Cluster {
+    /// Commands (rate limits).
+    pub redis: redis::aio::ConnectionManager,
+    pub presence: ClusterPresence,
 }
 
 /// Tunables of the services, from `Config`.
@@ -85,13 +108,8 @@ pub struct Settings {
 
 impl Services {
     /// Starts the services' tasks and threads (message writers, image decoders).
-    pub fn new(
-        store: DynStore,
-        jwt: JwtKeys,
-        settings: Settings,
-        broker: Arc<dyn Broker>,
-        hub: Arc<Hub>,
-    ) -> std::io::Result<Self> {
+    pub fn new(store: DynStore, jwt: JwtKeys, settings: Settings, fan_out: FanOut) -> std::io::Result<Self> {
+        let FanOut { hub, broker, cluster, stop } = fan_out;
         let uploads = uploads::Uploads::new(settings.uploads)?;
         let sequencer =
             sequencer::Sequencer::start(store.clone(), broker.clone(), uploads.signer().clone(), settings.write_shards);
@@ -103,6 +121,8 @@ impl Services {
                 refresh_ttl: time::Duration::seconds(settings.refresh_ttl_secs as i64),
                 broker,
                 hub,
+                cluster,
+                _fan_out: stop.drop_guard(),
                 presence: PresenceRegistry::default(),
                 sequencer,
                 presence_grace: settings.presence_grace,
@@ -117,6 +137,8 @@ impl Services {
             let _ = services.inner.assistant.set(assistant);
         }
         services.watch_disabled_accounts();
+        services.catch_up_after_gaps();
+        services.beat_while_running();
         services.sweep_uploads_periodically();
         Ok(services)
     }
@@ -128,6 +150,11 @@ impl Services {
     /// This instance's live subscribers.
     pub fn hub(&self) -> &Arc<Hub> {
         &self.inner.hub
+    }
+
+    /// Resolves once events published anywhere reach this instance's subscribers of `topic`.
+    pub async fn listening(&self, topic: crate::realtime::Topic) {
+        self.inner.broker.ready(topic).await;
     }
 
     fn jwt(&self) -> &JwtKeys {

@@ -42,9 +42,9 @@ impl Services {
                 Dependency::Unavailable
             }
         };
-        // The in-process broker delivers to this process's hub and cannot fail; a broker
-        // between instances (Redis) reports its connection here.
-        let broker = Dependency::Ok;
+        // The in-process broker cannot fail; Redis reports whether it both publishes and
+        // receives (while it does not, delivery is local only).
+        let broker = if self.inner.broker.connected() { Dependency::Ok } else { Dependency::Unavailable };
         let writers = if self.inner.sequencer.running() { Writers::Running } else { Writers::Stopped };
         Readiness { database, broker, writers }
     }

@@ -160,10 +160,12 @@ impl Services {
     pub async fn members(&self, caller: &Caller, room_id: RoomId) -> Result<MemberList> {
         self.access(caller, room_id).await?;
         let rows = self.store().members(room_id).await?;
+        let ids: Vec<UserId> = rows.iter().map(|row| row.user_id).collect();
+        let online = self.online_among(&ids).await;
         let items = rows
             .into_iter()
             .map(|row| {
-                let online = self.is_online(row.user_id);
+                let online = online.contains(&row.user_id);
                 views::member(row, online)
             })
             .collect();
@@ -203,7 +205,7 @@ impl Services {
 
     async fn member(&self, room_id: RoomId, user_id: UserId) -> Result<Member> {
         let row = self.store().member(room_id, user_id).await?.ok_or(Error::NotFound("member"))?;
-        let online = self.is_online(row.user_id);
+        let online = self.is_online(row.user_id).await;
         Ok(views::member(row, online))
     }
 

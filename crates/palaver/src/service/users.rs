@@ -8,12 +8,12 @@ use crate::store::UserRow;
 impl Services {
     pub async fn me(&self, caller: &Caller) -> Result<User> {
         let user = self.store().user_by_id(caller.id).await?.ok_or(Error::Unauthorized("account no longer exists"))?;
-        Ok(views::user(&user, true, self.is_online(user.id)))
+        Ok(views::user(&user, true, self.is_online(user.id).await))
     }
 
     pub async fn user(&self, id: UserId) -> Result<User> {
         let user = self.store().user_by_id(id).await?.ok_or(Error::NotFound("user"))?;
-        Ok(views::user(&user, false, self.is_online(user.id)))
+        Ok(views::user(&user, false, self.is_online(user.id).await))
     }
 
     pub async fn list_users(&self) -> Result<Vec<UserRow>> {

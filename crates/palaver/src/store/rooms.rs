@@ -105,6 +105,8 @@ pub trait RoomStore {
     async fn member(&self, room_id: RoomId, user_id: UserId) -> Result<Option<MemberRow>, Error>;
     /// Everyone who shares at least one room with `user_id` (not the user).
     async fn co_members(&self, user_id: UserId) -> Result<Vec<UserId>, Error>;
+    /// Each of `rooms` that exists, with its last seq.
+    async fn last_seqs(&self, rooms: &[RoomId]) -> Result<Vec<(RoomId, i64)>, Error>;
 }
 
 /// Every column of `RoomView`; `$1` is the viewer.
@@ -418,6 +420,22 @@ macro_rules! impl_room_store {
                 .fetch_all(&self.read)
                 .await?;
                 Ok(rows.into_iter().map(|(id,)| id).collect())
+            }
+
+            async fn last_seqs(
+                &self,
+                rooms: &[$crate::domain::RoomId],
+            ) -> Result<Vec<($crate::domain::RoomId, i64)>, $crate::store::Error> {
+                if rooms.is_empty() {
+                    return Ok(vec![]);
+                }
+                let mut query = sqlx::QueryBuilder::<$db>::new("SELECT id, last_seq FROM rooms WHERE id IN (");
+                let mut list = query.separated(", ");
+                for id in rooms {
+                    list.push_bind(*id);
+                }
+                query.push(")");
+                Ok(query.build_query_as().fetch_all(&self.read).await?)
             }
         }
     };

@@ -36,14 +36,17 @@ impl WsRuntime {
 
     /// Answers the upgrade of an authenticated caller and runs their session on the socket.
     /// The session is registered with the hub before the answer leaves.
-    pub fn accept(
+    pub async fn accept(
         self: &Arc<Self>,
         ws: WebSocketUpgrade,
         services: Services,
         caller: Caller,
         expires_at: i64,
     ) -> Response {
-        let registration = session::Registration::new(services, caller, self.config.outbox_frames);
+        let user = caller.id;
+        let registration = session::Registration::new(services.clone(), caller, self.config.outbox_frames);
+        // Between instances: the user's channel is subscribed before the client sees the 101.
+        services.listening(crate::realtime::Topic::User(user)).await;
         let runtime = self.clone();
         let max = self.config.max_frame_bytes;
         ws.read_buffer_size(READ_BUFFER)

@@ -146,7 +146,7 @@ mod tests {
         let task = tokio::spawn(async move {
             let Registration { mut attached, .. } = registration;
             attached.go_online().await;
-            assert!(running.is_online(attached.user));
+            assert!(running.is_online(attached.user).await);
             panic!("a bug in the reader");
         });
         assert!(task.await.expect_err("the task panicked").is_panic());
@@ -155,7 +155,7 @@ mod tests {
         assert!(kill.is_tripped(), "the writer is told to stop");
         // Offline once the (1 ms) grace period has passed; a generous deadline for "never".
         let deadline = Instant::now() + Duration::from_secs(10);
-        while services.is_online(caller.id) {
+        while services.is_online(caller.id).await {
             assert!(Instant::now() < deadline, "the panicked session's user stays online");
             tokio::time::sleep(Duration::from_millis(5)).await;
         }

@@ -370,6 +370,8 @@ impl Writer {
         // the seq checks drop the second copy.
         let subscriber = Subscriber { session: self.rooms.session, user: self.caller.id, outbox: self.outbox.clone() };
         self.rooms.start(room_id, subscriber);
+        // Between instances, "live" means the room's channel is subscribed.
+        self.services.listening(Topic::Room(room_id)).await;
         let point = match self.services.resume_point(room_id, since_seq, self.replay_limit).await {
             Ok(point) => point,
             Err(e) => {
@@ -377,6 +379,7 @@ impl Writer {
                 return self.feed(id, &super::reader::error_event(&e)).await;
             }
         };
+        self.services.hub().saw(room_id, point.last_seq);
         let stream = match point.replay_after {
             Some(after) => Stream::CatchingUp { sent: after, dropped: after },
             None => Stream::Live { sent: point.last_seq },

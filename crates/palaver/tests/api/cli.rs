@@ -1,33 +1,17 @@
 //! The `palaver` binary as an operator runs it: `serve`, `migrate`, `user ...`, `--help`,
 //! settings from a TOML file and the environment, and a clean exit on SIGTERM.
 
-use std::io::{BufRead, BufReader, Read};
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::process::{Command, Output, Stdio};
+use std::sync::Mutex;
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 use sqlx::{Connection, PgConnection};
 
-use crate::helpers::TestDatabase;
-
-/// Waits for a start-up line or an exit; generous, as a debug build starts slowly.
-const PATIENCE: Duration = Duration::from_secs(60);
-
-/// `palaver` run in `dir`, with no `PALAVER_*` variable inherited from the test's environment.
-fn palaver(dir: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_palaver"));
-    command.current_dir(dir);
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("PALAVER_") {
-            command.env_remove(key);
-        }
-    }
-    command
-}
+use crate::helpers::{PATIENCE, Server, TestDatabase, palaver};
 
 /// Runs a command to its end and returns what it printed.
 fn run(mut command: Command) -> Output {
@@ -56,94 +40,6 @@ fn assert_success(output: &Output, what: &str) {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-}
-
-/// A running `palaver serve`, killed if a test ends without stopping it.
-struct Server {
-    child: Child,
-    port: u16,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Server {
-    fn start(mut command: Command) -> Server {
-        let mut child = command
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("palaver serve starts");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let mut err = child.stderr.take().unwrap();
-        let collected = stderr.clone();
-        std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = err.read_to_string(&mut text);
-            collected.lock().unwrap().push_str(&text);
-        });
-        // Keep draining stdout after the line we want, so the server never blocks on it.
-        let (lines, received) = mpsc::channel();
-        let out = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                let _ = lines.send(line);
-            }
-        });
-        let mut server = Server { child, port: 0, stderr };
-        let deadline = Instant::now() + PATIENCE;
-        let mut seen = Vec::new();
-        while server.port == 0 {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match received.recv_timeout(left) {
-                Ok(line) => {
-                    if let Some(port) = listening_port(&line) {
-                        server.port = port;
-                    }
-                    seen.push(line);
-                }
-                Err(_) => panic!(
-                    "no `listening on http://127.0.0.1:<port>` line on stdout\nstdout: {seen:#?}\nstderr: {}",
-                    server.stderr.lock().unwrap()
-                ),
-            }
-        }
-        server
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-
-    /// SIGTERM, then the exit status.
-    fn terminate(mut self) -> ExitStatus {
-        let pid = self.child.id().to_string();
-        let sent = Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");
-        assert!(sent.success(), "kill -TERM {pid} failed");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("the child can be waited on") {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "palaver did not exit within 10 s of SIGTERM");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// The port in a `listening on http://127.0.0.1:<port>` log line, whatever surrounds it.
-fn listening_port(line: &str) -> Option<u16> {
-    let rest = line.split("listening on http://127.0.0.1:").nth(1)?;
-    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-    digits.parse().ok()
 }
 
 fn free_ports() -> (u16, u16) {
@@ -468,7 +364,7 @@ fn file_limits(pid: u32) -> (String, String) {
 async fn serve_raises_its_soft_open_file_limit_to_the_hard_one() {
     let dir = tempfile::tempdir().unwrap();
     let server = serve_with_file_limit(dir.path(), "-Sn 256", &[]);
-    let (soft, hard) = file_limits(server.child.id());
+    let (soft, hard) = file_limits(server.pid());
     assert_eq!(soft, hard, "the soft limit (was 256) is raised to the hard limit");
     assert_eq!(healthz(&server).await, 200);
     assert_eq!(server.terminate().code(), Some(0));

@@ -9,6 +9,7 @@ mod accounts;
 mod assistant;
 mod auth;
 mod cli;
+mod cluster;
 mod connections;
 mod conversations;
 mod dms;

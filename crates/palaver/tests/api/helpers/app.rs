@@ -23,12 +23,25 @@ pub enum Backend {
     Postgres,
 }
 
-pub struct TestApp {
+/// A server the helpers speak to over HTTP and WebSocket: in this process (`TestApp`) or a
+/// `palaver serve` child process (`Instance`).
+pub struct Api {
     /// `http://127.0.0.1:<port>`
     pub address: String,
+    pub client: reqwest::Client,
+}
+
+impl Api {
+    pub fn new(address: String) -> Self {
+        let client = reqwest::Client::builder().no_proxy().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        Self { address, client }
+    }
+}
+
+pub struct TestApp {
+    pub api: Api,
     /// The running server's services, for what has no endpoint (the upload sweep, counters).
     pub services: palaver::service::Services,
-    pub client: reqwest::Client,
     pub config: Config,
     server: Option<RunningServer>,
     _database: Option<TestDatabase>,
@@ -67,8 +80,21 @@ pub async fn start_app(database: Option<TestDatabase>, configure: impl FnOnce(&m
     configure(&mut config);
 
     let (server, address, services) = start_server(config.clone()).await;
-    let client = reqwest::Client::builder().no_proxy().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    TestApp { address, services, client, config, server: Some(server), _database: database, _data_dir: data_dir }
+    let api = Api::new(address);
+    TestApp { api, services, config, server: Some(server), _database: database, _data_dir: data_dir }
+}
+
+impl std::ops::Deref for TestApp {
+    type Target = Api;
+    fn deref(&self) -> &Api {
+        &self.api
+    }
+}
+
+impl std::ops::DerefMut for TestApp {
+    fn deref_mut(&mut self) -> &mut Api {
+        &mut self.api
+    }
 }
 
 async fn start_server(config: Config) -> (RunningServer, String, palaver::service::Services) {
@@ -96,11 +122,13 @@ fn init_test_logging() {
     });
 }
 
-impl TestApp {
+impl Api {
     pub fn api(&self, path: &str) -> String {
         format!("{}/api/v1{path}", self.address)
     }
+}
 
+impl TestApp {
     /// Stops the server gracefully and starts a new one on the same data and database.
     pub async fn restart(&mut self) {
         let server = self.server.take().expect("the server is running");
@@ -115,7 +143,9 @@ impl TestApp {
         self.address = address;
         self.services = services;
     }
+}
 
+impl Api {
     /// Any request under `/api/v1`; `path` may carry a query string.
     pub async fn request(
         &self,

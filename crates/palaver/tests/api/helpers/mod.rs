@@ -6,10 +6,12 @@
 
 mod app;
 mod body;
+mod cluster;
 mod database;
 mod fake_llm;
 mod images;
 mod mcp_server;
+mod process;
 mod proxy;
 mod reply;
 mod uploads;
@@ -17,12 +19,14 @@ mod ws;
 
 pub use app::*;
 pub use body::*;
+pub use cluster::*;
 pub use database::*;
 // Until the assistant's API tests use it.
 #[allow(unused_imports)]
 pub use fake_llm::*;
 pub use images::*;
 pub use mcp_server::*;
+pub use process::*;
 pub use proxy::*;
 pub use reply::*;
 pub use uploads::*;

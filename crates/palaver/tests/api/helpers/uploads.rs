@@ -3,7 +3,7 @@
 use reqwest::header::{HeaderMap, IF_NONE_MATCH};
 use serde_json::{Value, json};
 
-use super::{Caller, Reply, TestApp, TestUser, str_of};
+use super::{Api, Caller, Reply, TestUser, str_of};
 
 /// A response with its body as bytes (images are not text).
 pub struct Fetched {
@@ -19,7 +19,7 @@ impl Fetched {
     }
 }
 
-impl TestApp {
+impl Api {
     /// `POST /uploads` with one part, `file`, named and typed as a client claims.
     pub async fn upload_file(
         &self,

@@ -19,7 +19,7 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::http::header::AUTHORIZATION;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
-use super::{TestApp, TestUser};
+use super::{Api, TestUser};
 
 /// How long a frame that must arrive may take.
 pub const WS_TIMEOUT: Duration = Duration::from_secs(5);
@@ -58,7 +58,7 @@ pub enum HandshakeError {
     Other(String),
 }
 
-impl TestApp {
+impl Api {
     /// `ws://127.0.0.1:<port>/api/v1/ws` followed by `query` (e.g. `"?token=..."` or `""`).
     pub fn ws_url(&self, query: &str) -> String {
         let host = self.address.strip_prefix("http://").expect("the app address is http://");

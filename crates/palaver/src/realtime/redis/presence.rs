@@ -1,0 +1,168 @@
+//! Presence across instances. Each instance counts its own sockets (`PresenceRegistry`);
+//! Redis holds, per user, the set of instances where they are online, and the instances'
+//! heartbeats. A user is online while any instance has them. An instance that stops
+//! beating (killed, cut off) is reaped by another one: its users leave every set, and
+//! those left with no instance go offline, so a crash settles by itself within
+//! `DEAD_AFTER` plus a heartbeat, and a user who reconnects elsewhere meanwhile never flaps.
+//!
+//! Each change is one script, so two instances never both see themselves as the first or
+//! the last of a user. (The scripts name keys they derive, so Redis Cluster is not supported.)
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use redis::aio::ConnectionManager;
+use redis::{RedisResult, Script};
+use uuid::Uuid;
+
+use crate::domain::UserId;
+
+/// How often an instance says it is alive.
+pub const HEARTBEAT: Duration = Duration::from_secs(5);
+/// An instance silent for this long is gone.
+pub const DEAD_AFTER: Duration = Duration::from_secs(20);
+
+const INSTANCES: &str = "palaver:instances";
+
+fn instance_key(instance: Uuid) -> String {
+    format!("palaver:instance:{instance}")
+}
+
+fn online_key(user: UserId) -> String {
+    format!("palaver:online:{}", user.uuid())
+}
+
+/// KEYS: the user's instances, this instance's users. ARGV: instance, user.
+/// Returns how many instances have the user now.
+const ARRIVE: &str = r"
+redis.call('SADD', KEYS[2], ARGV[2])
+redis.call('SADD', KEYS[1], ARGV[1])
+return redis.call('SCARD', KEYS[1])";
+
+const LEAVE: &str = r"
+redis.call('SREM', KEYS[2], ARGV[2])
+redis.call('SREM', KEYS[1], ARGV[1])
+return redis.call('SCARD', KEYS[1])";
+
+/// Beats are Redis's own clock (ms), so the instances' clocks need not agree.
+const NOW: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)";
+
+/// KEYS: the instances. ARGV: this instance, ms to add to now (negative: sooner reaped).
+/// Returns 1 if it was there already (0: first beat, or reaped while cut off, or Redis
+/// lost its data: its users must be registered again).
+const BEAT: &str = r"
+local known = redis.call('ZSCORE', KEYS[1], ARGV[1])
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+if known then return 1 else return 0 end";
+
+/// KEYS: the instances. ARGV: ms of silence after which an instance is dead. Returns the
+/// users the dead instances leave with no instance.
+const REAP: &str = r"
+local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[1]))
+local offline = {}
+for _, instance in ipairs(dead) do
+  redis.call('ZREM', KEYS[1], instance)
+  local users_key = 'palaver:instance:' .. instance
+  for _, user in ipairs(redis.call('SMEMBERS', users_key)) do
+    local online_key = 'palaver:online:' .. user
+    redis.call('SREM', online_key, instance)
+    if redis.call('SCARD', online_key) == 0 then
+      table.insert(offline, user)
+    end
+  end
+  redis.call('DEL', users_key)
+end
+return offline";
+
+pub struct ClusterPresence {
+    conn: ConnectionManager,
+    instance: Uuid,
+    arrive: Script,
+    leave: Script,
+    beat: Script,
+    reap: Script,
+}
+
+impl ClusterPresence {
+    pub fn new(conn: ConnectionManager, instance: Uuid) -> Self {
+        Self {
+            conn,
+            instance,
+            arrive: Script::new(ARRIVE),
+            leave: Script::new(LEAVE),
+            beat: Script::new(&format!("{NOW}\n{BEAT}")),
+            reap: Script::new(&format!("{NOW}\n{REAP}")),
+        }
+    }
+
+    /// The user's first socket here: `true` if no other instance had them (online now).
+    pub async fn arrived(&self, user: UserId) -> RedisResult<bool> {
+        let count: i64 = self
+            .arrive
+            .key(online_key(user))
+            .key(instance_key(self.instance))
+            .arg(self.instance.to_string())
+            .arg(user.uuid().to_string())
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        Ok(count == 1)
+    }
+
+    /// The user's last socket here is gone for good: `true` if no instance has them now.
+    pub async fn left(&self, user: UserId) -> RedisResult<bool> {
+        let count: i64 = self
+            .leave
+            .key(online_key(user))
+            .key(instance_key(self.instance))
+            .arg(self.instance.to_string())
+            .arg(user.uuid().to_string())
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        Ok(count == 0)
+    }
+
+    /// Which of `users` some instance has.
+    pub async fn online_among(&self, users: &[UserId]) -> RedisResult<HashSet<UserId>> {
+        if users.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let mut pipe = redis::pipe();
+        for user in users {
+            pipe.exists(online_key(*user));
+        }
+        let found: Vec<bool> = pipe.query_async(&mut self.conn.clone()).await?;
+        Ok(users.iter().zip(found).filter(|(_, online)| *online).map(|(user, _)| *user).collect())
+    }
+
+    /// Says this instance is alive; `false` if Redis did not know it (its users must be
+    /// registered again).
+    pub async fn beat(&self) -> RedisResult<bool> {
+        self.beat_at(0).await
+    }
+
+    async fn beat_at(&self, offset_ms: i64) -> RedisResult<bool> {
+        let known: i64 = self
+            .beat
+            .key(INSTANCES)
+            .arg(self.instance.to_string())
+            .arg(offset_ms)
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        Ok(known == 1)
+    }
+
+    /// Ends the instances that stopped beating; returns the users that left with them.
+    pub async fn reap(&self) -> RedisResult<Vec<UserId>> {
+        let dead_after = DEAD_AFTER.as_millis() as i64;
+        let users: Vec<String> = self.reap.key(INSTANCES).arg(dead_after).invoke_async(&mut self.conn.clone()).await?;
+        Ok(users.iter().filter_map(|u| Uuid::parse_str(u).ok()).map(UserId::from_uuid).collect())
+    }
+
+    /// At shutdown: be reaped once `grace` has passed (sockets closed now may reconnect to
+    /// another instance by then), instead of after `DEAD_AFTER`.
+    pub async fn leaving(&self, grace: Duration) -> RedisResult<()> {
+        self.beat_at(grace.as_millis() as i64 - DEAD_AFTER.as_millis() as i64).await.map(drop)
+    }
+}

@@ -1,0 +1,289 @@
+//! Several instances on one PostgreSQL and one Redis behave as one server: the real
+//! `palaver serve` binary as child processes, a Redis the test starts (and stops, and
+//! starts again), and the instances killed for real. PostgreSQL only: instances that share
+//! Redis share a database, which SQLite cannot be.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+/// Users of a killed instance go offline within this (docs/deployment.md): an instance is
+/// dead after 20 s without a heartbeat, and heartbeats (which also reap) come every 5 s.
+const OFFLINE_AFTER_A_CRASH: Duration = Duration::from_secs(25);
+/// After Redis is back, every subscriber has what it missed within this.
+const CATCH_UP: Duration = Duration::from_secs(5);
+
+fn content_of(frame: &Value) -> &str {
+    frame["message"]["content"].as_str().unwrap_or_default()
+}
+
+/// alice on instance 0 and bob on instance 1, both in alice's public room, each with a
+/// socket subscribed to it on their own instance.
+async fn alice_and_bob_apart(cluster: &Cluster) -> (TestUser, TestUser, String, WsClient, WsClient) {
+    let alice = cluster[0].register("alice").await;
+    let bob = cluster[1].register("bob").await;
+    let room_id = id_of(&cluster[0].create_room(&alice, "general", "public").await);
+    cluster[1].join(&bob, &room_id).await;
+    let mut alice_ws = cluster[0].ws(&alice).await.labelled("alice@0");
+    let mut bob_ws = cluster[1].ws(&bob).await.labelled("bob@1");
+    alice_ws.subscribe(&room_id, None).await;
+    bob_ws.subscribe(&room_id, None).await;
+    (alice, bob, room_id, alice_ws, bob_ws)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn room_events_typing_and_receipts_cross_instances_postgres() {
+    let Some(cluster) = Cluster::start("room_events_typing_and_receipts_cross_instances", 2, &[]).await else {
+        return;
+    };
+    let (alice, bob, room_id, mut alice_ws, mut bob_ws) = alice_and_bob_apart(&cluster).await;
+
+    // REST on one instance, WebSocket on the other.
+    let posted = cluster[0].post_message(&alice, &room_id, "hello from 0").await;
+    let seen = bob_ws.next_of_type("message").await;
+    assert_eq!((content_of(&seen), seq_of(&seen)), ("hello from 0", posted["seq"].as_i64().unwrap()), "{seen}");
+    let echoed = alice_ws.next_of_type("message").await;
+    assert_eq!(content_of(&echoed), "hello from 0");
+
+    // A WebSocket send the other way.
+    let ack = bob_ws.request(json!({"type": "send", "room_id": room_id, "content": "hi from 1"})).await;
+    assert_eq!(type_of(&ack), "ack", "{ack}");
+    let seen = alice_ws.next_of_type("message").await;
+    assert_eq!((content_of(&seen), seq_of(&seen)), ("hi from 1", 2), "{seen}");
+
+    // Edits and deletes are room events too.
+    let path = format!("/rooms/{room_id}/messages/{}", str_of(&posted["id"]));
+    cluster[0].patch(&alice, &path, json!({"content": "hello, edited"})).await.expect_status(200);
+    let updated = bob_ws.next_of_type("message_updated").await;
+    assert_eq!((content_of(&updated), seq_of(&updated)), ("hello, edited", 3), "{updated}");
+    cluster[1].delete(&alice, &path).await.expect_status(204);
+    let deleted = bob_ws.next_of_type("message_deleted").await;
+    assert_eq!(seq_of(&deleted), 4, "{deleted}");
+    let deleted = alice_ws.next_of_type("message_deleted").await;
+    assert_eq!(seq_of(&deleted), 4, "{deleted}");
+
+    // Typing and read receipts.
+    bob_ws.send(json!({"type": "typing", "room_id": room_id, "active": true})).await;
+    let typing = alice_ws.next_of_type("typing").await;
+    assert_eq!((typing["user"]["id"].as_str(), typing["active"].as_bool()), (Some(bob.id.as_str()), Some(true)));
+    alice_ws.send(json!({"type": "read", "room_id": room_id, "seq": 2})).await;
+    let read = bob_ws.next_matching("alice's read receipt", |f| type_of(f) == "read" && f["user_id"] == alice.id).await;
+    assert_eq!(read["seq"], 2, "{read}");
+
+    // Every instance tells the same history.
+    let from = |i: usize| {
+        let (cluster, bob, room_id) = (&cluster, &bob, &room_id);
+        async move { cluster[i].history(bob, room_id, "").await }
+    };
+    assert_eq!(items(&from(0).await), items(&from(1).await));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notification_reaches_the_users_sessions_on_another_instance_postgres() {
+    let Some(cluster) = Cluster::start("a_notification_reaches_the_users_sessions_on_another_instance", 2, &[]).await
+    else {
+        return;
+    };
+    let alice = cluster[0].register("alice").await;
+    let bob = cluster[1].register("bob").await;
+    let mut bob_ws = cluster[1].ws(&bob).await.labelled("bob@1");
+    let room_id = id_of(&cluster[0].create_room(&alice, "general", "private").await);
+    cluster[0].add_member(&alice, &room_id, &bob).await;
+    let invite = bob_ws.next_of_type("notification").await;
+    assert_eq!(invite["notification"]["kind"], "invite", "{invite}");
+    cluster[0].post_message(&alice, &room_id, "hey @bob").await;
+    let mention = bob_ws.next_matching("a mention", |f| f["notification"]["kind"] == "mention").await;
+    assert_eq!(mention["notification"]["room_id"], room_id.as_str(), "{mention}");
+}
+
+fn is_presence(frame: &Value, user: &TestUser, online: bool) -> bool {
+    type_of(frame) == "presence" && frame["user_id"] == user.id && frame["online"] == online
+}
+
+async fn online_says(instance: &Instance, asking: &TestUser, user: &TestUser) -> bool {
+    let found = instance.get(asking, &format!("/users/{}", user.id)).await.expect_status(200);
+    found["online"].as_bool().expect("online is a boolean")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_is_one_for_the_cluster_and_a_killed_instances_users_go_offline_postgres() {
+    let grace = [("PALAVER_WS_PRESENCE_GRACE_MS", "500")];
+    let Some(mut cluster) = Cluster::start("presence_is_one_for_the_cluster", 3, &grace).await else { return };
+    let alice = cluster[0].register("alice").await;
+    let bob = cluster[1].register("bob").await;
+    let carol = cluster[1].register("carol").await;
+    let room_id = id_of(&cluster[0].create_room(&alice, "general", "public").await);
+    cluster[0].join(&bob, &room_id).await;
+    cluster[0].join(&carol, &room_id).await;
+    let mut alice_ws = cluster[0].ws(&alice).await.labelled("alice@0");
+
+    // bob and carol connect on instance 1: alice, on instance 0, hears it, and every
+    // instance says they are online.
+    let bob_ws = cluster[1].ws(&bob).await.labelled("bob@1");
+    let carol_ws = cluster[1].ws(&carol).await.labelled("carol@1");
+    alice_ws.next_matching("bob online", |f| is_presence(f, &bob, true)).await;
+    alice_ws.next_matching("carol online", |f| is_presence(f, &carol, true)).await;
+    for i in 0..3 {
+        assert!(online_says(&cluster[i], &alice, &bob).await, "instance {i} says bob is offline");
+    }
+    // A second socket elsewhere is not news; closing it while the first stays is not either.
+    let bob_elsewhere = cluster[2].ws(&bob).await.labelled("bob@2");
+    bob_elsewhere.close().await;
+    alice_ws
+        .assert_none_matching_for(Duration::from_secs(2), "bob's presence", |f| {
+            type_of(f) == "presence" && f["user_id"] == bob.id
+        })
+        .await;
+    assert!(online_says(&cluster[2], &alice, &bob).await, "bob's other socket keeps him online");
+
+    // Instance 1 crashes. carol reconnects to instance 2 at once; bob does not come back.
+    cluster[1].kill();
+    drop((bob_ws, carol_ws));
+    let crashed = Instant::now();
+    let _carol_again = cluster[2].ws(&carol).await.labelled("carol@2");
+    let offline = alice_ws
+        .next_matching_within(OFFLINE_AFTER_A_CRASH + Duration::from_secs(5), "bob offline", |f| {
+            is_presence(f, &bob, false) || is_presence(f, &carol, false)
+        })
+        .await;
+    let took = crashed.elapsed();
+    assert!(is_presence(&offline, &bob, false), "carol, who reconnected elsewhere, went offline: {offline}");
+    assert!(took <= OFFLINE_AFTER_A_CRASH, "bob went offline {took:?} after the crash");
+    assert!(offline["last_seen"].is_string(), "{offline}");
+    assert!(!online_says(&cluster[0], &alice, &bob).await);
+    assert!(online_says(&cluster[0], &alice, &carol).await, "carol is online on instance 2");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_outage_loses_nothing_and_catches_up_without_new_posts_postgres() {
+    let Some(mut cluster) = Cluster::start("a_redis_outage_loses_nothing", 2, &[]).await else { return };
+    let (alice, _bob, room_id, mut alice_ws, mut bob_ws) = alice_and_bob_apart(&cluster).await;
+    cluster[0].post_message(&alice, &room_id, "before").await;
+    bob_ws.next_of_type("message").await;
+    alice_ws.next_of_type("message").await;
+
+    cluster.redis.stop();
+    // Writes still persist and answer; alice's own instance still delivers to her.
+    let mut sent = Vec::new();
+    for i in 0..5 {
+        let posted = cluster[0].post_message(&alice, &room_id, &format!("during {i}")).await;
+        sent.push(posted["seq"].as_i64().unwrap());
+    }
+    for seq in &sent {
+        let frame = alice_ws.next_of_type("message").await;
+        assert_eq!(seq_of(&frame), *seq, "local delivery goes on: {frame}");
+    }
+    eventually(Duration::from_secs(10), "instance 0's /readyz reports the broker", || async {
+        let ready = cluster[0].get_root("/readyz").await;
+        ready.status == 503 && ready.json()["checks"]["broker"] == "unavailable"
+    })
+    .await;
+
+    // Down long enough for the reconnect attempts to back off to their longest wait.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    cluster.redis.start_again();
+    let back = Instant::now();
+    // Nothing new is posted: bob gets the five from the catch-up, in order, once each.
+    let mut got = Vec::new();
+    while got.len() < sent.len() {
+        let left = CATCH_UP.saturating_sub(back.elapsed()).max(Duration::from_millis(1));
+        let frame = bob_ws.next_matching_within(left, "a missed message", |f| type_of(f) == "message").await;
+        got.push(seq_of(&frame));
+    }
+    assert_eq!(got, sent);
+    assert!(back.elapsed() <= CATCH_UP, "caught up {:?} after Redis returned", back.elapsed());
+    // From the store, not from late publishes (the publisher drops what it could not send).
+    let metrics = cluster[1].get_root("/metrics").await.text;
+    let caught_up = metrics.lines().find_map(|l| l.strip_prefix("palaver_broker_caught_up_total "));
+    let caught_up: u64 = caught_up.and_then(|n| n.trim().parse().ok()).unwrap_or(0);
+    assert!(caught_up >= sent.len() as u64, "instance 1 caught up {caught_up} events from the store");
+    bob_ws.barrier().await;
+    assert!(bob_ws.take_kept().iter().all(|f| type_of(f) != "message"), "nothing delivered twice");
+    eventually(Duration::from_secs(10), "both instances ready again", || async {
+        cluster[0].get_root("/readyz").await.status == 200 && cluster[1].get_root("/readyz").await.status == 200
+    })
+    .await;
+
+    // And live delivery across works again.
+    let posted = cluster[0].post_message(&alice, &room_id, "after").await;
+    let frame = bob_ws.next_of_type("message").await;
+    assert_eq!(seq_of(&frame), posted["seq"].as_i64().unwrap());
+}
+
+/// Posts to the room through `instance` every few milliseconds until told to stop; returns
+/// the seqs acknowledged.
+fn keep_posting(
+    instance: Api,
+    alice: TestUser,
+    room_id: String,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<Vec<i64>> {
+    tokio::spawn(async move {
+        let mut acked = Vec::new();
+        let mut n = 0;
+        while !*stop.borrow() {
+            n += 1;
+            let posted = instance.post_message(&alice, &room_id, &format!("m{n}")).await;
+            acked.push(posted["seq"].as_i64().expect("a seq"));
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        acked
+    })
+}
+
+/// The room's message seqs that arrive on `client` until the server closes it with 1001.
+async fn seqs_until_going_away(client: &mut WsClient, room_id: &str) -> Vec<i64> {
+    let (frames, code, ended) = client.frames_until_close().await;
+    assert_eq!(code, Some(1001), "closed without 1001 ({ended:?})");
+    room_events(&frames, room_id).iter().map(seq_of).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolling_restart_loses_duplicates_and_reorders_nothing_postgres() {
+    let Some(mut cluster) = Cluster::start("a_rolling_restart", 2, &[]).await else { return };
+    let alice = cluster[1].register("alice").await;
+    let bob = cluster[0].register("bob").await;
+    let room_id = id_of(&cluster[1].create_room(&alice, "general", "public").await);
+    cluster[0].join(&bob, &room_id).await;
+    let mut bob_ws = cluster[0].ws(&bob).await.labelled("bob@0");
+    bob_ws.subscribe(&room_id, None).await;
+    let mut seen = Vec::new();
+
+    // Instance 0 restarts while alice posts through instance 1; bob resumes on instance 1.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let writer = keep_posting(Api::new(cluster[1].address.clone()), alice.clone(), room_id.clone(), stopped.clone());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let first = cluster.instances.remove(0);
+    let status = tokio::task::spawn_blocking(move || first.terminate()).await.unwrap();
+    assert!(status.success(), "instance 0 exits cleanly on SIGTERM: {status}");
+    seen.extend(seqs_until_going_away(&mut bob_ws, &room_id).await);
+    let mut bob_ws = cluster[0].ws(&bob).await.labelled("bob@1");
+    bob_ws.subscribe(&room_id, seen.last().copied()).await;
+    tokio::task::block_in_place(|| cluster.add(&[]));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.send(true).unwrap();
+    let mut acked = writer.await.unwrap();
+
+    // Then instance 1 restarts, alice posting through the new one; bob resumes there.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let writer = keep_posting(Api::new(cluster[1].address.clone()), alice.clone(), room_id.clone(), stopped);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let second = cluster.instances.remove(0);
+    let status = tokio::task::spawn_blocking(move || second.terminate()).await.unwrap();
+    assert!(status.success(), "instance 1 exits cleanly on SIGTERM: {status}");
+    seen.extend(seqs_until_going_away(&mut bob_ws, &room_id).await);
+    let mut bob_ws = cluster[0].ws(&bob).await.labelled("bob@new");
+    bob_ws.subscribe(&room_id, seen.last().copied()).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.send(true).unwrap();
+    acked.extend(writer.await.unwrap());
+
+    let last = *acked.last().expect("something was posted");
+    let rest = bob_ws.room_events_until(&room_id, last).await;
+    seen.extend(rest.iter().map(seq_of));
+    let expected: Vec<i64> = (1..=last).collect();
+    assert_eq!(seen, expected, "bob saw every seq once, in order ({} acknowledged)", acked.len());
+    assert!(acked.windows(2).all(|w| w[0] < w[1]), "acks in order");
+}
