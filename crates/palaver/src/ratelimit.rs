@@ -1,12 +1,17 @@
 //! Token buckets: each event costs one token; a bucket refills at `rate` per second up to
 //! `burst`. One per WebSocket (frames), one per client address for the auth endpoints, and
-//! one per user for writes.
+//! one per user for writes, uploads and assistant sends. The keyed ones are shared by every
+//! instance when they share a Redis (`SharedRateLimit`): a client cannot multiply its
+//! budget by the number of instances behind the load balancer.
 
 use std::collections::HashMap;
+use std::fmt::Display;
 use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use redis::aio::ConnectionManager;
 
 pub struct RateLimit {
     rate: f64,
@@ -74,6 +79,91 @@ impl<K: Hash + Eq> KeyedRateLimit<K> {
             buckets.prune_at = (buckets.map.len() * 2).max(PRUNE_AT);
         }
         buckets.map.entry(key).or_insert_with(|| RateLimit::new(self.rate, self.burst)).try_take()
+    }
+}
+
+/// One token bucket per key in Redis, checked and taken in one script on Redis's clock.
+/// KEYS: the bucket. ARGV: rate per second, burst. Returns 0 (taken) or the ms to wait.
+const TAKE: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local rate = tonumber(ARGV[1]) / 1000
+local burst = tonumber(ARGV[2])
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = tonumber(state[1]) or burst
+local at = tonumber(state[2]) or now
+tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
+local wait = 0
+if tokens >= 1 then tokens = tokens - 1 else wait = math.ceil((1 - tokens) / rate) end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
+redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate) + 1000)
+return wait";
+
+/// A keyed limit in Redis when the instances share one, else this instance's own. While
+/// Redis cannot be reached, each instance falls back to its own buckets (a client gets
+/// at most one budget per instance meanwhile, never none).
+pub struct SharedRateLimit<K> {
+    local: KeyedRateLimit<K>,
+    shared: Option<RedisBuckets>,
+}
+
+struct RedisBuckets {
+    conn: ConnectionManager,
+    /// After a failed call, Redis is skipped until then: an outage costs one slow check a
+    /// second, not one per request.
+    skip_until: Mutex<Option<Instant>>,
+    /// Names the limit in the keys: `palaver:ratelimit:<name>:<key>`.
+    name: &'static str,
+    take: redis::Script,
+    rate: f64,
+    burst: f64,
+}
+
+impl<K: Hash + Eq + Display> SharedRateLimit<K> {
+    pub fn new(name: &'static str, rate: f64, burst: f64, redis: Option<&ConnectionManager>) -> Self {
+        let shared = redis.map(|conn| RedisBuckets {
+            conn: conn.clone(),
+            skip_until: Mutex::new(None),
+            name,
+            take: redis::Script::new(TAKE),
+            rate,
+            burst,
+        });
+        Self { local: KeyedRateLimit::new(rate, burst), shared }
+    }
+
+    /// Takes a token, or says how long until one is available.
+    pub async fn try_take(&self, key: K) -> Result<(), Duration> {
+        if let Some(shared) = &self.shared
+            && let Some(verdict) = shared.try_take(&key).await
+        {
+            return verdict;
+        }
+        self.local.try_take(key)
+    }
+}
+
+impl RedisBuckets {
+    /// `None`: Redis did not answer (or failed recently); the caller decides locally.
+    async fn try_take(&self, key: &impl Display) -> Option<Result<(), Duration>> {
+        let skip_until = *self.skip_until.lock().unwrap_or_else(|e| e.into_inner());
+        if skip_until.is_some_and(|until| Instant::now() < until) {
+            return None;
+        }
+        let bucket = format!("palaver:ratelimit:{}:{key}", self.name);
+        let mut invocation = self.take.key(bucket);
+        invocation.arg(self.rate).arg(self.burst);
+        let mut conn = self.conn.clone();
+        let call = invocation.invoke_async::<u64>(&mut conn);
+        let failed = match tokio::time::timeout(crate::realtime::redis::TIMEOUT, call).await {
+            Ok(Ok(0)) => return Some(Ok(())),
+            Ok(Ok(wait_ms)) => return Some(Err(Duration::from_millis(wait_ms))),
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => "timed out".to_owned(),
+        };
+        tracing::debug!(error = failed, limit = self.name, "rate limit of this instance only: Redis unavailable");
+        *self.skip_until.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now() + Duration::from_secs(1));
+        None
     }
 }
 

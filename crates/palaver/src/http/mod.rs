@@ -27,7 +27,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::config::LimitsConfig;
-use crate::ratelimit::KeyedRateLimit;
+use crate::ratelimit::SharedRateLimit;
 use crate::service::Services;
 
 pub use extract::{CurrentUser, bearer_token};
@@ -63,7 +63,8 @@ impl utoipa::Modify for BearerAuth {
 
 /// The whole HTTP surface, with the OpenAPI document generated from these same routes.
 pub fn router(state: AppState, limits: &LimitsConfig, upload_max_bytes: u64) -> Router {
-    let auth_limit = Arc::new(KeyedRateLimit::new(limits.auth_per_sec, limits.auth_burst));
+    let redis = state.services.redis();
+    let auth_limit = Arc::new(SharedRateLimit::new("auth", limits.auth_per_sec, limits.auth_burst, redis));
     let credentials = OpenApiRouter::new()
         .routes(routes!(auth::register))
         .routes(routes!(auth::login))

@@ -19,7 +19,7 @@ use crate::assistant::run::{Opening, Runner};
 use crate::clock;
 use crate::domain::{ChatMessageId, ChatRole, ChatStatus, ChatText, ConversationId, UserId};
 use crate::error::{Error, Result};
-use crate::ratelimit::KeyedRateLimit;
+use crate::ratelimit::SharedRateLimit;
 use crate::realtime::{Control, Topic};
 use crate::store::ChatMessageRow;
 
@@ -41,7 +41,7 @@ pub struct Assistant {
     runner: Arc<Runner>,
     replies: Arc<Replies>,
     max_running_per_user: usize,
-    sends: KeyedRateLimit<UserId>,
+    sends: SharedRateLimit<UserId>,
 }
 
 impl Assistant {
@@ -67,7 +67,12 @@ impl Assistant {
             runner,
             replies,
             max_running_per_user: settings.max_running_per_user as usize,
-            sends: KeyedRateLimit::new(settings.sends_per_minute / 60.0, settings.sends_per_minute),
+            sends: SharedRateLimit::new(
+                "assistant",
+                settings.sends_per_minute / 60.0,
+                settings.sends_per_minute,
+                services.redis(),
+            ),
         }
     }
 
@@ -113,7 +118,7 @@ impl Services {
         owned?;
         let assistant = self.configured_assistant()?;
         let text = ChatText::parse(message).map_err(|e| Error::Validation(vec![e]))?;
-        assistant.sends.try_take(caller.id).map_err(|retry_after| Error::RateLimited { retry_after })?;
+        assistant.sends.try_take(caller.id).await.map_err(|retry_after| Error::RateLimited { retry_after })?;
         let now = clock::now();
         let user = ChatMessageRow {
             id: ChatMessageId::generate(),

@@ -64,7 +64,7 @@ impl Services {
         room_id: RoomId,
         req: PostMessageRequest,
     ) -> Result<(Message, bool)> {
-        self.spend_write(caller)?;
+        self.spend_write(caller).await?;
         let draft = Draft::parse(req)?;
         let access = self.access(caller, room_id).await?;
         access.member()?;
@@ -74,15 +74,15 @@ impl Services {
     /// Posts a parsed message as a member of the room `access` describes (the caller has
     /// checked membership, possibly earlier on the same socket). The WebSocket's `send`.
     pub async fn post_draft(&self, caller: &Caller, access: &Access, draft: Draft) -> Result<(Message, bool)> {
-        self.spend_write(caller)?;
+        self.spend_write(caller).await?;
         self.post_checked(caller, access, draft).await
     }
 
     /// Takes one of the caller's message writes, or 429: one budget per user, whichever
     /// socket or request the writes come from. Spent before any work, so a flood of failing
     /// writes is held back like one of successful ones.
-    fn spend_write(&self, caller: &Caller) -> Result<()> {
-        self.inner.writes.try_take(caller.id).map_err(|retry_after| Error::RateLimited { retry_after })
+    async fn spend_write(&self, caller: &Caller) -> Result<()> {
+        self.inner.writes.try_take(caller.id).await.map_err(|retry_after| Error::RateLimited { retry_after })
     }
 
     async fn post_checked(&self, caller: &Caller, access: &Access, draft: Draft) -> Result<(Message, bool)> {
@@ -129,7 +129,7 @@ impl Services {
         message_id: MessageId,
         content: &str,
     ) -> Result<Message> {
-        self.spend_write(caller)?;
+        self.spend_write(caller).await?;
         let content = MessageContent::parse(content).map_err(|e| Error::Validation(vec![e]))?;
         let access = self.access(caller, room_id).await?;
         access.member()?;
@@ -146,7 +146,7 @@ impl Services {
 
     /// Soft delete by the author or a room owner/admin. Deleting twice is a no-op.
     pub async fn delete_message(&self, caller: &Caller, room_id: RoomId, message_id: MessageId) -> Result<()> {
-        self.spend_write(caller)?;
+        self.spend_write(caller).await?;
         let access = self.access(caller, room_id).await?;
         let role = access.member()?;
         let existing = self.store().message(room_id, message_id).await?.ok_or(Error::NotFound("message"))?;

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use crate::auth::JwtKeys;
 use crate::auth::password::Passwords;
 use crate::domain::UserId;
-use crate::ratelimit::KeyedRateLimit;
+use crate::ratelimit::SharedRateLimit;
 use crate::realtime::redis::ClusterPresence;
 use crate::realtime::{Broker, Hub, PresenceRegistry};
 use crate::store::DynStore;
@@ -63,7 +63,7 @@ struct Inner {
     sequencer: sequencer::Sequencer,
     presence_grace: std::time::Duration,
     /// Every user's budget of message writes (posts, edits, deletes), REST and WebSocket alike.
-    writes: KeyedRateLimit<UserId>,
+    writes: SharedRateLimit<UserId>,
     uploads: uploads::Uploads,
     /// Set once at start when an LLM is configured.
     assistant: std::sync::OnceLock<assistant::Assistant>,
@@ -110,7 +110,9 @@ impl Services {
     /// Starts the services' tasks and threads (message writers, image decoders).
     pub fn new(store: DynStore, jwt: JwtKeys, settings: Settings, fan_out: FanOut) -> std::io::Result<Self> {
         let FanOut { hub, broker, cluster, stop } = fan_out;
-        let uploads = uploads::Uploads::new(settings.uploads)?;
+        let redis = cluster.as_ref().map(|c| &c.redis);
+        let uploads = uploads::Uploads::new(settings.uploads, redis)?;
+        let writes = SharedRateLimit::new("writes", settings.writes_per_sec, settings.write_burst, redis);
         let sequencer =
             sequencer::Sequencer::start(store.clone(), broker.clone(), uploads.signer().clone(), settings.write_shards);
         let services = Self {
@@ -126,7 +128,7 @@ impl Services {
                 presence: PresenceRegistry::default(),
                 sequencer,
                 presence_grace: settings.presence_grace,
-                writes: KeyedRateLimit::new(settings.writes_per_sec, settings.write_burst),
+                writes,
                 uploads,
                 assistant: std::sync::OnceLock::new(),
                 shutdown: tokio_util::sync::CancellationToken::new(),
@@ -145,6 +147,11 @@ impl Services {
 
     pub fn store(&self) -> &DynStore {
         &self.inner.store
+    }
+
+    /// The Redis the instances share, if they do.
+    pub fn redis(&self) -> Option<&redis::aio::ConnectionManager> {
+        self.inner.cluster.as_ref().map(|c| &c.redis)
     }
 
     /// This instance's live subscribers.

@@ -16,7 +16,7 @@ use super::{Caller, Services};
 use crate::clock;
 use crate::domain::{UploadId, UserId};
 use crate::error::{Error, Result};
-use crate::ratelimit::KeyedRateLimit;
+use crate::ratelimit::SharedRateLimit;
 use crate::store::{AttachmentRow, UploadRow};
 use crate::uploads::blobs::{BlobStore, Cursor, Variant};
 use crate::uploads::image::{self, ImageFormat, Rejection, SNIFF_LEN, Sniff};
@@ -56,7 +56,7 @@ pub(super) struct Uploads {
     signer: UrlSigner,
     decoders: Workers<()>,
     in_flight: Arc<Semaphore>,
-    per_minute: KeyedRateLimit<UserId>,
+    per_minute: SharedRateLimit<UserId>,
     max_bytes: u64,
     bytes_per_day: u64,
     image: image::Limits,
@@ -67,7 +67,10 @@ pub(super) struct Uploads {
 }
 
 impl Uploads {
-    pub(super) fn new(settings: UploadSettings) -> std::io::Result<Self> {
+    pub(super) fn new(
+        settings: UploadSettings,
+        redis: Option<&redis::aio::ConnectionManager>,
+    ) -> std::io::Result<Self> {
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         let threads = if settings.decoders == 0 { (cores / 2).max(1) } else { settings.decoders };
         // In the background, so a burst of decodes takes only the CPU chat delivery leaves over.
@@ -77,7 +80,7 @@ impl Uploads {
             signer: settings.signer,
             decoders,
             in_flight: Arc::new(Semaphore::new(settings.max_in_flight)),
-            per_minute: KeyedRateLimit::new(settings.per_minute / 60.0, settings.per_minute),
+            per_minute: SharedRateLimit::new("uploads", settings.per_minute / 60.0, settings.per_minute, redis),
             max_bytes: settings.max_bytes,
             bytes_per_day: settings.bytes_per_day,
             image: image::Limits { max_pixels: settings.max_pixels, thumbnail_max_side: 320 },
@@ -194,7 +197,7 @@ impl Services {
     /// and returns what receives its bytes.
     pub async fn begin_upload(&self, caller: &Caller) -> Result<Incoming> {
         let uploads = self.uploads();
-        uploads.per_minute.try_take(caller.id).map_err(|retry_after| Error::RateLimited { retry_after })?;
+        uploads.per_minute.try_take(caller.id).await.map_err(|retry_after| Error::RateLimited { retry_after })?;
         let now = clock::now();
         let (used, oldest) = self.store().uploaded_since(caller.id, now - DAY).await?;
         let left = uploads.bytes_per_day.saturating_sub(u64::try_from(used).unwrap_or(0));

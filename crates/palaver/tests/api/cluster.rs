@@ -287,3 +287,19 @@ async fn a_rolling_restart_loses_duplicates_and_reorders_nothing_postgres() {
     assert_eq!(seen, expected, "bob saw every seq once, in order ({} acknowledged)", acked.len());
     assert!(acked.windows(2).all(|w| w[0] < w[1]), "acks in order");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limits_are_shared_by_the_instances_postgres() {
+    let limits = [("PALAVER_LIMITS_AUTH_PER_SEC", "0.05"), ("PALAVER_LIMITS_AUTH_BURST", "4")];
+    let Some(cluster) = Cluster::start("rate_limits_are_shared_by_the_instances", 2, &limits).await else { return };
+    let alice = cluster[0].register("alice").await;
+    let login = json!({"username": alice.username, "password": alice.password});
+    for _ in 0..3 {
+        cluster[0].post(&Anonymous, "/auth/login", login.clone()).await.expect_status(200);
+    }
+    // Instance 1 has seen none of these four, but the budget is the cluster's.
+    let refused = cluster[1].post(&Anonymous, "/auth/login", login).await;
+    refused.expect_problem(429, Some("rate_limited"));
+    let retry_after: u64 = refused.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=20).contains(&retry_after), "Retry-After: {retry_after}");
+}

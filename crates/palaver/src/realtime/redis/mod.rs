@@ -38,13 +38,16 @@ const MIN_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
 /// A connection for commands (publishing, presence, rate limits), reconnecting by itself.
+/// A reconnect gives up after one retry, failing the commands that wait for it, so that
+/// while Redis is down a command fails in a fraction of a second instead of hanging; the
+/// next command tries again.
 pub fn commands(client: &redis::Client) -> anyhow::Result<redis::aio::ConnectionManager> {
     let config = redis::aio::ConnectionManagerConfig::new()
         .set_connection_timeout(Some(TIMEOUT))
         .set_response_timeout(Some(TIMEOUT))
         .set_min_delay(MIN_BACKOFF)
         .set_max_delay(MAX_BACKOFF)
-        .set_number_of_retries(usize::MAX);
+        .set_number_of_retries(1);
     client.get_connection_manager_lazy(config).context("setting up the Redis connection")
 }
 
