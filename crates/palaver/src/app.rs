@@ -17,7 +17,7 @@ use crate::auth::password::Passwords;
 use crate::auth::{JwtKeys, secret};
 use crate::config::{BlobStorage, Config};
 use crate::http::{self, AppState};
-use crate::realtime::redis::{ClusterPresence, RedisBroker};
+use crate::realtime::redis::{InstanceRegistry, RedisBroker};
 use crate::realtime::{self, Hub, InProcessBroker, Interest};
 use crate::server::{self, ConnectionLimits};
 use crate::service::{self, Services};
@@ -92,9 +92,9 @@ fn fan_out(config: &Config) -> anyhow::Result<service::FanOut> {
     let instance = Uuid::now_v7();
     let interest = Arc::new(Interest::default());
     let hub = Arc::new(Hub::with_interest(interest.clone()));
-    let broker = RedisBroker::start(instance, client, redis.clone(), hub.clone(), interest, stop.clone());
-    let presence = ClusterPresence::new(redis.clone(), instance);
-    let cluster = service::Cluster { redis, presence };
+    let broker = RedisBroker::start(instance, client.clone(), redis.clone(), hub.clone(), interest, stop.clone());
+    let instances = Arc::new(InstanceRegistry::new(redis.clone(), instance));
+    let cluster = service::Cluster { client, redis, instances };
     Ok(service::FanOut { broker: Arc::new(broker), hub, cluster: Some(cluster), stop })
 }
 
@@ -142,7 +142,7 @@ impl Application {
         let services = services(&config).await?;
         // No reply outlives the server that ran it: what a crash left running ends here
         // (only when serving: `palaver user ...` beside a running server must not).
-        let interrupted = services.store().interrupt_running_replies().await.context("ending interrupted replies")?;
+        let interrupted = services.end_orphaned_replies().await.context("ending interrupted replies")?;
         if interrupted > 0 {
             tracing::info!(interrupted, "marked assistant replies left running by the last run as interrupted");
         }

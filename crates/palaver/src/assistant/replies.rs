@@ -39,7 +39,7 @@ struct Log {
 }
 
 impl Reply {
-    fn new(conversation: ConversationId, owner: UserId, message: ChatMessageId) -> Self {
+    pub fn new(conversation: ConversationId, owner: UserId, message: ChatMessageId) -> Self {
         Self {
             conversation,
             owner,
@@ -53,22 +53,12 @@ impl Reply {
     /// The log of a reply finished before this process knew it (or long enough ago to be
     /// forgotten): its stored text, then how it ended.
     pub fn stored(conversation: ConversationId, owner: UserId, row: crate::store::ChatMessageRow) -> Self {
-        use crate::domain::ChatStatus;
         let reply = Self::new(conversation, owner, row.id);
+        let last = last_event(&row);
         if !row.content.is_empty() {
             reply.push(ReplyEvent::Chunk { content: row.content });
         }
-        let usage = palaver_protocol::Usage {
-            prompt_tokens: row.prompt_tokens.unwrap_or(0),
-            completion_tokens: row.completion_tokens.unwrap_or(0),
-        };
-        reply.end(match row.status {
-            ChatStatus::Complete => ReplyEvent::Complete { message_id: row.id.into(), usage },
-            ChatStatus::Cancelled => ReplyEvent::Error { error: "cancelled".into() },
-            ChatStatus::Interrupted => ReplyEvent::Error { error: "interrupted: the server stopped".into() },
-            ChatStatus::Error => ReplyEvent::Error { error: "the reply failed".into() },
-            ChatStatus::Running => ReplyEvent::Error { error: "the reply is running on another server".into() },
-        });
+        reply.end(last);
         reply
     }
 
@@ -121,6 +111,22 @@ impl Reply {
 
     pub fn ended(&self) -> bool {
         self.progress.borrow().1
+    }
+}
+
+/// How a stored reply ended, as its last event.
+pub fn last_event(row: &crate::store::ChatMessageRow) -> ReplyEvent {
+    use crate::domain::ChatStatus;
+    let usage = palaver_protocol::Usage {
+        prompt_tokens: row.prompt_tokens.unwrap_or(0),
+        completion_tokens: row.completion_tokens.unwrap_or(0),
+    };
+    match row.status {
+        ChatStatus::Complete => ReplyEvent::Complete { message_id: row.id.into(), usage },
+        ChatStatus::Cancelled => ReplyEvent::Error { error: "cancelled".into() },
+        ChatStatus::Interrupted => ReplyEvent::Error { error: "interrupted: the server stopped".into() },
+        ChatStatus::Error => ReplyEvent::Error { error: "the reply failed".into() },
+        ChatStatus::Running => ReplyEvent::Error { error: "the reply is running on another server".into() },
     }
 }
 

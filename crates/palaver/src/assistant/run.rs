@@ -13,9 +13,11 @@ use tokio_util::sync::CancellationToken;
 use super::llm::{ChatRequest, ChatStream, LlmClient, LlmError, PromptMessage, StreamEvent};
 use super::mcp::McpHub;
 use super::replies::{Replies, Reply};
+use super::shared::SharedReplies;
 use super::tools::{ToolCall, ToolSpec};
 use crate::clock;
 use crate::domain::{ChatRole, ChatStatus, ConversationId, UserId};
+use crate::realtime::redis::InstanceRegistry;
 use crate::store::{ChatMessageRow, DynStore, Error as StoreError, FinishedReply};
 
 /// Tells the owner's sockets about an event of one of their conversations.
@@ -32,6 +34,15 @@ pub struct Runner {
     pub system_prompt: String,
     pub max_prompt_tokens: u64,
     pub max_tool_rounds: u32,
+    /// With instances sharing Redis: where replies are recorded and mirrored.
+    pub cluster: Option<ReplyCluster>,
+}
+
+/// Replies among instances: which one runs each (so the others end it if it dies), and
+/// each one's log mirrored for the others to follow.
+pub struct ReplyCluster {
+    pub instances: Arc<InstanceRegistry>,
+    pub shared: Arc<SharedReplies>,
 }
 
 /// The rows a send stores before its reply is heard of, and who waits for them.
@@ -81,12 +92,24 @@ impl Runner {
                 () = self.shutdown.cancelled() => None,
             }
         };
-        let (opened, stored) = tokio::join!(opening, self.store.start_reply(&rows.user, &rows.reply));
+        let store = async {
+            if let Some(cluster) = &self.cluster
+                && let Err(e) = cluster.instances.reply_started(reply.message).await
+            {
+                tracing::warn!(error = %e, "could not record a running reply in Redis");
+            }
+            self.store.start_reply(&rows.user, &rows.reply).await
+        };
+        let (opened, stored) = tokio::join!(opening, store);
         if let Err(e) = stored {
             self.replies.finish(&reply);
+            self.forget(&reply).await;
             let _ = rows.stored.send(Err(e));
             // Dropping the opened stream closes the upstream connection.
             return;
+        }
+        if let Some(cluster) = &self.cluster {
+            cluster.shared.mirror(reply.clone());
         }
         let start =
             ReplyEvent::Start { user_message_id: rows.user.id.into(), assistant_message_id: rows.reply.id.into() };
@@ -133,6 +156,16 @@ impl Runner {
         self.replies.finish(&reply);
         (self.publish)(reply.owner, reply.conversation, &last);
         reply.end(last);
+        self.forget(&reply).await;
+    }
+
+    /// The reply no longer runs here.
+    async fn forget(&self, reply: &Reply) {
+        if let Some(cluster) = &self.cluster
+            && let Err(e) = cluster.instances.reply_ended(reply.message).await
+        {
+            tracing::warn!(error = %e, "could not record in Redis that a reply ended");
+        }
     }
 
     /// The tools offered in `round`: none in the last, so the model has to answer.

@@ -2,7 +2,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
+use uuid::Uuid;
 
 use super::{Envelope, Hub, Topic};
 
@@ -31,6 +32,12 @@ pub trait Broker: Send + Sync {
     /// reconnected to the broker, or another instance could not publish something): the
     /// rooms subscribed here are then compared with the store. `None`: nothing is ever missed.
     fn gaps(&self) -> Option<watch::Receiver<u64>> {
+        None
+    }
+
+    /// The conversations whose reply another instance was asked to cancel (handed out
+    /// once). `None`: there are no other instances.
+    fn cancels(&self) -> Option<mpsc::Receiver<Uuid>> {
         None
     }
 }

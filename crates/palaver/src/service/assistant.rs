@@ -15,7 +15,8 @@ use super::{Caller, Services};
 use crate::assistant::llm::LlmClient;
 use crate::assistant::mcp::McpHub;
 use crate::assistant::replies::{Refusal, Replies, Reply};
-use crate::assistant::run::{Opening, Runner};
+use crate::assistant::run::{Opening, ReplyCluster, Runner};
+use crate::assistant::shared::SharedReplies;
 use crate::clock;
 use crate::domain::{ChatMessageId, ChatRole, ChatStatus, ChatText, ConversationId, UserId};
 use crate::error::{Error, Result};
@@ -39,6 +40,8 @@ pub struct AssistantSettings {
 
 pub struct Assistant {
     runner: Arc<Runner>,
+    /// With instances sharing Redis: replies running elsewhere.
+    shared: Option<Arc<SharedReplies>>,
     replies: Arc<Replies>,
     max_running_per_user: usize,
     sends: SharedRateLimit<UserId>,
@@ -52,6 +55,11 @@ impl Assistant {
             let frame = ServerEvent::assistant(conversation.into(), event.clone());
             super::events::publish(&*broker, Topic::User(owner), &frame, Control::None);
         });
+        let cluster = services.inner.cluster.as_ref().map(|c| ReplyCluster {
+            instances: c.instances.clone(),
+            shared: Arc::new(SharedReplies::new(c.client.clone(), c.redis.clone())),
+        });
+        let shared = cluster.as_ref().map(|c| c.shared.clone());
         let runner = Arc::new(Runner {
             llm: settings.llm,
             mcp: settings.mcp,
@@ -62,9 +70,11 @@ impl Assistant {
             system_prompt: settings.system_prompt,
             max_prompt_tokens: settings.max_prompt_tokens,
             max_tool_rounds: settings.max_tool_rounds,
+            cluster,
         });
         Self {
             runner,
+            shared,
             replies,
             max_running_per_user: settings.max_running_per_user as usize,
             sends: SharedRateLimit::new(
@@ -204,6 +214,9 @@ impl Services {
         }
         let stored = self.store().chat_message(id, message).await?;
         let stored = stored.filter(|m| m.role == ChatRole::Assistant).ok_or(Error::NotFound("message"))?;
+        if let (ChatStatus::Running, Some(shared)) = (stored.status, &assistant.shared) {
+            return Ok(shared.follow(id, caller.id, message, self.store().clone()));
+        }
         Ok(Arc::new(Reply::stored(id, caller.id, stored)))
     }
 
@@ -212,10 +225,56 @@ impl Services {
         self.own_conversation(caller, id).await?;
         let assistant = self.configured_assistant()?;
         if assistant.replies.cancel(id) {
-            Ok(())
-        } else {
-            Err(Error::Conflict("no reply is running in this conversation"))
+            return Ok(());
         }
+        if let Some(shared) = &assistant.shared {
+            let newest = self.store().recent_chat_messages(id, 2).await?;
+            if newest.iter().any(|m| m.status == ChatStatus::Running) {
+                shared.cancel_elsewhere(id).await.map_err(|e| {
+                    tracing::warn!(error = %e, "cannot ask for a cancel through Redis");
+                    Error::Unavailable {
+                        what: "the instance running the reply (Redis cannot be reached)",
+                        retry_after: Duration::from_secs(1),
+                    }
+                })?;
+                return Ok(());
+            }
+        }
+        Err(Error::Conflict("no reply is running in this conversation"))
+    }
+
+    /// Cancels the replies other instances were asked to cancel, when they run here.
+    pub(super) fn cancel_when_asked(&self) {
+        let Some(mut asked) = self.inner.broker.cancels() else { return };
+        let inner = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            while let Some(conversation) = asked.recv().await {
+                let Some(inner) = inner.upgrade() else { return };
+                if let Some(assistant) = (Services { inner }).assistant() {
+                    assistant.replies.cancel(ConversationId::from_uuid(conversation));
+                }
+            }
+        });
+    }
+
+    /// At start: ends as interrupted the replies that no running instance runs (on one
+    /// instance: all of them). Returns how many.
+    pub async fn end_orphaned_replies(&self) -> Result<u64> {
+        let Some(cluster) = &self.inner.cluster else {
+            return Ok(self.store().interrupt_running_replies().await?);
+        };
+        let live = match cluster.instances.live_replies().await {
+            Ok(live) => live,
+            Err(e) => {
+                // The instances that see Redis end a dead one's replies when they reap it.
+                tracing::warn!(error = %e, "Redis unavailable: replies left running by a crash are ended later");
+                return Ok(0);
+            }
+        };
+        let running = self.store().running_replies().await?;
+        let orphans: Vec<ChatMessageId> =
+            running.into_iter().map(|(_, id)| id).filter(|id| !live.contains(id)).collect();
+        Ok(self.store().interrupt_replies(&orphans).await?)
     }
 
     /// At shutdown: tells every running reply to end, as interrupted.

@@ -79,7 +79,7 @@ impl Services {
     /// instances' Redis cannot be reached).
     pub async fn online_among(&self, users: &[UserId]) -> HashSet<UserId> {
         if let Some(cluster) = &self.inner.cluster {
-            match cluster.presence.online_among(users).await {
+            match cluster.instances.online_among(users).await {
                 Ok(online) => return online,
                 Err(e) => tracing::debug!(error = %e, "presence known for this instance only: Redis unavailable"),
             }
@@ -120,7 +120,7 @@ impl Services {
     /// The user's first socket on this instance: `true` if they were on no other one.
     async fn arrived(&self, user_id: UserId) -> bool {
         let Some(cluster) = &self.inner.cluster else { return true };
-        cluster.presence.arrived(user_id).await.unwrap_or_else(|e| {
+        cluster.instances.arrived(user_id).await.unwrap_or_else(|e| {
             tracing::debug!(error = %e, "presence announced from this instance only: Redis unavailable");
             true
         })
@@ -129,13 +129,13 @@ impl Services {
     /// The user's last socket on this instance is gone: `true` if they are on no other one.
     async fn left(&self, user_id: UserId) -> bool {
         let Some(cluster) = &self.inner.cluster else { return true };
-        let gone = cluster.presence.left(user_id).await.unwrap_or_else(|e| {
+        let gone = cluster.instances.left(user_id).await.unwrap_or_else(|e| {
             tracing::debug!(error = %e, "presence announced from this instance only: Redis unavailable");
             true
         });
         // A socket opened here while that ran (its `arrived` may have run first): count it again.
         if self.inner.presence.is_online(user_id) {
-            let _ = cluster.presence.arrived(user_id).await;
+            let _ = cluster.instances.arrived(user_id).await;
             return false;
         }
         gone
@@ -174,16 +174,23 @@ impl Services {
 
     async fn beat(&self) -> redis::RedisResult<()> {
         let Some(cluster) = &self.inner.cluster else { return Ok(()) };
-        if !cluster.presence.beat().await? {
+        if !cluster.instances.beat().await? {
             // New to Redis (first beat, reaped while cut off, or Redis lost its data).
             for user in self.inner.presence.online_users() {
-                if cluster.presence.arrived(user).await? {
+                if cluster.instances.arrived(user).await? {
                     self.announce_presence(user, true, None).await;
                 }
             }
         }
-        for user in cluster.presence.reap().await? {
+        let reaped = cluster.instances.reap().await?;
+        for user in reaped.offline {
             self.went_offline(user).await;
+        }
+        if !reaped.replies.is_empty() {
+            match self.store().interrupt_replies(&reaped.replies).await {
+                Ok(n) => tracing::info!(interrupted = n, "stored the replies of a stopped instance as interrupted"),
+                Err(e) => tracing::error!(error = %e, "could not store a stopped instance's replies as interrupted"),
+            }
         }
         Ok(())
     }
@@ -192,7 +199,7 @@ impl Services {
     /// reconnect to another instance by then (not after an instance's full timeout).
     pub async fn leave_cluster(&self) {
         let Some(cluster) = &self.inner.cluster else { return };
-        if let Err(e) = cluster.presence.leaving(self.inner.presence_grace).await {
+        if let Err(e) = cluster.instances.leaving(self.inner.presence_grace).await {
             tracing::warn!(error = %e, "could not tell Redis this instance is stopping");
         }
     }

@@ -24,7 +24,7 @@ use crate::auth::JwtKeys;
 use crate::auth::password::Passwords;
 use crate::domain::UserId;
 use crate::ratelimit::SharedRateLimit;
-use crate::realtime::redis::ClusterPresence;
+use crate::realtime::redis::InstanceRegistry;
 use crate::realtime::{Broker, Hub, PresenceRegistry};
 use crate::store::DynStore;
 
@@ -83,9 +83,11 @@ pub struct FanOut {
 
 /// What instances share through Redis besides events.
 pub struct Cluster {
-    /// Commands (rate limits).
+    /// For connections of their own (following a reply that runs elsewhere).
+    pub client: redis::Client,
+    /// Commands (rate limits, replies' streams).
     pub redis: redis::aio::ConnectionManager,
-    pub presence: ClusterPresence,
+    pub instances: Arc<InstanceRegistry>,
 }
 
 /// Tunables of the services, from `Config`.
@@ -137,6 +139,7 @@ impl Services {
         if let Some(settings) = settings.assistant {
             let assistant = assistant::Assistant::new(settings, &services, services.inner.shutdown.clone());
             let _ = services.inner.assistant.set(assistant);
+            services.cancel_when_asked();
         }
         services.watch_disabled_accounts();
         services.catch_up_after_gaps();

@@ -84,6 +84,10 @@ pub trait ConversationStore {
     /// Marks every reply still running as interrupted (at start: no reply outlives the
     /// process that ran it). Returns how many.
     async fn interrupt_running_replies(&self) -> Result<u64, Error>;
+    /// Marks these replies interrupted, those still running (their instance is gone).
+    async fn interrupt_replies(&self, ids: &[ChatMessageId]) -> Result<u64, Error>;
+    /// Every reply running, on any instance: (conversation, message).
+    async fn running_replies(&self) -> Result<Vec<(ConversationId, ChatMessageId)>, Error>;
 }
 
 /// A time as microseconds since the epoch: the `activity` column conversations are ordered by.
@@ -330,6 +334,34 @@ macro_rules! impl_conversation_store {
                     .execute(&self.write)
                     .await?;
                 Ok(done.rows_affected())
+            }
+
+            async fn interrupt_replies(
+                &self,
+                ids: &[$crate::domain::ChatMessageId],
+            ) -> Result<u64, $crate::store::Error> {
+                if ids.is_empty() {
+                    return Ok(0);
+                }
+                let mut query = sqlx::QueryBuilder::<$db>::new(
+                    "UPDATE chat_messages SET status = 'interrupted' WHERE status = 'running' AND id IN (",
+                );
+                let mut list = query.separated(", ");
+                for id in ids {
+                    list.push_bind(*id);
+                }
+                query.push(")");
+                Ok(query.build().execute(&self.write).await?.rows_affected())
+            }
+
+            async fn running_replies(
+                &self,
+            ) -> Result<Vec<($crate::domain::ConversationId, $crate::domain::ChatMessageId)>, $crate::store::Error> {
+                Ok(sqlx::query_as::<$db, ($crate::domain::ConversationId, $crate::domain::ChatMessageId)>(
+                    "SELECT conversation_id, id FROM chat_messages WHERE status = 'running'",
+                )
+                .fetch_all(&self.read)
+                .await?)
             }
         }
     };

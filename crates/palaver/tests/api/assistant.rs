@@ -64,12 +64,12 @@ async fn start(backend: Backend) -> (TestApp, FakeLlm) {
 
 /// A server-sent event: its `id:` and its `data:` as JSON.
 #[derive(Debug)]
-struct SseEvent {
-    id: Option<u64>,
-    data: Value,
+pub struct SseEvent {
+    pub id: Option<u64>,
+    pub data: Value,
 }
 
-fn parse_sse(text: &str) -> Vec<SseEvent> {
+pub fn parse_sse(text: &str) -> Vec<SseEvent> {
     text.split("\n\n")
         .filter_map(|block| {
             let mut id = None;
@@ -90,20 +90,20 @@ fn kinds(events: &[SseEvent]) -> Vec<String> {
     events.iter().map(|e| str_of(&e.data["type"])).collect()
 }
 
-fn text_of(events: &[SseEvent]) -> String {
+pub fn text_of(events: &[SseEvent]) -> String {
     events.iter().filter(|e| e.data["type"] == "chunk").map(|e| str_of(&e.data["content"])).collect()
 }
 
-async fn conversation(app: &TestApp, user: &TestUser) -> String {
+pub async fn conversation(app: &Api, user: &TestUser) -> String {
     str_of(&app.post(user, "/chat/conversations", json!({})).await.expect_status(201)["id"])
 }
 
-async fn stored(app: &TestApp, user: &TestUser, id: &str) -> Vec<Value> {
+pub async fn stored(app: &Api, user: &TestUser, id: &str) -> Vec<Value> {
     items(&app.get(user, &format!("/chat/conversations/{id}/messages")).await.expect_status(200))
 }
 
 /// POST `.../stream` and the response, unread.
-async fn open_stream(app: &TestApp, user: &TestUser, id: &str, message: &str) -> reqwest::Response {
+pub async fn open_stream(app: &Api, user: &TestUser, id: &str, message: &str) -> reqwest::Response {
     let url = app.api(&format!("/chat/conversations/{id}/stream"));
     app.client.post(url).bearer_auth(&user.access_token).json(&json!({"message": message})).send().await.unwrap()
 }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::assistant::{SseEvent, conversation, open_stream, parse_sse, stored, text_of};
 use crate::helpers::*;
 
 /// Users of a killed instance go offline within this (docs/deployment.md): an instance is
@@ -302,4 +303,96 @@ async fn rate_limits_are_shared_by_the_instances_postgres() {
     refused.expect_problem(429, Some("rate_limited"));
     let retry_after: u64 = refused.headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=20).contains(&retry_after), "Retry-After: {retry_after}");
+}
+
+/// Reads a reply's stream until it holds at least `count` events, then hangs up.
+async fn first_events(mut response: reqwest::Response, count: usize) -> Vec<SseEvent> {
+    let mut seen = String::new();
+    while parse_sse(&seen).len() < count {
+        let chunk = response.chunk().await.unwrap().expect("more of the stream");
+        seen.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+    parse_sse(&seen)
+}
+
+async fn resume(instance: &Instance, user: &TestUser, id: &str, message_id: &str, after: Option<u64>) -> Vec<SseEvent> {
+    let url = instance.api(&format!("/chat/conversations/{id}/messages/{message_id}/stream"));
+    let mut request = instance.client.get(&url).bearer_auth(&user.access_token);
+    if let Some(after) = after {
+        request = request.header("last-event-id", after.to_string());
+    }
+    parse_sse(&request.send().await.unwrap().text().await.unwrap())
+}
+
+fn words(n: usize, prefix: &str) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}{i} ")).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_running_on_one_instance_is_followed_resumed_and_cancelled_through_another_postgres() {
+    let fake = FakeLlm::start().await;
+    let llm = [("PALAVER_LLM_BASE_URL", fake.base_url()), ("PALAVER_LLM_MODEL", "fake-model".to_owned())];
+    let llm: Vec<(&str, &str)> = llm.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let Some(mut cluster) = Cluster::start("a_reply_running_on_one_instance", 2, &llm).await else { return };
+    let alice = cluster[0].register("alice").await;
+    let id = conversation(&cluster[0], &alice).await;
+    let mut watcher = cluster[1].ws(&alice).await.labelled("alice@1");
+
+    // Started on instance 0, dropped after a few events, resumed on instance 1.
+    let pieces = words(30, "p");
+    let pieces: Vec<&str> = pieces.iter().map(String::as_str).collect();
+    fake.push(FakeReply::text(&pieces).delay(Duration::from_millis(40)));
+    let first = first_events(open_stream(&cluster[0], &alice, &id, "a long answer").await, 4).await;
+    let last_id = first.iter().filter_map(|e| e.id).max().unwrap();
+    let message_id = str_of(&first[0].data["assistant_message_id"]);
+    let rest = resume(&cluster[1], &alice, &id, &message_id, Some(last_id)).await;
+    assert_eq!(rest.first().unwrap().id, Some(last_id + 1), "no event missed or repeated");
+    assert_eq!(rest.last().unwrap().data["type"], "complete", "{:?}", rest.last());
+    let whole: String = text_of(&first) + &text_of(&rest);
+    assert_eq!(whole, pieces.concat());
+    // Watched live over the other instance's WebSocket too.
+    let frames = watcher.collect_until(|f| type_of(f) == "assistant.complete").await;
+    let streamed: String = frames
+        .iter()
+        .filter(|f| type_of(f) == "assistant.chunk")
+        .map(|f| f["content"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(streamed, pieces.concat());
+
+    // Cancelled through instance 1 while it runs on instance 0.
+    let pieces = words(200, "c");
+    let pieces: Vec<&str> = pieces.iter().map(String::as_str).collect();
+    fake.push(FakeReply::text(&pieces).delay(Duration::from_millis(50)));
+    let response = open_stream(&cluster[0], &alice, &id, "talk for a while").await;
+    fake.wait_for_requests(2).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let cancel = format!("/chat/conversations/{id}/cancel");
+    cluster[1].post(&alice, &cancel, json!({})).await.expect_status(204);
+    fake.wait_for_disconnects(1).await;
+    let events = parse_sse(&response.text().await.unwrap());
+    assert_eq!(events.last().unwrap().data, json!({"type": "error", "error": "cancelled"}));
+    let messages = stored(&cluster[1], &alice, &id).await;
+    assert_eq!(messages[3]["status"], "cancelled", "{}", messages[3]);
+    cluster[1].post(&alice, &cancel, json!({})).await.expect_problem(409, None);
+
+    // Instance 0 dies mid-reply: instance 1 ends it as interrupted (a follower there sees the
+    // end), and the conversation takes a new send.
+    fake.push(FakeReply::text(&pieces).delay(Duration::from_millis(50)));
+    let first = first_events(open_stream(&cluster[0], &alice, &id, "and again").await, 3).await;
+    let message_id = str_of(&first[0].data["assistant_message_id"]);
+    cluster[0].kill();
+    let crashed = Instant::now();
+    let rest = tokio::time::timeout(OFFLINE_AFTER_A_CRASH + Duration::from_secs(10), async {
+        resume(&cluster[1], &alice, &id, &message_id, None).await
+    })
+    .await
+    .expect("the follower on instance 1 sees the end of the dead instance's reply");
+    assert_eq!(rest.last().unwrap().data["type"], "error", "{:?}", rest.last());
+    assert!(crashed.elapsed() <= OFFLINE_AFTER_A_CRASH + Duration::from_secs(6), "{:?}", crashed.elapsed());
+    let messages = stored(&cluster[1], &alice, &id).await;
+    assert_eq!(messages[5]["status"], "interrupted", "{}", messages[5]);
+    fake.push(FakeReply::text(&["fine"]));
+    let path = format!("/chat/conversations/{id}/messages");
+    cluster[1].post(&alice, &path, json!({"message": "still there?"})).await.expect_status(201);
+    drop(cluster.instances.remove(0));
 }

@@ -7,7 +7,7 @@
 //! this instance may have missed something, `gaps` changes and the rooms it serves are
 //! compared with the store (`service::catch_up`).
 
-mod presence;
+mod instances;
 mod publisher;
 mod subscriber;
 pub mod wire;
@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::{Broker, Envelope, Hub, Interest, Topic};
-pub use presence::{ClusterPresence, DEAD_AFTER, HEARTBEAT};
+pub use instances::{DEAD_AFTER, HEARTBEAT, InstanceRegistry, Reaped};
 pub use subscriber::Waiters;
 
 /// Events waiting for the publisher: enough for a burst, bounded so that a Redis that
@@ -58,7 +58,12 @@ pub struct RedisBroker {
     subscribed: Arc<AtomicBool>,
     publishing: Arc<AtomicBool>,
     gaps: watch::Receiver<u64>,
+    cancels: std::sync::Mutex<Option<mpsc::Receiver<Uuid>>>,
 }
+
+/// Cancels asked by other instances, waiting to be looked at: a burst beyond it is dropped
+/// (the client asks again).
+const CANCEL_QUEUE: usize = 256;
 
 impl RedisBroker {
     /// Starts the publisher and the subscriber tasks (they end with `stop`). Redis need not
@@ -78,6 +83,7 @@ impl RedisBroker {
         let waiters = Arc::new(Waiters::default());
         let subscribed = Arc::new(AtomicBool::new(false));
         let publishing = Arc::new(AtomicBool::new(true));
+        let (cancels_tx, cancels) = mpsc::channel(CANCEL_QUEUE);
         tokio::spawn(publisher::run(origin, commands, rx, publishing.clone(), stop.clone()));
         let subscriber = subscriber::Subscriber {
             origin,
@@ -87,9 +93,10 @@ impl RedisBroker {
             waiters: waiters.clone(),
             up: subscribed.clone(),
             gaps: gaps_tx,
+            cancels: cancels_tx,
         };
         tokio::spawn(subscriber.run(stop));
-        Self { hub, queue, waiters, subscribed, publishing, gaps }
+        Self { hub, queue, waiters, subscribed, publishing, gaps, cancels: std::sync::Mutex::new(Some(cancels)) }
     }
 }
 
@@ -113,6 +120,10 @@ impl Broker for RedisBroker {
 
     fn gaps(&self) -> Option<watch::Receiver<u64>> {
         Some(self.gaps.clone())
+    }
+
+    fn cancels(&self) -> Option<mpsc::Receiver<Uuid>> {
+        self.cancels.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
 }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use redis::aio::{PubSubSink, PubSubStream};
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -90,6 +90,7 @@ pub struct Subscriber {
     pub waiters: Arc<Waiters>,
     pub up: Arc<AtomicBool>,
     pub gaps: Arc<watch::Sender<u64>>,
+    pub cancels: mpsc::Sender<Uuid>,
 }
 
 impl Subscriber {
@@ -132,7 +133,7 @@ impl Subscriber {
             .await
             .map_err(|_| redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut)))??;
         let (mut sink, mut stream) = pubsub.split();
-        within(sink.subscribe(wire::RESYNC_CHANNEL)).await?;
+        within(sink.subscribe(&[wire::RESYNC_CHANNEL, wire::CANCEL_CHANNEL])).await?;
         // What changes from here on is handled below; start from the whole picture.
         self.interest.take();
         let topics = self.hub.topics();
@@ -198,6 +199,16 @@ impl Subscriber {
         if channel == wire::RESYNC_CHANNEL {
             if message.get_payload_bytes() != self.origin.as_bytes() {
                 self.gaps.send_modify(|n| *n += 1);
+            }
+            return;
+        }
+        if channel == wire::CANCEL_CHANNEL {
+            let conversation =
+                std::str::from_utf8(message.get_payload_bytes()).ok().and_then(|s| Uuid::parse_str(s).ok());
+            if let Some(conversation) = conversation
+                && self.cancels.try_send(conversation).is_err()
+            {
+                tracing::warn!(%conversation, "dropped a cancel asked by another instance: too many at once");
             }
             return;
         }

@@ -16,6 +16,9 @@ const PREFIX: &str = "palaver:";
 /// compares its rooms with the store (see `Broker::gaps`).
 pub const RESYNC_CHANNEL: &str = "palaver:resync";
 
+/// A conversation id: the instance running its reply cancels it.
+pub const CANCEL_CHANNEL: &str = "palaver:cancel";
+
 const VERSION: u8 = 1;
 const NO_SEQ: i64 = i64::MIN;
 /// version, origin, control tag, the user of `Control::Left`, seq.

@@ -1,9 +1,13 @@
-//! Presence across instances. Each instance counts its own sockets (`PresenceRegistry`);
-//! Redis holds, per user, the set of instances where they are online, and the instances'
-//! heartbeats. A user is online while any instance has them. An instance that stops
-//! beating (killed, cut off) is reaped by another one: its users leave every set, and
-//! those left with no instance go offline, so a crash settles by itself within
-//! `DEAD_AFTER` plus a heartbeat, and a user who reconnects elsewhere meanwhile never flaps.
+//! The instances in Redis: their heartbeats, and what each one holds that must not outlive
+//! it: its users' presence and its running assistant replies.
+//!
+//! Presence: each instance counts its own sockets (`PresenceRegistry`); Redis holds, per
+//! user, the set of instances where they are online. A user is online while any instance
+//! has them. An instance that stops beating (killed, cut off) is reaped by another one:
+//! its users leave every set, and those left with no instance go offline, so a crash
+//! settles by itself within `DEAD_AFTER` plus a heartbeat, and a user who reconnects
+//! elsewhere meanwhile never flaps. Its running replies are handed to the reaper, which
+//! stores them as interrupted.
 //!
 //! Each change is one script, so two instances never both see themselves as the first or
 //! the last of a user. (The scripts name keys they derive, so Redis Cluster is not supported.)
@@ -15,7 +19,7 @@ use redis::aio::ConnectionManager;
 use redis::{RedisResult, Script};
 use uuid::Uuid;
 
-use crate::domain::UserId;
+use crate::domain::{ChatMessageId, UserId};
 
 /// How often an instance says it is alive.
 pub const HEARTBEAT: Duration = Duration::from_secs(5);
@@ -26,6 +30,10 @@ const INSTANCES: &str = "palaver:instances";
 
 fn instance_key(instance: Uuid) -> String {
     format!("palaver:instance:{instance}")
+}
+
+fn replies_key(instance: Uuid) -> String {
+    format!("palaver:instance:{instance}:replies")
 }
 
 fn online_key(user: UserId) -> String {
@@ -58,10 +66,11 @@ redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
 if known then return 1 else return 0 end";
 
 /// KEYS: the instances. ARGV: ms of silence after which an instance is dead. Returns the
-/// users the dead instances leave with no instance.
+/// users the dead instances leave with no instance, and the dead instances' replies.
 const REAP: &str = r"
 local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[1]))
 local offline = {}
+local replies = {}
 for _, instance in ipairs(dead) do
   redis.call('ZREM', KEYS[1], instance)
   local users_key = 'palaver:instance:' .. instance
@@ -73,19 +82,46 @@ for _, instance in ipairs(dead) do
     end
   end
   redis.call('DEL', users_key)
+  local replies_key = users_key .. ':replies'
+  for _, reply in ipairs(redis.call('SMEMBERS', replies_key)) do
+    table.insert(replies, reply)
+  end
+  redis.call('DEL', replies_key)
 end
-return offline";
+return {offline, replies}";
 
-pub struct ClusterPresence {
+/// KEYS: the instances. ARGV: ms of silence after which an instance is dead. Returns the
+/// replies the live instances run.
+const LIVE_REPLIES: &str = r"
+local live = redis.call('ZRANGEBYSCORE', KEYS[1], now - tonumber(ARGV[1]), '+inf')
+local replies = {}
+for _, instance in ipairs(live) do
+  for _, reply in ipairs(redis.call('SMEMBERS', 'palaver:instance:' .. instance .. ':replies')) do
+    table.insert(replies, reply)
+  end
+end
+return replies";
+
+/// What the instances that stopped beating left behind.
+#[derive(Debug, Default)]
+pub struct Reaped {
+    /// Users now on no instance.
+    pub offline: Vec<UserId>,
+    /// Replies that were running there.
+    pub replies: Vec<ChatMessageId>,
+}
+
+pub struct InstanceRegistry {
     conn: ConnectionManager,
     instance: Uuid,
     arrive: Script,
     leave: Script,
     beat: Script,
     reap: Script,
+    live_replies: Script,
 }
 
-impl ClusterPresence {
+impl InstanceRegistry {
     pub fn new(conn: ConnectionManager, instance: Uuid) -> Self {
         Self {
             conn,
@@ -94,6 +130,7 @@ impl ClusterPresence {
             leave: Script::new(LEAVE),
             beat: Script::new(&format!("{NOW}\n{BEAT}")),
             reap: Script::new(&format!("{NOW}\n{REAP}")),
+            live_replies: Script::new(&format!("{NOW}\n{LIVE_REPLIES}")),
         }
     }
 
@@ -153,11 +190,35 @@ impl ClusterPresence {
         Ok(known == 1)
     }
 
-    /// Ends the instances that stopped beating; returns the users that left with them.
-    pub async fn reap(&self) -> RedisResult<Vec<UserId>> {
+    /// Ends the instances that stopped beating; returns what they left behind.
+    pub async fn reap(&self) -> RedisResult<Reaped> {
         let dead_after = DEAD_AFTER.as_millis() as i64;
-        let users: Vec<String> = self.reap.key(INSTANCES).arg(dead_after).invoke_async(&mut self.conn.clone()).await?;
-        Ok(users.iter().filter_map(|u| Uuid::parse_str(u).ok()).map(UserId::from_uuid).collect())
+        let (users, replies): (Vec<String>, Vec<String>) =
+            self.reap.key(INSTANCES).arg(dead_after).invoke_async(&mut self.conn.clone()).await?;
+        Ok(Reaped {
+            offline: users.iter().filter_map(|u| Uuid::parse_str(u).ok()).map(UserId::from_uuid).collect(),
+            replies: replies.iter().filter_map(|r| Uuid::parse_str(r).ok()).map(ChatMessageId::from_uuid).collect(),
+        })
+    }
+
+    /// A reply starts running here (recorded before it is stored, so no instance starting
+    /// meanwhile takes it for an orphan).
+    pub async fn reply_started(&self, reply: ChatMessageId) -> RedisResult<()> {
+        let mut conn = self.conn.clone();
+        redis::cmd("SADD").arg(replies_key(self.instance)).arg(reply.uuid().to_string()).query_async(&mut conn).await
+    }
+
+    pub async fn reply_ended(&self, reply: ChatMessageId) -> RedisResult<()> {
+        let mut conn = self.conn.clone();
+        redis::cmd("SREM").arg(replies_key(self.instance)).arg(reply.uuid().to_string()).query_async(&mut conn).await
+    }
+
+    /// The replies that instances alive now are running.
+    pub async fn live_replies(&self) -> RedisResult<HashSet<ChatMessageId>> {
+        let dead_after = DEAD_AFTER.as_millis() as i64;
+        let replies: Vec<String> =
+            self.live_replies.key(INSTANCES).arg(dead_after).invoke_async(&mut self.conn.clone()).await?;
+        Ok(replies.iter().filter_map(|r| Uuid::parse_str(r).ok()).map(ChatMessageId::from_uuid).collect())
     }
 
     /// At shutdown: be reaped once `grace` has passed (sockets closed now may reconnect to
