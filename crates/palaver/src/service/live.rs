@@ -175,11 +175,15 @@ impl Services {
     async fn beat(&self) -> redis::RedisResult<()> {
         let Some(cluster) = &self.inner.cluster else { return Ok(()) };
         if !cluster.instances.beat().await? {
-            // New to Redis (first beat, reaped while cut off, or Redis lost its data).
+            // New to Redis (first beat, reaped while cut off, or Redis lost its data): what
+            // runs here is recorded again, so no instance takes it for a dead one's.
             for user in self.inner.presence.online_users() {
                 if cluster.instances.arrived(user).await? {
                     self.announce_presence(user, true, None).await;
                 }
+            }
+            for reply in self.assistant().map(|a| a.replies().all_running()).unwrap_or_default() {
+                cluster.instances.reply_started(reply.message).await?;
             }
         }
         let reaped = cluster.instances.reap().await?;

@@ -6,6 +6,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use sqlx::Connection;
 
 use crate::assistant::{SseEvent, conversation, open_stream, parse_sse, stored, text_of};
 use crate::helpers::*;
@@ -294,6 +295,13 @@ async fn rate_limits_are_shared_by_the_instances_postgres() {
     let limits = [("PALAVER_LIMITS_AUTH_PER_SEC", "0.05"), ("PALAVER_LIMITS_AUTH_BURST", "4")];
     let Some(cluster) = Cluster::start("rate_limits_are_shared_by_the_instances", 2, &limits).await else { return };
     let alice = cluster[0].register("alice").await;
+    // (Both started at once: their migrations took turns, each applied once.)
+    let mut db = sqlx::PgConnection::connect(&cluster.database.url).await.unwrap();
+    let counts: Vec<(i64, i64)> = sqlx::query_as("SELECT version, count(*) FROM _sqlx_migrations GROUP BY version")
+        .fetch_all(&mut db)
+        .await
+        .unwrap();
+    assert!(!counts.is_empty() && counts.iter().all(|(_, n)| *n == 1), "{counts:?}");
     let login = json!({"username": alice.username, "password": alice.password});
     for _ in 0..3 {
         cluster[0].post(&Anonymous, "/auth/login", login.clone()).await.expect_status(200);
@@ -395,4 +403,23 @@ async fn a_reply_running_on_one_instance_is_followed_resumed_and_cancelled_throu
     let path = format!("/chat/conversations/{id}/messages");
     cluster[1].post(&alice, &path, json!({"message": "still there?"})).await.expect_status(201);
     drop(cluster.instances.remove(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_to_one_instance_is_served_by_every_instance_postgres() {
+    let Some(cluster) = Cluster::start("an_upload_to_one_instance_is_served_by_every_instance", 2, &[]).await else {
+        return;
+    };
+    let (alice, bob, room_id, _alice_ws, mut bob_ws) = alice_and_bob_apart(&cluster).await;
+    let bytes = png(64, 48);
+    let attachment = cluster[0].upload(&alice, bytes.clone()).await;
+    cluster[0].post_image(&alice, &room_id, &str_of(&attachment["id"]), None).await.expect_status(201);
+    let frame = bob_ws.next_of_type("message").await;
+    let seen = &frame["message"]["attachment"];
+    let original = cluster[1].fetch(seen["url"].as_str().unwrap(), None, None).await;
+    assert_eq!((original.status, original.bytes.len()), (200, bytes.len()));
+    let thumb = cluster[1].fetch(seen["thumbnail_url"].as_str().unwrap(), None, None).await;
+    assert_eq!(thumb.status, 200);
+    let by_bearer = cluster[1].fetch(&unsigned(&seen["url"]), Some(&bob.access_token), None).await;
+    assert_eq!(by_bearer.bytes, original.bytes);
 }
