@@ -77,6 +77,13 @@ pub struct TargetArgs {
     /// Log filter of the started server (its log goes to a file; errors in it are reported)
     #[arg(long, default_value = "warn")]
     pub server_log: String,
+    /// Instances to start, on one PostgreSQL database and one Redis (--redis-url): publishers
+    /// use the first, subscribers the second (fanout) or any one at random (resume)
+    #[arg(long, default_value_t = 1, requires = "server_bin")]
+    pub instances: usize,
+    /// Redis the started instances share (PALAVER_REDIS_URL); needed for --instances > 1
+    #[arg(long, requires = "server_bin")]
+    pub redis_url: Option<String>,
     /// Users registered over REST; connections share their tokens round-robin
     #[arg(long, default_value_t = 4)]
     pub users: usize,

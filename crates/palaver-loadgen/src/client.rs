@@ -233,9 +233,10 @@ impl HttpError {
 }
 
 /// Opens WebSocket connections: a bounded number at once (a thundering herd would overflow
-/// the server's accept backlog), each from the next 127.0.0.K source address.
+/// the server's accept backlog), each from the next 127.0.0.K source address, each to one of
+/// the servers (of a cluster) picked at random.
 pub struct WsConnector {
-    server: SocketAddr,
+    servers: Vec<SocketAddr>,
     sources: Vec<IpAddr>,
     next_source: AtomicUsize,
     permits: Semaphore,
@@ -245,9 +246,10 @@ pub struct WsConnector {
 impl WsConnector {
     /// `read_buffer`: bytes per connection for reading; small for idle sockets, larger for
     /// sockets that take a stream of frames.
-    pub fn new(server: SocketAddr, source_addrs: usize, concurrency: usize, read_buffer: usize) -> Self {
+    pub fn new(servers: Vec<SocketAddr>, source_addrs: usize, concurrency: usize, read_buffer: usize) -> Self {
+        assert!(!servers.is_empty(), "a connector needs a server");
         // Spreading over source addresses only works when the server is on IPv4 loopback.
-        let sources = if server.is_ipv4() {
+        let sources = if servers.iter().all(SocketAddr::is_ipv4) {
             (0..source_addrs.min(200)).map(|k| IpAddr::V4(Ipv4Addr::new(127, 0, 0, 10 + k as u8))).collect()
         } else {
             vec![]
@@ -257,22 +259,35 @@ impl WsConnector {
             .write_buffer_size(0)
             .max_write_buffer_size(1 << 20)
             .max_message_size(Some(1 << 20));
-        Self { server, sources, next_source: AtomicUsize::new(0), permits: Semaphore::new(concurrency.max(1)), config }
+        Self { servers, sources, next_source: AtomicUsize::new(0), permits: Semaphore::new(concurrency.max(1)), config }
+    }
+
+    /// The same settings, to other servers.
+    pub fn to_servers(&self, servers: Vec<SocketAddr>, concurrency: usize) -> Self {
+        assert!(!servers.is_empty(), "a connector needs a server");
+        Self {
+            servers,
+            sources: self.sources.clone(),
+            next_source: AtomicUsize::new(0),
+            permits: Semaphore::new(concurrency.max(1)),
+            config: self.config,
+        }
     }
 
     pub async fn connect(&self, token: &str) -> anyhow::Result<WsStream> {
         let _permit = self.permits.acquire().await.context("connector closed")?;
-        let socket = if self.server.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+        let server = self.servers[rand::random_range(0..self.servers.len())];
+        let socket = if server.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
         if !self.sources.is_empty() {
             let k = self.next_source.fetch_add(1, Ordering::Relaxed) % self.sources.len();
             socket.bind(SocketAddr::new(self.sources[k], 0)).context("bind")?;
         }
-        let stream = tokio::time::timeout(CONNECT_TIMEOUT, socket.connect(self.server))
+        let stream = tokio::time::timeout(CONNECT_TIMEOUT, socket.connect(server))
             .await
             .map_err(|_| anyhow::anyhow!("connect timeout"))?
             .context("connect")?;
         stream.set_nodelay(true)?;
-        let request = format!("ws://{}/api/v1/ws?token={token}", self.server).into_client_request()?;
+        let request = format!("ws://{server}/api/v1/ws?token={token}").into_client_request()?;
         let (ws, _) =
             tokio::time::timeout(CONNECT_TIMEOUT, client_async_with_config(request, stream, Some(self.config)))
                 .await

@@ -28,6 +28,10 @@ pub struct Target {
     pub addr: SocketAddr,
     pub pid: Option<u32>,
     owned: Option<OwnedServer>,
+    /// The other instances of a cluster started here (`--instances`), on fixed ports so a
+    /// killed one comes back where clients look for it.
+    others: tokio::sync::Mutex<Vec<Instance>>,
+    other_addrs: Vec<SocketAddr>,
 }
 
 /// A server this process started, and everything to clean up after it.
@@ -41,6 +45,14 @@ struct OwnedServer {
     _data_dir: TempDir,
 }
 
+/// Another instance of a started cluster: how to start it again, and the running process.
+struct Instance {
+    command: std::sync::Arc<dyn Fn() -> Command + Send + Sync>,
+    child: Option<Child>,
+    log_path: PathBuf,
+    _data_dir: TempDir,
+}
+
 impl Target {
     pub async fn open(args: &TargetArgs) -> anyhow::Result<Target> {
         match (&args.url, &args.server_bin) {
@@ -51,6 +63,7 @@ impl Target {
     }
 
     async fn running(url: &Url, pid: Option<u32>) -> anyhow::Result<Target> {
+        let others = tokio::sync::Mutex::new(vec![]);
         let addr = loopback_addr(url)?;
         let health = url.join("/healthz")?;
         let client = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(10)).build()?;
@@ -61,10 +74,18 @@ impl Target {
         if let Some(pid) = pid {
             rss_kib(pid).with_context(|| format!("no process {pid} to read VmRSS from (--server-pid)"))?;
         }
-        Ok(Target { base: url.clone(), addr, pid, owned: None })
+        Ok(Target { base: url.clone(), addr, pid, owned: None, others, other_addrs: vec![] })
     }
 
     async fn start(args: &TargetArgs, bin: &Path) -> anyhow::Result<Target> {
+        anyhow::ensure!(args.instances >= 1, "--instances must be at least 1");
+        if args.instances > 1 {
+            anyhow::ensure!(
+                args.db == DbKind::Postgres,
+                "--instances > 1 needs --db postgres: instances share one database"
+            );
+            anyhow::ensure!(args.redis_url.is_some(), "--instances > 1 needs --redis-url");
+        }
         let data_dir = tempfile::Builder::new().prefix("palaver-loadgen-").tempdir()?;
         let pg = match args.db {
             DbKind::Sqlite => None,
@@ -77,73 +98,70 @@ impl Target {
             Some(db) => db.url.clone(),
             None => format!("sqlite://{}", data_dir.path().join("palaver.db").display()),
         };
+        // One secret for every instance, or each would refuse the others' tokens.
+        let secret = format!("loadgen-{}", uuid::Uuid::now_v7().simple());
         let log_path = data_dir.path().join("server.log");
-        let mut command = Command::new(bin);
-        command.arg("serve");
-        // Only what this run sets: a PALAVER_* variable of the caller's shell must not
-        // change the server under test behind the report's back.
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("PALAVER_") {
-                command.env_remove(key);
-            }
-        }
-        command
-            .env("PALAVER_BIND", "127.0.0.1:0")
-            .env("PALAVER_DATA_DIR", data_dir.path())
-            .env("PALAVER_DATABASE_URL", &database_url)
-            .env("PALAVER_LOG", &args.server_log)
-            .env("PALAVER_LOG_FORMAT", "text")
-            .env("NO_COLOR", "1")
-            // The load is deliberate: per-socket flood limits would refuse it.
-            .env("PALAVER_WS_RATE_PER_SEC", "1000000")
-            .env("PALAVER_WS_RATE_BURST", "1000000")
-            // ... and so would the per-user write budget: benchmarks measure the server.
-            .env("PALAVER_LIMITS_WRITES_PER_SEC", "1000000")
-            .env("PALAVER_LIMITS_WRITE_BURST", "1000000")
-            // ... and the per-user upload quotas (a run uploads gigabytes).
-            .env("PALAVER_UPLOADS_PER_MINUTE", "1000000")
-            .env("PALAVER_UPLOADS_BYTES_PER_DAY", "1099511627776")
-            // ... and the per-user assistant limits (1,000 running replies is the most it takes).
-            .env("PALAVER_LLM_MAX_RUNNING_PER_USER", "1000")
-            .env("PALAVER_LLM_SENDS_PER_MINUTE", "1000000")
-            // Long runs must not see their tokens expire (that closes sockets with 1008).
-            .env("PALAVER_AUTH_ACCESS_TTL_SECS", "86400");
-        for (key, value) in &args.server_env {
-            command.env(key, value);
-        }
-        let log = std::fs::File::create(&log_path)?;
-        command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(log).kill_on_drop(true);
-        let mut child = command.spawn().with_context(|| format!("starting {} serve", bin.display()))?;
-        let pid = child.id();
-
-        let stdout = child.stdout.take().context("the server's stdout is piped")?;
-        let mut lines = BufReader::new(stdout).lines();
-        let listening = tokio::time::timeout(STARTUP_TIMEOUT, async {
-            while let Some(line) = lines.next_line().await? {
-                if let Some(url) = line.trim().strip_prefix("listening on ") {
-                    return Url::parse(url).with_context(|| format!("parsing {line:?}"));
-                }
-            }
-            bail!("the server exited before printing `listening on`")
-        })
-        .await
-        .unwrap_or_else(|_| Err(anyhow::anyhow!("no `listening on` line within {STARTUP_TIMEOUT:?}")));
-        let base = match listening {
-            Ok(base) => base,
+        let command = server_command(args, bin, data_dir.path(), &database_url, "127.0.0.1:0", &secret);
+        let launched = launch(command, &log_path).await;
+        let (child, base) = match launched {
+            Ok(launched) => launched,
             Err(e) => {
-                let _ = child.kill().await;
-                let tail = log_tail(&log_path, 20);
                 if let Some(pg) = pg {
                     pg.drop_database().await.ok();
                 }
-                return Err(e.context(format!("starting the server; its log ends with:\n{tail}")));
+                return Err(e);
             }
         };
-        // Keep reading stdout: a full pipe would block the server's next println.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let pid = child.id();
         let addr = loopback_addr(&base)?;
-        let owned = OwnedServer { child, db: args.db, database_url, log_path, pg, _data_dir: data_dir };
-        Ok(Target { base, addr, pid, owned: Some(owned) })
+        let owned =
+            OwnedServer { child, db: args.db, database_url: database_url.clone(), log_path, pg, _data_dir: data_dir };
+        let mut target = Target {
+            base,
+            addr,
+            pid,
+            owned: Some(owned),
+            others: tokio::sync::Mutex::new(vec![]),
+            other_addrs: vec![],
+        };
+        for _ in 1..args.instances {
+            let dir = tempfile::Builder::new().prefix("palaver-loadgen-").tempdir()?;
+            let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+            let bind = format!("127.0.0.1:{port}");
+            let (args, bin, dir_path, url, secret) =
+                (args.clone(), bin.to_owned(), dir.path().to_owned(), database_url.clone(), secret.clone());
+            let command: std::sync::Arc<dyn Fn() -> Command + Send + Sync> =
+                std::sync::Arc::new(move || server_command(&args, &bin, &dir_path, &url, &bind, &secret));
+            let log_path = dir.path().join("server.log");
+            let (child, base) = launch(command(), &log_path).await?;
+            target.other_addrs.push(loopback_addr(&base)?);
+            target.others.get_mut().push(Instance { command, child: Some(child), log_path, _data_dir: dir });
+        }
+        Ok(target)
+    }
+
+    /// Every instance's address, the first one first.
+    pub fn addrs(&self) -> Vec<SocketAddr> {
+        std::iter::once(self.addr).chain(self.other_addrs.iter().copied()).collect()
+    }
+
+    /// Kills (SIGKILL) the `i`th other instance; `false` if there is none running.
+    pub async fn kill_other(&self, i: usize) -> bool {
+        let mut others = self.others.lock().await;
+        let Some(child) = others.get_mut(i).and_then(|o| o.child.as_mut()) else { return false };
+        let _ = child.kill().await;
+        others[i].child = None;
+        true
+    }
+
+    /// Starts the `i`th other instance again, on its port.
+    pub async fn restart_other(&self, i: usize) -> anyhow::Result<()> {
+        let mut others = self.others.lock().await;
+        let other = others.get_mut(i).context("no such instance")?;
+        anyhow::ensure!(other.child.is_none(), "the instance is running");
+        let (child, _) = launch((other.command)(), &other.log_path.with_extension("restarted.log")).await?;
+        other.child = Some(child);
+        Ok(())
     }
 
     /// The database URL, known only for a server started here (for seeding it directly).
@@ -158,8 +176,13 @@ impl Target {
     /// For report titles.
     pub fn describe(&self) -> String {
         let pid = self.pid.map_or("pid unknown".to_owned(), |p| format!("pid {p}"));
+        let more = if self.other_addrs.is_empty() {
+            String::new()
+        } else {
+            format!(" and {} more instance(s) on Redis", self.other_addrs.len())
+        };
         match &self.owned {
-            Some(o) => format!("palaver ({}) started at {}, {pid}", db_name(o.db), self.base),
+            Some(o) => format!("palaver ({}) started at {}, {pid}{more}", db_name(o.db), self.base),
             None => format!("{} ({pid})", self.base),
         }
     }
@@ -173,6 +196,18 @@ impl Target {
     pub async fn close(self) -> Vec<String> {
         let Some(mut owned) = self.owned else { return vec![] };
         let mut notes = vec![];
+        for (i, mut other) in self.others.into_inner().into_iter().enumerate() {
+            if let Some(child) = other.child.as_mut() {
+                if let Some(pid) = child.id() {
+                    // SAFETY: as below, our own unreaped child.
+                    unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+                }
+                if !matches!(tokio::time::timeout(STOP_TIMEOUT, child.wait()).await, Ok(Ok(s)) if s.success()) {
+                    notes.push(format!("instance {} did not exit cleanly after SIGTERM", i + 2));
+                }
+            }
+            notes.extend(log_findings(&other.log_path).into_iter().map(|n| format!("instance {}: {n}", i + 2)));
+        }
         if let Some(pid) = self.pid {
             // SAFETY: kill(2) on our own child's pid; it has not been reaped yet, so the pid
             // cannot belong to another process.
@@ -194,6 +229,86 @@ impl Target {
             notes.push(format!("could not drop the run's PostgreSQL database: {e:#}"));
         }
         notes
+    }
+}
+
+/// `palaver serve` as a run starts it: only the settings this run sets.
+fn server_command(
+    args: &TargetArgs,
+    bin: &Path,
+    data_dir: &Path,
+    database_url: &str,
+    bind: &str,
+    secret: &str,
+) -> Command {
+    let mut command = Command::new(bin);
+    command.arg("serve");
+    // Only what this run sets: a PALAVER_* variable of the caller's shell must not
+    // change the server under test behind the report's back.
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("PALAVER_") {
+            command.env_remove(key);
+        }
+    }
+    command
+        .env("PALAVER_BIND", bind)
+        .env("PALAVER_DATA_DIR", data_dir)
+        .env("PALAVER_DATABASE_URL", database_url)
+        .env("PALAVER_JWT_SECRET", secret)
+        .env("PALAVER_LOG", &args.server_log)
+        .env("PALAVER_LOG_FORMAT", "text")
+        .env("NO_COLOR", "1")
+        // The load is deliberate: per-socket flood limits would refuse it.
+        .env("PALAVER_WS_RATE_PER_SEC", "1000000")
+        .env("PALAVER_WS_RATE_BURST", "1000000")
+        // ... and so would the per-user write budget: benchmarks measure the server.
+        .env("PALAVER_LIMITS_WRITES_PER_SEC", "1000000")
+        .env("PALAVER_LIMITS_WRITE_BURST", "1000000")
+        // ... and the per-user upload quotas (a run uploads gigabytes).
+        .env("PALAVER_UPLOADS_PER_MINUTE", "1000000")
+        .env("PALAVER_UPLOADS_BYTES_PER_DAY", "1099511627776")
+        // ... and the per-user assistant limits (1,000 running replies is the most it takes).
+        .env("PALAVER_LLM_MAX_RUNNING_PER_USER", "1000")
+        .env("PALAVER_LLM_SENDS_PER_MINUTE", "1000000")
+        // Long runs must not see their tokens expire (that closes sockets with 1008).
+        .env("PALAVER_AUTH_ACCESS_TTL_SECS", "86400");
+    if let Some(redis) = &args.redis_url {
+        command.env("PALAVER_REDIS_URL", redis);
+    }
+    for (key, value) in &args.server_env {
+        command.env(key, value);
+    }
+    command
+}
+
+/// Starts the server and waits for its `listening on` line; its log goes to `log_path`.
+async fn launch(mut command: Command, log_path: &Path) -> anyhow::Result<(Child, Url)> {
+    let log = std::fs::File::create(log_path)?;
+    command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(log).kill_on_drop(true);
+    let mut child = command.spawn().context("starting palaver serve")?;
+    let stdout = child.stdout.take().context("the server's stdout is piped")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let listening = tokio::time::timeout(STARTUP_TIMEOUT, async {
+        while let Some(line) = lines.next_line().await? {
+            if let Some(url) = line.trim().strip_prefix("listening on ") {
+                return Url::parse(url).with_context(|| format!("parsing {line:?}"));
+            }
+        }
+        bail!("the server exited before printing `listening on`")
+    })
+    .await
+    .unwrap_or_else(|_| Err(anyhow::anyhow!("no `listening on` line within {STARTUP_TIMEOUT:?}")));
+    match listening {
+        Ok(base) => {
+            // Keep reading stdout: a full pipe would block the server's next println.
+            tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+            Ok((child, base))
+        }
+        Err(e) => {
+            let _ = child.kill().await;
+            let tail = log_tail(log_path, 20);
+            Err(e.context(format!("starting the server; its log ends with:\n{tail}")))
+        }
     }
 }
 

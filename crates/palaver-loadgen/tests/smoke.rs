@@ -190,3 +190,47 @@ async fn postgres_resume_and_history() {
     assert_eq!(report.u64("bad_pages"), 0, "{report}");
     assert!(report.ok(), "{report}");
 }
+
+/// Two instances on PostgreSQL and the Redis of `PALAVER_TEST_REDIS_URL` (both needed, as
+/// above): fan-out crosses from one to the other, and resuming clients spread over both
+/// lose nothing while the second is killed and started again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_two_instances_fan_out_and_resume_through_a_kill() {
+    let env = |name: &str| match std::env::var(name) {
+        Ok(url) if !url.is_empty() => url,
+        _ => panic!(
+            "{name} is unset: set it (see .ci/run), or leave the PostgreSQL tests out with \
+             `cargo test --workspace -- --skip postgres`"
+        ),
+    };
+    let (db, redis) = (env("PALAVER_TEST_DATABASE_URL"), env("PALAVER_TEST_REDIS_URL"));
+    let cluster =
+        ["--db", "postgres", "--database-url", db.as_str(), "--instances", "2", "--redis-url", redis.as_str()];
+
+    let mut flags = vec!["--subscribers", "10", "--rate", "50", "--duration-secs", "2"];
+    flags.extend_from_slice(&cluster);
+    let report = run(&started("fanout", &flags)).await;
+    assert_eq!(report.u64("instances"), 2, "{report}");
+    assert!(report.u64("acked") > 0, "{report}");
+    assert_delivered_exactly_once(&report);
+
+    let mut flags = vec![
+        "--clients",
+        "6",
+        "--rate",
+        "40",
+        "--duration-secs",
+        "4",
+        "--disconnect-mean-ms",
+        "500",
+        "--kill-after-secs",
+        "1.5",
+        "--down-ms",
+        "500",
+    ];
+    flags.extend_from_slice(&cluster);
+    let report = run(&started("resume", &flags)).await;
+    assert_eq!(report.get("instance_killed_and_restarted"), Some(&serde_json::json!(true)), "{report}");
+    assert!(report.u64("acked") > 0, "{report}");
+    assert_delivered_exactly_once(&report);
+}

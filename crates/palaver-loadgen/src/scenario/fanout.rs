@@ -43,6 +43,13 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
     let target_args = args.target.clone();
     with_target(&target_args, |target| async move {
         let fixture = Fixture::new(&target, &args.target, args.rooms, "fanout", ACTIVE_READ_BUFFER).await?;
+        // A cluster: publishers on the first instance, subscribers on the second, so every
+        // delivery crosses Redis.
+        let instances = target.addrs();
+        let fixture = match instances.get(1) {
+            Some(&second) => fixture.subscribers_on(vec![second], &args.target),
+            None => fixture,
+        };
         let title = format!(
             "{} room(s) x {} subscribers, {} publishers at {} msg/s for {} s; {}",
             args.rooms,
@@ -66,6 +73,7 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
         let mut report = Report::new("fanout", title);
         report.add("config", &args);
         report.add("backend", target.backend());
+        report.add("instances", instances.len());
         report_deliveries(&mut report, "", &plan, &outcome);
         Ok(report)
     })

@@ -31,6 +31,8 @@ pub struct Fixture {
     pub accounts: Vec<Account>,
     pub rooms: Vec<Uuid>,
     pub connector: Arc<WsConnector>,
+    /// Where subscribers connect: `connector` unless a scenario spreads them over a cluster.
+    pub subscriber_connector: Arc<WsConnector>,
     /// For CPU and memory readings, when known.
     pub server_pid: Option<u32>,
 }
@@ -48,8 +50,15 @@ impl Fixture {
         let accounts = api.register_users(args.users).await?;
         let rooms = api.create_rooms(&accounts, rooms, label).await?;
         let connector =
-            Arc::new(WsConnector::new(target.addr, args.source_addrs, args.connect_concurrency, read_buffer));
-        Ok(Fixture { api, accounts, rooms, connector, server_pid: target.pid })
+            Arc::new(WsConnector::new(vec![target.addr], args.source_addrs, args.connect_concurrency, read_buffer));
+        let subscriber_connector = connector.clone();
+        Ok(Fixture { api, accounts, rooms, connector, subscriber_connector, server_pid: target.pid })
+    }
+
+    /// Subscribers connect to these instances (one picked at random per connection).
+    pub fn subscribers_on(mut self, servers: Vec<std::net::SocketAddr>, args: &TargetArgs) -> Fixture {
+        self.subscriber_connector = Arc::new(self.connector.to_servers(servers, args.connect_concurrency));
+        self
     }
 
     /// The same server, users and connector on other rooms: for a scenario whose phases each
@@ -60,6 +69,7 @@ impl Fixture {
             accounts: self.accounts.clone(),
             rooms,
             connector: self.connector.clone(),
+            subscriber_connector: self.subscriber_connector.clone(),
             server_pid: self.server_pid,
         }
     }

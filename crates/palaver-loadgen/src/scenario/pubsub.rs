@@ -120,7 +120,7 @@ where
             churn: plan.churn,
         };
         let latency = measure_e2e.then(|| e2e.clone());
-        let task = subscriber::run(spec, fixture.connector.clone(), board.clone(), latency, stop.clone());
+        let task = subscriber::run(spec, fixture.subscriber_connector.clone(), board.clone(), latency, stop.clone());
         subscribers.spawn(async move { (i, task.await) });
     }
     let gap_watch = (plan.gap > 0).then(|| {

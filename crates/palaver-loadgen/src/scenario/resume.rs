@@ -48,6 +48,13 @@ pub struct Args {
     /// Size of a seeded message's content in bytes
     #[arg(long, default_value_t = 100)]
     pub content_bytes: usize,
+    /// With --instances > 1: kill -9 the second instance this many seconds into the run
+    /// (its clients reconnect to another instance and resume), then start it again
+    #[arg(long)]
+    pub kill_after_secs: Option<f64>,
+    /// How long the killed instance stays down
+    #[arg(long, default_value_t = 2000)]
+    pub down_ms: u64,
 }
 
 /// The started server's replay limit in a gap run, unless `--server-env` sets one: the
@@ -66,6 +73,13 @@ pub async fn run(mut args: Args) -> anyhow::Result<Report> {
     let target_args = args.target.clone();
     with_target(&target_args, |target| async move {
         let fixture = Fixture::new(&target, &args.target, args.rooms, "resume", ACTIVE_READ_BUFFER).await?;
+        let instances = target.addrs();
+        anyhow::ensure!(
+            args.kill_after_secs.is_none() || instances.len() > 1,
+            "--kill-after-secs needs --instances > 1 (the killed instance's clients need another one)"
+        );
+        // Every client (re)connects to an instance picked at random; publishers stay on the first.
+        let fixture = fixture.subscribers_on(instances.clone(), &args.target);
         let mut seed_errors = Tally::default();
         if args.gap > 0 {
             for &room_id in &fixture.rooms {
@@ -95,11 +109,35 @@ pub async fn run(mut args: Args) -> anyhow::Result<Report> {
             churn: Some(Duration::from_millis(args.disconnect_mean_ms)),
             gap: args.gap,
         };
+        let chaos = args.kill_after_secs.map(|after| {
+            let (target, down) = (target.clone(), Duration::from_millis(args.down_ms));
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_secs_f64(after)).await;
+                progress(format_args!("killing instance 2 (SIGKILL)"));
+                if !target.kill_other(0).await {
+                    return Err(anyhow::anyhow!("instance 2 was not running"));
+                }
+                tokio::time::sleep(down).await;
+                progress(format_args!("starting instance 2 again"));
+                target.restart_other(0).await
+            })
+        });
         let outcome = pubsub::run(&fixture, &plan, false).await?;
+        let killed = match chaos {
+            Some(task) => Some(task.await.map_err(anyhow::Error::from).and_then(|r| r)),
+            None => None,
+        };
 
         let mut report = Report::new("resume", title);
         report.add("config", &args);
         report.add("backend", target.backend());
+        report.add("instances", instances.len());
+        if let Some(killed) = killed {
+            report.add("instance_killed_and_restarted", killed.is_ok());
+            if let Err(e) = killed {
+                report.expect(false, format!("killing and restarting instance 2 failed: {e:#}"));
+            }
+        }
         let total = args.rooms * args.clients;
         report.add("clients", total);
         report.add("clients_ready", outcome.subscribers_ready);
