@@ -423,3 +423,51 @@ async fn an_upload_to_one_instance_is_served_by_every_instance_postgres() {
     let by_bearer = cluster[1].fetch(&unsigned(&seen["url"]), Some(&bob.access_token), None).await;
     assert_eq!(by_bearer.bytes, original.bytes);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_cut_under_one_instance_is_a_quick_503_there_and_heals_postgres() {
+    let Some(mut cluster) = Cluster::start("a_database_cut_under_one_instance", 1, &[]).await else { return };
+    let (mut proxy, through_proxy) = DbProxy::in_front_of(&cluster.database.url).await;
+    let redis = cluster.redis.url();
+    let settings = [("PALAVER_DATABASE_ACQUIRE_TIMEOUT_MS", "1000")];
+    let cut = tokio::task::block_in_place(|| Instance::start(&through_proxy, &redis, &settings));
+    cluster.instances.push(cut);
+    let (alice, bob, room_id, _alice_ws, mut bob_ws) = alice_and_bob_apart(&cluster).await;
+    let path = format!("/rooms/{room_id}/messages");
+
+    proxy.cut().await;
+    let asked = Instant::now();
+    let refused = cluster[1].post(&bob, &path, json!({"content": "while cut"})).await;
+    refused.expect_problem(503, Some("unavailable"));
+    assert!(refused.headers.contains_key("retry-after"), "{}", refused.text);
+    assert!(asked.elapsed() < Duration::from_secs(10), "the 503 took {:?}", asked.elapsed());
+    let ready = cluster[1].get_root("/readyz").await;
+    assert_eq!(
+        (ready.status, ready.json()["checks"]["database"].clone()),
+        (503, json!("unavailable")),
+        "{}",
+        ready.text
+    );
+    // The other instance writes on; the cut one's socket stays open and gets it live.
+    let posted = cluster[0].post_message(&alice, &room_id, "from the other side").await;
+    let seen = bob_ws.next_of_type("message").await;
+    assert_eq!(seq_of(&seen), posted["seq"].as_i64().unwrap());
+    bob_ws.assert_alive().await;
+
+    proxy.restore().await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let last = loop {
+        let reply = cluster[1].post(&bob, &path, json!({"content": "back"})).await;
+        if reply.status == 201 {
+            break reply.json()["seq"].as_i64().unwrap();
+        }
+        reply.expect_problem(503, Some("unavailable"));
+        assert!(Instant::now() < deadline, "the cut instance does not write again within 30 s");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    // Every seq once, from both instances' writes, with nothing acknowledged lost.
+    let history = items(&cluster[1].history(&bob, &room_id, "?limit=100").await);
+    let mut seqs: Vec<i64> = history.iter().map(|m| m["seq"].as_i64().unwrap()).collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=last).collect::<Vec<_>>());
+}

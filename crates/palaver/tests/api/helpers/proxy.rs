@@ -82,17 +82,25 @@ async fn accept(listener: TcpListener, upstream: SocketAddr, pipes: Arc<Mutex<Ve
 /// Starts the app on a fresh PostgreSQL database reached through a [`DbProxy`].
 pub async fn spawn_app_behind_proxy(configure: impl FnOnce(&mut Config)) -> (TestApp, DbProxy) {
     let mut database = TestDatabase::create().await;
-    let mut url = Url::parse(&database.url).expect("the test database URL is a URL");
-    let host = url.host_str().expect("the test database URL names a host");
-    let port = url.port().unwrap_or(5432);
-    let upstream = tokio::net::lookup_host((host, port))
-        .await
-        .ok()
-        .and_then(|mut addresses| addresses.next())
-        .unwrap_or_else(|| panic!("cannot resolve the test database's host {host}:{port}"));
-    let proxy = DbProxy::start(upstream).await;
-    url.set_ip_host(proxy.address.ip()).expect("a postgres URL takes an IP host");
-    url.set_port(Some(proxy.address.port())).expect("a postgres URL takes a port");
-    database.url = url.to_string();
+    let (proxy, url) = DbProxy::in_front_of(&database.url).await;
+    database.url = url;
     (start_app(Some(database), configure).await, proxy)
+}
+
+impl DbProxy {
+    /// A proxy to the database at `url`, and the URL that reaches it through the proxy.
+    pub async fn in_front_of(url: &str) -> (DbProxy, String) {
+        let mut url = Url::parse(url).expect("the test database URL is a URL");
+        let host = url.host_str().expect("the test database URL names a host");
+        let port = url.port().unwrap_or(5432);
+        let upstream = tokio::net::lookup_host((host, port))
+            .await
+            .ok()
+            .and_then(|mut addresses| addresses.next())
+            .unwrap_or_else(|| panic!("cannot resolve the test database's host {host}:{port}"));
+        let proxy = DbProxy::start(upstream).await;
+        url.set_ip_host(proxy.address.ip()).expect("a postgres URL takes an IP host");
+        url.set_port(Some(proxy.address.port())).expect("a postgres URL takes a port");
+        (proxy, url.to_string())
+    }
 }
