@@ -156,6 +156,10 @@ async fn presence_is_one_for_the_cluster_and_a_killed_instances_users_go_offline
     assert!(offline["last_seen"].is_string(), "{offline}");
     assert!(!online_says(&cluster[0], &alice, &bob).await);
     assert!(online_says(&cluster[0], &alice, &carol).await, "carol is online on instance 2");
+    // Redis was never touched: in all this time (many of its 5 s pings) no instance lost it.
+    let metrics = cluster[0].get_root("/metrics").await.text;
+    let reconnects = metrics.lines().find(|l| l.starts_with("palaver_broker_reconnects_total "));
+    assert_eq!(reconnects, None, "instance 0 reconnected to Redis: {reconnects:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -97,16 +97,18 @@ impl Subscriber {
     pub async fn run(self, stop: CancellationToken) {
         let mut wait = MIN_BACKOFF;
         let mut was_up = true;
+        let mut connected_before = false;
         loop {
             let ended = tokio::select! {
                 _ = stop.cancelled() => return,
-                ended = self.connected() => ended,
+                ended = self.connected(connected_before) => ended,
             };
             self.up.store(false, Ordering::Release);
             self.waiters.reset();
             match ended {
                 // It worked for a while: reconnect soon, and say so once.
                 Ok(()) => {
+                    connected_before = true;
                     wait = MIN_BACKOFF;
                     tracing::warn!("lost the Redis subscriber connection: delivering to this instance only");
                     was_up = false;
@@ -128,7 +130,7 @@ impl Subscriber {
 
     /// Connects, subscribes to everything the hub has, then follows the hub and delivers
     /// until the connection fails (`Ok` if it got as far as delivering).
-    async fn connected(&self) -> redis::RedisResult<()> {
+    async fn connected(&self, reconnect: bool) -> redis::RedisResult<()> {
         let pubsub = tokio::time::timeout(TIMEOUT, self.client.get_async_pubsub())
             .await
             .map_err(|_| redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut)))??;
@@ -144,6 +146,9 @@ impl Subscriber {
         }
         self.up.store(true, Ordering::Release);
         tracing::info!(channels = topics.len(), "subscribed to Redis");
+        if reconnect {
+            metrics::counter!("palaver_broker_reconnects_total").increment(1);
+        }
         // Anything published while we were not subscribed is in the store.
         self.gaps.send_modify(|n| *n += 1);
         self.deliver(&mut sink, &mut stream).await;
@@ -167,7 +172,8 @@ impl Subscriber {
                     }
                 }
                 _ = ping.tick() => {
-                    if let Err(e) = within(sink.ping::<String>()).await {
+                    // A subscribed connection answers `["pong", ""]`, not `PONG`: any answer will do.
+                    if let Err(e) = within(sink.ping::<redis::Value>()).await {
                         tracing::debug!(error = %e, "Redis ping failed");
                         return;
                     }
