@@ -763,6 +763,18 @@ mod tests {
     }
 
     #[test]
+    fn redis_is_for_instances_that_share_postgres() {
+        let mut config = Config { redis_url: Some("redis://127.0.0.1:6379".into()), ..Config::default() };
+        let error = config.validate().unwrap_err().to_string();
+        assert!(error.contains("redis_url (PALAVER_REDIS_URL) needs a PostgreSQL database_url"), "{error}");
+        config.database_url = Some("postgres://postgres@127.0.0.1/test".into());
+        config.validate().unwrap();
+        config.redis_url = Some("http://127.0.0.1:6379".into());
+        let error = config.validate().unwrap_err().to_string();
+        assert!(error.contains("redis_url (PALAVER_REDIS_URL) is not a Redis URL"), "{error}");
+    }
+
+    #[test]
     fn the_defaults_are_valid() {
         Config::default().validate().unwrap();
     }

@@ -25,6 +25,10 @@ const KEEP_RUNNING: Duration = Duration::from_secs(3600);
 const BATCH: usize = 256;
 /// A follower's blocking read waits this long before it checks the stored reply.
 const BLOCK: Duration = Duration::from_secs(5);
+/// Between two attempts to mirror a batch while Redis fails...
+const RETRY: Duration = Duration::from_millis(500);
+/// ... and how many failed attempts in a row end the copy of an ended reply.
+const GIVE_UP_AFTER: u32 = 20;
 
 fn stream_key(message: ChatMessageId) -> String {
     format!("palaver:reply:{}", message.uuid())
@@ -48,7 +52,7 @@ impl SharedReplies {
         tokio::spawn(async move {
             let key = stream_key(reply.message);
             let mut sent = 0;
-            let mut failing = false;
+            let mut failures = 0;
             loop {
                 let (events, ended) = reply.events_after(sent);
                 if events.is_empty() && !ended {
@@ -68,7 +72,7 @@ impl SharedReplies {
                 pipe.expire(&key, keep.as_secs() as i64).ignore();
                 match pipe.query_async::<()>(&mut shared.conn.clone()).await {
                     Ok(()) => {
-                        failing = false;
+                        failures = 0;
                         sent = last;
                         if done {
                             return;
@@ -77,11 +81,16 @@ impl SharedReplies {
                     // An entry already there (a retry after a lost answer) fails the batch.
                     Err(e) if e.to_string().contains("equal or smaller") => sent = last,
                     Err(e) => {
-                        if !failing {
+                        if failures == 0 {
                             tracing::warn!(error = %e, "cannot mirror a reply to Redis: other instances cannot follow it");
-                            failing = true;
                         }
-                        tokio::time::sleep(Duration::from_millis(500)).await;
+                        failures += 1;
+                        // An ended reply is stored: followers elsewhere end with it, so
+                        // the copy is given up rather than retried for the whole outage.
+                        if ended && failures >= GIVE_UP_AFTER {
+                            return;
+                        }
+                        tokio::time::sleep(RETRY).await;
                     }
                 }
             }
@@ -118,7 +127,7 @@ impl SharedReplies {
     /// stored reply says it ended without the stream saying so (its instance died).
     async fn feed(
         &self,
-        reply: &Reply,
+        reply: &Arc<Reply>,
         conversation: ConversationId,
         store: &DynStore,
     ) -> redis::RedisResult<Option<ReplyEvent>> {
@@ -155,6 +164,10 @@ impl SharedReplies {
                 reply.push(event);
             }
             if !any {
+                // Nobody reads this log any more (the client went away): stop feeding it.
+                if Arc::strong_count(reply) == 1 {
+                    return Ok(None);
+                }
                 // Nothing for a while: ended elsewhere without a last event in the stream?
                 let stored = store.chat_message(conversation, reply.message).await.ok().flatten();
                 if let Some(row) = stored.filter(|row| row.status != ChatStatus::Running) {
