@@ -136,28 +136,23 @@ impl InstanceRegistry {
 
     /// The user's first socket here: `true` if no other instance had them (online now).
     pub async fn arrived(&self, user: UserId) -> RedisResult<bool> {
-        let count: i64 = self
-            .arrive
-            .key(online_key(user))
-            .key(instance_key(self.instance))
-            .arg(self.instance.to_string())
-            .arg(user.uuid().to_string())
-            .invoke_async(&mut self.conn.clone())
-            .await?;
-        Ok(count == 1)
+        Ok(self.instances_of_user_after(&self.arrive, user).await? == 1)
     }
 
     /// The user's last socket here is gone for good: `true` if no instance has them now.
     pub async fn left(&self, user: UserId) -> RedisResult<bool> {
-        let count: i64 = self
-            .leave
+        Ok(self.instances_of_user_after(&self.leave, user).await? == 0)
+    }
+
+    /// Runs ARRIVE or LEAVE for `user` here; how many instances have them then.
+    async fn instances_of_user_after(&self, script: &Script, user: UserId) -> RedisResult<i64> {
+        script
             .key(online_key(user))
             .key(instance_key(self.instance))
             .arg(self.instance.to_string())
             .arg(user.uuid().to_string())
             .invoke_async(&mut self.conn.clone())
-            .await?;
-        Ok(count == 0)
+            .await
     }
 
     /// Which of `users` some instance has.
