@@ -72,6 +72,11 @@ pub struct LimitsConfig {
     pub auth_per_sec: f64,
     /// ... and in a burst; beyond that, 429 with `Retry-After`.
     pub auth_burst: f64,
+    /// Reverse proxies whose `X-Forwarded-For` is believed: a request from one of them is
+    /// counted against the client address in that header (the nearest hop that is not a
+    /// trusted proxy itself). Empty: the header is ignored, every client behind a proxy
+    /// shares the proxy's address.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Message writes (posts, edits, deletes; REST and WebSocket share them) per second per
     /// user, on average ...
     pub writes_per_sec: f64,
@@ -279,6 +284,7 @@ impl Default for LimitsConfig {
             json_body_bytes: 64 * 1024,
             auth_per_sec: 1.0,
             auth_burst: 30.0,
+            trusted_proxies: Vec::new(),
             writes_per_sec: 10.0,
             write_burst: 50.0,
             header_read_timeout_ms: 10_000,
@@ -413,6 +419,9 @@ pub struct Settings {
     /// Burst of register/login/refresh attempts per address before 429 [default: 30]
     #[arg(long, env = "PALAVER_LIMITS_AUTH_BURST", global = true)]
     pub limits_auth_burst: Option<f64>,
+    /// Reverse proxies (IP addresses, comma-separated) whose X-Forwarded-For names the client for the auth rate limit [default: none]
+    #[arg(long, env = "PALAVER_LIMITS_TRUSTED_PROXIES", global = true, value_delimiter = ',')]
+    pub limits_trusted_proxies: Option<Vec<std::net::IpAddr>>,
     /// Message writes (posts, edits, deletes) per second per user, REST and WebSocket together [default: 10]
     #[arg(long, env = "PALAVER_LIMITS_WRITES_PER_SEC", global = true)]
     pub limits_writes_per_sec: Option<f64>,
@@ -546,6 +555,7 @@ impl Settings {
         put(Some("limits"), "json_body_bytes", self.limits_json_body_bytes.map(|v| json!(v)));
         put(Some("limits"), "auth_per_sec", self.limits_auth_per_sec.map(|v| json!(v)));
         put(Some("limits"), "auth_burst", self.limits_auth_burst.map(|v| json!(v)));
+        put(Some("limits"), "trusted_proxies", self.limits_trusted_proxies.as_ref().map(|v| json!(v)));
         put(Some("limits"), "writes_per_sec", self.limits_writes_per_sec.map(|v| json!(v)));
         put(Some("limits"), "write_burst", self.limits_write_burst.map(|v| json!(v)));
         put(Some("limits"), "header_read_timeout_ms", self.limits_header_read_timeout_ms.map(|v| json!(v)));
@@ -772,6 +782,17 @@ mod tests {
         config.redis_url = Some("http://127.0.0.1:6379".into());
         let error = config.validate().unwrap_err().to_string();
         assert!(error.contains("redis_url (PALAVER_REDIS_URL) is not a Redis URL"), "{error}");
+    }
+
+    #[test]
+    fn trusted_proxies_come_from_the_command_line_or_the_environment() {
+        use clap::{Args, Command, FromArgMatches};
+        let command = Settings::augment_args(Command::new("palaver"));
+        let matches = command.try_get_matches_from(["palaver", "--limits-trusted-proxies", "127.0.0.1,::1"]).unwrap();
+        let settings = Settings::from_arg_matches(&matches).unwrap();
+        let config = Config::load(&settings).unwrap();
+        let expected: Vec<std::net::IpAddr> = vec!["127.0.0.1".parse().unwrap(), "::1".parse().unwrap()];
+        assert_eq!(config.limits.trusted_proxies, expected);
     }
 
     #[test]

@@ -64,7 +64,10 @@ impl utoipa::Modify for BearerAuth {
 /// The whole HTTP surface, with the OpenAPI document generated from these same routes.
 pub fn router(state: AppState, limits: &LimitsConfig, upload_max_bytes: u64) -> Router {
     let redis = state.services.redis();
-    let auth_limit = Arc::new(SharedRateLimit::new("auth", limits.auth_per_sec, limits.auth_burst, redis));
+    let auth_limit = Arc::new(throttle::AuthThrottle {
+        limit: SharedRateLimit::new("auth", limits.auth_per_sec, limits.auth_burst, redis),
+        trusted_proxies: limits.trusted_proxies.clone(),
+    });
     let credentials = OpenApiRouter::new()
         .routes(routes!(auth::register))
         .routes(routes!(auth::login))

@@ -17,6 +17,7 @@ both_backends!(
     reusing_a_refresh_token_revokes_its_family,
     logout_revokes_the_refresh_token,
     repeated_login_attempts_are_rate_limited with two_attempts,
+    behind_a_trusted_proxy_each_client_has_its_own_budget with two_attempts_behind_a_proxy,
     a_login_storm_beyond_the_hashers_gets_503_not_500 with impatient_hashing,
 );
 
@@ -30,6 +31,12 @@ fn impatient_hashing(config: &mut palaver::config::Config) {
 fn two_attempts(config: &mut palaver::config::Config) {
     config.limits.auth_burst = 2.0;
     config.limits.auth_per_sec = 0.01;
+}
+
+/// The test client connects from 127.0.0.1: as a reverse proxy on the same machine would.
+fn two_attempts_behind_a_proxy(config: &mut palaver::config::Config) {
+    two_attempts(config);
+    config.limits.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
 }
 
 #[track_caller]
@@ -217,6 +224,19 @@ async fn repeated_login_attempts_are_rate_limited(app: TestApp) {
     let right = json!({"username": alice.username, "password": PASSWORD});
     app.post(&Anonymous, "/auth/login", right).await.expect_problem(429, Some("rate_limited"));
     app.get(&alice, "/users/me").await.expect_status(200);
+}
+
+async fn behind_a_trusted_proxy_each_client_has_its_own_budget(app: TestApp) {
+    let wrong = json!({"username": "nobody", "password": "not the password"});
+    let login = |forwarded: &'static str| {
+        let request = app.client.post(app.api("/auth/login")).header("x-forwarded-for", forwarded).json(&wrong);
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    // A client may put anything on the left; the proxy's hop (the last) is what counts.
+    assert_eq!(login("198.51.100.9, 203.0.113.1").await, 401);
+    assert_eq!(login("203.0.113.1").await, 401);
+    assert_eq!(login("192.0.2.77, 203.0.113.1").await, 429, "203.0.113.1 spent its two attempts");
+    assert_eq!(login("203.0.113.2").await, 401, "another client behind the proxy is not held back");
 }
 
 async fn a_login_storm_beyond_the_hashers_gets_503_not_500(app: TestApp) {
