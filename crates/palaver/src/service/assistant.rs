@@ -123,10 +123,24 @@ impl Services {
         // The history is read beside the ownership check (both reads; it is dropped unread
         // when the conversation is not the caller's): one round trip less before the
         // upstream is asked.
-        let (owned, earlier) =
-            tokio::join!(self.own_conversation(caller, id), self.store().recent_chat_messages(id, HISTORY_TURNS));
+        // Between instances, the per-user cap counts the user's replies everywhere (read
+        // beside the others: no round trip added).
+        let running_elsewhere = async {
+            match &self.inner.cluster {
+                Some(_) => self.store().running_replies_of(caller.id).await.map(Some),
+                None => Ok(None),
+            }
+        };
+        let (owned, earlier, running) = tokio::join!(
+            self.own_conversation(caller, id),
+            self.store().recent_chat_messages(id, HISTORY_TURNS),
+            running_elsewhere
+        );
         owned?;
         let assistant = self.configured_assistant()?;
+        if running?.is_some_and(|n| n >= assistant.max_running_per_user as i64) {
+            return Err(Error::RateLimited { retry_after: Duration::from_secs(5) });
+        }
         let text = ChatText::parse(message).map_err(|e| Error::Validation(vec![e]))?;
         assistant.sends.try_take(caller.id).await.map_err(|retry_after| Error::RateLimited { retry_after })?;
         let now = clock::now();

@@ -88,6 +88,8 @@ pub trait ConversationStore {
     async fn interrupt_replies(&self, ids: &[ChatMessageId]) -> Result<u64, Error>;
     /// Every reply running, on any instance: (conversation, message).
     async fn running_replies(&self) -> Result<Vec<(ConversationId, ChatMessageId)>, Error>;
+    /// How many of `owner`'s replies are running, on any instance.
+    async fn running_replies_of(&self, owner: UserId) -> Result<i64, Error>;
 }
 
 /// A time as microseconds since the epoch: the `activity` column conversations are ordered by.
@@ -362,6 +364,17 @@ macro_rules! impl_conversation_store {
                 )
                 .fetch_all(&self.read)
                 .await?)
+            }
+
+            async fn running_replies_of(&self, owner: $crate::domain::UserId) -> Result<i64, $crate::store::Error> {
+                let (count,): (i64,) = sqlx::query_as::<$db, (i64,)>(
+                    "SELECT count(*) FROM chat_messages m JOIN conversations c ON c.id = m.conversation_id
+                     WHERE c.owner_id = $1 AND m.status = 'running'",
+                )
+                .bind(owner)
+                .fetch_one(&self.read)
+                .await?;
+                Ok(count)
             }
         }
     };

@@ -343,7 +343,11 @@ fn words(n: usize, prefix: &str) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reply_running_on_one_instance_is_followed_resumed_and_cancelled_through_another_postgres() {
     let fake = FakeLlm::start().await;
-    let llm = [("PALAVER_LLM_BASE_URL", fake.base_url()), ("PALAVER_LLM_MODEL", "fake-model".to_owned())];
+    let llm = [
+        ("PALAVER_LLM_BASE_URL", fake.base_url()),
+        ("PALAVER_LLM_MODEL", "fake-model".to_owned()),
+        ("PALAVER_LLM_MAX_RUNNING_PER_USER", "1".to_owned()),
+    ];
     let llm: Vec<(&str, &str)> = llm.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let Some(mut cluster) = Cluster::start("a_reply_running_on_one_instance", 2, &llm).await else { return };
     let alice = cluster[0].register("alice").await;
@@ -377,6 +381,10 @@ async fn a_reply_running_on_one_instance_is_followed_resumed_and_cancelled_throu
     fake.push(FakeReply::text(&pieces).delay(Duration::from_millis(50)));
     let response = open_stream(&cluster[0], &alice, &id, "talk for a while").await;
     fake.wait_for_requests(2).await;
+    // One running reply per user is the cluster's cap, not each instance's.
+    let other = conversation(&cluster[1], &alice).await;
+    let path = format!("/chat/conversations/{other}/messages");
+    cluster[1].post(&alice, &path, json!({"message": "meanwhile"})).await.expect_problem(429, Some("rate_limited"));
     tokio::time::sleep(Duration::from_millis(300)).await;
     let cancel = format!("/chat/conversations/{id}/cancel");
     cluster[1].post(&alice, &cancel, json!({})).await.expect_status(204);
