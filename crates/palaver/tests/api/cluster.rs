@@ -12,8 +12,9 @@ use crate::assistant::{SseEvent, conversation, open_stream, parse_sse, stored, t
 use crate::helpers::*;
 
 /// Users of a killed instance go offline within this (docs/deployment.md): an instance is
-/// dead after 20 s without a heartbeat, and heartbeats (which also reap) come every 5 s.
-const OFFLINE_AFTER_A_CRASH: Duration = Duration::from_secs(25);
+/// dead after 20 s without a heartbeat, and heartbeats (which also reap) come every 5 s, so
+/// 25 s after its last beat at most, plus the reaping and the announcement themselves.
+const OFFLINE_AFTER_A_CRASH: Duration = Duration::from_secs(30);
 /// After Redis is back, every subscriber has what it missed within this.
 const CATCH_UP: Duration = Duration::from_secs(5);
 
