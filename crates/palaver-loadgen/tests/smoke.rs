@@ -191,19 +191,40 @@ async fn postgres_resume_and_history() {
     assert!(report.ok(), "{report}");
 }
 
-/// Two instances on PostgreSQL and the Redis of `PALAVER_TEST_REDIS_URL` (both needed, as
-/// above): fan-out crosses from one to the other, and resuming clients spread over both
-/// lose nothing while the second is killed and started again.
+/// A Redis at `PALAVER_TEST_REDIS_URL` (default `redis://127.0.0.1:6379`) that answers a
+/// PING, or `None` after saying loudly that the test did not run (with `CI=true`: a failure).
+fn reachable_redis(test: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let url = std::env::var("PALAVER_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let address = url.trim_start_matches("redis://").split('/').next().unwrap_or_default().to_owned();
+    let answers = std::net::TcpStream::connect(&address).is_ok_and(|mut stream| {
+        let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(2)));
+        let mut reply = [0u8; 7];
+        stream.write_all(b"PING\r\n").is_ok() && stream.read_exact(&mut reply).is_ok() && &reply == b"+PONG\r\n"
+    });
+    if answers {
+        return Some(url);
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{test}: no Redis answers at {url} (PALAVER_TEST_REDIS_URL; .ci/run starts one)");
+    }
+    eprintln!("\n*** {test} DID NOT RUN: no Redis answers at {url} (set PALAVER_TEST_REDIS_URL) ***\n");
+    None
+}
+
+/// Two instances on PostgreSQL (needed, as above) and a Redis (see `reachable_redis`):
+/// fan-out crosses from one to the other, and resuming clients spread over both lose
+/// nothing while the second is killed and started again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_two_instances_fan_out_and_resume_through_a_kill() {
-    let env = |name: &str| match std::env::var(name) {
+    let db = match std::env::var("PALAVER_TEST_DATABASE_URL") {
         Ok(url) if !url.is_empty() => url,
         _ => panic!(
-            "{name} is unset: set it (see .ci/run), or leave the PostgreSQL tests out with \
-             `cargo test --workspace -- --skip postgres`"
+            "PALAVER_TEST_DATABASE_URL is unset: set it to a PostgreSQL server, \
+             or leave the PostgreSQL tests out with `cargo test --workspace -- --skip postgres`"
         ),
     };
-    let (db, redis) = (env("PALAVER_TEST_DATABASE_URL"), env("PALAVER_TEST_REDIS_URL"));
+    let Some(redis) = reachable_redis("postgres_two_instances_fan_out_and_resume_through_a_kill") else { return };
     let cluster =
         ["--db", "postgres", "--database-url", db.as_str(), "--instances", "2", "--redis-url", redis.as_str()];
 
