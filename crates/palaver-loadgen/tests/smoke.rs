@@ -163,17 +163,21 @@ async fn resume_loses_nothing_across_reconnects() {
     assert_delivered_exactly_once(&report);
 }
 
-/// Needs `PALAVER_TEST_DATABASE_URL`, and fails without it: leaving PostgreSQL out is
-/// explicit (`cargo test --workspace -- --skip postgres`) and shows as "filtered out".
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_resume_and_history() {
-    let url = match std::env::var("PALAVER_TEST_DATABASE_URL") {
+/// `PALAVER_TEST_DATABASE_URL`, or a failure: leaving PostgreSQL out is explicit
+/// (`cargo test --workspace -- --skip postgres`) and shows as "filtered out".
+fn postgres_url() -> String {
+    match std::env::var("PALAVER_TEST_DATABASE_URL") {
         Ok(url) if !url.is_empty() => url,
         _ => panic!(
             "PALAVER_TEST_DATABASE_URL is unset: set it to a PostgreSQL server, \
              or leave the PostgreSQL tests out with `cargo test --workspace -- --skip postgres`"
         ),
-    };
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_resume_and_history() {
+    let url = postgres_url();
     let pg = ["--db", "postgres", "--database-url", url.as_str()];
 
     let mut flags = vec!["--clients", "4", "--rate", "30", "--duration-secs", "2", "--disconnect-mean-ms", "300"];
@@ -217,13 +221,7 @@ fn reachable_redis(test: &str) -> Option<String> {
 /// nothing while the second is killed and started again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_two_instances_fan_out_and_resume_through_a_kill() {
-    let db = match std::env::var("PALAVER_TEST_DATABASE_URL") {
-        Ok(url) if !url.is_empty() => url,
-        _ => panic!(
-            "PALAVER_TEST_DATABASE_URL is unset: set it to a PostgreSQL server, \
-             or leave the PostgreSQL tests out with `cargo test --workspace -- --skip postgres`"
-        ),
-    };
+    let db = postgres_url();
     let Some(redis) = reachable_redis("postgres_two_instances_fan_out_and_resume_through_a_kill") else { return };
     let cluster =
         ["--db", "postgres", "--database-url", db.as_str(), "--instances", "2", "--redis-url", redis.as_str()];

@@ -247,6 +247,36 @@ async fn seqs_until_going_away(client: &mut WsClient, room_id: &str) -> Vec<i64>
     room_events(&frames, room_id).iter().map(seq_of).collect()
 }
 
+/// One step of a rolling restart: SIGTERM to the first instance while alice posts through
+/// the second; bob's socket on the first is closed with 1001 (its seqs go to `seen`) and he
+/// resumes on the second. `replace`: start another instance meanwhile. Returns bob's new
+/// socket and the seqs alice had acknowledged.
+async fn stop_the_first(
+    cluster: &mut Cluster,
+    alice: &TestUser,
+    bob: &TestUser,
+    room_id: &str,
+    mut bob_ws: WsClient,
+    seen: &mut Vec<i64>,
+    replace: bool,
+) -> (WsClient, Vec<i64>) {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let writer = keep_posting(Api::new(cluster[1].address.clone()), alice.clone(), room_id.to_owned(), stopped);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let first = cluster.instances.remove(0);
+    let status = tokio::task::spawn_blocking(move || first.terminate()).await.unwrap();
+    assert!(status.success(), "the instance exits cleanly on SIGTERM: {status}");
+    seen.extend(seqs_until_going_away(&mut bob_ws, room_id).await);
+    let mut bob_ws = cluster[0].ws(bob).await.labelled("bob, resumed");
+    bob_ws.subscribe(room_id, seen.last().copied()).await;
+    if replace {
+        tokio::task::block_in_place(|| cluster.add(&[]));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.send(true).unwrap();
+    (bob_ws, writer.await.unwrap())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rolling_restart_loses_duplicates_and_reorders_nothing_postgres() {
     let Some(mut cluster) = Cluster::start("a_rolling_restart", 2, &[]).await else { return };
@@ -258,34 +288,11 @@ async fn a_rolling_restart_loses_duplicates_and_reorders_nothing_postgres() {
     bob_ws.subscribe(&room_id, None).await;
     let mut seen = Vec::new();
 
-    // Instance 0 restarts while alice posts through instance 1; bob resumes on instance 1.
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let writer = keep_posting(Api::new(cluster[1].address.clone()), alice.clone(), room_id.clone(), stopped.clone());
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let first = cluster.instances.remove(0);
-    let status = tokio::task::spawn_blocking(move || first.terminate()).await.unwrap();
-    assert!(status.success(), "instance 0 exits cleanly on SIGTERM: {status}");
-    seen.extend(seqs_until_going_away(&mut bob_ws, &room_id).await);
-    let mut bob_ws = cluster[0].ws(&bob).await.labelled("bob@1");
-    bob_ws.subscribe(&room_id, seen.last().copied()).await;
-    tokio::task::block_in_place(|| cluster.add(&[]));
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    stop.send(true).unwrap();
-    let mut acked = writer.await.unwrap();
-
-    // Then instance 1 restarts, alice posting through the new one; bob resumes there.
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let writer = keep_posting(Api::new(cluster[1].address.clone()), alice.clone(), room_id.clone(), stopped);
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let second = cluster.instances.remove(0);
-    let status = tokio::task::spawn_blocking(move || second.terminate()).await.unwrap();
-    assert!(status.success(), "instance 1 exits cleanly on SIGTERM: {status}");
-    seen.extend(seqs_until_going_away(&mut bob_ws, &room_id).await);
-    let mut bob_ws = cluster[0].ws(&bob).await.labelled("bob@new");
-    bob_ws.subscribe(&room_id, seen.last().copied()).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    stop.send(true).unwrap();
-    acked.extend(writer.await.unwrap());
+    // Instance 0 restarts (a new one takes its place) while alice posts through the other;
+    // bob resumes there. Then the other one stops, alice posting through the new one.
+    let (bob_ws, mut acked) = stop_the_first(&mut cluster, &alice, &bob, &room_id, bob_ws, &mut seen, true).await;
+    let (mut bob_ws, more) = stop_the_first(&mut cluster, &alice, &bob, &room_id, bob_ws, &mut seen, false).await;
+    acked.extend(more);
 
     let last = *acked.last().expect("something was posted");
     let rest = bob_ws.room_events_until(&room_id, last).await;
