@@ -57,9 +57,36 @@ impl ChatText {
     }
 }
 
+/// Where a resumed reply stream starts: the `Last-Event-ID` a client sends back, one of the
+/// stream's own event ids (whole numbers from 1). No header: from the start (0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LastEventId(pub usize);
+
+impl LastEventId {
+    /// `header`: the header's value, `Err(())` when it is not text.
+    pub fn parse(header: Option<Result<&str, ()>>) -> Result<Self, FieldError> {
+        let invalid = || field_error("Last-Event-ID", "must be the id of an event of this stream (a whole number)");
+        match header {
+            None => Ok(Self(0)),
+            Some(Ok(value)) => value.trim().parse().map(Self).map_err(|_| invalid()),
+            Some(Err(())) => Err(invalid()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_last_event_id_is_a_whole_number_or_absent() {
+        assert_eq!(LastEventId::parse(None), Ok(LastEventId(0)));
+        assert_eq!(LastEventId::parse(Some(Ok(" 17 "))), Ok(LastEventId(17)));
+        for bad in ["", "-1", "1.5", "Bj:{<b", "99999999999999999999999"] {
+            assert!(LastEventId::parse(Some(Ok(bad))).is_err(), "{bad:?}");
+        }
+        assert!(LastEventId::parse(Some(Err(()))).is_err());
+    }
 
     #[test]
     fn titles_and_messages_keep_to_their_limits() {

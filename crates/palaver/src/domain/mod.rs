@@ -9,7 +9,7 @@ mod room;
 mod text;
 mod user;
 
-pub use chat::{ChatText, ConversationTitle};
+pub use chat::{ChatText, ConversationTitle, LastEventId};
 pub use ids::{ChatMessageId, ConversationId, MessageId, RoomId, UploadId, UserId};
 pub use kinds::{ChatRole, ChatStatus, MessageKind, NotificationKind, Role, RoomKind, Visibility};
 pub use message::{ClientMsgId, MessageContent, mentions};

@@ -18,10 +18,13 @@ use palaver_protocol::{
 
 use super::AppState;
 use super::extract::{CurrentUser, Json, Path, Query};
-use super::openapi::{Conflict, JsonBody, NotFound, QueryString, RateLimited, Unauthorized, Unavailable};
+use super::openapi::{
+    Conflict, JsonBody, NotFound, QueryString, RateLimited, Unauthorized, Unavailable, ValidationFailed,
+};
 use super::problem::ApiError;
 use crate::assistant::replies::Reply;
-use crate::domain::{ChatMessageId, ConversationId};
+use crate::domain::{ChatMessageId, ConversationId, LastEventId};
+use crate::error::Error;
 
 #[utoipa::path(get, path = "/chat/conversations", tag = "assistant", security(("bearer" = [])), params(OffsetQuery),
     responses((status = 200, body = ConversationPage), Unauthorized, QueryString, Unavailable))]
@@ -140,18 +143,18 @@ pub async fn stream_post(
 /// Follows a reply from after the `Last-Event-ID` given (from its start without one).
 #[utoipa::path(get, path = "/chat/conversations/{id}/messages/{message_id}/stream", tag = "assistant",
     security(("bearer" = [])), params(("id" = Uuid, Path), ("message_id" = Uuid, Path),
-        ("Last-Event-ID" = Option<u64>, Header, description = "The last event id received.")),
+        ("Last-Event-ID" = Option<u64>, Header, description = "The last event id received (422 if it is not a whole number).")),
     responses((status = 200, description = "the reply's events", content_type = "text/event-stream"),
-        Unauthorized, NotFound, Unavailable))]
+        Unauthorized, NotFound, ValidationFailed, Unavailable))]
 pub async fn resume(
     State(state): State<AppState>,
     CurrentUser(caller): CurrentUser,
     Path((id, message_id)): Path<(ConversationId, ChatMessageId)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    let header = headers.get("last-event-id").map(|v| v.to_str().map_err(drop));
+    let LastEventId(after) = LastEventId::parse(header).map_err(|e| Error::Validation(vec![e]))?;
     let reply = state.services.follow_reply(&caller, id, message_id).await?;
-    // An id that does not parse counts as none: the whole reply again.
-    let after = headers.get("last-event-id").and_then(|v| v.to_str().ok()?.trim().parse::<usize>().ok()).unwrap_or(0);
     Ok(sse(reply, after))
 }
 

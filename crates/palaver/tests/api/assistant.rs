@@ -261,6 +261,10 @@ async fn a_dropped_stream_is_resumed_from_its_last_event(app: TestApp, fake: Fak
     let end = all.last().unwrap().id.unwrap();
     let request = app.client.get(&url).bearer_auth(&alice.access_token).header("last-event-id", end.to_string());
     assert!(parse_sse(&request.send().await.unwrap().text().await.unwrap()).is_empty());
+    // An id this stream never gave is refused, not taken for "from the start".
+    let request = app.client.get(&url).bearer_auth(&alice.access_token).header("last-event-id", "Bj:{<b");
+    let refused = Reply::read("GET .../stream with a bad Last-Event-ID".into(), request.send().await.unwrap()).await;
+    refused.expect_invalid("Last-Event-ID");
 }
 
 async fn upstream_failures_end_the_reply_with_an_error(app: TestApp, fake: FakeLlm) {
