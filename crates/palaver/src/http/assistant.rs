@@ -143,7 +143,7 @@ pub async fn stream_post(
 /// Follows a reply from after the `Last-Event-ID` given (from its start without one).
 #[utoipa::path(get, path = "/chat/conversations/{id}/messages/{message_id}/stream", tag = "assistant",
     security(("bearer" = [])), params(("id" = Uuid, Path), ("message_id" = Uuid, Path),
-        ("Last-Event-ID" = Option<u64>, Header, description = "The last event id received (422 if it is not a whole number).")),
+        ("Last-Event-ID" = Option<u64>, Header, nullable = false, description = "The last event id received (422 if it is not a whole number).")),
     responses((status = 200, description = "the reply's events", content_type = "text/event-stream"),
         Unauthorized, NotFound, ValidationFailed, Unavailable))]
 pub async fn resume(
