@@ -1,6 +1,7 @@
 use palaver_protocol::ws::ServerEvent;
 use palaver_protocol::{HistoryQuery, Message, MessagePage, PostMessageRequest};
 
+use super::sequencer::Queued;
 use super::{Access, Caller, Services, views};
 use crate::clock;
 use crate::domain::{ClientMsgId, MessageContent, MessageId, MessageKind, PageLimit, Role, RoomId, UploadId, mentions};
@@ -39,6 +40,23 @@ impl Draft {
     }
 }
 
+/// A post on its way to the store: queued behind the sender's earlier ones, or answered
+/// already (a retry of a stored send).
+pub enum Posting {
+    Answered(Box<(Message, bool)>),
+    Queued(Queued<Option<(Message, bool)>>),
+}
+
+impl Posting {
+    /// The stored message, and `false` if it was stored by an earlier send.
+    pub async fn answer(self) -> Result<(Message, bool)> {
+        match self {
+            Posting::Answered(done) => Ok(*done),
+            Posting::Queued(queued) => queued.answer().await?.ok_or(Error::NotFound("room")),
+        }
+    }
+}
+
 impl Services {
     pub async fn history(&self, caller: &Caller, room_id: RoomId, query: HistoryQuery) -> Result<MessagePage> {
         let limit = PageLimit::parse(query.limit).map_err(|e| Error::Validation(vec![e]))?.get();
@@ -68,14 +86,15 @@ impl Services {
         let draft = Draft::parse(req)?;
         let access = self.access(caller, room_id).await?;
         access.member()?;
-        self.post_checked(caller, &access, draft).await
+        self.queue_checked(caller, &access, draft).await?.answer().await
     }
 
-    /// Posts a parsed message as a member of the room `access` describes (the caller has
-    /// checked membership, possibly earlier on the same socket). The WebSocket's `send`.
-    pub async fn post_draft(&self, caller: &Caller, access: &Access, draft: Draft) -> Result<(Message, bool)> {
+    /// Queues a parsed message as a member of the room `access` describes (the caller has
+    /// checked membership, possibly earlier on the same socket): the WebSocket's `send`.
+    /// Posts queued one after another are stored in that order; the answer comes later.
+    pub async fn queue_draft(&self, caller: &Caller, access: &Access, draft: Draft) -> Result<Posting> {
         self.spend_write(caller).await?;
-        self.post_checked(caller, access, draft).await
+        self.queue_checked(caller, access, draft).await
     }
 
     /// Takes one of the caller's message writes, or 429: one budget per user, whichever
@@ -85,7 +104,7 @@ impl Services {
         self.inner.writes.try_take(caller.id).await.map_err(|retry_after| Error::RateLimited { retry_after })
     }
 
-    async fn post_checked(&self, caller: &Caller, access: &Access, draft: Draft) -> Result<(Message, bool)> {
+    async fn queue_checked(&self, caller: &Caller, access: &Access, draft: Draft) -> Result<Posting> {
         let content = draft.content.map(MessageContent::into_inner).unwrap_or_default();
         let notify = if access.is_dm() {
             NotifyPlan { mentions: vec![], dm: true }
@@ -96,7 +115,7 @@ impl Services {
             // A retry of a stored send has its upload attached already: the sequencer
             // answers it with the first message, so only a new send checks its upload.
             Some(id) => match self.retried(caller, access, draft.client_msg_id.as_ref()).await? {
-                Some(message) => return Ok((message, false)),
+                Some(message) => return Ok(Posting::Answered(Box::new((message, false)))),
                 None => Some(self.attachable(caller, id).await?),
             },
             None => None,
@@ -112,7 +131,7 @@ impl Services {
             client_msg_id: draft.client_msg_id.map(ClientMsgId::into_inner),
             created_at: clock::now(),
         };
-        self.inner.sequencer.post(new, notify).await?.ok_or(Error::NotFound("room"))
+        Ok(Posting::Queued(self.inner.sequencer.queue_post(new, notify).await?))
     }
 
     /// The message an earlier send with this idempotency key stored, if any.

@@ -31,7 +31,7 @@ use crate::store::DynStore;
 pub use assistant::{AssistantSettings, Started};
 pub use auth::LoginBy;
 pub use live::ResumePoint;
-pub use messages::Draft;
+pub use messages::{Draft, Posting};
 pub use readiness::{Dependency, Readiness, Writers};
 pub use rooms::Access;
 pub use uploads::{Incoming, UploadAccess, UploadSettings, UploadView};

@@ -64,7 +64,9 @@ impl Sequencer {
         self.shards.iter().all(|shard| !shard.is_closed())
     }
 
-    async fn submit<T>(&self, room_id: RoomId, job: impl FnOnce(Reply<T>) -> Job) -> Result<T> {
+    /// Queues a job behind those queued before it on its room's shard; the answer comes
+    /// later. Jobs of one room queued in order are stored in that order.
+    async fn queue<T>(&self, room_id: RoomId, job: impl FnOnce(Reply<T>) -> Job) -> Result<Queued<T>> {
         // While the database is known to be down, do not even queue.
         self.breaker.check(Instant::now()).map_err(database_unavailable)?;
         let shard = &self.shards[(room_id.uuid().as_u64_pair().1 % self.shards.len() as u64) as usize];
@@ -73,14 +75,24 @@ impl Sequencer {
             .send(job(reply))
             .await
             .map_err(|_| Error::Unavailable { what: "the message writer", retry_after: DATABASE_RETRY_AFTER })?;
-        // Dropped unanswered only if the writer panicked on this job (it is restarted).
-        answer.await.map_err(|_| Error::Internal(anyhow::anyhow!("the message writer failed while storing this")))?
+        Ok(Queued(answer))
     }
 
-    /// Stores and publishes a message; `None` if the room does not exist. The flag is
-    /// `false` for a retry that returned the message stored before.
-    pub async fn post(&self, message: NewMessage, notify: NotifyPlan) -> Result<Option<(Message, bool)>> {
-        self.submit(message.room_id, |reply| Job::Post { message, notify, reply }).await
+    async fn submit<T>(&self, room_id: RoomId, job: impl FnOnce(Reply<T>) -> Job) -> Result<T> {
+        self.queue(room_id, job).await?.answer().await
+    }
+
+    /// Queues a message to store and publish; its answer is `None` if the room does not
+    /// exist, and the flag `false` for a retry that returned the message stored before. A
+    /// socket queues its sends one after another without waiting for each answer, so a
+    /// busy sender's posts are committed together.
+    pub async fn queue_post(&self, message: NewMessage, notify: NotifyPlan) -> Result<Queued<Option<(Message, bool)>>> {
+        self.queue(message.room_id, |reply| Job::Post { message, notify, reply }).await
+    }
+
+    #[cfg(test)]
+    async fn post(&self, message: NewMessage, notify: NotifyPlan) -> Result<Option<(Message, bool)>> {
+        self.queue_post(message, notify).await?.answer().await
     }
 
     /// `None` if the message is missing or deleted.
@@ -97,6 +109,16 @@ impl Sequencer {
     /// `false` if the message is missing or already deleted.
     pub async fn delete(&self, room_id: RoomId, message_id: MessageId) -> Result<bool> {
         self.submit(room_id, |reply| Job::Delete { room_id, message_id, reply }).await
+    }
+}
+
+/// A queued job's answer, to await.
+pub struct Queued<T>(oneshot::Receiver<Result<T>>);
+
+impl<T> Queued<T> {
+    pub async fn answer(self) -> Result<T> {
+        // Dropped unanswered only if the writer panicked on this job (it is restarted).
+        self.0.await.map_err(|_| Error::Internal(anyhow::anyhow!("the message writer failed while storing this")))?
     }
 }
 

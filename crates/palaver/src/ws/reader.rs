@@ -1,15 +1,19 @@
 //! The reader: parses client frames and calls the services, one frame at a time and in
-//! order. A frame that is not a valid client frame gets an `error` frame; flooding (1008),
+//! order. Sends to one room are pipelined: each is queued for the room's writer in order,
+//! and the reader goes on to the next frame while the earlier ones are stored, so a busy
+//! sender's posts are committed together and acked in order. Any other frame (or a send
+//! to another room) waits until the sends before it are answered. A frame that is not a valid client frame gets an `error` frame; flooding (1008),
 //! oversized frames (1009), token expiry (1008), text that is not UTF-8 (1007) and WebSocket
 //! protocol violations (1002) close the socket.
 
 use std::collections::HashMap;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{Message, WebSocket};
-use futures_util::StreamExt;
-use futures_util::stream::SplitStream;
+use futures_util::stream::{FuturesOrdered, SplitStream};
+use futures_util::{Future, StreamExt};
 use palaver_protocol::PostMessageRequest;
 use palaver_protocol::ws::{ClientEnvelope, ClientFrame, ServerEvent, close};
 use tokio::sync::oneshot;
@@ -20,12 +24,44 @@ use crate::domain::{ConversationId, RoomId};
 use crate::error::Error;
 use crate::ratelimit::RateLimit;
 use crate::realtime::{KillSwitch, Outbox, Outgoing, SubscribeRequest, encode};
-use crate::service::{Access, Caller, Draft, Services};
+use crate::service::{Access, Caller, Draft, Posting, Services};
 
 /// Typing lasts this long without renewal (contract: 6 s).
 const TYPING_TTL: Duration = Duration::from_secs(6);
 /// A renewal is re-announced at most this often.
 const TYPING_REANNOUNCE: Duration = Duration::from_secs(3);
+/// Sends queued and not yet answered before the reader stops reading the socket.
+const SENDS_IN_FLIGHT: usize = 64;
+
+/// A send's outcome, with the frame's id to answer it with.
+type Answer = (Option<serde_json::Value>, RoomId, Result<palaver_protocol::Message, Error>);
+
+/// Sends queued and not answered yet, in the order they were sent, all to one room.
+#[derive(Default)]
+struct Sending {
+    room: Option<RoomId>,
+    answers: FuturesOrdered<Pin<Box<dyn Future<Output = Answer> + Send>>>,
+}
+
+impl Sending {
+    fn len(&self) -> usize {
+        self.answers.len()
+    }
+
+    /// Whether a send to `room_id` may queue behind these.
+    fn takes(&self, room_id: RoomId) -> bool {
+        self.answers.is_empty() || self.room == Some(room_id)
+    }
+
+    fn push(&mut self, room_id: RoomId, answer: impl Future<Output = Answer> + Send + 'static) {
+        self.room = Some(room_id);
+        self.answers.push_back(Box::pin(answer));
+    }
+
+    async fn next(&mut self) -> Option<Answer> {
+        self.answers.next().await
+    }
+}
 
 pub struct Reader {
     services: Services,
@@ -69,6 +105,7 @@ impl Reader {
         let mut typing_tick = tokio::time::interval(Duration::from_secs(1));
         let killed = kill.tripped();
         let expired = tokio::time::sleep_until(expiry);
+        let mut sending = Sending::default();
         tokio::pin!(killed, expired);
         loop {
             tokio::select! {
@@ -78,8 +115,10 @@ impl Reader {
                     kill.trip(close::POLICY);
                     break;
                 }
+                Some(answer) = sending.next(), if sending.len() > 0 => self.answered(answer),
                 _ = typing_tick.tick(), if !self.typing.is_empty() => self.expire_typing(),
-                message = stream.next() => {
+                // A full pipeline stops reading: the client's sends wait in the socket.
+                message = stream.next(), if sending.len() < SENDS_IN_FLIGHT => {
                     let message = match message {
                         None => break,
                         Some(Ok(message)) => message,
@@ -99,7 +138,7 @@ impl Reader {
                             }
                             // Boxed: the idle socket's task should not be sized for the
                             // deepest service call.
-                            let placed = Box::pin(self.frame(text.as_str())).await;
+                            let placed = Box::pin(self.frame(text.as_str(), &mut sending)).await;
                             // A subscription takes effect before the next frame does.
                             if let Some(placed) = placed {
                                 tokio::select! {
@@ -136,9 +175,28 @@ impl Reader {
         self.outbox.push(Outgoing::Reply(Box::new(encode(id, event))));
     }
 
+    /// Answers a send: its ack, or why it failed.
+    fn answered(&mut self, (id, room_id, result): Answer) {
+        match result {
+            Ok(message) => {
+                self.typing.remove(&room_id);
+                self.reply(id, &ServerEvent::Ack { message });
+            }
+            Err(e) => self.reply(id, &error_event(&e)),
+        }
+    }
+
+    /// Waits for every send in flight and answers it.
+    async fn settle(&mut self, sending: &mut Sending) {
+        while let Some(answer) = sending.next().await {
+            self.answered(answer);
+        }
+    }
+
     /// Acts on one frame. For a `subscribe`, returns what completes once the writer has
-    /// put the subscription in place: the next frame must wait for it.
-    async fn frame(&mut self, text: &str) -> Option<oneshot::Receiver<()>> {
+    /// put the subscription in place: the next frame must wait for it. A `send` is queued
+    /// behind the sends in flight (to the same room); anything else waits for their answers.
+    async fn frame(&mut self, text: &str, sending: &mut Sending) -> Option<oneshot::Receiver<()>> {
         let envelope: ClientEnvelope = match serde_json::from_str(text) {
             Ok(envelope) => envelope,
             Err(e) => {
@@ -150,6 +208,10 @@ impl Reader {
             }
         };
         let id = envelope.id;
+        match &envelope.frame {
+            ClientFrame::Send { room_id, .. } if sending.takes(RoomId::from_uuid(*room_id)) => {}
+            _ => self.settle(sending).await,
+        }
         // The frame's ids are the wire's bare UUIDs; typed once, here.
         let result = match envelope.frame {
             ClientFrame::Ping => {
@@ -172,14 +234,16 @@ impl Reader {
             ClientFrame::Send { room_id, content, upload_id, client_msg_id } => {
                 let room_id = RoomId::from_uuid(room_id);
                 let req = PostMessageRequest { content, upload_id, client_msg_id };
-                match self.send(room_id, req).await {
-                    Ok(message) => {
-                        self.typing.remove(&room_id);
-                        self.reply(id, &ServerEvent::Ack { message });
-                        return None;
-                    }
-                    Err(e) => Err(e),
-                }
+                // Even a send refused at once is answered in its turn, after the earlier acks.
+                let posting = self.send(room_id, req).await;
+                sending.push(room_id, async move {
+                    let result = match posting {
+                        Ok(posting) => posting.answer().await.map(|(message, _)| message),
+                        Err(e) => Err(e),
+                    };
+                    (id, room_id, result)
+                });
+                return None;
             }
             ClientFrame::Typing { room_id, active } => self.typing(RoomId::from_uuid(room_id), active).await,
             ClientFrame::Read { room_id, seq } => {
@@ -200,9 +264,9 @@ impl Reader {
         None
     }
 
-    /// Posts like REST does, but checks membership once per room while it holds: the hub
-    /// forgets the room in `Memberships` when the user leaves it.
-    async fn send(&mut self, room_id: RoomId, req: PostMessageRequest) -> Result<palaver_protocol::Message, Error> {
+    /// Queues a post like REST does, but checks membership once per room while it holds:
+    /// the hub forgets the room in `Memberships` when the user leaves it.
+    async fn send(&mut self, room_id: RoomId, req: PostMessageRequest) -> Result<Posting, Error> {
         let draft = Draft::parse(req)?;
         let memberships = self.outbox.memberships();
         let access = match self.rooms.get(&room_id) {
@@ -218,8 +282,7 @@ impl Reader {
                 access
             }
         };
-        let (message, _) = self.services.post_draft(&self.caller, &access, draft).await?;
-        Ok(message)
+        self.services.queue_draft(&self.caller, &access, draft).await
     }
 
     async fn typing(&mut self, room_id: RoomId, active: bool) -> Result<(), Error> {

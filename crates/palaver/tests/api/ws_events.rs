@@ -24,6 +24,7 @@ both_backends!(
     subscribing_needs_membership,
     ping_is_answered_with_a_pong_and_its_id,
     frames_take_effect_in_the_order_sent,
+    a_burst_of_sends_is_stored_and_answered_in_the_order_sent,
 );
 
 struct Scene {
@@ -435,4 +436,62 @@ async fn frames_take_effect_in_the_order_sent(app: TestApp) {
         assert_eq!(replayed.len() as i64, BACKLOG, "the backlog was replayed whole");
         client.close().await;
     }
+}
+
+/// Sends are pipelined (the next is read while the earlier ones are stored): a burst written
+/// without waiting is stored in the order sent, every frame is answered in that order (a
+/// refused send in its turn, a send to another room after the earlier ones), and a frame of
+/// another kind is answered after the sends before it.
+async fn a_burst_of_sends_is_stored_and_answered_in_the_order_sent(app: TestApp) {
+    let (alice, bob, room_id) = app.room_of_two().await;
+    let other_id = id_of(&app.create_room(&bob, "other", "public").await);
+    app.join(&alice, &other_id).await;
+    let mut client = app.ws(&alice).await.labelled("alice");
+    // (frame id, room, content); an empty content is refused.
+    let mut burst: Vec<(String, &str, String)> = Vec::new();
+    for i in 0..30 {
+        burst.push((format!("a{i}"), room_id.as_str(), format!("first {i}")));
+    }
+    burst.push(("bad".into(), room_id.as_str(), String::new()));
+    burst.push(("b0".into(), other_id.as_str(), "elsewhere".into()));
+    for i in 30..38 {
+        burst.push((format!("a{i}"), room_id.as_str(), format!("then {i}")));
+    }
+    for (id, room, content) in &burst {
+        client.send(json!({"type": "send", "id": id, "room_id": room, "content": content})).await;
+    }
+    client.send(json!({"type": "ping", "id": "last"})).await;
+
+    let replies = client.collect_until(|f| f["id"] == "last").await;
+    let replies: Vec<&Value> = replies.iter().filter(|f| f.get("id").is_some()).collect();
+    let ids: Vec<&str> = replies.iter().map(|f| f["id"].as_str().unwrap_or("?")).collect();
+    let mut expected: Vec<&str> = burst.iter().map(|(id, _, _)| id.as_str()).collect();
+    expected.push("last");
+    assert_eq!(ids, expected, "every frame is answered, in the order sent");
+    for (reply, (id, room, content)) in replies.iter().zip(&burst) {
+        if content.is_empty() {
+            assert_eq!(type_of(reply), "error", "{reply}");
+            continue;
+        }
+        assert_eq!(type_of(reply), "ack", "{id}: {reply}");
+        assert_eq!(reply["message"]["room_id"], *room, "{reply}");
+        assert_eq!(reply["message"]["content"], *content, "{reply}");
+    }
+    assert_eq!(type_of(replies[replies.len() - 1]), "pong");
+
+    let seqs: Vec<i64> = replies
+        .iter()
+        .filter(|f| type_of(f) == "ack" && f["message"]["room_id"] == room_id)
+        .map(|f| f["message"]["seq"].as_i64().expect("an acked message has a seq"))
+        .collect();
+    assert_eq!(seqs, (1..=38).collect::<Vec<i64>>(), "seqs follow the order sent, with no gap");
+    let history = app.history(&bob, &room_id, "?limit=100").await;
+    let stored: Vec<&str> =
+        history["items"].as_array().expect("items").iter().filter_map(|m| m["content"].as_str()).collect();
+    let sent: Vec<&str> = burst
+        .iter()
+        .filter(|(_, room, content)| *room == room_id && !content.is_empty())
+        .map(|(_, _, c)| c.as_str())
+        .collect();
+    assert_eq!(stored, sent, "stored in the order sent");
 }
