@@ -178,7 +178,7 @@ impl Application {
         let signal = async move {
             shutdown.await;
             // Upgraded sockets are not HTTP requests that graceful shutdown waits for.
-            ws.shutdown.cancel();
+            ws.going_away(services.hub());
             // Running replies end now, as interrupted: their SSE streams are requests that
             // graceful shutdown would otherwise wait out to the replies' ends.
             services.stop_replies();
@@ -186,7 +186,7 @@ impl Application {
         server::serve(self.listener, self.router, self.connections, signal).await;
         // ... and are stored with the part so far before the process exits.
         self.services.interrupt_replies(Duration::from_secs(5)).await;
-        self.ws.close_all(Duration::from_secs(5)).await;
+        self.ws.close_all(self.services.hub(), Duration::from_secs(5)).await;
         self.services.leave_cluster().await;
         Ok(())
     }

@@ -138,6 +138,14 @@ impl Hub {
         open.map(|s| s.outbox.kill().trip(code)).count()
     }
 
+    /// Closes every attached session with `code` (the server is going away).
+    pub fn close_everyone(&self, code: u16) {
+        let users = self.users.read().unwrap_or_else(|e| e.into_inner());
+        for session in users.values().flatten() {
+            session.outbox.kill().trip(code);
+        }
+    }
+
     /// How many sessions of `user` are attached.
     #[cfg(test)]
     pub fn sessions_of(&self, user: UserId) -> usize {

@@ -4,8 +4,10 @@
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 
 use axum::extract::ws::Utf8Bytes;
+use futures_util::task::AtomicWaker;
 use palaver_protocol::ws::close;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -41,31 +43,49 @@ pub struct SubscribeRequest {
 
 /// Ends a session from anywhere, with the close code to send.
 #[derive(Debug, Clone, Default)]
-pub struct KillSwitch {
+pub struct KillSwitch(Arc<Switch>);
+
+#[derive(Debug, Default)]
+struct Switch {
+    /// 0 until tripped.
+    code: AtomicU16,
+    /// Wakes the reader (and anyone else waiting with `tripped`).
     token: CancellationToken,
-    code: Arc<AtomicU16>,
+    /// Wakes the writer. The writer checks the switch on every wake, once per delivered
+    /// batch: an atomic load here, where a token's check takes a lock.
+    writer: AtomicWaker,
 }
 
 impl KillSwitch {
     /// The first reason wins.
     pub fn trip(&self, code: u16) {
-        let _ = self.code.compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire);
-        self.token.cancel();
+        let code = if code == 0 { 1000 } else { code };
+        let _ = self.0.code.compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire);
+        self.0.token.cancel();
+        self.0.writer.wake();
     }
 
     pub fn code(&self) -> u16 {
-        match self.code.load(Ordering::Acquire) {
+        match self.0.code.load(Ordering::Acquire) {
             0 => 1000,
             code => code,
         }
     }
 
     pub fn is_tripped(&self) -> bool {
-        self.token.is_cancelled()
+        self.0.code.load(Ordering::Acquire) != 0
     }
 
     pub async fn tripped(&self) {
-        self.token.cancelled().await
+        self.0.token.cancelled().await
+    }
+
+    /// Resolves once tripped; for the session's writer task alone (it keeps one waker).
+    pub fn writer_tripped(&self) -> impl Future<Output = ()> + '_ {
+        std::future::poll_fn(|cx| {
+            self.0.writer.register(cx.waker());
+            if self.is_tripped() { Poll::Ready(()) } else { Poll::Pending }
+        })
     }
 }
 

@@ -14,7 +14,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::WsConfig;
+use crate::realtime::Hub;
 use crate::service::{Caller, Services};
+use palaver_protocol::ws::close;
 
 /// What every session shares: limits, and the server's shutdown.
 pub struct WsRuntime {
@@ -60,9 +62,17 @@ impl WsRuntime {
             })
     }
 
-    /// Closes every socket with 1001 and waits (bounded) for the sessions to finish.
-    pub async fn close_all(&self, wait: Duration) {
+    /// Tells every session to close with 1001. Sessions check `shutdown` once, as they
+    /// start (one registered after this is closed by that check); the running ones are
+    /// tripped here rather than each watching the shared token on every wake.
+    pub fn going_away(&self, hub: &Hub) {
         self.shutdown.cancel();
+        hub.close_everyone(close::GOING_AWAY);
+    }
+
+    /// Closes every socket with 1001 and waits (bounded) for the sessions to finish.
+    pub async fn close_all(&self, hub: &Hub, wait: Duration) {
+        self.going_away(hub);
         self.sessions.close();
         if tokio::time::timeout(wait, self.sessions.wait()).await.is_err() {
             tracing::warn!(open = self.sessions.len(), "some WebSocket sessions did not close in time");

@@ -94,6 +94,10 @@ pub async fn run(socket: WebSocket, registration: Registration, expires_at: i64,
     let services = attached.services.clone();
     let kill = attached.kill.clone();
     attached.go_online().await;
+    // Registered after `going_away` tripped everyone: this one is closed too.
+    if runtime.shutdown.is_cancelled() {
+        kill.trip(palaver_protocol::ws::close::GOING_AWAY);
+    }
     let (sink, stream) = socket.split();
     let activity = Arc::new(Activity::new());
 
@@ -106,7 +110,7 @@ pub async fn run(socket: WebSocket, registration: Registration, expires_at: i64,
         kill.clone(),
         &runtime.config,
     );
-    let writer = tokio::spawn(writer.run(rx, runtime.shutdown.clone(), activity.clone()));
+    let writer = tokio::spawn(writer.run(rx, activity.clone()));
     let reader = Reader::new(services, caller.clone(), outbox, &runtime.config, activity);
     reader.run(stream, kill.clone(), expires_at).await;
 

@@ -20,7 +20,6 @@ use futures_util::SinkExt;
 use futures_util::stream::SplitSink;
 use palaver_protocol::ws::{ServerEvent, close};
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 use super::session::Activity;
 use crate::config::WsConfig;
@@ -157,24 +156,19 @@ impl Writer {
 
     /// Runs until the socket fails or the session is killed, then says goodbye with the
     /// kill switch's close code.
-    pub async fn run(mut self, mut rx: mpsc::Receiver<Outgoing>, shutdown: CancellationToken, activity: Arc<Activity>) {
+    /// Polled on every wake, so each branch is cheap to poll: the kill switch is an atomic
+    /// (the server's shutdown trips it too), the batch is not boxed.
+    pub async fn run(mut self, mut rx: mpsc::Receiver<Outgoing>, activity: Arc<Activity>) {
         let mut ping = tokio::time::interval(self.ping_interval);
         ping.tick().await;
-        // Created once: a cancellation future registers a waiter under the token's lock, and
-        // the shutdown token is shared by every socket.
         let kill = self.kill.clone();
-        let killed = kill.tripped();
-        let stopping = shutdown.cancelled();
-        tokio::pin!(killed, stopping);
+        let killed = kill.writer_tripped();
+        tokio::pin!(killed);
         loop {
             let catching_up = self.rooms.catching_up();
             tokio::select! {
                 biased;
                 () = &mut killed => break,
-                () = &mut stopping => {
-                    kill.trip(close::GOING_AWAY);
-                    break;
-                }
                 _ = ping.tick() => {
                     if activity.idle_for() > self.ping_interval * 2 {
                         tracing::debug!(user = %self.caller.id, "dropping a silent WebSocket");
@@ -207,8 +201,7 @@ impl Writer {
                     let written = tokio::select! {
                         biased;
                         () = &mut killed => break,
-                        // Boxed: the idle socket's task should not be sized for a replay.
-                        written = Box::pin(self.write_batch(item, &mut rx)) => written,
+                        written = self.write_batch(item, &mut rx) => written,
                     };
                     if written.is_err() {
                         kill.trip(1000);
@@ -315,7 +308,8 @@ impl Writer {
                 _ => self.sink.feed(Message::Text(envelope.frame.clone())).await,
             },
             Outgoing::Reply(frame) => self.sink.feed(Message::Text(*frame)).await,
-            Outgoing::Subscribe(request) => self.subscribe(*request).await,
+            // Boxed, as the replay is: the idle socket's task should not be sized for them.
+            Outgoing::Subscribe(request) => Box::pin(self.subscribe(*request)).await,
             Outgoing::Unsubscribe(request) => {
                 let SubscribeRequest { id, room_id, .. } = *request;
                 self.rooms.end(room_id);
@@ -344,7 +338,7 @@ impl Writer {
             return Ok(());
         }
         if seq > sent + 1 {
-            match self.services.events_between(room_id, sent, seq).await {
+            match Box::pin(self.services.events_between(room_id, sent, seq)).await {
                 Ok(missed) => {
                     metrics::counter!("palaver_ws_gap_fills_total").increment(1);
                     for event in &missed {
