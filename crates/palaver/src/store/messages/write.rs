@@ -18,21 +18,40 @@ macro_rules! impl_message_writes {
                 Ok(row.map(|(seq,)| seq))
             }
 
-            /// The message an earlier send with the same `client_msg_id` stored, if any.
+            /// The messages earlier sends stored under the keys (`client_msg_id`) of
+            /// `items[i]` for each `i` in `lookups`, each with its `i`: one query for the
+            /// whole batch, not a round trip per keyed post.
             async fn retried(
                 tx: &mut sqlx::Transaction<'_, $db>,
-                msg: &$crate::store::NewMessage,
-            ) -> Result<Option<$crate::store::MessageRow>, $crate::store::Error> {
-                let Some(client_msg_id) = &msg.client_msg_id else { return Ok(None) };
-                Ok(sqlx::query_as::<$db, $crate::store::MessageRow>(concat!(
-                    $crate::store::messages::message_sql!(),
-                    " WHERE m.room_id = $1 AND m.author_id = $2 AND m.client_msg_id = $3"
-                ))
-                .bind(msg.room_id)
-                .bind(msg.author_id)
-                .bind(client_msg_id)
-                .fetch_optional(&mut **tx)
-                .await?)
+                items: &[($crate::store::NewMessage, $crate::store::NotifyPlan)],
+                lookups: &[usize],
+            ) -> Result<Vec<(usize, $crate::store::MessageRow)>, $crate::store::Error> {
+                let keyed: Vec<(usize, &$crate::store::NewMessage, &str)> = lookups
+                    .iter()
+                    .filter_map(|&i| items[i].0.client_msg_id.as_deref().map(|key| (i, &items[i].0, key)))
+                    .collect();
+                if keyed.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut query =
+                    sqlx::QueryBuilder::<$db>::new(concat!($crate::store::messages::message_sql!(), " WHERE "));
+                for (n, (_, msg, key)) in keyed.iter().enumerate() {
+                    query.push(if n == 0 { "(m.room_id = " } else { " OR (m.room_id = " });
+                    query.push_bind(msg.room_id).push(" AND m.author_id = ").push_bind(msg.author_id);
+                    query.push(" AND m.client_msg_id = ").push_bind(key.to_string()).push(")");
+                }
+                let rows = query.build_query_as::<$crate::store::MessageRow>().fetch_all(&mut **tx).await?;
+                Ok(rows
+                    .into_iter()
+                    .filter_map(|row| {
+                        let (i, _, _) = keyed.iter().find(|(_, msg, key)| {
+                            row.room_id == msg.room_id
+                                && row.author_id == msg.author_id
+                                && row.client_msg_id.as_deref() == Some(*key)
+                        })?;
+                        Some((*i, row))
+                    })
+                    .collect())
             }
 
             /// Writes the notifications a new message causes.
@@ -131,12 +150,7 @@ macro_rules! impl_message_writes {
                             .await?;
                     last.push(row.map(|(seq,)| seq));
                 }
-                let mut stored_before = Vec::new();
-                for i in plan.lookups(&last) {
-                    if let Some(row) = Self::retried(&mut tx, &items[i].0).await? {
-                        stored_before.push((i, row));
-                    }
-                }
+                let stored_before = Self::retried(&mut tx, items, &plan.lookups(&last)).await?;
                 let assigned = plan.assign(&last, stored_before);
                 for (room_id, unused) in &assigned.give_back {
                     sqlx::query::<$db>("UPDATE rooms SET last_seq = last_seq - $2 WHERE id = $1")
