@@ -1,17 +1,32 @@
 //! SQLite: WAL mode, one writer connection (SQLite allows one writer at a time, so a pool
-//! of writers would only queue on the file lock) and a pool of readers.
+//! of writers would only queue on the file lock), a pool of readers, and a checkpointer.
+//!
+//! The writer does not checkpoint: in WAL mode with `synchronous = NORMAL` a commit only
+//! appends to the WAL, and the checkpoint (copying the WAL into the database and syncing it
+//! to disk, milliseconds on a slow disk) is the one step that waits on the disk. Left to the
+//! writer (SQLite's default), every thousandth page committed stalls the writer, and every
+//! post queued behind it. Here a connection of its own checkpoints each second instead,
+//! beside the writer.
 
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::Sqlite;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Connection, Sqlite};
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::{Error, PoolSettings, Store};
+
+/// How often the WAL is copied into the database.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
 pub struct SqliteStore {
     write: SqlitePool,
     read: SqlitePool,
+    /// Stops the checkpointer when the store goes.
+    _checkpointer: DropGuard,
 }
 
 impl SqliteStore {
@@ -30,16 +45,37 @@ impl SqliteStore {
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(settings.acquire_timeout)
-            .connect_with(options.clone())
+            .connect_with(options.clone().pragma("wal_autocheckpoint", "0"))
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&write).await?;
+        let checkpointer = SqliteConnection::connect_with(&options).await?;
         let read = SqlitePoolOptions::new()
             .max_connections(settings.max_connections.max(1))
             .acquire_timeout(settings.acquire_timeout)
             .connect_with(options.read_only(true))
             .await?;
-        Ok(Self { write, read })
+        let stop = CancellationToken::new();
+        tokio::spawn(checkpoint(checkpointer, stop.clone()));
+        Ok(Self { write, read, _checkpointer: stop.drop_guard() })
     }
+}
+
+/// Copies the WAL into the database every `CHECKPOINT_EVERY` without blocking the writer
+/// or the readers (`PASSIVE`), until `stop`; the last connection to close checkpoints what
+/// is left.
+async fn checkpoint(mut connection: SqliteConnection, stop: CancellationToken) {
+    let mut every = tokio::time::interval(CHECKPOINT_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => break,
+            _ = every.tick() => {}
+        }
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&mut connection).await {
+            tracing::warn!(error = %e, "could not checkpoint the SQLite WAL");
+        }
+    }
+    let _ = connection.close().await;
 }
 
 /// SQLite gives the `-wal` and `-shm` files the main file's mode, so creating that file
@@ -73,3 +109,42 @@ super::messages::impl_message_store!(SqliteStore, Sqlite);
 super::notifications::impl_notification_store!(SqliteStore, Sqlite);
 super::uploads::impl_upload_store!(SqliteStore, Sqlite);
 super::conversations::impl_conversation_store!(SqliteStore, Sqlite);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The writer does not checkpoint, so the database file grows only if the checkpointer
+    /// copies the WAL into it.
+    #[tokio::test]
+    async fn the_wal_is_checkpointed_beside_the_writer() {
+        let dir = tempfile::tempdir().expect("a scratch directory");
+        let path = dir.path().join("palaver.db");
+        let url = format!("sqlite://{}", path.display());
+        let settings = PoolSettings { max_connections: 1, acquire_timeout: Duration::from_secs(3) };
+        let store = SqliteStore::open(&url, settings).await.expect("the store opens");
+        // Whatever the migrations left in the WAL is copied first.
+        tokio::time::sleep(CHECKPOINT_EVERY * 2).await;
+        let before = std::fs::metadata(&path).expect("the database file").len();
+
+        sqlx::query("CREATE TABLE filler (bytes BLOB)").execute(&store.write).await.expect("a table");
+        for _ in 0..64 {
+            sqlx::query("INSERT INTO filler VALUES (zeroblob(16384))").execute(&store.write).await.expect("a row");
+        }
+        let wal = std::fs::metadata(dir.path().join("palaver.db-wal")).expect("the WAL").len();
+        assert!(wal > 1 << 20, "the rows went to the WAL first ({wal} bytes)");
+
+        let deadline = std::time::Instant::now() + CHECKPOINT_EVERY * 10;
+        loop {
+            let now = std::fs::metadata(&path).expect("the database file").len();
+            if now >= before + (1 << 20) {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the WAL was not copied into the database ({before} -> {now} bytes)"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
