@@ -117,7 +117,7 @@ impl Default for WsConfig {
     fn default() -> Self {
         Self {
             max_frame_bytes: 64 * 1024,
-            outbox_frames: 256,
+            outbox_frames: 1024,
             rate_per_sec: 50.0,
             rate_burst: 100.0,
             ping_interval_secs: 30,
@@ -440,7 +440,7 @@ pub struct Settings {
     /// Largest WebSocket frame from a client in bytes [default: 65536]
     #[arg(long, env = "PALAVER_WS_MAX_FRAME_BYTES", global = true)]
     pub ws_max_frame_bytes: Option<usize>,
-    /// Frames queued per socket before it is cut off as a slow consumer [default: 256]
+    /// Frames queued per socket before it is cut off as a slow consumer [default: 1024]
     #[arg(long, env = "PALAVER_WS_OUTBOX_FRAMES", global = true)]
     pub ws_outbox_frames: Option<usize>,
     /// Average client frames per second per socket [default: 50]

@@ -2,7 +2,9 @@
 //! order. Sends to one room are pipelined: each is queued for the room's writer in order,
 //! and the reader goes on to the next frame while the earlier ones are stored, so a busy
 //! sender's posts are committed together and acked in order. Any other frame (or a send
-//! to another room) waits until the sends before it are answered. A frame that is not a valid client frame gets an `error` frame; flooding (1008),
+//! to another room) waits until the sends before it are answered.
+//!
+//! A frame that is not a valid client frame gets an `error` frame; flooding (1008),
 //! oversized frames (1009), token expiry (1008), text that is not UTF-8 (1007) and WebSocket
 //! protocol violations (1002) close the socket.
 
@@ -158,6 +160,7 @@ impl Reader {
                                 break;
                             }
                             let event = ServerEvent::Error { code: "bad_frame".into(), message: "frames are JSON text".into() };
+                            self.settle(&mut sending).await;
                             self.reply(None, &event);
                         }
                         Message::Close(_) => break,
@@ -200,6 +203,8 @@ impl Reader {
         let envelope: ClientEnvelope = match serde_json::from_str(text) {
             Ok(envelope) => envelope,
             Err(e) => {
+                // Answered in its turn, after the sends before it.
+                self.settle(sending).await;
                 // Echo the id if the frame had one, so the client can match the error.
                 let id = serde_json::from_str::<serde_json::Value>(text).ok().and_then(|v| v.get("id").cloned());
                 let event = ServerEvent::Error { code: "bad_frame".into(), message: e.to_string() };

@@ -459,15 +459,27 @@ async fn a_burst_of_sends_is_stored_and_answered_in_the_order_sent(app: TestApp)
     }
     for (id, room, content) in &burst {
         client.send(json!({"type": "send", "id": id, "room_id": room, "content": content})).await;
+        if id == "a9" {
+            // Not a client frame: its error, too, comes after the acks before it.
+            client.send(json!({"type": "no such frame", "id": "junk"})).await;
+        }
     }
     client.send(json!({"type": "ping", "id": "last"})).await;
 
     let replies = client.collect_until(|f| f["id"] == "last").await;
-    let replies: Vec<&Value> = replies.iter().filter(|f| f.get("id").is_some()).collect();
-    let ids: Vec<&str> = replies.iter().map(|f| f["id"].as_str().unwrap_or("?")).collect();
-    let mut expected: Vec<&str> = burst.iter().map(|(id, _, _)| id.as_str()).collect();
+    let answered: Vec<&Value> = replies.iter().filter(|f| f.get("id").is_some()).collect();
+    let ids: Vec<&str> = answered.iter().map(|f| f["id"].as_str().unwrap_or("?")).collect();
+    let mut expected: Vec<&str> = Vec::new();
+    for (id, _, _) in &burst {
+        expected.push(id);
+        if id == "a9" {
+            expected.push("junk");
+        }
+    }
     expected.push("last");
     assert_eq!(ids, expected, "every frame is answered, in the order sent");
+    let (junk, replies): (Vec<&Value>, Vec<&Value>) = answered.into_iter().partition(|f| f["id"] == "junk");
+    assert_eq!(junk[0]["code"], "bad_frame", "{}", junk[0]);
     for (reply, (id, room, content)) in replies.iter().zip(&burst) {
         if content.is_empty() {
             assert_eq!(type_of(reply), "error", "{reply}");
