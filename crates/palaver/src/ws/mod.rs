@@ -10,13 +10,13 @@ use std::time::Duration;
 
 use axum::extract::WebSocketUpgrade;
 use axum::response::Response;
+use palaver_protocol::ws::close;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::WsConfig;
 use crate::realtime::Hub;
 use crate::service::{Caller, Services};
-use palaver_protocol::ws::close;
 
 /// What every session shares: limits, and the server's shutdown.
 pub struct WsRuntime {
