@@ -38,30 +38,34 @@ const SENDS_IN_FLIGHT: usize = 64;
 /// A send's outcome, with the frame's id to answer it with.
 type Answer = (Option<serde_json::Value>, RoomId, Result<palaver_protocol::Message, Error>);
 
+/// A queued send's answer, to await.
+type Pending = Pin<Box<dyn Future<Output = Answer> + Send>>;
+
 /// Sends queued and not answered yet, in the order they were sent, all to one room.
+/// Allocated by the socket's first send: most sockets only listen.
 #[derive(Default)]
 struct Sending {
     room: Option<RoomId>,
-    answers: FuturesOrdered<Pin<Box<dyn Future<Output = Answer> + Send>>>,
+    answers: Option<Box<FuturesOrdered<Pending>>>,
 }
 
 impl Sending {
     fn len(&self) -> usize {
-        self.answers.len()
+        self.answers.as_ref().map_or(0, |answers| answers.len())
     }
 
     /// Whether a send to `room_id` may queue behind these.
     fn takes(&self, room_id: RoomId) -> bool {
-        self.answers.is_empty() || self.room == Some(room_id)
+        self.len() == 0 || self.room == Some(room_id)
     }
 
     fn push(&mut self, room_id: RoomId, answer: impl Future<Output = Answer> + Send + 'static) {
         self.room = Some(room_id);
-        self.answers.push_back(Box::pin(answer));
+        self.answers.get_or_insert_default().push_back(Box::pin(answer));
     }
 
     async fn next(&mut self) -> Option<Answer> {
-        self.answers.next().await
+        self.answers.as_mut()?.next().await
     }
 }
 
