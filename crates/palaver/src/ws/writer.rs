@@ -202,7 +202,7 @@ impl Writer {
                         biased;
                         () = &mut killed => break,
                         // Boxed: the idle socket's task should not be sized for a batch
-                        // (about 1 KiB more per idle socket unboxed).
+                        // (an idle task is allocated at its largest state).
                         written = Box::pin(self.write_batch(item, &mut rx)) => written,
                     };
                     if written.is_err() {
