@@ -14,6 +14,7 @@ mod rooms;
 mod throttle;
 mod uploads;
 mod users;
+mod web;
 mod ws;
 
 use std::sync::Arc;
@@ -115,6 +116,8 @@ pub fn router(state: AppState, limits: &LimitsConfig, upload_max_bytes: u64) -> 
     api.route("/api/v1/ws", axum::routing::get(ws::upgrade))
         .route("/api/openapi.json", axum::routing::get(move || openapi::serve(doc.clone())))
         .route("/metrics", axum::routing::get(ops::metrics))
+        // The browser client: outside `/api`, and not in the API document.
+        .merge(web::routes())
         .fallback(problem::not_found)
         .method_not_allowed_fallback(problem::method_not_allowed)
         .layer(DefaultBodyLimit::max(limits.json_body_bytes))

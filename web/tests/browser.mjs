@@ -1,0 +1,384 @@
+// The web client's end-to-end scenarios, in Debian's chromium driven by playwright-core,
+// against a running `palaver serve` (crates/palaver/tests/api/browser.rs starts it with the
+// fake LLM). Exits non-zero when a scenario fails.
+//
+//   PALAVER_URL=http://127.0.0.1:8080 CHROMIUM=/usr/bin/chromium PLAYWRIGHT=<playwright-core dir> \
+//     [SCREENSHOTS=docs/screenshots] node web/tests/browser.mjs
+
+import { createRequire } from "node:module";
+import { mkdirSync } from "node:fs";
+import { deflateSync } from "node:zlib";
+
+const require = createRequire(import.meta.url);
+const { chromium } = require(process.env.PLAYWRIGHT);
+const BASE = process.env.PALAVER_URL.replace(/\/$/, "");
+const SCREENSHOTS = process.env.SCREENSHOTS;
+const PASSWORD = "correct horse battery";
+const WAIT = 15_000;
+
+const started = Date.now();
+const log = (...args) => console.log(`[${((Date.now() - started) / 1000).toFixed(1)}s]`, ...args);
+
+function check(condition, message) {
+  if (!condition) throw new Error(`assertion failed: ${message}`);
+}
+
+async function api(method, path, token, body) {
+  const response = await fetch(`${BASE}/api/v1${path}`, {
+    method,
+    headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body ? { "content-type": "application/json" } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+/** A PNG of `width` x `height`, a diagonal gradient, made here (no fixture file). */
+function png(width, height) {
+  const crcTable = Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  const crc = (bytes) => {
+    let c = 0xffffffff;
+    for (const b of bytes) c = crcTable[(c ^ b) & 0xff] ^ (c >>> 8);
+    return (c ^ 0xffffffff) >>> 0;
+  };
+  const chunk = (type, data) => {
+    const out = Buffer.alloc(12 + data.length);
+    out.writeUInt32BE(data.length, 0);
+    out.write(type, 4, "ascii");
+    data.copy(out, 8);
+    out.writeUInt32BE(crc(out.subarray(4, 8 + data.length)), 8 + data.length);
+    return out;
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header[8] = 8; // bit depth
+  header[9] = 2; // RGB
+  const rows = Buffer.alloc((width * 3 + 1) * height);
+  for (let y = 0; y < height; y++) {
+    const row = y * (width * 3 + 1);
+    for (let x = 0; x < width; x++) {
+      rows[row + 1 + x * 3] = (x * 255) / width;
+      rows[row + 2 + x * 3] = (y * 255) / height;
+      rows[row + 3 + x * 3] = 200;
+    }
+  }
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk("IHDR", header),
+    chunk("IDAT", deflateSync(rows)),
+    chunk("IEND", Buffer.alloc(0)),
+  ]);
+}
+
+async function signUp(page, username) {
+  await page.goto(BASE + "/");
+  await page.getByRole("button", { name: "Create an account" }).click();
+  await page.getByLabel("Username").fill(username);
+  await page.getByLabel("Email").fill(`${username}@example.com`);
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Create account" }).click();
+  await page.getByRole("button", { name: "Log out" }).waitFor({ timeout: WAIT });
+}
+
+async function logIn(page, username) {
+  await page.goto(BASE + "/");
+  await page.getByLabel("Username or email").fill(username);
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Log in" }).click();
+  await page.getByRole("button", { name: "Log out" }).waitFor({ timeout: WAIT });
+}
+
+const timeline = (page) => page.getByRole("log", { name: "Messages" });
+const composer = (page) => page.locator(".composer-field");
+
+async function openRoom(page, name) {
+  await page.locator(".sidebar .room", { hasText: name }).first().click();
+  await page.getByRole("heading", { name: `# ${name}` }).waitFor({ timeout: WAIT });
+}
+
+async function say(page, text) {
+  await composer(page).fill(text);
+  await composer(page).press("Enter");
+}
+
+/** Waits until `text` is in the page's timeline, as a stored message (not the pending copy). */
+async function sees(page, text) {
+  await timeline(page).locator("article.msg:not(.pending)", { hasText: text }).first().waitFor({ timeout: WAIT });
+}
+
+async function countOf(page, text) {
+  return timeline(page).locator("article.msg:not(.pending) .msg-body", { hasText: text }).count();
+}
+
+async function toastSays(page, text) {
+  await page.locator(".toast", { hasText: text }).first().waitFor({ timeout: WAIT });
+}
+
+const results = [];
+async function scenario(name, run) {
+  const at = Date.now();
+  try {
+    await run();
+    results.push({ name, ok: true, ms: Date.now() - at });
+    log(`PASS ${name} (${((Date.now() - at) / 1000).toFixed(1)}s)`);
+  } catch (error) {
+    results.push({ name, ok: false, ms: Date.now() - at, error });
+    log(`FAIL ${name}: ${error.stack || error}`);
+  }
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM,
+  headless: true,
+  // Root in a container has no user namespaces for the sandbox.
+  args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+});
+const errors = [];
+async function newPage(options = {}) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, ...options });
+  const page = await context.newPage();
+  page.on("pageerror", (error) => errors.push(`${error.message}`));
+  page.on("console", (message) => {
+    // CSP violations and uncaught errors show here; a failed resource while offline does not count.
+    if (message.type() === "error" && !/ERR_INTERNET_DISCONNECTED|net::ERR|Failed to load resource/.test(message.text())) {
+      errors.push(message.text());
+    }
+  });
+  page.on("dialog", (dialog) => dialog.accept());
+  return { context, page };
+}
+
+const stamp = Date.now().toString(36).slice(-5);
+const aliceName = `alice${stamp}`;
+const bobName = `bob${stamp}`;
+const { context: aliceContext, page: alice } = await newPage();
+const { context: bobContext, page: bob } = await newPage();
+const room = `general-${stamp}`;
+
+await scenario("two people register and chat in real time", async () => {
+  await signUp(alice, aliceName);
+  await signUp(bob, bobName);
+  // Alice creates a public room; Bob finds it and joins.
+  await alice.locator(".sidebar").getByRole("button", { name: "Create a room" }).click();
+  await alice.getByLabel("Name").fill(room);
+  await alice.getByLabel("Description (optional)").fill("Everything, all the time");
+  await alice.getByRole("button", { name: "Create room" }).click();
+  await alice.getByRole("heading", { name: `# ${room}` }).waitFor({ timeout: WAIT });
+  await bob.locator(".sidebar").getByRole("button", { name: "Browse public rooms" }).click();
+  await bob.getByRole("button", { name: `Join ${room}` }).click();
+  await bob.getByRole("heading", { name: `# ${room}` }).waitFor({ timeout: WAIT });
+
+  await say(alice, "hello bob");
+  await sees(bob, "hello bob");
+  // Shift+Enter is a newline, Enter sends.
+  await composer(bob).fill("hi alice");
+  await composer(bob).press("Shift+Enter");
+  await composer(bob).type("second line");
+  await composer(bob).press("Enter");
+  await sees(alice, "second line");
+  const body = await timeline(alice).locator("article.msg", { hasText: "second line" }).locator(".msg-body").innerText();
+  check(body.includes("hi alice\nsecond line"), `a two-line message, got ${JSON.stringify(body)}`);
+
+  // Typing shows on the other side.
+  await composer(bob).type("I am typ");
+  await alice.getByText(`${bobName} is typing…`).waitFor({ timeout: WAIT });
+  await composer(bob).fill("");
+
+  // Members: both, online.
+  await alice.locator(`.member[data-user-id] .dot.online`).nth(1).waitFor({ timeout: WAIT });
+  check((await alice.locator(".member").count()) === 2, "two members listed");
+
+  // Alice edits and deletes her own message; Bob sees both.
+  const mine = timeline(alice).locator("article.msg", { hasText: "hello bob" });
+  await mine.hover();
+  await mine.getByRole("button", { name: "Edit message" }).click();
+  await alice.getByRole("textbox", { name: "Edit message" }).fill("hello bob (fixed)");
+  await alice.getByRole("textbox", { name: "Edit message" }).press("Enter");
+  await timeline(bob).locator("article.msg", { hasText: "hello bob (fixed)" }).locator(".edited").waitFor({ timeout: WAIT });
+  await say(alice, "a message to delete");
+  await sees(bob, "a message to delete");
+  const doomed = timeline(alice).locator("article.msg", { hasText: "a message to delete" });
+  await doomed.hover();
+  await doomed.getByRole("button", { name: "Delete message" }).click();
+  await timeline(bob).getByText("This message was deleted.").waitFor({ timeout: WAIT });
+  check((await countOf(bob, "a message to delete")) === 0, "the deleted text is gone for Bob");
+});
+
+await scenario("a mention with @ autocomplete notifies and is highlighted", async () => {
+  await composer(bob).fill("look @" + aliceName.slice(0, 4));
+  await bob.getByRole("option", { name: `@${aliceName}` }).waitFor({ timeout: WAIT });
+  await composer(bob).press("Enter"); // picks the suggestion
+  const value = await composer(bob).inputValue();
+  check(value === `look @${aliceName} `, `completed to the username, got ${JSON.stringify(value)}`);
+  await composer(bob).type("at this");
+  await composer(bob).press("Enter");
+  await sees(alice, "at this");
+  await timeline(alice).locator("article.msg.mentions-me", { hasText: "at this" }).locator(".mention.me").waitFor({ timeout: WAIT });
+  await alice.getByRole("button", { name: "Notifications, 1 unread" }).click();
+  const item = alice.locator(".notification-list li.unread", { hasText: `${bobName} mentioned you in #${room}` });
+  await item.waitFor({ timeout: WAIT });
+  await item.getByRole("button").click();
+  await alice.getByRole("button", { name: "Notifications", exact: true }).waitFor({ timeout: WAIT });
+});
+
+await scenario("an image is uploaded with progress and shown to the other person", async () => {
+  const image = png(640, 400);
+  await alice.locator(".composer input[type=file]").setInputFiles({ name: "gradient.png", mimeType: "image/png", buffer: image });
+  const thumb = timeline(bob).locator(`article.msg .thumb img[alt="Image from ${aliceName}"]`).last();
+  await thumb.waitFor({ timeout: WAIT });
+  await bob.waitForFunction((img) => img.complete && img.naturalWidth > 0, await thumb.elementHandle(), { timeout: WAIT });
+  const natural = await thumb.evaluate((img) => img.naturalWidth);
+  check(natural <= 320, `a thumbnail at most 320 px wide, got ${natural}`);
+  await thumb.click();
+  const full = bob.locator("dialog.lightbox img");
+  await bob.waitForFunction((img) => img.complete && img.naturalWidth === 640, await full.elementHandle(), { timeout: WAIT });
+  await bob.getByRole("button", { name: "Close image" }).click();
+  // Clear refusals, before anything is sent.
+  await alice.locator(".composer input[type=file]").setInputFiles({ name: "notes.txt", mimeType: "text/plain", buffer: Buffer.from("hello") });
+  await toastSays(alice, "only PNG, JPEG, GIF and WebP");
+  await alice.locator(".composer input[type=file]").setInputFiles({ name: "huge.png", mimeType: "image/png", buffer: Buffer.alloc(11 * 1024 * 1024) });
+  await toastSays(alice, "images can be at most 10.0 MB");
+  // Bytes that are not an image, named as one: the server's refusal, said plainly.
+  await alice.locator(".composer input[type=file]").setInputFiles({ name: "fake.png", mimeType: "image/png", buffer: Buffer.from("not really a png") });
+  await toastSays(alice, "fake.png is not a supported image");
+});
+
+await scenario("a dropped connection resumes with nothing missed or doubled", async () => {
+  await bobContext.setOffline(true);
+  await bob.getByRole("status").filter({ hasText: "Reconnecting…" }).waitFor({ timeout: WAIT });
+  const token = (await api("POST", "/auth/login", null, { username: aliceName, password: PASSWORD })).access_token;
+  const rooms = await api("GET", "/rooms?scope=joined", token);
+  const id = rooms.items.find((r) => r.name === room).id;
+  for (let n = 1; n <= 5; n++) await api("POST", `/rooms/${id}/messages`, token, { content: `while you were away ${n}` });
+  await sees(alice, "while you were away 5");
+  await bob.waitForTimeout(500);
+  check((await countOf(bob, "while you were away")) === 0, "nothing arrives while offline");
+  await bobContext.setOffline(false);
+  await sees(bob, "while you were away 5");
+  await bob.getByRole("status").filter({ hasText: "Reconnecting…" }).waitFor({ state: "hidden", timeout: WAIT });
+  // A live one after the resume, then count: each exactly once, in order.
+  await say(alice, "and now live");
+  await sees(bob, "and now live");
+  for (let n = 1; n <= 5; n++) check((await countOf(bob, `while you were away ${n}`)) === 1, `message ${n} shown once`);
+  const seqs = await timeline(bob).locator("article.msg[data-seq]").evaluateAll((els) => els.map((el) => Number(el.dataset.seq)));
+  check(seqs.every((seq, i) => i === 0 || seq > seqs[i - 1]), `seqs strictly increasing: ${seqs}`);
+});
+
+await scenario("scrolling back through 500 messages", async () => {
+  const token = (await api("POST", "/auth/login", null, { username: aliceName, password: PASSWORD })).access_token;
+  const history = await api("POST", "/rooms", token, { name: `history-${stamp}`, visibility: "public" });
+  for (let n = 1; n <= 500; n += 20) {
+    await Promise.all(
+      Array.from({ length: 20 }, (_, k) => n + k).map((k) => api("POST", `/rooms/${history.id}/messages`, token, { content: `history ${k}`, client_msg_id: `h${k}` })),
+    );
+  }
+  // Alice's page learns of the room over the socket? She created it over REST: reload to list it.
+  await alice.reload();
+  await openRoom(alice, `history-${stamp}`);
+  await sees(alice, "history 500");
+  for (let tries = 0; tries < 60; tries++) {
+    if ((await alice.locator(".history-edge", { hasText: "This is the beginning of the room." }).count()) > 0) break;
+    await timeline(alice).evaluate((el) => (el.scrollTop = 0));
+    await alice.waitForTimeout(150);
+  }
+  await alice.locator(".history-edge", { hasText: "This is the beginning of the room." }).waitFor({ timeout: WAIT });
+  const seqs = await timeline(alice).locator("article.msg[data-seq]").evaluateAll((els) => els.map((el) => Number(el.dataset.seq)));
+  check(seqs.length === 500, `500 messages in the timeline, got ${seqs.length}`);
+  check(seqs.every((seq, i) => seq === i + 1), "seq 1 to 500, in order, none twice");
+  const first = await timeline(alice).locator("article.msg .msg-body").first().innerText();
+  check(first === "history 1", `the oldest first, got ${first}`);
+});
+
+await scenario("the assistant streams a reply with a tool call, safely, and is stopped", async () => {
+  await alice.getByRole("button", { name: "Assistant", exact: true }).click();
+  await alice.getByRole("textbox", { name: "Ask the assistant" }).fill("What is 2 + 40?");
+  await alice.getByRole("textbox", { name: "Ask the assistant" }).press("Enter");
+  const reply = alice.locator(".bubble.assistant").last();
+  await reply.locator("details.tool summary", { hasText: "Tool: everything__get-sum" }).waitFor({ timeout: WAIT });
+  await reply.locator("details.tool pre", { hasText: "42" }).waitFor({ timeout: WAIT });
+  await reply.getByText("word5").waitFor({ timeout: WAIT });
+  await reply.locator("strong", { hasText: "The sum" }).waitFor({ timeout: WAIT });
+  await reply.locator("pre.code code", { hasText: "const answer = 2 + 40;" }).waitFor({ timeout: WAIT });
+  check((await reply.locator("img, script").count()) === 0, "model text never becomes elements");
+  check((await reply.innerText()).includes("<img src=x onerror=alert(1)>"), "the HTML shows as text");
+  await alice.getByRole("button", { name: "Stop" }).click();
+  await reply.getByText("Stopped.").waitFor({ timeout: WAIT });
+  await alice.getByRole("button", { name: "Send" }).waitFor({ timeout: WAIT });
+  check(!(await reply.innerText()).includes("word199"), "stopped before the end");
+  // It was stored as cancelled with the part so far.
+  await alice.reload();
+  await alice.locator(".bubble.assistant").last().getByText("Stopped.").waitFor({ timeout: WAIT });
+});
+
+await scenario("a reply resumes after a reload mid-stream; rename and delete", async () => {
+  await alice.getByRole("button", { name: "New conversation" }).click();
+  await alice.getByText("Ask anything").waitFor({ timeout: WAIT });
+  await alice.getByRole("textbox", { name: "Ask the assistant" }).fill("Tell me a long story");
+  await alice.getByRole("button", { name: "Send" }).click();
+  await alice.locator(".bubble.assistant").last().getByText("part3").waitFor({ timeout: WAIT });
+  await alice.reload();
+  const reply = alice.locator(".bubble.assistant").last();
+  await reply.getByText("THE END.").waitFor({ timeout: WAIT });
+  const text = await reply.innerText();
+  for (let n = 0; n < 40; n++) check(text.split(`part${n} `).length === 2, `part${n} exactly once after the resume`);
+  // Rename, then delete.
+  await alice.getByRole("button", { name: "Rename" }).click();
+  await alice.getByLabel("Conversation title").fill("Sums and stories");
+  await alice.getByLabel("Conversation title").press("Enter");
+  await alice.getByRole("button", { name: "Sums and stories" }).waitFor({ timeout: WAIT });
+  await alice.getByRole("button", { name: "Delete", exact: true }).click();
+  await alice.getByRole("button", { name: "Sums and stories" }).waitFor({ state: "detached", timeout: WAIT });
+});
+
+await scenario("log out, log in again, and a reload keeps you logged in", async () => {
+  await bob.reload();
+  await bob.getByRole("button", { name: "Log out" }).waitFor({ timeout: WAIT });
+  await bob.getByRole("button", { name: "Log out" }).click();
+  await bob.getByRole("heading", { name: "Log in to Palaver" }).waitFor({ timeout: WAIT });
+  check((await bob.evaluate(() => localStorage.length)) === 0, "nothing left in storage after logout");
+  await logIn(bob, bobName);
+  await openRoom(bob, room);
+  await sees(bob, "and now live");
+});
+
+if (SCREENSHOTS) {
+  await scenario("screenshots", async () => {
+    mkdirSync(SCREENSHOTS, { recursive: true });
+    await openRoom(alice, room);
+    await timeline(alice).evaluate((el) => (el.scrollTop = el.scrollHeight));
+    await alice.waitForTimeout(300);
+    await alice.screenshot({ path: `${SCREENSHOTS}/desktop-light.png` });
+    await alice.emulateMedia({ colorScheme: "dark" });
+    await alice.waitForTimeout(200);
+    await alice.screenshot({ path: `${SCREENSHOTS}/desktop-dark.png` });
+    await alice.getByRole("button", { name: "Assistant", exact: true }).click();
+    await alice.locator(".bubble.assistant").first().waitFor({ timeout: WAIT });
+    await alice.screenshot({ path: `${SCREENSHOTS}/assistant-dark.png` });
+    await alice.emulateMedia({ colorScheme: "light" });
+    const { page: phone } = await newPage({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true, storageState: await aliceContext.storageState() });
+    await phone.goto(BASE + "/");
+    await phone.getByRole("button", { name: "Log out" }).waitFor({ timeout: WAIT });
+    await phone.locator(".sidebar .room", { hasText: room }).first().click();
+    await sees(phone, "and now live");
+    await phone.screenshot({ path: `${SCREENSHOTS}/phone.png` });
+    await phone.getByRole("button", { name: "Back to rooms" }).click();
+    await phone.screenshot({ path: `${SCREENSHOTS}/phone-rooms.png` });
+    await phone.context().close();
+  });
+}
+
+check(true, "");
+await browser.close();
+const failed = results.filter((r) => !r.ok);
+if (errors.length) {
+  log(`errors in the pages:\n  ${errors.join("\n  ")}`);
+}
+log(`${results.length - failed.length}/${results.length} scenarios passed in ${((Date.now() - started) / 1000).toFixed(1)}s`);
+if (failed.length || errors.length) process.exit(1);
+console.log("all browser scenarios passed");
