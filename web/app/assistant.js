@@ -40,11 +40,12 @@ export function view() {
   });
   section = h(
     "section",
-    { class: "assistant", hidden: true, "aria-label": "Assistant" },
+    { class: "assistant-panel", hidden: true, "aria-label": "Assistant" },
     h(
       "div",
       { class: "assistant-side" },
-      h("div", { class: "section-head" }, h("h2", {}, "Assistant"), h("button", { class: "ghost small", onclick: () => create() }, "New conversation")),
+      h("h2", { class: "visually-hidden" }, "Assistant conversations"),
+      h("button", { class: "primary new", onclick: () => create() }, "New conversation"),
       list,
     ),
     h("div", { class: "assistant-main" }, title, log, status, form),

@@ -48,7 +48,7 @@ export function composer() {
     h(
       "div",
       { class: "composer-row" },
-      h("button", { type: "button", class: "icon attach", "aria-label": "Attach an image", title: "Attach an image", onclick: () => picker.click() }, "＋"),
+      h("button", { type: "button", class: "icon attach", "aria-label": "Attach an image", title: "Attach an image", onclick: () => picker.click() }, "+"),
       picker,
       field,
       h("button", { type: "submit", class: "primary send" }, "Send"),
@@ -124,7 +124,8 @@ export function focusComposer() {
 
 function grow() {
   field.style.height = "auto";
-  field.style.height = `${Math.min(field.scrollHeight, 200)}px`;
+  // Hidden (a phone showing the room list): nothing to measure, keep the natural height.
+  if (field.scrollHeight) field.style.height = `${Math.min(field.scrollHeight, 200)}px`;
 }
 
 function keydown(event) {

@@ -104,7 +104,7 @@ function start() {
       notifications.button(),
       h(
         "div",
-        { class: "me" },
+        { class: "account" },
         h("span", { class: "who", text: state.me.username }),
         h("button", { class: "ghost", onclick: () => api.logout().catch((e) => toast(api.describe(e))) }, "Log out"),
       ),
@@ -133,9 +133,10 @@ function start() {
     state.socket.start();
     notifications.load();
     const wanted = sessionStorage.getItem("palaver.view");
-    if (wanted === "assistant") rooms.open("assistant");
-    else if (wanted && state.rooms.has(wanted)) rooms.open(wanted, { focus: false });
-    else if (state.rooms.size) rooms.open(state.rooms.keys().next().value, { focus: false });
+    const first = { focus: false, show: false };
+    if (wanted === "assistant") rooms.open("assistant", first);
+    else if (wanted && state.rooms.has(wanted)) rooms.open(wanted, first);
+    else if (state.rooms.size) rooms.open(state.rooms.keys().next().value, first);
   }, (e) => toast(api.describe(e)));
 }
 

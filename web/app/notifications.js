@@ -34,6 +34,8 @@ export function add(notification) {
   if (state.notifications.some((n) => n.id === notification.id)) return;
   state.notifications.unshift(notification);
   render();
+  // A DM or an invitation can be the first we hear of a room.
+  if (notification.room_id) rooms.discover(notification.room_id);
 }
 
 function unread() {

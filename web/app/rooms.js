@@ -153,20 +153,26 @@ export function readElsewhere(frame) {
 
 export async function membership(frame) {
   if (frame.user.id === state.me.id) {
-    if (frame.type === "member_joined" && !state.rooms.has(frame.room_id)) {
-      try {
-        const room = adopt(await api.get(`/rooms/${frame.room_id}`));
-        subscribe(room);
-        render();
-      } catch {
-        // It went again before we looked.
-      }
-    } else if (frame.type === "member_left") {
+    if (frame.type === "member_joined") await discover(frame.room_id);
+    else if (frame.type === "member_left") {
       removed(frame.room_id);
     }
     return;
   }
   members.membership(frame);
+}
+
+/** A room we were added to elsewhere (an invitation, a new DM): listed and subscribed. */
+export async function discover(roomId) {
+  if (state.rooms.has(roomId)) return;
+  try {
+    const room = await api.get(`/rooms/${roomId}`);
+    if (state.rooms.has(roomId) || room.my_role === null) return;
+    subscribe(adopt(room));
+    render();
+  } catch {
+    // It went again before we looked.
+  }
 }
 
 export function updated(room) {
@@ -186,7 +192,7 @@ export function removed(roomId) {
   }
 }
 
-export function open(id, { focus = true } = {}) {
+export function open(id, { focus = true, show = true } = {}) {
   state.current = id;
   const welcome = document.getElementById("welcome");
   if (welcome) welcome.hidden = true;
@@ -207,7 +213,8 @@ export function open(id, { focus = true } = {}) {
     conversation.open(room, { focus });
     members.open(room);
   }
-  emit("pane", "chat");
+  // On a phone the first screen is the list of rooms, even with one open behind it.
+  if (show) emit("pane", "chat");
 }
 
 function render() {

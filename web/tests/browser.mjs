@@ -227,6 +227,26 @@ await scenario("a mention with @ autocomplete notifies and is highlighted", asyn
   await alice.getByRole("button", { name: "Notifications", exact: true }).waitFor({ timeout: WAIT });
 });
 
+await scenario("a DM from a member's name, with an unread badge and the new-messages line", async () => {
+  await alice.locator(".members").getByRole("button", { name: `Message ${bobName}` }).click();
+  await alice.getByRole("heading", { name: `@ ${bobName}` }).waitFor({ timeout: WAIT });
+  await say(alice, "a private word");
+  // Bob is still in the room: the DM shows up in his list, unread.
+  const dm = bob.locator(".sidebar").getByRole("button", { name: `${aliceName}, 1 unread` });
+  await dm.waitFor({ timeout: WAIT });
+  check((await dm.locator(".badge").innerText()) === "1", "a badge of 1");
+  await say(alice, "and another");
+  await bob.locator(".sidebar").getByRole("button", { name: `${aliceName}, 2 unread` }).click();
+  await bob.getByRole("heading", { name: `@ ${aliceName}` }).waitFor({ timeout: WAIT });
+  await sees(bob, "and another");
+  // The line sits above the first unread message.
+  const next = await timeline(bob).locator(".new-line + article.msg .msg-body").innerText();
+  check(next === "a private word", `the new-messages line above the first unread, got ${JSON.stringify(next)}`);
+  await bob.locator(".sidebar").getByRole("button", { name: aliceName, exact: true }).waitFor({ timeout: WAIT });
+  await openRoom(alice, room);
+  await openRoom(bob, room);
+});
+
 await scenario("an image is uploaded with progress and shown to the other person", async () => {
   const image = png(640, 400);
   await alice.locator(".composer input[type=file]").setInputFiles({ name: "gradient.png", mimeType: "image/png", buffer: image });

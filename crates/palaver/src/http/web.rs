@@ -31,9 +31,7 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; st
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
 pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
-    Router::new()
-        .route("/", axum::routing::get(index))
-        .route("/assets/{version}/{*path}", axum::routing::get(asset))
+    Router::new().route("/", axum::routing::get(index)).route("/assets/{version}/{*path}", axum::routing::get(asset))
 }
 
 async fn index(headers: HeaderMap) -> Response {
@@ -88,12 +86,8 @@ fn accepts_gzip(request: &HeaderMap) -> bool {
         value.split(',').any(|coding| {
             let mut parts = coding.split(';').map(str::trim);
             let name = parts.next().unwrap_or("");
-            let refused = parts.any(|param| {
-                param
-                    .strip_prefix("q=")
-                    .and_then(|q| q.parse::<f32>().ok())
-                    .is_some_and(|q| q <= 0.0)
-            });
+            let refused = parts
+                .any(|param| param.strip_prefix("q=").and_then(|q| q.parse::<f32>().ok()).is_some_and(|q| q <= 0.0));
             (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
         })
     })

@@ -6,8 +6,8 @@
 //! Needs `chromium` (`.ci/run` installs it) and playwright-core (`.ci/playwright`, run by
 //! `.ci/test`). With `CI=true` a missing one fails the test; elsewhere it is skipped, loudly.
 
-use std::path::PathBuf;
 use std::io::Read;
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -27,10 +27,14 @@ fn tools() -> Result<(PathBuf, PathBuf), String> {
         return Err(format!("no chromium at {} (apt-get install chromium, as .ci/run does)", chromium.display()));
     }
     let playwright = std::env::var("PALAVER_TEST_PLAYWRIGHT").map(PathBuf::from).unwrap_or_else(|_| {
-        PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/palaver-playwright/node_modules/playwright-core")
+        PathBuf::from(std::env::var("HOME").unwrap_or_default())
+            .join(".cache/palaver-playwright/node_modules/playwright-core")
     });
     if !playwright.join("package.json").exists() {
-        return Err(format!("no playwright-core at {} (.ci/playwright installs it; .ci/test runs that)", playwright.display()));
+        return Err(format!(
+            "no playwright-core at {} (.ci/playwright installs it; .ci/test runs that)",
+            playwright.display()
+        ));
     }
     Ok((chromium, playwright))
 }
@@ -83,10 +87,7 @@ async fn the_web_client_works_in_a_real_browser() {
 
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../web/tests/browser.mjs");
     let mut node = Command::new("node");
-    node.arg(&script)
-        .env("PALAVER_URL", server.url(""))
-        .env("CHROMIUM", &chromium)
-        .env("PLAYWRIGHT", &playwright);
+    node.arg(&script).env("PALAVER_URL", server.url("")).env("CHROMIUM", &chromium).env("PLAYWRIGHT", &playwright);
     if let Ok(dir) = std::env::var("PALAVER_TEST_SCREENSHOTS") {
         // Relative to the repository root, as the docs give it.
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").join(dir);
@@ -99,8 +100,11 @@ async fn the_web_client_works_in_a_real_browser() {
     println!("browser suite ({took:.1?}):\n{stdout}\n{stderr}");
     if !status.is_some_and(|status| status.success()) {
         let log = server.stderr.lock().unwrap().clone();
-        let tail: String = log.lines().rev().take(60).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
-        panic!("the browser suite failed ({status:?}; None: killed at the time limit) after {took:.1?}\n{stdout}\n{stderr}\nserver log (end):\n{tail}");
+        let tail: String =
+            log.lines().rev().take(60).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
+        panic!(
+            "the browser suite failed ({status:?}; None: killed at the time limit) after {took:.1?}\n{stdout}\n{stderr}\nserver log (end):\n{tail}"
+        );
     }
     // The fake saw the tool round and the answers: the assistant really went through it.
     assert!(llm.request_count() >= 3, "the fake LLM saw {} requests", llm.request_count());

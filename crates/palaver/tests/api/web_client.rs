@@ -16,7 +16,7 @@ async fn get(client: &reqwest::Client, url: &str, headers: &[(header::HeaderName
     request.send().await.expect("the server answers")
 }
 
-fn header<'a>(headers: &'a HeaderMap, name: header::HeaderName) -> &'a str {
+fn header(headers: &HeaderMap, name: header::HeaderName) -> &str {
     headers.get(&name).and_then(|v| v.to_str().ok()).unwrap_or_else(|| panic!("a {name} header in {headers:?}"))
 }
 
@@ -117,8 +117,7 @@ async fn the_client_is_served_with_types_caching_gzip_and_a_strict_csp() {
     // The API and the operator endpoints are still where they were.
     assert_eq!(get(client, &format!("{base}/healthz"), &[]).await.status(), StatusCode::OK);
     assert_eq!(get(client, &format!("{base}/api/v1/users/me"), &[]).await.status(), StatusCode::UNAUTHORIZED);
-    let document: serde_json::Value =
-        get(client, &format!("{base}/api/openapi.json"), &[]).await.json().await.unwrap();
+    let document: serde_json::Value = get(client, &format!("{base}/api/openapi.json"), &[]).await.json().await.unwrap();
     let paths = document["paths"].as_object().unwrap();
     assert!(paths.keys().all(|path| path.starts_with("/api/") || path == "/healthz" || path == "/readyz"), "{paths:?}");
 }
