@@ -11,14 +11,10 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::helpers::{FakeLlm, FakeReply, Server, content_chunk, mcp_everything_entry, palaver};
+use crate::helpers::{FakeLlm, FakeReply, Server, content_chunk, in_ci, mcp_everything_entry, palaver};
 
 /// The whole browser suite; generous, as a debug build on two shared cores is slow.
 const SUITE_LIMIT: Duration = Duration::from_secs(300);
-
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|value| !value.is_empty() && value != "false" && value != "0")
-}
 
 /// What the suite needs, or why it cannot run.
 fn tools() -> Result<(PathBuf, PathBuf), String> {

@@ -23,7 +23,7 @@ impl TestRedis {
     pub fn start(test: &str) -> Option<TestRedis> {
         let installed = Command::new("redis-server").arg("--version").output().is_ok_and(|o| o.status.success());
         if !installed {
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
+            if super::in_ci() {
                 panic!("{test}: redis-server is not installed (.ci/run installs it)");
             }
             eprintln!("\n*** {test} DID NOT RUN: redis-server is not installed (apt install redis-server) ***\n");

@@ -32,6 +32,12 @@ pub use reply::*;
 pub use uploads::*;
 pub use ws::*;
 
+/// Whether this is a CI run (`CI` set, and not `false` or `0`): there a test whose service or
+/// tool is missing fails, where elsewhere it says loudly that it did not run.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|value| !value.is_empty() && value != "false" && value != "0")
+}
+
 /// Writes `mod name { sqlite(), postgres() }` for each scenario `async fn name(app: TestApp)`,
 /// optionally with a `fn(&mut Config)` that adjusts the app's settings first.
 macro_rules! both_backends {
