@@ -2,7 +2,9 @@
 //! every event it produces to its log; whoever watches it (an SSE stream, a resume with
 //! `Last-Event-ID`, the request waiting for the whole reply) reads the log from a position
 //! and waits for more. The log is the only buffer: a slow reader falls behind in it, and it
-//! is bounded (a reply that outgrows it is ended).
+//! is bounded (a reply that outgrows it is ended). Chunks are most of a reply's events and
+//! a few bytes each, so the log keeps their text end to end in one string and each chunk
+//! as where its text ends: about 20 bytes a chunk where a `ReplyEvent` each took 160.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -34,8 +36,44 @@ pub struct Reply {
 
 #[derive(Default)]
 struct Log {
-    events: Vec<ReplyEvent>,
+    /// Every chunk's text, one after another.
+    text: String,
+    events: Vec<Logged>,
     ended: bool,
+}
+
+/// One event of a log.
+enum Logged {
+    /// A chunk, by the end of its text in `Log::text` (its start is the previous chunk's end).
+    Chunk {
+        end: usize,
+    },
+    Other(Box<ReplyEvent>),
+}
+
+impl Log {
+    fn push(&mut self, event: ReplyEvent) {
+        let logged = match event {
+            ReplyEvent::Chunk { content } => {
+                self.text.push_str(&content);
+                Logged::Chunk { end: self.text.len() }
+            }
+            other => Logged::Other(Box::new(other)),
+        };
+        self.events.push(logged);
+    }
+
+    /// Where the text of the chunks before event `index` ends.
+    fn text_before(&self, index: usize) -> usize {
+        self.events[..index]
+            .iter()
+            .rev()
+            .find_map(|e| match e {
+                Logged::Chunk { end } => Some(*end),
+                Logged::Other(_) => None,
+            })
+            .unwrap_or(0)
+    }
 }
 
 impl Reply {
@@ -68,7 +106,7 @@ impl Reply {
         if log.ended || log.events.len() >= MAX_EVENTS {
             return false;
         }
-        log.events.push(event);
+        log.push(event);
         let progress = (log.events.len(), false);
         drop(log);
         self.progress.send_replace(progress);
@@ -81,7 +119,7 @@ impl Reply {
         if log.ended {
             return;
         }
-        log.events.push(last);
+        log.push(last);
         log.ended = true;
         let progress = (log.events.len(), true);
         drop(log);
@@ -93,8 +131,34 @@ impl Reply {
     pub fn events_after(&self, seen: usize) -> (Vec<(usize, ReplyEvent)>, bool) {
         let log = self.log.lock().unwrap_or_else(PoisonError::into_inner);
         let from = seen.min(log.events.len());
-        let events = log.events[from..].iter().cloned().enumerate().map(|(i, e)| (from + i + 1, e)).collect();
+        let mut start = log.text_before(from);
+        let events = log.events[from..]
+            .iter()
+            .enumerate()
+            .map(|(i, logged)| {
+                let event = match logged {
+                    Logged::Chunk { end } => {
+                        let content = log.text[start..*end].to_owned();
+                        start = *end;
+                        ReplyEvent::Chunk { content }
+                    }
+                    Logged::Other(event) => (**event).clone(),
+                };
+                (from + i + 1, event)
+            })
+            .collect();
         (events, log.ended)
+    }
+
+    /// The length of the reply's text so far (in bytes): where its next chunk starts.
+    pub fn text_len(&self) -> usize {
+        self.log.lock().unwrap_or_else(PoisonError::into_inner).text.len()
+    }
+
+    /// The reply's text from `from` (a `text_len`) on: its chunks' content, one after another.
+    pub fn text_from(&self, from: usize) -> String {
+        let log = self.log.lock().unwrap_or_else(PoisonError::into_inner);
+        log.text.get(from..).unwrap_or_default().to_owned()
     }
 
     /// Waits until there are more than `seen` events or the log has ended.
@@ -256,6 +320,25 @@ mod tests {
         replies.finish(&reply);
         assert!(replies.running(conversation).is_none());
         assert!(replies.find(conversation, reply.message).is_some(), "kept for a late resume");
+    }
+
+    #[test]
+    fn chunks_between_other_events_come_back_whole_from_any_position() {
+        let reply = Reply::new(ConversationId::generate(), UserId::generate(), ChatMessageId::generate());
+        let call = ReplyEvent::ToolCall { name: "t__echo".into(), arguments: serde_json::json!({"m": "é"}) };
+        let logged = [chunk("Bonjour, "), chunk("é"), call, chunk(""), chunk("à toi")];
+        for event in logged.clone() {
+            assert!(reply.push(event));
+        }
+        for seen in 0..=logged.len() {
+            let (events, _) = reply.events_after(seen);
+            let expected: Vec<_> = logged[seen..].iter().cloned().enumerate().map(|(i, e)| (seen + i + 1, e)).collect();
+            assert_eq!(events, expected, "after {seen}");
+        }
+        assert_eq!(reply.text_from(0), "Bonjour, éà toi");
+        let round = reply.text_len();
+        reply.push(chunk("!"));
+        assert_eq!(reply.text_from(round), "!");
     }
 
     #[test]

@@ -60,10 +60,9 @@ enum Ending {
     Failed(String),
 }
 
-/// What a reply has produced so far.
+/// What a reply has produced so far, besides its text (which is in its log).
 #[derive(Default)]
 struct Progress {
-    content: String,
     usage: Option<Usage>,
     tool_calls: Vec<ToolCallRecord>,
 }
@@ -138,7 +137,7 @@ impl Runner {
         };
         let end = FinishedReply {
             status,
-            content: progress.content,
+            content: reply.text_from(0),
             model_used: Some(self.llm.model().to_owned()),
             prompt_tokens: progress.usage.map(|u| u.prompt_tokens),
             completion_tokens: progress.usage.map(|u| u.completion_tokens),
@@ -195,13 +194,11 @@ impl Runner {
                 Ok(stream) => stream,
                 Err(e) => return Ending::Failed(format!("the assistant's model failed: {e}")),
             };
-            let mut text = String::new();
+            let round_text = reply.text_len();
             let mut calls: Vec<ToolCall> = vec![];
             while let Some(event) = stream.next().await {
                 match event {
                     Ok(StreamEvent::Delta(delta)) => {
-                        text.push_str(&delta);
-                        progress.content.push_str(&delta);
                         if !self.emit(reply, ReplyEvent::Chunk { content: delta }) {
                             return Ending::Failed("the reply is too long".into());
                         }
@@ -220,7 +217,8 @@ impl Runner {
             if calls.is_empty() {
                 return Ending::Complete;
             }
-            messages.push(PromptMessage::Assistant { content: text, tool_calls: calls.clone() });
+            let content = reply.text_from(round_text);
+            messages.push(PromptMessage::Assistant { content, tool_calls: calls.clone() });
             for call in calls {
                 let arguments = serde_json::from_str(&call.arguments)
                     .unwrap_or_else(|_| serde_json::Value::String(call.arguments.clone()));
