@@ -7,6 +7,7 @@ mod hub;
 mod interest;
 mod outbox;
 mod presence;
+mod queue;
 pub mod redis;
 
 pub use broker::{Broker, InProcessBroker};
@@ -15,3 +16,4 @@ pub use hub::{Hub, SessionId, Subscriber};
 pub use interest::Interest;
 pub use outbox::{CheckStarted, KillSwitch, Memberships, Outbox, Outgoing, SubscribeRequest};
 pub use presence::{PresenceRegistry, Transition};
+pub use queue::Consumer;

@@ -9,14 +9,15 @@ use std::task::Poll;
 use axum::extract::ws::Utf8Bytes;
 use futures_util::task::AtomicWaker;
 use palaver_protocol::ws::close;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 use super::Envelope;
+use super::queue::{self, Consumer, Producer, Refused};
 use crate::domain::RoomId;
 
 /// What a session's writer task is asked to do, in order. Kept to two words (pointers
-/// only): every idle socket's queue allocates room for a block of these.
+/// only): a queue's buffer holds these, up to a full outbox of them.
 #[derive(Debug)]
 pub enum Outgoing {
     /// A published event, shared with every other subscriber. Room events carry their seq:
@@ -91,7 +92,7 @@ impl KillSwitch {
 
 #[derive(Debug, Clone)]
 pub struct Outbox {
-    tx: mpsc::Sender<Outgoing>,
+    tx: Producer<Outgoing>,
     kill: KillSwitch,
     memberships: Arc<Memberships>,
 }
@@ -151,8 +152,8 @@ impl Memberships {
 }
 
 impl Outbox {
-    pub fn new(capacity: usize) -> (Self, mpsc::Receiver<Outgoing>, KillSwitch) {
-        let (tx, rx) = mpsc::channel(capacity.max(1));
+    pub fn new(capacity: usize) -> (Self, Consumer<Outgoing>, KillSwitch) {
+        let (tx, rx) = queue::bounded(capacity);
         let kill = KillSwitch::default();
         (Self { tx, kill: kill.clone(), memberships: Arc::default() }, rx, kill)
     }
@@ -160,7 +161,7 @@ impl Outbox {
     /// Queues without waiting. If the queue is full the client is too slow: it is cut off
     /// (it resumes by seq after reconnecting) rather than buffered without bound.
     pub fn push(&self, item: Outgoing) {
-        if let Err(mpsc::error::TrySendError::Full(_)) = self.tx.try_send(item) {
+        if let Err(Refused::Full) = self.tx.push(item) {
             if !self.kill.is_tripped() {
                 metrics::counter!("palaver_ws_slow_consumers_total").increment(1);
             }

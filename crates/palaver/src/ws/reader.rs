@@ -108,12 +108,18 @@ impl Reader {
     pub async fn run(mut self, mut stream: SplitStream<WebSocket>, kill: KillSwitch, expires_at: i64) {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let expiry = tokio::time::Instant::now() + Duration::from_secs(expires_at.saturating_sub(now).max(0) as u64);
-        let mut typing_tick = tokio::time::interval(Duration::from_secs(1));
+        // Only while the user is typing somewhere: an idle socket holds no timer for it.
+        let mut typing_tick: Option<tokio::time::Interval> = None;
         let killed = kill.tripped();
         let expired = tokio::time::sleep_until(expiry);
         let mut sending = Sending::default();
         tokio::pin!(killed, expired);
         loop {
+            match (&typing_tick, self.typing.is_empty()) {
+                (None, false) => typing_tick = Some(tokio::time::interval(Duration::from_secs(1))),
+                (Some(_), true) => typing_tick = None,
+                _ => {}
+            }
             tokio::select! {
                 biased;
                 () = &mut killed => break,
@@ -122,7 +128,7 @@ impl Reader {
                     break;
                 }
                 Some(answer) = sending.next(), if sending.len() > 0 => self.answered(answer),
-                _ = typing_tick.tick(), if !self.typing.is_empty() => self.expire_typing(),
+                _ = tick(&mut typing_tick) => self.expire_typing(),
                 // A full pipeline stops reading: the client's sends wait in the socket.
                 message = stream.next(), if sending.len() < SENDS_IN_FLIGHT => {
                     let message = match message {
@@ -327,6 +333,14 @@ impl Reader {
             self.typing.remove(&room_id);
             self.services.publish_typing(&self.caller, room_id, false);
         }
+    }
+}
+
+/// The next tick of a timer that may not be running (then never).
+async fn tick(interval: &mut Option<tokio::time::Interval>) -> tokio::time::Instant {
+    match interval {
+        Some(interval) => interval.tick().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -7,13 +7,12 @@ use std::time::{Duration, Instant};
 
 use axum::extract::ws::WebSocket;
 use futures_util::StreamExt;
-use tokio::sync::mpsc;
 
 use super::WsRuntime;
 use super::reader::Reader;
 use super::writer::Writer;
 use crate::domain::UserId;
-use crate::realtime::{KillSwitch, Outbox, Outgoing, SessionId, Subscriber};
+use crate::realtime::{Consumer, KillSwitch, Outbox, Outgoing, SessionId, Subscriber};
 use crate::service::{Caller, Services};
 
 /// When the client was last heard from (any frame, pongs included).
@@ -44,7 +43,7 @@ pub struct Registration {
     caller: Caller,
     attached: Attached,
     outbox: Outbox,
-    rx: mpsc::Receiver<Outgoing>,
+    rx: Consumer<Outgoing>,
 }
 
 impl Registration {

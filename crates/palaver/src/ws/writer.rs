@@ -19,12 +19,13 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::SinkExt;
 use futures_util::stream::SplitSink;
 use palaver_protocol::ws::{ServerEvent, close};
-use tokio::sync::mpsc;
 
 use super::session::Activity;
 use crate::config::WsConfig;
 use crate::domain::RoomId;
-use crate::realtime::{Hub, KillSwitch, Outbox, Outgoing, SessionId, SubscribeRequest, Subscriber, Topic, encode};
+use crate::realtime::{
+    Consumer, Hub, KillSwitch, Outbox, Outgoing, SessionId, SubscribeRequest, Subscriber, Topic, encode,
+};
 use crate::service::{Caller, Services};
 
 /// Most queued frames written before one flush.
@@ -158,7 +159,7 @@ impl Writer {
     /// kill switch's close code.
     /// Polled on every wake, so each branch is cheap to poll: the kill switch is an atomic
     /// (the server's shutdown trips it too).
-    pub async fn run(mut self, mut rx: mpsc::Receiver<Outgoing>, activity: Arc<Activity>) {
+    pub async fn run(mut self, mut rx: Consumer<Outgoing>, activity: Arc<Activity>) {
         let mut ping = tokio::time::interval(self.ping_interval);
         ping.tick().await;
         let kill = self.kill.clone();
@@ -195,7 +196,6 @@ impl Writer {
                     }
                 }
                 item = rx.recv() => {
-                    let Some(item) = item else { break };
                     // A client that stops reading blocks the flush; the kill switch must
                     // still end the session.
                     let written = tokio::select! {
@@ -232,12 +232,12 @@ impl Writer {
         let _ = tokio::time::timeout(patience, self.sink.send(farewell)).await;
     }
 
-    async fn write_batch(&mut self, first: Outgoing, rx: &mut mpsc::Receiver<Outgoing>) -> Result<(), axum::Error> {
+    async fn write_batch(&mut self, first: Outgoing, rx: &mut Consumer<Outgoing>) -> Result<(), axum::Error> {
         self.handle(first).await?;
         for _ in 1..BATCH {
             match rx.try_recv() {
-                Ok(item) => self.handle(item).await?,
-                Err(_) => break,
+                Some(item) => self.handle(item).await?,
+                None => break,
             }
         }
         self.sink.flush().await
@@ -246,7 +246,7 @@ impl Writer {
     /// One chunk of a room's missed events from the store, handling what queues meanwhile,
     /// then whatever queued while it was written (at most a full outbox: what comes later
     /// waits for the next turn).
-    async fn catch_up(&mut self, room_id: RoomId, rx: &mut mpsc::Receiver<Outgoing>) -> Result<(), axum::Error> {
+    async fn catch_up(&mut self, room_id: RoomId, rx: &mut Consumer<Outgoing>) -> Result<(), axum::Error> {
         let Some(Entry { started, stream: Stream::CatchingUp { sent, .. } }) = self.rooms.entry(room_id) else {
             return Ok(());
         };
@@ -260,7 +260,7 @@ impl Writer {
             tokio::select! {
                 biased;
                 read = &mut read => break read,
-                Some(item) = rx.recv() => {
+                item = rx.recv() => {
                     self.handle(item).await?;
                     if rx.is_empty() {
                         self.sink.flush().await?;
@@ -294,10 +294,10 @@ impl Writer {
         let next =
             if caught_up { Stream::Live { sent: last } } else { Stream::CatchingUp { sent: last, dropped: last } };
         self.rooms.set(room_id, next);
-        for _ in 0..rx.max_capacity() {
+        for _ in 0..rx.capacity() {
             match rx.try_recv() {
-                Ok(item) => self.handle(item).await?,
-                Err(_) => break,
+                Some(item) => self.handle(item).await?,
+                None => break,
             }
         }
         self.sink.flush().await
