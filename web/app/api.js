@@ -20,7 +20,7 @@ export class ApiError extends Error {
   }
 }
 
-export const session = { user: null, access: null, expiresAt: 0 };
+export const session = { user: null, access: null, expiresAt: 0, lifetime: 0 };
 export const authEvents = new EventTarget();
 
 let refreshing = null;
@@ -43,13 +43,14 @@ async function problemOf(response) {
 
 function adopt(pair) {
   session.access = pair.access_token;
-  session.expiresAt = Date.now() + pair.expires_in * 1000;
+  session.lifetime = pair.expires_in * 1000;
+  session.expiresAt = Date.now() + session.lifetime;
   session.user = pair.user;
   localStorage.setItem(STORAGE_KEY, pair.refresh_token);
   clearTimeout(refreshTimer);
-  // Well before expiry, so requests and the socket never meet an expired token.
-  const lifetime = pair.expires_in * 1000;
-  const delay = Math.max(1000, Math.min(lifetime * 0.8, lifetime - 60_000));
+  // Well before expiry (a minute, or a fifth of a short lifetime), so requests and the
+  // socket never meet an expired token.
+  const delay = Math.max(1000, session.lifetime - Math.min(60_000, session.lifetime * 0.2));
   refreshTimer = setTimeout(() => refresh().catch(() => {}), delay);
   authEvents.dispatchEvent(new Event("tokens"));
 }
@@ -59,6 +60,7 @@ function forget() {
   session.user = null;
   session.access = null;
   session.expiresAt = 0;
+  session.lifetime = 0;
   localStorage.removeItem(STORAGE_KEY);
 }
 
@@ -104,8 +106,8 @@ async function refreshOnce(retried = false) {
     });
   } catch (error) {
     // Offline: keep the token and try again later.
-    clearTimeout(refreshTimer);
-    refreshTimer = setTimeout(() => refresh().catch(() => {}), 5000);
+    console.info("palaver: token refresh failed (network); retrying in 5 s");
+    retryRefreshSoon();
     throw error;
   }
   if (response.status === 401) {
@@ -113,8 +115,18 @@ async function refreshOnce(retried = false) {
     if (!retried && localStorage.getItem(STORAGE_KEY) !== token) return refreshOnce(true);
     throw signedOut();
   }
-  if (!response.ok) throw await problemOf(response);
+  if (!response.ok) {
+    // 429 or 503: the token is still good; ask again shortly.
+    console.info(`palaver: token refresh failed (${response.status}); retrying in 5 s`);
+    retryRefreshSoon();
+    throw await problemOf(response);
+  }
   adopt(await response.json());
+}
+
+function retryRefreshSoon() {
+  clearTimeout(refreshTimer);
+  refreshTimer = setTimeout(() => refresh().catch(() => {}), 5000);
 }
 
 function signedOut() {
@@ -123,9 +135,14 @@ function signedOut() {
   return new ApiError(401, { detail: "Your session has ended; please log in again." });
 }
 
+/** Whether the access token has less than 15 s (or a quarter of a short lifetime) left. */
+export function tokenExpiring() {
+  return !session.access || Date.now() > session.expiresAt - Math.min(15_000, session.lifetime * 0.25);
+}
+
 /** A valid access token, refreshed first if it is about to expire. */
 export async function accessToken() {
-  if (!session.access || Date.now() > session.expiresAt - 15_000) await refresh();
+  if (tokenExpiring()) await refresh();
   return session.access;
 }
 

@@ -160,8 +160,8 @@ function typingNow(on) {
   if (!room || !state.socket) return;
   const now = Date.now();
   if (on && now - typingSentAt > 3000) {
-    typingSentAt = now;
-    state.socket.send({ type: "typing", room_id: room.id, active: true });
+    // Not sent (the socket is between connections): the next keystroke tries again.
+    if (state.socket.send({ type: "typing", room_id: room.id, active: true })) typingSentAt = now;
   } else if (!on && typingSentAt) {
     typingSentAt = 0;
     state.socket.send({ type: "typing", room_id: room.id, active: false });

@@ -7,6 +7,7 @@ import { state, emit, roomTitle } from "./state.js";
 import * as rooms from "./rooms.js";
 import * as members from "./members.js";
 import { composer, resetComposer, focusComposer, acceptDrops } from "./composer.js";
+import { messageText } from "./message-text.js";
 
 const PAGE = 50;
 
@@ -60,9 +61,24 @@ export function header(room) {
       room.description ? h("p", { class: "muted" }, room.description) : null,
     ),
     h("div", { class: "spacer" }),
-    h("button", { class: "ghost members-toggle", onclick: () => emit("pane", "side") }, `Members (${room.member_count})`),
-    isDm ? null : h("button", { class: "ghost", onclick: () => rooms.leave(room) }, "Leave"),
+    membersToggle(room.member_count),
+    isDm ? null : h("button", { class: "ghost leave", onclick: () => rooms.leave(room) }, "Leave"),
   );
+}
+
+/** On a phone: the members screen, as an icon and a count so the room's name keeps the room. */
+function membersToggle(count) {
+  return h(
+    "button",
+    { class: "ghost members-toggle", "aria-label": `Members (${count})`, title: "Members", onclick: () => emit("pane", "side") },
+    h("span", { class: "people-icon", "aria-hidden": "true" }),
+    h("span", { class: "count", "aria-hidden": "true" }, String(count)),
+  );
+}
+
+export function setMemberCount(count) {
+  const toggle = head.querySelector(".members-toggle");
+  if (toggle) toggle.replaceWith(membersToggle(count));
 }
 
 export async function open(room, { focus = true } = {}) {
@@ -198,24 +214,6 @@ function regroup(el) {
   el.classList.toggle("continued", !!sameAuthor);
 }
 
-const MENTION = /@([A-Za-z0-9_.-]{3,32})/g;
-
-/** Text with @mentions as highlighted spans; everything through text nodes. */
-export function withMentions(content) {
-  const out = document.createDocumentFragment();
-  let last = 0;
-  let mentionsMe = false;
-  for (const match of content.matchAll(MENTION)) {
-    out.append(content.slice(last, match.index));
-    const me = match[1].toLowerCase() === state.me.username.toLowerCase();
-    mentionsMe ||= me;
-    out.append(h("span", { class: `mention${me ? " me" : ""}` }, match[0]));
-    last = match.index + match[0].length;
-  }
-  out.append(content.slice(last));
-  return { node: out, mentionsMe };
-}
-
 function render(message) {
   const mine = message.author.id === state.me.id;
   const body = h("div", { class: "msg-body" });
@@ -223,7 +221,7 @@ function render(message) {
   if (message.deleted) {
     body.append(h("em", { class: "muted" }, "This message was deleted."));
   } else if (message.content) {
-    const rendered = withMentions(message.content);
+    const rendered = messageText(message.content, state.me.username);
     mentionsMe = rendered.mentionsMe;
     body.append(rendered.node);
     if (message.edited_at) body.append(h("span", { class: "edited muted", title: `edited ${formatTime(message.edited_at)}` }, " (edited)"));
@@ -270,15 +268,52 @@ function thumbnail(message) {
     loading: "lazy",
     decoding: "async",
   });
+  refreshOnError(img, message, "thumbnail_url");
   return h("button", { class: "thumb", "aria-label": `Open image from ${message.author.username} at full size`, onclick: () => lightbox(message) }, img);
 }
 
+/**
+ * Attachment URLs are signed and expire (an hour by default): an image that fails to load
+ * asks the server for its message again, whose attachment carries fresh URLs. Once per
+ * image, so a file that is really gone does not loop.
+ */
+function refreshOnError(img, message, which) {
+  img.addEventListener(
+    "error",
+    async () => {
+      const fresh = await freshAttachment(message);
+      if (fresh && fresh[which]) img.src = fresh[which];
+    },
+    { once: true },
+  );
+}
+
+const refetching = new Map();
+function freshAttachment(message) {
+  if (!refetching.has(message.id)) {
+    const attempt = api
+      .get(`/rooms/${message.room_id}/messages?after=${message.seq - 1}&limit=1`)
+      .then((page) => {
+        const found = page.items.find((m) => m.id === message.id);
+        if (!found || !found.attachment) return null;
+        message.attachment = found.attachment;
+        return found.attachment;
+      })
+      .catch(() => null)
+      .finally(() => setTimeout(() => refetching.delete(message.id), 30_000));
+    refetching.set(message.id, attempt);
+  }
+  return refetching.get(message.id);
+}
+
 function lightbox(message) {
+  const full = h("img", { src: message.attachment.url, alt: `Image from ${message.author.username}, full size` });
+  refreshOnError(full, message, "url");
   const dlg = h(
     "dialog",
     { class: "lightbox", "aria-label": "Image" },
     h("button", { class: "icon close", "aria-label": "Close image", onclick: () => dlg.close() }, "×"),
-    h("img", { src: message.attachment.url, alt: `Image from ${message.author.username}, full size` }),
+    full,
   );
   dlg.addEventListener("close", () => dlg.remove());
   dlg.addEventListener("click", (event) => event.target === dlg && dlg.close());
@@ -381,9 +416,8 @@ function maybeRead() {
     if (!isReading()) return;
     const newest = Math.max(0, ...[...current.byId.values()].map((e) => e.message.seq));
     rooms.markRead(current.room.id);
-    if (newest > current.readSent) {
+    if (newest > current.readSent && state.socket.send({ type: "read", room_id: current.room.id, seq: newest })) {
       current.readSent = newest;
-      state.socket.send({ type: "read", room_id: current.room.id, seq: newest });
     }
   }, 250);
 }

@@ -4,16 +4,20 @@ import * as api from "./api.js";
 import { h, fill, ago, toast } from "./dom.js";
 import { state, emit, rememberUser } from "./state.js";
 import * as rooms from "./rooms.js";
+import * as conversation from "./conversation.js";
 
 let aside;
 let list;
 let inviteBox;
+let leaveButton;
 let shown = null;
 const loading = new Map();
 
 export function panel() {
   list = h("ul", { class: "member-list", "aria-label": "Members" });
   inviteBox = h("div", { class: "invite" });
+  // On a phone the conversation's header has no room for Leave: it lives here.
+  leaveButton = h("button", { class: "ghost leave-room", hidden: true, onclick: () => rooms.leave(state.rooms.get(shown)) }, "Leave this room");
   aside = h(
     "aside",
     { class: "members", "aria-labelledby": "members-title", hidden: true },
@@ -21,6 +25,7 @@ export function panel() {
       h("button", { class: "icon back-to-chat", "aria-label": "Back to the conversation", onclick: () => emit("pane", "chat") }, "×")),
     list,
     inviteBox,
+    leaveButton,
   );
   setInterval(() => shown && render(), 60_000);
   return aside;
@@ -48,6 +53,7 @@ export async function open(room) {
   aside.hidden = false;
   fill(list, h("li", { class: "muted" }, "Loading…"));
   inviteBox.replaceChildren();
+  delete inviteBox.dataset.room;
   try {
     await ensure(room.id);
     if (shown === room.id) render();
@@ -69,8 +75,8 @@ function render() {
   people.sort((a, b) => Number(b.user.online) - Number(a.user.online) || a.user.username.localeCompare(b.user.username));
   fill(list, people.map(item));
   document.getElementById("members-title").textContent = `Members (${people.length})`;
-  const toggle = document.querySelector(".members-toggle");
-  if (toggle) toggle.textContent = `Members (${people.length})`;
+  conversation.setMemberCount(people.length);
+  leaveButton.hidden = room.kind === "dm";
   renderInvite(room, roster);
 }
 
@@ -93,19 +99,50 @@ function item(member) {
   );
 }
 
+/** Loads the member list of every joined room, so that everyone we share one with is known. */
+function everyoneKnown() {
+  return Promise.allSettled([...state.rooms.keys()].map((id) => ensure(id)));
+}
+
+async function findUser(name) {
+  const find = () => [...state.users.values()].find((u) => u.username.toLowerCase() === name.toLowerCase());
+  if (find()) return find();
+  await everyoneKnown();
+  return find();
+}
+
+function inviteOptions(roster) {
+  return [...state.users.values()].filter((u) => !roster.has(u.id)).map((u) => h("option", { value: u.username }));
+}
+
 function renderInvite(room, roster) {
+  if (room.kind === "dm" || !["owner", "admin"].includes(room.my_role)) {
+    inviteBox.replaceChildren();
+    delete inviteBox.dataset.room;
+    return;
+  }
+  // The list re-renders on every presence change: keep the form (and what is being typed
+  // in it), refresh only its suggestions.
+  if (inviteBox.dataset.room === room.id && inviteBox.firstChild) {
+    fill(document.getElementById("invite-options"), inviteOptions(roster));
+    return;
+  }
   inviteBox.replaceChildren();
-  if (room.kind === "dm" || !["owner", "admin"].includes(room.my_role)) return;
-  const options = h("datalist", { id: "invite-options" },
-    [...state.users.values()].filter((u) => !roster.has(u.id)).map((u) => h("option", { value: u.username })));
+  inviteBox.dataset.room = room.id;
+  const options = h("datalist", { id: "invite-options" }, inviteOptions(roster));
   const input = h("input", { name: "who", list: "invite-options", required: true, autocomplete: "off", placeholder: "username or user id" });
   const error = h("p", { class: "form-error", role: "alert" });
   const form = h("form", { class: "stack" }, h("label", { class: "field" }, h("span", {}, "Invite someone"), input), options, error,
     h("button", { class: "ghost", type: "submit" }, "Invite"));
+  // Suggest everyone from every room we are in, not only the rooms opened so far.
+  input.addEventListener("focus", () => everyoneKnown().then(() => {
+    const list = document.getElementById("invite-options");
+    if (list) fill(list, inviteOptions(roster));
+  }), { once: true });
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const wanted = input.value.trim();
-    const known = [...state.users.values()].find((u) => u.username.toLowerCase() === wanted.toLowerCase());
+    const known = await findUser(wanted);
     const id = known ? known.id : /^[0-9a-f-]{36}$/i.test(wanted) ? wanted : null;
     if (!id) {
       error.textContent = "Palaver has no user search: invite by the name of someone you share a room with, or by their user id.";

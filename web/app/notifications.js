@@ -34,8 +34,9 @@ export function add(notification) {
   if (state.notifications.some((n) => n.id === notification.id)) return;
   state.notifications.unshift(notification);
   render();
-  // A DM or an invitation can be the first we hear of a room.
-  if (notification.room_id) rooms.discover(notification.room_id);
+  // A DM or an invitation can be the first we hear of a room: once it is known, the
+  // notification can say its name.
+  if (notification.room_id && !state.rooms.has(notification.room_id)) rooms.discover(notification.room_id).then(render);
 }
 
 function unread() {

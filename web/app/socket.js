@@ -1,7 +1,7 @@
 // The WebSocket: connect, keep alive, reconnect with backoff. Resuming by seq is the
 // caller's part (`onOpen` resubscribes each room with the last seq it has applied).
 
-import { accessToken, refresh } from "./api.js";
+import { accessToken, refresh, session, tokenExpiring } from "./api.js";
 
 const PING_EVERY = 25_000;
 const SILENCE_LIMIT = 60_000;
@@ -41,9 +41,11 @@ export class Socket {
     return this.ws && this.ws.readyState === WebSocket.OPEN;
   }
 
-  /** Sends a frame (dropped while disconnected: what matters is replayed on resume). */
+  /** Sends a frame (dropped while disconnected: what matters is replayed on resume); whether it went. */
   send(frame) {
-    if (this.open) this.ws.send(JSON.stringify(frame));
+    if (!this.open) return false;
+    this.ws.send(JSON.stringify(frame));
+    return true;
   }
 
   /** Sends a frame with an `id` and resolves with the reply that carries it. */
@@ -63,9 +65,10 @@ export class Socket {
     if (!this.ws) this.connect();
   }
 
-  async connect() {
+  /** `quiet`: a new socket for an expired token, which the user need not hear about. */
+  async connect(quiet = false) {
     if (this.stopped || this.ws) return;
-    this.onState(this.attempt === 0 ? "connecting" : "reconnecting");
+    if (!quiet) this.onState(this.attempt === 0 ? "connecting" : "reconnecting");
     let token;
     try {
       token = await accessToken();
@@ -101,18 +104,23 @@ export class Socket {
       this.onFrame(frame);
     };
     ws.onclose = (event) => {
+      console.info(`palaver: socket closed (${event.code}${event.reason ? ` ${event.reason}` : ""})`);
       if (this.ws !== ws) return;
       this.ws = null;
       clearInterval(this.pingTimer);
       for (const waiter of this.pending.values()) waiter.reject(new Error("disconnected"));
       this.pending.clear();
       if (this.stopped) return;
-      // 1008: the token expired (or was revoked): straight back with a fresh one, without
-      // showing "reconnecting", unless that keeps happening.
-      if (event.code === 1008 && Date.now() - this.lastPolicyClose > 10_000) {
-        this.lastPolicyClose = Date.now();
-        refresh().then(() => this.connect(), () => this.retry());
-        return;
+      // 1008: the token this socket was opened with expired. Straight back, without showing
+      // "reconnecting": with the newer token when the silent refresh already got one,
+      // else after a refresh (at most once in 10 s: a revoked session must not spin).
+      if (event.code === 1008) {
+        if (session.access !== token && !tokenExpiring()) return this.connect(true);
+        if (Date.now() - this.lastPolicyClose > 10_000) {
+          this.lastPolicyClose = Date.now();
+          refresh().then(() => this.connect(true), () => this.retry());
+          return;
+        }
       }
       this.retry();
     };

@@ -3,10 +3,14 @@
 // fake LLM). Exits non-zero when a scenario fails.
 //
 //   PALAVER_URL=http://127.0.0.1:8080 CHROMIUM=/usr/bin/chromium PLAYWRIGHT=<playwright-core dir> \
-//     [SCREENSHOTS=docs/screenshots] node web/tests/browser.mjs
+//     [ACCESS_TTL_SECS=30] [SCREENSHOTS=docs/screenshots] node web/tests/browser.mjs
+//
+// ACCESS_TTL_SECS is the server's access-token lifetime: when it is short, a scenario waits
+// past it to see the silent refresh and the socket's reconnection after its 1008 close.
 
 import { createRequire } from "node:module";
 import { mkdirSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { deflateSync } from "node:zlib";
 
 const require = createRequire(import.meta.url);
@@ -15,6 +19,7 @@ const BASE = process.env.PALAVER_URL.replace(/\/$/, "");
 const SCREENSHOTS = process.env.SCREENSHOTS;
 const PASSWORD = "correct horse battery";
 const WAIT = 15_000;
+const ACCESS_TTL_SECS = Number(process.env.ACCESS_TTL_SECS || 900);
 
 const started = Date.now();
 const log = (...args) => console.log(`[${((Date.now() - started) / 1000).toFixed(1)}s]`, ...args);
@@ -23,15 +28,24 @@ function check(condition, message) {
   if (!condition) throw new Error(`assertion failed: ${message}`);
 }
 
-async function api(method, path, token, body) {
-  const response = await fetch(`${BASE}/api/v1${path}`, {
+async function rawApi(method, path, token, body) {
+  return fetch(`${BASE}/api/v1${path}`, {
     method,
     headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body ? { "content-type": "application/json" } : {}) },
     body: body ? JSON.stringify(body) : undefined,
   });
+}
+
+async function api(method, path, token, body) {
+  const response = await rawApi(method, path, token, body);
   const text = await response.text();
   if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${text}`);
   return text ? JSON.parse(text) : null;
+}
+
+/** A fresh access token (they are short-lived in this suite). */
+async function tokenOf(username) {
+  return (await api("POST", "/auth/login", null, { username, password: PASSWORD })).access_token;
 }
 
 /** A PNG of `width` x `height`, a diagonal gradient, made here (no fixture file). */
@@ -121,6 +135,8 @@ async function toastSays(page, text) {
 }
 
 const results = [];
+/** The open pages by name, and what each logged (socket closes, errors, failed requests). */
+const pages = new Map();
 async function scenario(name, run) {
   const at = Date.now();
   try {
@@ -130,6 +146,13 @@ async function scenario(name, run) {
   } catch (error) {
     results.push({ name, ok: false, ms: Date.now() - at, error });
     log(`FAIL ${name}: ${error.stack || error}`);
+    // What each page looked like and said, to tell a flake's cause afterwards.
+    const dir = process.env.FAILURE_SHOTS || tmpdir();
+    for (const [who, { page, lines }] of pages) {
+      const path = `${dir}/palaver-failure-${results.length}-${who}.png`;
+      await page.screenshot({ path }).then(() => log(`  ${who}: ${path}`), () => {});
+      log(`  ${who} said, last first:\n    ${lines.slice(-15).reverse().join("\n    ")}`);
+    }
   }
 }
 
@@ -140,9 +163,25 @@ const browser = await chromium.launch({
   args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
 });
 const errors = [];
-async function newPage(options = {}) {
+/** page → how many token refreshes it has made. */
+const refreshes = new Map();
+/** page → its WebSockets, oldest first. */
+const sockets = new Map();
+async function newPage(options = {}, who = null) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, ...options });
   const page = await context.newPage();
+  const lines = [];
+  const note = (text) => lines.push(`[${((Date.now() - started) / 1000).toFixed(1)}s] ${text}`);
+  if (who) pages.set(who, { page, lines });
+  page.on("console", (message) => note(`${message.type()}: ${message.text()}`));
+  page.on("response", (response) => response.status() >= 400 && note(`HTTP ${response.status()} ${response.request().method()} ${response.url()}`));
+  page.on("websocket", () => note("socket opened"));
+  refreshes.set(page, 0);
+  sockets.set(page, []);
+  page.on("websocket", (socket) => sockets.get(page).push(socket));
+  page.on("request", (request) => {
+    if (request.url().endsWith("/api/v1/auth/refresh")) refreshes.set(page, refreshes.get(page) + 1);
+  });
   page.on("pageerror", (error) => errors.push(`${error.message}`));
   page.on("console", (message) => {
     // CSP violations and uncaught errors show here; a failed resource while offline does not count.
@@ -157,8 +196,8 @@ async function newPage(options = {}) {
 const stamp = Date.now().toString(36).slice(-5);
 const aliceName = `alice${stamp}`;
 const bobName = `bob${stamp}`;
-const { context: aliceContext, page: alice } = await newPage();
-const { context: bobContext, page: bob } = await newPage();
+const { context: aliceContext, page: alice } = await newPage({}, "alice");
+const { context: bobContext, page: bob } = await newPage({}, "bob");
 const room = `general-${stamp}`;
 
 await scenario("two people register and chat in real time", async () => {
@@ -227,6 +266,21 @@ await scenario("a mention with @ autocomplete notifies and is highlighted", asyn
   await alice.getByRole("button", { name: "Notifications", exact: true }).waitFor({ timeout: WAIT });
 });
 
+await scenario("links in messages open safely in a new tab", async () => {
+  await say(bob, "docs at https://example.com/guide?x=1&y=2. not javascript:alert(1) nor <b>bold</b> (see http://example.org/a_(b))");
+  await sees(alice, "docs at");
+  const message = timeline(alice).locator("article.msg", { hasText: "docs at" });
+  const links = await message.locator(".msg-body a").evaluateAll((els) =>
+    els.map((a) => ({ href: a.getAttribute("href"), text: a.textContent, target: a.target, rel: a.rel })));
+  check(links.length === 2, `two links, got ${JSON.stringify(links)}`);
+  check(links[0].href === "https://example.com/guide?x=1&y=2" && links[0].text === "https://example.com/guide?x=1&y=2",
+    `the first link without its full stop, got ${JSON.stringify(links[0])}`);
+  check(links[1].href === "http://example.org/a_(b)", `brackets inside a URL are kept, the closing one outside dropped: ${JSON.stringify(links[1])}`);
+  check(links.every((l) => l.target === "_blank" && l.rel === "noopener noreferrer"), "new tab, no opener, no referrer");
+  check((await message.locator(".msg-body b, .msg-body script").count()) === 0, "markup stays text");
+  check((await message.locator(".msg-body").innerText()).includes("<b>bold</b>"), "the markup shows as typed");
+});
+
 await scenario("a DM from a member's name, with an unread badge and the new-messages line", async () => {
   await alice.locator(".members").getByRole("button", { name: `Message ${bobName}` }).click();
   await alice.getByRole("heading", { name: `@ ${bobName}` }).waitFor({ timeout: WAIT });
@@ -249,10 +303,27 @@ await scenario("a DM from a member's name, with an unread badge and the new-mess
 
 await scenario("an image is uploaded with progress and shown to the other person", async () => {
   const image = png(640, 400);
+  // Bob's first load of the thumbnail meets an expired signed URL (the server's 403): his
+  // client fetches the message again for fresh URLs and loads it from those.
+  const thumbnails = /\/api\/v1\/uploads\/[^/]+\/thumbnail\?/;
+  let thumbnailLoads = 0;
+  await bob.route(thumbnails, (route) => {
+    thumbnailLoads += 1;
+    if (thumbnailLoads > 1) return route.continue();
+    return route.fulfill({
+      status: 403,
+      contentType: "application/problem+json",
+      body: JSON.stringify({ status: 403, title: "Forbidden", detail: "the URL has expired; fetch the message again", code: "forbidden" }),
+    });
+  });
+  const refetched = bob.waitForRequest((request) => /\/messages\?after=\d+&limit=1$/.test(request.url()), { timeout: WAIT });
   await alice.locator(".composer input[type=file]").setInputFiles({ name: "gradient.png", mimeType: "image/png", buffer: image });
   const thumb = timeline(bob).locator(`article.msg .thumb img[alt="Image from ${aliceName}"]`).last();
   await thumb.waitFor({ timeout: WAIT });
+  await refetched;
   await bob.waitForFunction((img) => img.complete && img.naturalWidth > 0, await thumb.elementHandle(), { timeout: WAIT });
+  check(thumbnailLoads === 2, `the thumbnail was loaded again once, after the refusal (${thumbnailLoads} loads)`);
+  await bob.unroute(thumbnails);
   const natural = await thumb.evaluate((img) => img.naturalWidth);
   check(natural <= 320, `a thumbnail at most 320 px wide, got ${natural}`);
   await thumb.click();
@@ -272,7 +343,7 @@ await scenario("an image is uploaded with progress and shown to the other person
 await scenario("a dropped connection resumes with nothing missed or doubled", async () => {
   await bobContext.setOffline(true);
   await bob.getByRole("status").filter({ hasText: "Reconnecting…" }).waitFor({ timeout: WAIT });
-  const token = (await api("POST", "/auth/login", null, { username: aliceName, password: PASSWORD })).access_token;
+  const token = await tokenOf(aliceName);
   const rooms = await api("GET", "/rooms?scope=joined", token);
   const id = rooms.items.find((r) => r.name === room).id;
   for (let n = 1; n <= 5; n++) await api("POST", `/rooms/${id}/messages`, token, { content: `while you were away ${n}` });
@@ -291,9 +362,10 @@ await scenario("a dropped connection resumes with nothing missed or doubled", as
 });
 
 await scenario("scrolling back through 500 messages", async () => {
-  const token = (await api("POST", "/auth/login", null, { username: aliceName, password: PASSWORD })).access_token;
+  let token = await tokenOf(aliceName);
   const history = await api("POST", "/rooms", token, { name: `history-${stamp}`, visibility: "public" });
   for (let n = 1; n <= 500; n += 20) {
+    if (n % 100 === 1) token = await tokenOf(aliceName); // the posting outlasts a short token
     await Promise.all(
       Array.from({ length: 20 }, (_, k) => n + k).map((k) => api("POST", `/rooms/${history.id}/messages`, token, { content: `history ${k}`, client_msg_id: `h${k}` })),
     );
@@ -302,12 +374,21 @@ await scenario("scrolling back through 500 messages", async () => {
   await alice.reload();
   await openRoom(alice, `history-${stamp}`);
   await sees(alice, "history 500");
-  for (let tries = 0; tries < 60; tries++) {
-    if ((await alice.locator(".history-edge", { hasText: "This is the beginning of the room." }).count()) > 0) break;
+  // Scroll to the top, wait for the page above to arrive (or the beginning), again.
+  const shown = () => timeline(alice).locator("article.msg[data-seq]").count();
+  const edge = alice.locator(".history-edge", { hasText: "This is the beginning of the room." });
+  const deadline = Date.now() + 120_000;
+  while ((await edge.count()) === 0) {
+    check(Date.now() < deadline, `reached the beginning in time (${await shown()} messages shown)`);
+    const before = await shown();
     await timeline(alice).evaluate((el) => (el.scrollTop = 0));
-    await alice.waitForTimeout(150);
+    await alice.waitForFunction(
+      (n) => document.querySelectorAll(".timeline article.msg[data-seq]").length > n ||
+        document.querySelector(".history-edge").textContent.includes("beginning"),
+      before,
+      { timeout: WAIT },
+    );
   }
-  await alice.locator(".history-edge", { hasText: "This is the beginning of the room." }).waitFor({ timeout: WAIT });
   const seqs = await timeline(alice).locator("article.msg[data-seq]").evaluateAll((els) => els.map((el) => Number(el.dataset.seq)));
   check(seqs.length === 500, `500 messages in the timeline, got ${seqs.length}`);
   check(seqs.every((seq, i) => seq === i + 1), "seq 1 to 500, in order, none twice");
@@ -357,6 +438,75 @@ await scenario("a reply resumes after a reload mid-stream; rename and delete", a
   await alice.getByRole("button", { name: "Sums and stories" }).waitFor({ timeout: WAIT });
   await alice.getByRole("button", { name: "Delete", exact: true }).click();
   await alice.getByRole("button", { name: "Sums and stories" }).waitFor({ state: "detached", timeout: WAIT });
+});
+
+await scenario("a private room: invisible until invited, the invitation notified, then left", async () => {
+  const secret = `secret-${stamp}`;
+  await alice.locator(".sidebar").getByRole("button", { name: "Create a room" }).click();
+  await alice.getByLabel("Name").fill(secret);
+  await alice.getByLabel("Private: members invite people").check();
+  await alice.getByRole("button", { name: "Create room" }).click();
+  await alice.getByRole("heading", { name: `# ${secret}` }).waitFor({ timeout: WAIT });
+  await alice.locator(".sidebar").getByRole("button", { name: `${secret} (private)` }).waitFor({ timeout: WAIT });
+  // Bob cannot find it, nor join it by its id.
+  await bob.locator(".sidebar").getByRole("button", { name: "Browse public rooms" }).click();
+  await bob.getByRole("button", { name: `Open ${room}` }).waitFor({ timeout: WAIT });
+  check((await bob.locator(".browse-list li", { hasText: secret }).count()) === 0, "a private room is not listed");
+  await bob.keyboard.press("Escape");
+  const aliceRooms = await api("GET", "/rooms?scope=joined", await tokenOf(aliceName));
+  const secretId = aliceRooms.items.find((r) => r.name === secret).id;
+  // Refused as if it did not exist (docs/rest.md: a private resource is never revealed).
+  const join = await rawApi("POST", `/rooms/${secretId}/join`, await tokenOf(bobName));
+  check(join.status === 404, `joining uninvited is refused, got ${join.status}`);
+  // Alice invites him from the members column.
+  await alice.locator(".members").getByLabel("Invite someone").fill(bobName);
+  await alice.locator(".members").getByRole("button", { name: "Invite", exact: true }).click();
+  await alice.locator(".members .member", { hasText: bobName }).waitFor({ timeout: WAIT });
+  // Bob is told, and the room is in his list.
+  const invite = bob.locator(".notification-list li.unread", { hasText: `${aliceName} added you to #${secret}` });
+  await bob.locator(".sidebar").getByRole("button", { name: `${secret} (private)` }).waitFor({ timeout: WAIT });
+  await bob.getByRole("button", { name: /^Notifications, \d+ unread$/ }).click();
+  await invite.waitFor({ timeout: WAIT });
+  await invite.getByRole("button").click();
+  await bob.getByRole("heading", { name: `# ${secret}` }).waitFor({ timeout: WAIT });
+  await say(alice, "for invited eyes only");
+  await sees(bob, "for invited eyes only");
+  // Bob leaves: gone from his list, and from Alice's members.
+  await bob.locator(".conv-head").getByRole("button", { name: "Leave" }).click();
+  await bob.locator(".sidebar").getByRole("button", { name: `${secret} (private)` }).waitFor({ state: "detached", timeout: WAIT });
+  await alice.locator(".members .member", { hasText: bobName }).waitFor({ state: "detached", timeout: WAIT });
+  const again = await rawApi("POST", `/rooms/${secretId}/join`, await tokenOf(bobName));
+  check(again.status === 404, `after leaving, joining again needs a new invitation, got ${again.status}`);
+});
+
+await scenario("tokens are refreshed silently past their lifetime, and the socket follows", async () => {
+  check(ACCESS_TTL_SECS <= 60, `the suite runs with a short access-token lifetime (ACCESS_TTL_SECS=${ACCESS_TTL_SECS})`);
+  await openRoom(alice, room);
+  await openRoom(bob, room);
+  // Every text the connection badge shows from now on.
+  await bob.evaluate(() => {
+    const badge = document.querySelector(".connection");
+    window.connectionStates = [];
+    new MutationObserver(() => window.connectionStates.push(badge.textContent)).observe(badge, { childList: true, characterData: true, subtree: true });
+  });
+  const tokenOfSocket = (socket) => new URL(socket.url()).searchParams.get("token");
+  const expiryOf = (jwt) => JSON.parse(Buffer.from(jwt.split(".")[1], "base64url").toString()).exp;
+  const previous = tokenOfSocket(sockets.get(bob).at(-1));
+  // The server closes a socket with 1008 when its token expires: the client opens the next
+  // one by itself, with the token the silent refresh got.
+  const next = await bob.waitForEvent("websocket", { timeout: (ACCESS_TTL_SECS + 15) * 1000 });
+  await next.waitForEvent("framereceived", { predicate: (frame) => String(frame.payload).includes('"subscribed"'), timeout: WAIT });
+  await say(alice, "still here after the token expired");
+  await sees(bob, "still here after the token expired");
+  await say(bob, "me too");
+  await sees(alice, "me too");
+  // Bob's page has logged in once, at the start: any newer token came from a refresh.
+  check(refreshes.get(bob) >= 1, `Bob's page refreshed its token (${refreshes.get(bob)} refreshes)`);
+  check(tokenOfSocket(next) !== previous && expiryOf(tokenOfSocket(next)) > expiryOf(previous),
+    "the new socket carries a newer token than the one that expired");
+  const states = await bob.evaluate(() => window.connectionStates);
+  check(!states.some((text) => text.includes("Reconnecting")), `no "Reconnecting…" for an expired token: ${JSON.stringify(states)}`);
+  check((await countOf(bob, "still here after the token expired")) === 1, "the message once");
 });
 
 await scenario("log out, log in again, and a reload keeps you logged in", async () => {

@@ -16,6 +16,11 @@ use crate::helpers::{FakeLlm, FakeReply, Server, content_chunk, in_ci, mcp_every
 /// The whole browser suite; generous, as a debug build on two shared cores is slow.
 const SUITE_LIMIT: Duration = Duration::from_secs(300);
 
+/// The access-token lifetime the server runs with: short, so that every page outlives
+/// several tokens (silent refreshes, sockets closed with 1008 and reopened) and one
+/// scenario waits past an expiry; long enough that a refresh, due at 80 %, is never late.
+const ACCESS_TTL_SECS: u64 = 30;
+
 /// What the suite needs, or why it cannot run.
 fn tools() -> Result<(PathBuf, PathBuf), String> {
     let chromium = PathBuf::from(std::env::var("PALAVER_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()));
@@ -78,12 +83,21 @@ async fn the_web_client_works_in_a_real_browser() {
     )
     .unwrap();
     let mut command = palaver(dir.path());
-    command.arg("serve").arg("--config").arg(&config).env("PALAVER_BIND", "127.0.0.1:0");
+    command
+        .arg("serve")
+        .arg("--config")
+        .arg(&config)
+        .env("PALAVER_BIND", "127.0.0.1:0")
+        .env("PALAVER_AUTH_ACCESS_TTL_SECS", ACCESS_TTL_SECS.to_string());
     let server = Server::start(command);
 
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../web/tests/browser.mjs");
     let mut node = Command::new("node");
-    node.arg(&script).env("PALAVER_URL", server.url("")).env("CHROMIUM", &chromium).env("PLAYWRIGHT", &playwright);
+    node.arg(&script)
+        .env("PALAVER_URL", server.url(""))
+        .env("CHROMIUM", &chromium)
+        .env("PLAYWRIGHT", &playwright)
+        .env("ACCESS_TTL_SECS", ACCESS_TTL_SECS.to_string());
     if let Ok(dir) = std::env::var("PALAVER_TEST_SCREENSHOTS") {
         // Relative to the repository root, as the docs give it.
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").join(dir);

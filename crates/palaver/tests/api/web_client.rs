@@ -121,3 +121,25 @@ async fn the_client_is_served_with_types_caching_gzip_and_a_strict_csp() {
     let paths = document["paths"].as_object().unwrap();
     assert!(paths.keys().all(|path| path.starts_with("/api/") || path == "/healthz" || path == "/readyz"), "{paths:?}");
 }
+
+/// The stylesheet's text and control colours meet WCAG AA in both themes: the pairs and
+/// their ratios are in `web/tests/contrast.mjs`, which reads them from `app.css`.
+#[test]
+fn the_client_colours_meet_wcag_aa_contrast() {
+    let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../web/tests/contrast.mjs");
+    let output = match std::process::Command::new("node").arg(&script).output() {
+        Ok(output) => output,
+        Err(error) if !crate::helpers::in_ci() => {
+            eprintln!("\n!!! CONTRAST CHECK SKIPPED: node does not run ({error})\n");
+            return;
+        }
+        Err(error) => panic!("node runs {}: {error}", script.display()),
+    };
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "colour pairs below WCAG AA:\n{report}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(report.contains("every audited pair meets WCAG AA"), "{report}");
+}
