@@ -94,6 +94,7 @@ function start() {
   const shell = h(
     "div",
     { class: "shell", dataset: { pane: "list" } },
+    h("a", { class: "skip-link", href: "#main", onclick: skipToMain }, "Skip to the conversation"),
     h(
       "header",
       { class: "topbar" },
@@ -110,7 +111,7 @@ function start() {
       ),
     ),
     rooms.sidebar(),
-    h("main", { class: "main", id: "main" }, welcome(), conversation.view(), assistant.view()),
+    h("main", { class: "main", id: "main", tabindex: "-1" }, welcome(), conversation.view(), assistant.view()),
     members.panel(),
   );
   fill(app, shell);
@@ -138,6 +139,14 @@ function start() {
     else if (wanted && state.rooms.has(wanted)) rooms.open(wanted, first);
     else if (state.rooms.size) rooms.open(state.rooms.keys().next().value, first);
   }, (e) => toast(api.describe(e)));
+}
+
+/** The skip link: straight to the message box (or the assistant's), past the lists. */
+function skipToMain(event) {
+  event.preventDefault();
+  emit("pane", "chat");
+  const target = document.querySelector("#main section:not([hidden]) textarea") || document.getElementById("main");
+  target.focus();
 }
 
 function welcome() {

@@ -76,6 +76,8 @@ export class Socket {
       return this.retry();
     }
     if (this.stopped || this.ws) return;
+    // When this socket's token runs out, as this client reckons it.
+    const tokenExpiresAt = session.expiresAt;
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     const ws = new WebSocket(`${scheme}://${location.host}/api/v1/ws?token=${encodeURIComponent(token)}`);
     this.ws = ws;
@@ -114,7 +116,9 @@ export class Socket {
       // 1008: the token this socket was opened with expired. Straight back, without showing
       // "reconnecting": with the newer token when the silent refresh already got one,
       // else after a refresh (at most once in 10 s: a revoked session must not spin).
-      if (event.code === 1008) {
+      // A close at that moment counts too, whatever its code: one that arrives without
+      // its close frame (1006) is still the expiry.
+      if (event.code === 1008 || Date.now() >= tokenExpiresAt - 2000) {
         if (session.access !== token && !tokenExpiring()) return this.connect(true);
         if (Date.now() - this.lastPolicyClose > 10_000) {
           this.lastPolicyClose = Date.now();
