@@ -3,7 +3,7 @@
 
 import * as api from "./api.js";
 import { h, toast } from "./dom.js";
-import { state } from "./state.js";
+import { state, roomTitle } from "./state.js";
 import * as conversation from "./conversation.js";
 
 const ACCEPTED = ["image/png", "image/jpeg", "image/gif", "image/webp"];
@@ -112,8 +112,9 @@ export function resetComposer(next) {
   if (room && room.id !== (next && next.id)) typingNow(false);
   room = next;
   field.value = "";
-  field.setAttribute("aria-label", `Message ${next.kind === "dm" ? "@" : "#"}${next.kind === "dm" ? "" : next.name}`.trim());
-  field.placeholder = next.kind === "dm" ? "Message" : `Message #${next.name}`;
+  const where = next.kind === "dm" ? `@${roomTitle(next)}` : `#${next.name}`;
+  field.setAttribute("aria-label", `Message ${where}`);
+  field.placeholder = `Message ${where}`;
   grow();
   closeSuggestions();
 }

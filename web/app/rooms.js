@@ -89,10 +89,14 @@ export async function resubscribeAll() {
     try {
       const fresh = await joinedRooms();
       const ids = new Set(fresh.map((room) => room.id));
+      const added = [];
       for (const room of fresh) {
-        if (!state.rooms.has(room.id)) subscribe(adopt(room));
-        else adopt(room);
+        if (!state.rooms.has(room.id)) {
+          added.push(adopt(room));
+          subscribe(added.at(-1));
+        } else adopt(room);
       }
+      loadLastMessages(added);
       for (const id of [...state.rooms.keys()]) if (!ids.has(id)) removed(id);
       render();
     } catch {
@@ -168,8 +172,10 @@ export async function discover(roomId) {
   try {
     const room = await api.get(`/rooms/${roomId}`);
     if (state.rooms.has(roomId) || room.my_role === null) return;
-    subscribe(adopt(room));
+    const adopted = adopt(room);
+    subscribe(adopted);
     render();
+    loadLastMessages([adopted]);
   } catch {
     // It went again before we looked.
   }

@@ -289,6 +289,8 @@ await scenario("a DM from a member's name, with an unread badge and the new-mess
   const dm = bob.locator(".sidebar").getByRole("button", { name: `${aliceName}, 1 unread` });
   await dm.waitFor({ timeout: WAIT });
   check((await dm.locator(".badge").innerText()) === "1", "a badge of 1");
+  // With the message that started it, though that came before the room was known here.
+  await dm.locator(".room-last", { hasText: `${aliceName}: a private word` }).waitFor({ timeout: WAIT });
   await say(alice, "and another");
   await bob.locator(".sidebar").getByRole("button", { name: `${aliceName}, 2 unread` }).click();
   await bob.getByRole("heading", { name: `@ ${aliceName}` }).waitFor({ timeout: WAIT });
