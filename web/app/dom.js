@@ -58,7 +58,7 @@ export function ago(iso) {
   return "";
 }
 
-/** A transient message at the bottom of the screen, read out by screen readers. */
+/** A transient message under the top bar (clear of the message box), read out by screen readers. */
 export function toast(text, kind = "error") {
   const region = document.getElementById("toasts");
   if (!region) return;

@@ -130,6 +130,11 @@ async function countOf(page, text) {
   return timeline(page).locator("article.msg:not(.pending) .msg-body", { hasText: text }).count();
 }
 
+/** Resolves once the page has drawn a frame with what was just changed. */
+async function painted(page) {
+  await page.evaluate(() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done))));
+}
+
 async function toastSays(page, text) {
   await page.locator(".toast", { hasText: text }).first().waitFor({ timeout: WAIT });
 }
@@ -350,6 +355,7 @@ await scenario("a dropped connection resumes with nothing missed or doubled", as
   const id = rooms.items.find((r) => r.name === room).id;
   for (let n = 1; n <= 5; n++) await api("POST", `/rooms/${id}/messages`, token, { content: `while you were away ${n}` });
   await sees(alice, "while you were away 5");
+  // Not a synchronisation: a window in which nothing may arrive.
   await bob.waitForTimeout(500);
   check((await countOf(bob, "while you were away")) === 0, "nothing arrives while offline");
   await bobContext.setOffline(false);
@@ -527,10 +533,10 @@ if (SCREENSHOTS) {
     mkdirSync(SCREENSHOTS, { recursive: true });
     await openRoom(alice, room);
     await timeline(alice).evaluate((el) => (el.scrollTop = el.scrollHeight));
-    await alice.waitForTimeout(300);
+    await painted(alice);
     await alice.screenshot({ path: `${SCREENSHOTS}/desktop-light.png` });
     await alice.emulateMedia({ colorScheme: "dark" });
-    await alice.waitForTimeout(200);
+    await painted(alice);
     await alice.screenshot({ path: `${SCREENSHOTS}/desktop-dark.png` });
     await alice.getByRole("button", { name: "Assistant", exact: true }).click();
     await alice.locator(".bubble.assistant").first().waitFor({ timeout: WAIT });
