@@ -416,8 +416,16 @@ function maybeRead() {
     if (!isReading()) return;
     const newest = Math.max(0, ...[...current.byId.values()].map((e) => e.message.seq));
     rooms.markRead(current.room.id);
-    if (newest > current.readSent && state.socket.send({ type: "read", room_id: current.room.id, seq: newest })) {
+    if (newest > current.readSent) {
+      const roomId = current.room.id;
       current.readSent = newest;
+      // Over the socket, or over REST while it is between connections.
+      if (!state.socket.send({ type: "read", room_id: roomId, seq: newest })) {
+        api.post(`/rooms/${roomId}/read`, { seq: newest }).catch(() => {});
+      }
+      // Our own marker in the cached member list, so that reopening the room puts the
+      // "New messages" line where we stopped reading now, not where we had when it loaded.
+      members.readMarker({ room_id: roomId, user_id: state.me.id, seq: newest });
     }
   }, 250);
 }

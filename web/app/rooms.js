@@ -147,11 +147,10 @@ export function markRead(roomId) {
 
 /** Our own read marker moved in another tab or device. */
 export function readElsewhere(frame) {
+  members.readMarker(frame);
   if (frame.user_id === state.me.id) {
     const room = state.rooms.get(frame.room_id);
     if (room && frame.seq >= room.last_seq) markRead(room.id);
-  } else {
-    members.readMarker(frame);
   }
 }
 

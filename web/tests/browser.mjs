@@ -130,6 +130,15 @@ async function countOf(page, text) {
   return timeline(page).locator("article.msg:not(.pending) .msg-body", { hasText: text }).count();
 }
 
+/** Waits until `condition()` holds, asking again every 100 ms, for at most WAIT. */
+async function until(condition, what) {
+  const deadline = Date.now() + WAIT;
+  while (!(await condition())) {
+    check(Date.now() < deadline, `${what}, within ${WAIT / 1000}s`);
+    await new Promise((done) => setTimeout(done, 100));
+  }
+}
+
 /** Resolves once the page has drawn a frame with what was just changed. */
 async function painted(page) {
   await page.evaluate(() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done))));
@@ -515,6 +524,21 @@ await scenario("tokens are refreshed silently past their lifetime, and the socke
   const states = await bob.evaluate(() => window.connectionStates);
   check(!states.some((text) => text.includes("Reconnecting")), `no "Reconnecting…" for an expired token: ${JSON.stringify(states)}`);
   check((await countOf(bob, "still here after the token expired")) === 1, "the message once");
+});
+
+await scenario("a room read to its end has no New messages line when you come back", async () => {
+  // Alice read Bob's "me too" as it came: once the server has her marker there, leaving the
+  // room and coming back shows no line (her marker is not the one the room loaded with).
+  const token = await tokenOf(aliceName);
+  const general = (await api("GET", "/rooms?scope=joined", token)).items.find((r) => r.name === room);
+  await until(async () => {
+    const members = await api("GET", `/rooms/${general.id}/members`, token);
+    return members.items.find((m) => m.user.username === aliceName).last_read_seq === general.last_seq;
+  }, "Alice's read marker reaches the newest message");
+  await openRoom(alice, `history-${stamp}`);
+  await openRoom(alice, room);
+  await sees(alice, "me too");
+  check((await timeline(alice).locator(".new-line").count()) === 0, "no New messages line in a room read to its end");
 });
 
 await scenario("log out, log in again, and a reload keeps you logged in", async () => {
