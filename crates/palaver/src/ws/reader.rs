@@ -13,7 +13,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::ws::{Message, WebSocket};
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
 use futures_util::stream::{FuturesOrdered, SplitStream};
 use futures_util::{Future, StreamExt};
 use palaver_protocol::PostMessageRequest;
@@ -35,8 +35,14 @@ const TYPING_REANNOUNCE: Duration = Duration::from_secs(3);
 /// Sends queued and not yet answered before the reader stops reading the socket.
 const SENDS_IN_FLIGHT: usize = 64;
 
-/// A send's outcome, with the frame's id to answer it with.
-type Answer = (Option<serde_json::Value>, RoomId, Result<palaver_protocol::Message, Error>);
+/// A send's outcome: its room, whether it was stored, and the frame that says so (its ack
+/// or its error). Encoded as soon as it is known, so what waits in the reader's loop is a
+/// few words rather than the whole message.
+struct Answer {
+    room_id: RoomId,
+    stored: bool,
+    frame: Utf8Bytes,
+}
 
 /// A queued send's answer, to await.
 type Pending = Pin<Box<dyn Future<Output = Answer> + Send>>;
@@ -105,12 +111,14 @@ impl Reader {
         }
     }
 
-    pub async fn run(mut self, mut stream: SplitStream<WebSocket>, kill: KillSwitch, expires_at: i64) {
+    /// Reads the socket until it ends or the session is killed. (By reference: a reader
+    /// moved into its own future would be held there twice.)
+    pub async fn run(&mut self, mut stream: SplitStream<WebSocket>, kill: KillSwitch, expires_at: i64) {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let expiry = tokio::time::Instant::now() + Duration::from_secs(expires_at.saturating_sub(now).max(0) as u64);
         // Only while the user is typing somewhere: an idle socket holds no timer for it.
         let mut typing_tick: Option<tokio::time::Interval> = None;
-        let killed = kill.tripped();
+        let killed = kill.reader_tripped();
         let expired = tokio::time::sleep_until(expiry);
         let mut sending = Sending::default();
         tokio::pin!(killed, expired);
@@ -169,9 +177,9 @@ impl Reader {
                                 kill.trip(close::POLICY);
                                 break;
                             }
-                            let event = ServerEvent::Error { code: "bad_frame".into(), message: "frames are JSON text".into() };
                             self.settle(&mut sending).await;
-                            self.reply(None, &event);
+                            let message = "frames are JSON text".into();
+                            self.reply(None, &ServerEvent::Error { code: "bad_frame".into(), message });
                         }
                         Message::Close(_) => break,
                         Message::Ping(_) | Message::Pong(_) => {}
@@ -189,14 +197,11 @@ impl Reader {
     }
 
     /// Answers a send: its ack, or why it failed.
-    fn answered(&mut self, (id, room_id, result): Answer) {
-        match result {
-            Ok(message) => {
-                self.typing.remove(&room_id);
-                self.reply(id, &ServerEvent::Ack { message });
-            }
-            Err(e) => self.reply(id, &error_event(&e)),
+    fn answered(&mut self, Answer { room_id, stored, frame }: Answer) {
+        if stored {
+            self.typing.remove(&room_id);
         }
+        self.outbox.push(Outgoing::Reply(Box::new(frame)));
     }
 
     /// Waits for every send in flight and answers it.
@@ -256,7 +261,12 @@ impl Reader {
                         Ok(posting) => posting.answer().await.map(|(message, _)| message),
                         Err(e) => Err(e),
                     };
-                    (id, room_id, result)
+                    let stored = result.is_ok();
+                    let frame = match result {
+                        Ok(message) => encode(id, &ServerEvent::Ack { message }),
+                        Err(e) => encode(id, &error_event(&e)),
+                    };
+                    Answer { room_id, stored, frame }
                 });
                 return None;
             }

@@ -88,38 +88,54 @@ impl Drop for Attached {
     }
 }
 
-pub async fn run(socket: WebSocket, registration: Registration, expires_at: i64, runtime: Arc<WsRuntime>) {
+/// The session's task. Not an `async fn`: the socket and the registration are taken apart
+/// before the task's future is built, which then holds only the parts (an `async fn`
+/// keeps room for its arguments for as long as it runs, and every idle socket pays for it).
+pub fn run(
+    socket: WebSocket,
+    registration: Registration,
+    expires_at: i64,
+    runtime: Arc<WsRuntime>,
+) -> impl Future<Output = ()> + Send {
     let Registration { caller, mut attached, outbox, rx } = registration;
-    let services = attached.services.clone();
-    let kill = attached.kill.clone();
-    attached.go_online().await;
-    // Registered after `going_away` tripped everyone: this one is closed too.
-    if runtime.shutdown.is_cancelled() {
-        kill.trip(palaver_protocol::ws::close::GOING_AWAY);
-    }
     let (sink, stream) = socket.split();
-    let activity = Arc::new(Activity::new());
+    async move {
+        let services = attached.services.clone();
+        let kill = attached.kill.clone();
+        // Boxed: presence's announcement is deep and runs once; the idle task should not
+        // keep room for it.
+        Box::pin(attached.go_online()).await;
+        // Registered after `going_away` tripped everyone: this one is closed too.
+        if runtime.shutdown.is_cancelled() {
+            kill.trip(palaver_protocol::ws::close::GOING_AWAY);
+        }
+        let activity = Arc::new(Activity::new());
 
-    let writer = Writer::new(
-        sink,
-        services.clone(),
-        caller.clone(),
-        attached.session,
-        outbox.clone(),
-        kill.clone(),
-        &runtime.config,
-    );
-    let writer = tokio::spawn(writer.run(rx, activity.clone()));
-    let reader = Reader::new(services, caller.clone(), outbox, &runtime.config, activity);
-    reader.run(stream, kill.clone(), expires_at).await;
+        let mut writer = Writer::new(
+            sink,
+            services.clone(),
+            caller.clone(),
+            attached.session,
+            outbox.clone(),
+            kill.clone(),
+            &runtime.config,
+        );
+        let writer = tokio::spawn({
+            let activity = activity.clone();
+            async move { writer.run(rx, activity).await }
+        });
+        let mut reader = Reader::new(services, caller.clone(), outbox, &runtime.config, activity);
+        reader.run(stream, kill.clone(), expires_at).await;
 
-    // The reader is done (client gone, or the kill switch tripped): stop the writer too,
-    // and let it say goodbye before the session is given back.
-    kill.trip(1000);
-    if let Err(e) = writer.await {
-        tracing::error!(error = %e, "WebSocket writer task failed");
+        // The reader is done (client gone, or the kill switch tripped): stop the writer too,
+        // and let it say goodbye before the session is given back.
+        kill.trip(1000);
+        if let Err(e) = writer.await {
+            tracing::error!(error = %e, "WebSocket writer task failed");
+        }
+        tracing::debug!(user = %caller.id, code = kill.code(), "WebSocket session ended");
+        drop(attached);
     }
-    tracing::debug!(user = %caller.id, code = kill.code(), "WebSocket session ended");
 }
 
 #[cfg(test)]

@@ -159,7 +159,8 @@ impl Writer {
     /// kill switch's close code.
     /// Polled on every wake, so each branch is cheap to poll: the kill switch is an atomic
     /// (the server's shutdown trips it too).
-    pub async fn run(mut self, mut rx: Consumer<Outgoing>, activity: Arc<Activity>) {
+    /// (By reference: a writer moved into its own future would be held there twice.)
+    pub async fn run(&mut self, mut rx: Consumer<Outgoing>, activity: Arc<Activity>) {
         let mut ping = tokio::time::interval(self.ping_interval);
         ping.tick().await;
         let kill = self.kill.clone();
