@@ -472,9 +472,11 @@ await scenario("a private room: invisible until invited, the invitation notified
   await bob.keyboard.press("Escape");
   const aliceRooms = await api("GET", "/rooms?scope=joined", await tokenOf(aliceName));
   const secretId = aliceRooms.items.find((r) => r.name === secret).id;
-  // Refused as if it did not exist (docs/rest.md: a private resource is never revealed).
+  // Refused: joining a private room needs an invitation (403; reading it stays 404).
   const join = await rawApi("POST", `/rooms/${secretId}/join`, await tokenOf(bobName));
-  check(join.status === 404, `joining uninvited is refused, got ${join.status}`);
+  check(join.status === 403, `joining uninvited is refused, got ${join.status}`);
+  const look = await rawApi("GET", `/rooms/${secretId}`, await tokenOf(bobName));
+  check(look.status === 404, `a private room is not revealed, got ${look.status}`);
   // Alice invites him from the members column.
   await alice.locator(".members").getByLabel("Invite someone").fill(bobName);
   await alice.locator(".members").getByRole("button", { name: "Invite", exact: true }).click();
@@ -493,7 +495,7 @@ await scenario("a private room: invisible until invited, the invitation notified
   await bob.locator(".sidebar").getByRole("button", { name: `${secret} (private)` }).waitFor({ state: "detached", timeout: WAIT });
   await alice.locator(".members .member", { hasText: bobName }).waitFor({ state: "detached", timeout: WAIT });
   const again = await rawApi("POST", `/rooms/${secretId}/join`, await tokenOf(bobName));
-  check(again.status === 404, `after leaving, joining again needs a new invitation, got ${again.status}`);
+  check(again.status === 403, `after leaving, joining again needs a new invitation, got ${again.status}`);
 });
 
 await scenario("tokens are refreshed silently past their lifetime, and the socket follows", async () => {

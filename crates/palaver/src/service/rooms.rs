@@ -22,6 +22,11 @@ pub struct Access {
 }
 
 impl Access {
+    /// Members see any room they are in; anyone signed in sees the public rooms.
+    fn visible(&self) -> bool {
+        self.role.is_some() || (self.room.kind == RoomKind::Room && self.room.visibility == Visibility::Public)
+    }
+
     pub fn is_dm(&self) -> bool {
         self.room.kind == RoomKind::Dm
     }
@@ -41,14 +46,19 @@ impl Access {
 
 impl Services {
     /// The room if the caller may see it: public rooms, or any room they belong to.
-    /// Anything else is 404, so private rooms are not revealed.
+    /// Anything else is 404, so private rooms are not revealed (joining aside).
     pub async fn access(&self, caller: &Caller, room_id: RoomId) -> Result<Access> {
-        let room = self.store().room(room_id, caller.id).await?.ok_or(Error::NotFound("room"))?;
-        let role = room.role;
-        let visible = role.is_some() || (room.kind == RoomKind::Room && room.visibility == Visibility::Public);
-        if !visible {
+        let access = self.lookup(caller, room_id).await?;
+        if !access.visible() {
             return Err(Error::NotFound("room"));
         }
+        Ok(access)
+    }
+
+    /// The room and the caller's role in it, whether or not they may see it.
+    async fn lookup(&self, caller: &Caller, room_id: RoomId) -> Result<Access> {
+        let room = self.store().room(room_id, caller.id).await?.ok_or(Error::NotFound("room"))?;
+        let role = room.role;
         Ok(Access { room, role })
     }
 
@@ -134,10 +144,13 @@ impl Services {
     }
 
     /// Joins a public room; a no-op for members. Private rooms and DMs are invitation only.
+    /// Joins a public room. A private room (or a DM) the caller is not in is a 403 here, not
+    /// the 404 every other endpoint gives (the contract's choice): joining is how one finds
+    /// out that a room needs an invitation.
     pub async fn join_room(&self, caller: &Caller, room_id: RoomId) -> Result<Room> {
-        let access = self.access(caller, room_id).await?;
+        let access = self.lookup(caller, room_id).await?;
         if access.role.is_none() {
-            if access.room.visibility != Visibility::Public || access.is_dm() {
+            if !access.visible() {
                 return Err(Error::Forbidden("this room is invitation only"));
             }
             if self.store().add_member(room_id, caller.id, Role::Member, clock::now()).await? {
