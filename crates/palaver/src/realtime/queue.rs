@@ -19,7 +19,8 @@ struct Shared<T> {
     capacity: usize,
     /// The consumer, waiting for an item.
     waker: AtomicWaker,
-    /// The consumer is gone: nothing more is queued.
+    /// The consumer is gone: nothing more is queued. Written and read under the lock, so no
+    /// item slips in after the consumer emptied the queue.
     closed: AtomicBool,
 }
 
@@ -69,10 +70,10 @@ pub fn bounded<T>(capacity: usize) -> (Producer<T>, Consumer<T>) {
 impl<T> Producer<T> {
     /// Queues without waiting.
     pub fn push(&self, item: T) -> Result<(), Refused> {
-        if self.0.closed.load(Ordering::Acquire) {
+        let mut items = self.0.items();
+        if self.0.closed.load(Ordering::Relaxed) {
             return Err(Refused::Closed);
         }
-        let mut items = self.0.items();
         if items.len() >= self.0.capacity {
             return Err(Refused::Full);
         }
@@ -122,9 +123,12 @@ impl<T> Consumer<T> {
 
 impl<T> Drop for Consumer<T> {
     fn drop(&mut self) {
-        self.0.closed.store(true, Ordering::Release);
-        // What was queued goes now, not when the last producer does.
-        std::mem::take(&mut *self.0.items());
+        let mut items = self.0.items();
+        self.0.closed.store(true, Ordering::Relaxed);
+        // What was queued goes now, not when the last producer does (and outside the lock).
+        let queued = std::mem::take(&mut *items);
+        drop(items);
+        drop(queued);
     }
 }
 
