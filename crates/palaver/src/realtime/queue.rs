@@ -5,7 +5,6 @@
 //! room back once drained.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 
@@ -15,19 +14,22 @@ use futures_util::task::AtomicWaker;
 const KEEP: usize = 64;
 
 struct Shared<T> {
-    items: Mutex<VecDeque<T>>,
+    state: Mutex<State<T>>,
     capacity: usize,
     /// The consumer, waiting for an item.
     waker: AtomicWaker,
-    /// The consumer is gone: nothing more is queued. Written and read under the lock, so no
-    /// item slips in after the consumer emptied the queue.
-    closed: AtomicBool,
+}
+
+struct State<T> {
+    items: VecDeque<T>,
+    /// The consumer is gone: nothing more is queued.
+    closed: bool,
 }
 
 impl<T> Shared<T> {
-    fn items(&self) -> MutexGuard<'_, VecDeque<T>> {
+    fn state(&self) -> MutexGuard<'_, State<T>> {
         // Nothing panics while holding the lock; a poisoned queue is still a valid queue.
-        self.items.lock().unwrap_or_else(PoisonError::into_inner)
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -59,10 +61,9 @@ pub struct Consumer<T>(Arc<Shared<T>>);
 /// A queue of at most `capacity` items (at least one).
 pub fn bounded<T>(capacity: usize) -> (Producer<T>, Consumer<T>) {
     let shared = Arc::new(Shared {
-        items: Mutex::new(VecDeque::new()),
+        state: Mutex::new(State { items: VecDeque::new(), closed: false }),
         capacity: capacity.max(1),
         waker: AtomicWaker::new(),
-        closed: AtomicBool::new(false),
     });
     (Producer(shared.clone()), Consumer(shared))
 }
@@ -70,15 +71,15 @@ pub fn bounded<T>(capacity: usize) -> (Producer<T>, Consumer<T>) {
 impl<T> Producer<T> {
     /// Queues without waiting.
     pub fn push(&self, item: T) -> Result<(), Refused> {
-        let mut items = self.0.items();
-        if self.0.closed.load(Ordering::Relaxed) {
+        let mut state = self.0.state();
+        if state.closed {
             return Err(Refused::Closed);
         }
-        if items.len() >= self.0.capacity {
+        if state.items.len() >= self.0.capacity {
             return Err(Refused::Full);
         }
-        items.push_back(item);
-        drop(items);
+        state.items.push_back(item);
+        drop(state);
         self.0.waker.wake();
         Ok(())
     }
@@ -86,7 +87,7 @@ impl<T> Producer<T> {
 
 impl<T> Consumer<T> {
     pub fn try_recv(&mut self) -> Option<T> {
-        let mut items = self.0.items();
+        let items = &mut self.0.state().items;
         let item = items.pop_front();
         if items.is_empty() && items.capacity() > KEEP {
             *items = VecDeque::new();
@@ -113,7 +114,7 @@ impl<T> Consumer<T> {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.items().is_empty()
+        self.0.state().items.is_empty()
     }
 
     pub fn capacity(&self) -> usize {
@@ -123,11 +124,11 @@ impl<T> Consumer<T> {
 
 impl<T> Drop for Consumer<T> {
     fn drop(&mut self) {
-        let mut items = self.0.items();
-        self.0.closed.store(true, Ordering::Relaxed);
+        let mut state = self.0.state();
+        state.closed = true;
         // What was queued goes now, not when the last producer does (and outside the lock).
-        let queued = std::mem::take(&mut *items);
-        drop(items);
+        let queued = std::mem::take(&mut state.items);
+        drop(state);
         drop(queued);
     }
 }
@@ -155,12 +156,12 @@ mod tests {
     #[test]
     fn it_allocates_only_while_it_holds_items() {
         let (producer, mut consumer) = bounded(1024);
-        assert_eq!(consumer.0.items().capacity(), 0, "an unused queue holds no buffer");
+        assert_eq!(consumer.0.state().items.capacity(), 0, "an unused queue holds no buffer");
         for i in 0..1000 {
             producer.push(i).unwrap();
         }
         while consumer.try_recv().is_some() {}
-        assert_eq!(consumer.0.items().capacity(), 0, "a drained queue gives its buffer back");
+        assert_eq!(consumer.0.state().items.capacity(), 0, "a drained queue gives its buffer back");
     }
 
     #[test]
