@@ -143,10 +143,9 @@ impl Services {
         Ok(())
     }
 
-    /// Joins a public room; a no-op for members. Private rooms and DMs are invitation only.
-    /// Joins a public room. A private room (or a DM) the caller is not in is a 403 here, not
-    /// the 404 every other endpoint gives (the contract's choice): joining is how one finds
-    /// out that a room needs an invitation.
+    /// Joins a public room; a no-op for members. A private room (or a DM) the caller is not
+    /// in is a 403 here, not the 404 every other endpoint gives (the contract's choice):
+    /// joining is how one finds out that a room needs an invitation.
     pub async fn join_room(&self, caller: &Caller, room_id: RoomId) -> Result<Room> {
         let access = self.lookup(caller, room_id).await?;
         if access.role.is_none() {
