@@ -78,11 +78,20 @@ impl Log {
 
 impl Reply {
     pub fn new(conversation: ConversationId, owner: UserId, message: ChatMessageId) -> Self {
+        Self::cancelled_by(conversation, owner, message, CancellationToken::new())
+    }
+
+    fn cancelled_by(
+        conversation: ConversationId,
+        owner: UserId,
+        message: ChatMessageId,
+        cancel: CancellationToken,
+    ) -> Self {
         Self {
             conversation,
             owner,
             message,
-            cancel: CancellationToken::new(),
+            cancel,
             log: Mutex::new(Log::default()),
             progress: watch::Sender::new((0, false)),
         }
@@ -207,6 +216,10 @@ pub enum Refusal {
 #[derive(Default)]
 pub struct Replies {
     state: Mutex<State>,
+    /// Each running reply's `cancel` is a child of this (the server stopping), so a reply
+    /// waits on its own token alone: the shared one is not polled at every chunk of every
+    /// reply (a mutex both cores contend for).
+    stopping: CancellationToken,
 }
 
 #[derive(Default)]
@@ -216,6 +229,11 @@ struct State {
 }
 
 impl Replies {
+    /// Replies cancelled when `stopping` is (the server's shutdown).
+    pub fn new(stopping: &CancellationToken) -> Self {
+        Self { state: Mutex::default(), stopping: stopping.clone() }
+    }
+
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -236,7 +254,7 @@ impl Replies {
         if state.running.values().filter(|r| r.owner == owner).count() >= max_per_user {
             return Err(Refusal::TooMany);
         }
-        let reply = Arc::new(Reply::new(conversation, owner, message));
+        let reply = Arc::new(Reply::cancelled_by(conversation, owner, message, self.stopping.child_token()));
         state.running.insert(conversation, reply.clone());
         Ok(reply)
     }

@@ -29,7 +29,8 @@ pub struct Runner {
     pub store: DynStore,
     pub replies: Arc<Replies>,
     pub publish: Publish,
-    /// Cancelled when the server stops: running replies end as `interrupted`.
+    /// Cancelled when the server stops: running replies end as `interrupted` (their own
+    /// tokens are its children).
     pub shutdown: CancellationToken,
     pub system_prompt: String,
     pub max_prompt_tokens: u64,
@@ -85,10 +86,10 @@ impl Runner {
             (self.llm.stream(request).await, tools)
         };
         let opening = async {
+            // The reply's token is cancelled by the server's shutdown too.
             tokio::select! {
                 opened = opening => Some(opened),
                 () = reply.cancel.cancelled() => None,
-                () = self.shutdown.cancelled() => None,
             }
         };
         let store = async {
@@ -116,12 +117,10 @@ impl Runner {
         let _ = rows.stored.send(Ok(()));
         let mut progress = Progress::default();
         let ending = match opened {
-            None if self.shutdown.is_cancelled() => Ending::Interrupted,
-            None => Ending::Cancelled,
+            None => self.stopped(),
             Some((first, tools)) => tokio::select! {
                 ending = self.rounds(&reply, messages, &tools, first, &mut progress) => ending,
-                () = reply.cancel.cancelled() => Ending::Cancelled,
-                () = self.shutdown.cancelled() => Ending::Interrupted,
+                () = reply.cancel.cancelled() => self.stopped(),
             },
         };
         let (status, last) = match &ending {
@@ -156,6 +155,11 @@ impl Runner {
         (self.publish)(reply.owner, reply.conversation, &last);
         reply.end(last);
         self.forget(&reply).await;
+    }
+
+    /// How a reply whose token was cancelled ends: by its user, or by the server stopping.
+    fn stopped(&self) -> Ending {
+        if self.shutdown.is_cancelled() { Ending::Interrupted } else { Ending::Cancelled }
     }
 
     /// The reply no longer runs here.

@@ -17,7 +17,7 @@ use palaver_protocol::{
 };
 
 use super::AppState;
-use super::extract::{CurrentUser, Json, Path, Query};
+use super::extract::{CurrentUser, Json, Path, Query, Signed};
 use super::openapi::{
     Conflict, JsonBody, NotFound, QueryString, RateLimited, Unauthorized, Unavailable, ValidationFailed,
 };
@@ -117,11 +117,11 @@ pub async fn cancel(
         Unauthorized, NotFound, Conflict, QueryString, RateLimited, Unavailable))]
 pub async fn stream_get(
     State(state): State<AppState>,
-    CurrentUser(caller): CurrentUser,
+    Signed(caller): Signed,
     Path(id): Path<ConversationId>,
     Query(query): Query<StreamQuery>,
 ) -> Result<Response, ApiError> {
-    let started = state.services.start_reply(&caller, id, &query.message).await?;
+    let started = state.services.start_reply_signed(&caller, id, &query.message).await?;
     Ok(sse(started.reply, 0))
 }
 
@@ -132,11 +132,11 @@ pub async fn stream_get(
         Unauthorized, NotFound, Conflict, JsonBody, RateLimited, Unavailable))]
 pub async fn stream_post(
     State(state): State<AppState>,
-    CurrentUser(caller): CurrentUser,
+    Signed(caller): Signed,
     Path(id): Path<ConversationId>,
     Json(req): Json<SendChatRequest>,
 ) -> Result<Response, ApiError> {
-    let started = state.services.start_reply(&caller, id, &req.message).await?;
+    let started = state.services.start_reply_signed(&caller, id, &req.message).await?;
     Ok(sse(started.reply, 0))
 }
 

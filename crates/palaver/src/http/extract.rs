@@ -1,4 +1,4 @@
-//! Extractors whose rejections are problem+json, and `CurrentUser`.
+//! Extractors whose rejections are problem+json, and `CurrentUser` (with `Signed`, its first half).
 
 use std::marker::PhantomData;
 
@@ -10,7 +10,7 @@ use serde::de::{Deserialize, DeserializeOwned, Deserializer, MapAccess, Visitor,
 use super::AppState;
 use super::problem::ApiError;
 use crate::error::Error;
-use crate::service::Caller;
+use crate::service::{Caller, SignedCaller};
 
 /// A JSON object body as `T`. Through `axum::Json` alone serde would also read a struct from
 /// an array of its fields in order (`PATCH /rooms/{id}` with `[null, null]` was a no-op 200),
@@ -67,6 +67,20 @@ impl FromRequestParts<AppState> for CurrentUser {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let token = bearer_token(&parts.headers).ok_or(Error::Unauthorized("missing bearer token"))?;
         Ok(CurrentUser(state.services.authenticate(token).await?))
+    }
+}
+
+/// The caller of a valid access token whose account is not looked up yet: the handler
+/// must have the service check it (beside its own reads) before acting. A bad token is 401
+/// here, as with [`CurrentUser`].
+pub struct Signed(pub SignedCaller);
+
+impl FromRequestParts<AppState> for Signed {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let token = bearer_token(&parts.headers).ok_or(Error::Unauthorized("missing bearer token"))?;
+        Ok(Signed(state.services.verify_access(token)?))
     }
 }
 

@@ -15,6 +15,13 @@ pub trait Broker: Send + Sync {
     /// from the store (see `gaps`).
     fn publish(&self, envelope: Envelope);
 
+    /// Whether an event on `topic` can reach anyone: `false` lets a publisher skip encoding
+    /// it (an assistant reply streams thousands of chunks to an owner with no socket open).
+    fn listened(&self, topic: Topic) -> bool {
+        let _ = topic;
+        true
+    }
+
     /// Resolves once events published on any instance after it reach this one's subscribers
     /// of `topic` (call it after the hub has the subscriber). At once when the broker is
     /// down: then the catch-up after it returns covers what is missed.
@@ -56,5 +63,33 @@ impl InProcessBroker {
 impl Broker for InProcessBroker {
     fn publish(&self, envelope: Envelope) {
         self.hub.dispatch(&Arc::new(envelope));
+    }
+
+    fn listened(&self, topic: Topic) -> bool {
+        self.hub.has(topic)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::UserId;
+    use crate::realtime::{Outbox, Subscriber};
+
+    #[test]
+    fn a_topic_is_listened_to_while_a_session_is_attached() {
+        let hub = Arc::new(Hub::default());
+        let broker = InProcessBroker::new(hub.clone());
+        let (user, other) = (UserId::generate(), UserId::generate());
+        assert!(!broker.listened(Topic::User(user)), "nobody is attached yet");
+
+        let (outbox, _consumer, _kill) = Outbox::new(8);
+        let session = hub.new_session_id();
+        hub.attach(Subscriber { session, user, outbox });
+        assert!(broker.listened(Topic::User(user)));
+        assert!(!broker.listened(Topic::User(other)), "another user's topic has no session");
+
+        hub.detach(user, session);
+        assert!(!broker.listened(Topic::User(user)), "the last session is gone");
     }
 }

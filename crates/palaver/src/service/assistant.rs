@@ -11,7 +11,7 @@ use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 use super::conversations::chat_message;
-use super::{Caller, Services};
+use super::{Caller, Services, SignedCaller};
 use crate::assistant::llm::LlmClient;
 use crate::assistant::mcp::McpHub;
 use crate::assistant::replies::{Refusal, Replies, Reply};
@@ -49,9 +49,12 @@ pub struct Assistant {
 
 impl Assistant {
     pub(super) fn new(settings: AssistantSettings, services: &Services, shutdown: CancellationToken) -> Self {
-        let replies = Arc::new(Replies::default());
+        let replies = Arc::new(Replies::new(&shutdown));
         let broker = services.inner.broker.clone();
         let publish = Arc::new(move |owner: UserId, conversation: ConversationId, event: &wire::ReplyEvent| {
+            if !broker.listened(Topic::User(owner)) {
+                return;
+            }
             let frame = ServerEvent::assistant(conversation.into(), event.clone());
             super::events::publish(&*broker, Topic::User(owner), &frame, Control::None);
         });
@@ -120,6 +123,28 @@ impl Services {
 
     /// Stores the user's message and a running reply, and starts the reply's task.
     pub async fn start_reply(&self, caller: &Caller, id: ConversationId, message: &str) -> Result<Started> {
+        self.open_reply(caller, async { Ok(()) }, id, message).await
+    }
+
+    /// [`start_reply`](Self::start_reply) for a caller whose account is checked beside the
+    /// send's reads: a round trip less before the upstream is asked. Nothing is written
+    /// unless the check passes.
+    pub async fn start_reply_signed(
+        &self,
+        signed: &SignedCaller,
+        id: ConversationId,
+        message: &str,
+    ) -> Result<Started> {
+        self.open_reply(&signed.caller, self.check_account(signed), id, message).await
+    }
+
+    async fn open_reply(
+        &self,
+        caller: &Caller,
+        account: impl Future<Output = Result<()>>,
+        id: ConversationId,
+        message: &str,
+    ) -> Result<Started> {
         // The history is read beside the ownership check (both reads; it is dropped unread
         // when the conversation is not the caller's): one round trip less before the
         // upstream is asked.
@@ -131,11 +156,13 @@ impl Services {
                 None => Ok(None),
             }
         };
-        let (owned, earlier, running) = tokio::join!(
+        let (account, owned, earlier, running) = tokio::join!(
+            account,
             self.own_conversation(caller, id),
             self.store().recent_chat_messages(id, HISTORY_TURNS),
             running_elsewhere
         );
+        account?;
         owned?;
         let assistant = self.configured_assistant()?;
         if running?.is_some_and(|n| n >= assistant.max_running_per_user as i64) {

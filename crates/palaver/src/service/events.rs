@@ -11,6 +11,10 @@ use crate::store::{EventKind, MessageRow, Notified, RoomEvent};
 use crate::uploads::signed::UrlSigner;
 
 pub(crate) fn publish(broker: &dyn Broker, topic: Topic, event: &ServerEvent, control: Control) {
+    // A control still has work for the hub (a member who left) even with no subscriber.
+    if control == Control::None && !broker.listened(topic) {
+        return;
+    }
     broker.publish(Envelope::new(topic, event, control));
 }
 

@@ -29,7 +29,7 @@ use crate::realtime::{Broker, Hub, PresenceRegistry};
 use crate::store::DynStore;
 
 pub use assistant::{AssistantSettings, Started};
-pub use auth::LoginBy;
+pub use auth::{LoginBy, SignedCaller};
 pub use live::ResumePoint;
 pub use messages::{Draft, Posting};
 pub use readiness::{Dependency, Readiness, Writers};

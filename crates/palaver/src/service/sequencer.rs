@@ -208,7 +208,14 @@ impl Writer {
         let (items, replies): (Vec<_>, Vec<_>) = posts.drain(..).map(|p| ((p.message, p.notify), p.reply)).unzip();
         metrics::histogram!("palaver_post_batch_size").record(items.len() as f64);
         let stored = match self.breaker.check(Instant::now()) {
-            Ok(()) => self.store.post_batch(&items).await,
+            Ok(()) => {
+                // The store's share of a post's latency (a connection, the statements, the
+                // commit's flush): what an ack and every delivery wait for.
+                let started = Instant::now();
+                let stored = self.store.post_batch(&items).await;
+                metrics::histogram!("palaver_post_batch_seconds").record(started.elapsed().as_secs_f64());
+                stored
+            }
             Err(wait) => {
                 for reply in replies {
                     let _ = reply.send(Err(database_unavailable(wait)));

@@ -263,22 +263,23 @@ macro_rules! impl_conversation_store {
                 user: &$crate::store::ChatMessageRow,
                 reply: &$crate::store::ChatMessageRow,
             ) -> Result<(), $crate::store::Error> {
+                // One statement for both rows: every statement is a round trip (a thread
+                // hand-off on SQLite) on the way to the reply's first chunk.
                 let mut tx = self.write.begin().await?;
-                for row in [user, reply] {
-                    sqlx::query::<$db>(
-                        "INSERT INTO chat_messages (id, conversation_id, role, status, content, created_at, model_used)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                    )
-                    .bind(row.id)
-                    .bind(row.conversation_id)
-                    .bind(row.role)
-                    .bind(row.status)
-                    .bind(&row.content)
-                    .bind(row.created_at)
-                    .bind(&row.model_used)
-                    .execute(&mut *tx)
-                    .await?;
-                }
+                let mut insert = sqlx::QueryBuilder::<$db>::new(
+                    "INSERT INTO chat_messages (id, conversation_id, role, status, content, created_at, model_used) ",
+                );
+                insert.push_values([user, reply], |mut values, row| {
+                    values
+                        .push_bind(row.id)
+                        .push_bind(row.conversation_id)
+                        .push_bind(row.role)
+                        .push_bind(row.status)
+                        .push_bind(row.content.clone())
+                        .push_bind(row.created_at)
+                        .push_bind(row.model_used.clone());
+                });
+                insert.build().execute(&mut *tx).await?;
                 sqlx::query::<$db>(
                     "UPDATE conversations SET total_messages = total_messages + 2, updated_at = $2, activity = $3 WHERE id = $1",
                 )

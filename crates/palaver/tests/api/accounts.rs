@@ -75,6 +75,8 @@ async fn a_disabled_account_is_locked_out_at_once(app: TestApp) {
     // A second login: a second refresh family, which the disable must revoke too.
     let second = login(&app, &bob).await.expect_status(200);
     let second_refresh = second["refresh_token"].as_str().unwrap().to_owned();
+    let conversation = app.post(&bob, "/chat/conversations", json!({})).await.expect_status(201);
+    let stream = format!("/chat/conversations/{}/stream", conversation["id"].as_str().unwrap());
     assert_eq!(listed_status(&app, "bob").await, "active");
 
     palaver_user(&app, &["disable", "bob"]).await;
@@ -86,6 +88,9 @@ async fn a_disabled_account_is_locked_out_at_once(app: TestApp) {
     let path = format!("/rooms/{room_id}/messages");
     app.post(&bob, &path, json!({"content": "still here?"})).await.expect_problem(401, Some("unauthorized"));
     app.ws_refused(&format!("?token={}", bob.access_token), None, 401).await;
+    // The assistant's send checks the account beside its reads: refused all the same.
+    app.post(&bob, &stream, json!({"message": "hello?"})).await.expect_problem(401, Some("unauthorized"));
+    app.get(&bob, &format!("{stream}?message=hello")).await.expect_problem(401, Some("unauthorized"));
     for token in [&bob.refresh_token, &second_refresh] {
         refresh(&app, token).await.expect_problem(401, Some("unauthorized"));
     }
