@@ -2,9 +2,7 @@
 
 use sqlx::Postgres;
 use sqlx::postgres::{PgPool, PgPoolOptions};
-use uuid::Uuid;
 
-use super::messages::{ItemRow, MessageRow, NewMessage, NotifyPlan, Posted, message_sql, one_statement, outcomes};
 use super::{Error, PoolSettings, Store};
 
 pub struct PgStore {
@@ -21,54 +19,6 @@ impl PgStore {
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
         Ok(Self { write: pool.clone(), read: pool })
-    }
-}
-
-impl PgStore {
-    /// `post_batch` in one statement when the batch allows it (`messages::one_statement`);
-    /// `None`: the general path must store it (nothing was written).
-    async fn post_batch_at_once(
-        &self,
-        items: &[(NewMessage, NotifyPlan)],
-    ) -> Result<Option<Vec<Option<Posted>>>, Error> {
-        let Some(room) = one_statement::eligible(items) else {
-            return Ok(None);
-        };
-        let messages = || items.iter().map(|(msg, _)| msg);
-        let stored = sqlx::query_as::<_, ItemRow>(one_statement::SQL)
-            .bind(room)
-            .bind(messages().map(|m| Uuid::from(m.id)).collect::<Vec<_>>())
-            .bind(messages().map(|m| Uuid::from(m.author_id)).collect::<Vec<_>>())
-            .bind(messages().map(|m| m.kind).collect::<Vec<_>>())
-            .bind(messages().map(|m| m.content.as_str()).collect::<Vec<_>>())
-            .bind(messages().map(|m| m.attachment.map(|a| Uuid::from(a.upload_id))).collect::<Vec<_>>())
-            .bind(messages().map(|m| m.client_msg_id.as_deref()).collect::<Vec<_>>())
-            .bind(messages().map(|m| m.created_at).collect::<Vec<_>>())
-            .fetch_all(&self.write)
-            .await
-            .map_err(Error::from);
-        let rows = match stored {
-            Ok(rows) => rows,
-            Err(e) if e.is_row_error() => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        let retried: Vec<Uuid> = rows.iter().filter_map(|row| row.earlier.map(Uuid::from)).collect();
-        let earlier = if retried.is_empty() {
-            vec![]
-        } else {
-            sqlx::query_as::<_, MessageRow>(concat!(message_sql!(), " WHERE m.id = ANY($1)"))
-                .bind(retried)
-                .fetch_all(&self.read)
-                .await?
-        };
-        // The new messages are committed: a mismatch here must not send the batch down the
-        // general path, which would store the unkeyed ones twice.
-        let slots =
-            (rows.len() == items.len()).then(|| one_statement::slots(&rows, earlier)).flatten().ok_or_else(|| {
-                Error::Database(sqlx::Error::Protocol("the batch statement's rows do not match its items".into()))
-            })?;
-        let notified = items.iter().map(|_| Vec::new()).collect();
-        Ok(Some(outcomes(items, slots, notified)))
     }
 }
 

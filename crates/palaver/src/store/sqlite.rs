@@ -102,17 +102,6 @@ impl Store for SqliteStore {
     }
 }
 
-impl SqliteStore {
-    /// SQLite cannot modify rows inside a `WITH`: every batch takes the general path.
-    #[allow(clippy::unused_async)]
-    async fn post_batch_at_once(
-        &self,
-        _items: &[(super::messages::NewMessage, super::messages::NotifyPlan)],
-    ) -> Result<Option<Vec<Option<super::messages::Posted>>>, Error> {
-        Ok(None)
-    }
-}
-
 super::users::impl_user_store!(SqliteStore, Sqlite);
 super::tokens::impl_token_store!(SqliteStore, Sqlite);
 super::rooms::impl_room_store!(SqliteStore, Sqlite);

@@ -10,12 +10,10 @@ use crate::domain::{MessageId, MessageKind, NotificationKind, RoomId, UploadId, 
 use crate::uploads::image::ImageFormat;
 
 mod history;
-pub(crate) mod one_statement;
 mod plan;
 mod write;
 
 pub(crate) use history::{EventRow, impl_history_store};
-pub(crate) use one_statement::ItemRow;
 pub(crate) use plan::{BatchPlan, Slot, outcomes};
 pub(crate) use write::impl_message_writes;
 

@@ -1,6 +1,5 @@
-//! Writing room events: posts (in batches, planned by `plan`; on PostgreSQL the common
-//! batch in one statement, `one_statement`), edits and deletes. Each takes its seq from the
-//! room row in the same transaction, so seqs are gapless.
+//! Writing room events: posts (in batches, planned by `plan`), edits and deletes. Each
+//! takes its seq from the room row in the same transaction, so seqs are gapless.
 
 macro_rules! impl_message_writes {
     ($store:ty, $db:ty) => {
@@ -136,9 +135,6 @@ macro_rules! impl_message_writes {
                 items: &[($crate::store::NewMessage, $crate::store::NotifyPlan)],
             ) -> Result<Vec<Option<$crate::store::Posted>>, $crate::store::Error> {
                 use $crate::store::messages::{BatchPlan, Slot};
-                if let Some(posted) = self.post_batch_at_once(items).await? {
-                    return Ok(posted);
-                }
                 let plan = BatchPlan::new(items);
                 let mut tx = self.write.begin().await?;
                 // One bump per room for all its candidates. It locks the room row
