@@ -65,7 +65,7 @@ pub async fn messages(
     responses((status = 201, body = SendChatResponse), Unauthorized, NotFound, Conflict, JsonBody, RateLimited, Unavailable))]
 pub async fn send(
     State(state): State<AppState>,
-    CurrentUser(caller): CurrentUser,
+    Signed(caller): Signed,
     Path(id): Path<ConversationId>,
     Json(req): Json<SendChatRequest>,
 ) -> Result<(StatusCode, axum::Json<SendChatResponse>), ApiError> {

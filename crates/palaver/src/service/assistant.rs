@@ -229,11 +229,11 @@ impl Services {
     /// runs in its own task and is stored anyway).
     pub async fn send_chat(
         &self,
-        caller: &Caller,
+        caller: &SignedCaller,
         id: ConversationId,
         message: &str,
     ) -> Result<wire::SendChatResponse> {
-        let started = self.start_reply(caller, id, message).await?;
+        let started = self.start_reply_signed(caller, id, message).await?;
         started.reply.wait_ended().await;
         let stored = self.store().chat_message(id, started.reply.message).await?.ok_or(Error::NotFound("message"))?;
         Ok(wire::SendChatResponse { user_message: started.user_message, assistant_message: chat_message(stored) })

@@ -91,6 +91,8 @@ async fn a_disabled_account_is_locked_out_at_once(app: TestApp) {
     // The assistant's send checks the account beside its reads: refused all the same.
     app.post(&bob, &stream, json!({"message": "hello?"})).await.expect_problem(401, Some("unauthorized"));
     app.get(&bob, &format!("{stream}?message=hello")).await.expect_problem(401, Some("unauthorized"));
+    let send = stream.replace("/stream", "/messages");
+    app.post(&bob, &send, json!({"message": "hello?"})).await.expect_problem(401, Some("unauthorized"));
     for token in [&bob.refresh_token, &second_refresh] {
         refresh(&app, token).await.expect_problem(401, Some("unauthorized"));
     }
