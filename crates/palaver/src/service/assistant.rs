@@ -21,7 +21,7 @@ use crate::clock;
 use crate::domain::{ChatMessageId, ChatRole, ChatStatus, ChatText, ConversationId, UserId};
 use crate::error::{Error, Result};
 use crate::ratelimit::SharedRateLimit;
-use crate::realtime::{Control, Topic};
+use crate::realtime::Topic;
 use crate::store::ChatMessageRow;
 
 /// Turns of history read to build a prompt (the token budget then decides how many go).
@@ -52,11 +52,9 @@ impl Assistant {
         let replies = Arc::new(Replies::new(&shutdown));
         let broker = services.inner.broker.clone();
         let publish = Arc::new(move |owner: UserId, conversation: ConversationId, event: &wire::ReplyEvent| {
-            if !broker.listened(Topic::User(owner)) {
-                return;
-            }
-            let frame = ServerEvent::assistant(conversation.into(), event.clone());
-            super::events::publish(&*broker, Topic::User(owner), &frame, Control::None);
+            super::events::publish_built(&*broker, Topic::User(owner), || {
+                ServerEvent::assistant(conversation.into(), event.clone())
+            });
         });
         let cluster = services.inner.cluster.as_ref().map(|c| ReplyCluster {
             instances: c.instances.clone(),

@@ -11,11 +11,21 @@ use crate::store::{EventKind, MessageRow, Notified, RoomEvent};
 use crate::uploads::signed::UrlSigner;
 
 pub(crate) fn publish(broker: &dyn Broker, topic: Topic, event: &ServerEvent, control: Control) {
+    publish_envelope(broker, topic, control, || Envelope::new(topic, event, control));
+}
+
+/// [`publish`] for an event built only if someone can receive it (an assistant reply's
+/// chunks, most of which no socket is open for).
+pub(crate) fn publish_built(broker: &dyn Broker, topic: Topic, event: impl FnOnce() -> ServerEvent) {
+    publish_envelope(broker, topic, Control::None, || Envelope::new(topic, &event(), Control::None));
+}
+
+fn publish_envelope(broker: &dyn Broker, topic: Topic, control: Control, envelope: impl FnOnce() -> Envelope) {
     // A control still has work for the hub (a member who left) even with no subscriber.
     if control == Control::None && !broker.listened(topic) {
         return;
     }
-    broker.publish(Envelope::new(topic, event, control));
+    broker.publish(envelope());
 }
 
 /// Pushes freshly written notifications to their users' sessions.
