@@ -20,7 +20,10 @@ use crate::http::{self, AppState};
 use crate::realtime::redis::{InstanceRegistry, RedisBroker};
 use crate::realtime::{self, Hub, InProcessBroker, Interest};
 use crate::server::{self, ConnectionLimits};
-use crate::service::{self, Services};
+use crate::service::{
+    self, Accounts, AccountsSettings, Assistant, Heartbeat, Messages, MessagesSettings, Notifications, Presence,
+    Publisher, Readiness, Rooms, Services, UploadSettings, Uploads,
+};
 use crate::store;
 use crate::uploads::blobs::{BlobStore, LocalBlobs, PgBlobs};
 use crate::uploads::signed::UrlSigner;
@@ -49,12 +52,32 @@ pub async fn services(config: &Config) -> anyhow::Result<Services> {
         .await
         .with_context(|| format!("opening the {} database", url.split(':').next().unwrap_or("")))?;
     let secret = secret::load_or_create(config.jwt_secret.as_deref(), &config.data_dir)?;
-    let jwt = JwtKeys::new(&secret, config.auth.access_ttl_secs);
-    let settings = service::Settings {
-        refresh_ttl_secs: config.auth.refresh_ttl_secs,
-        passwords: Passwords::per_core(Duration::from_millis(config.auth.hash_wait_ms))
-            .context("starting the password hashers")?,
-        presence_grace: Duration::from_millis(config.ws.presence_grace_ms),
+    let service::FanOut { hub, broker, cluster, stop } = fan_out(config)?;
+    let cluster = cluster.map(Arc::new);
+    let redis = cluster.as_deref().map(|c| &c.redis);
+    // Each area's handle, built after those it uses.
+    let publisher = Publisher::new(broker, stop);
+    let presence = Presence::new(
+        store.clone(),
+        publisher.clone(),
+        cluster.as_ref().map(|c| c.instances.clone()),
+        Duration::from_millis(config.ws.presence_grace_ms),
+    );
+    let accounts = Accounts::new(
+        store.clone(),
+        AccountsSettings {
+            jwt: JwtKeys::new(&secret, config.auth.access_ttl_secs),
+            passwords: Passwords::per_core(Duration::from_millis(config.auth.hash_wait_ms))
+                .context("starting the password hashers")?,
+            refresh_ttl: time::Duration::seconds(config.auth.refresh_ttl_secs as i64),
+        },
+        presence.clone(),
+        hub.clone(),
+    );
+    let uploads = Uploads::new(store.clone(), upload_settings(config, &store, &secret)?, redis)
+        .context("starting the image decoders")?;
+    let rooms = Rooms::new(store.clone(), publisher.clone(), accounts.clone(), presence.clone());
+    let messages_settings = MessagesSettings {
         // SQLite has one writer; PostgreSQL commits several rooms' batches side by side.
         write_shards: if store.backend() == "sqlite" {
             1
@@ -63,20 +86,49 @@ pub async fn services(config: &Config) -> anyhow::Result<Services> {
         },
         writes_per_sec: config.limits.writes_per_sec,
         write_burst: config.limits.write_burst,
-        uploads: service::UploadSettings {
-            blobs: blob_store(config, &store)?,
-            signer: UrlSigner::new(&secret, config.uploads.url_ttl_secs),
-            max_bytes: config.uploads.max_bytes,
-            max_pixels: config.uploads.max_pixels,
-            per_minute: config.uploads.per_minute,
-            bytes_per_day: config.uploads.bytes_per_day,
-            decoders: config.uploads.decoders,
-            max_in_flight: config.uploads.max_in_flight,
-            unattached_ttl: Duration::from_secs(config.uploads.unattached_ttl_secs),
-        },
-        assistant: assistant_settings(config)?,
     };
-    Services::new(store, jwt, settings, fan_out(config)?).context("starting the services")
+    let messages = Messages::new(
+        store.clone(),
+        rooms.clone(),
+        uploads.clone(),
+        publisher.clone(),
+        hub.clone(),
+        messages_settings,
+        redis,
+    );
+    let assistant =
+        Assistant::new(store.clone(), accounts.clone(), &publisher, cluster.clone(), assistant_settings(config)?);
+    if let Some(cluster) = &cluster {
+        Heartbeat::start(cluster.instances.clone(), store.clone(), &presence, &assistant);
+    }
+    Ok(Services {
+        notifications: Notifications::new(store.clone()),
+        readiness: Readiness::new(store.clone(), publisher.clone(), messages.clone()),
+        accounts,
+        rooms,
+        messages,
+        presence,
+        uploads,
+        assistant,
+        publisher,
+        hub,
+        store,
+        cluster,
+    })
+}
+
+fn upload_settings(config: &Config, store: &store::DynStore, secret: &[u8]) -> anyhow::Result<UploadSettings> {
+    Ok(UploadSettings {
+        blobs: blob_store(config, store)?,
+        signer: UrlSigner::new(secret, config.uploads.url_ttl_secs),
+        max_bytes: config.uploads.max_bytes,
+        max_pixels: config.uploads.max_pixels,
+        per_minute: config.uploads.per_minute,
+        bytes_per_day: config.uploads.bytes_per_day,
+        decoders: config.uploads.decoders,
+        max_in_flight: config.uploads.max_in_flight,
+        unattached_ttl: Duration::from_secs(config.uploads.unattached_ttl_secs),
+    })
 }
 
 /// In-process delivery, or Redis between instances when `redis_url` is set (the broker's
@@ -142,12 +194,12 @@ impl Application {
         let services = services(&config).await?;
         // No reply outlives the server that ran it: what a crash left running ends here
         // (only when serving: `palaver user ...` beside a running server must not).
-        let interrupted = services.end_orphaned_replies().await.context("ending interrupted replies")?;
+        let interrupted = services.assistant.end_orphaned_replies().await.context("ending interrupted replies")?;
         if interrupted > 0 {
             tracing::info!(interrupted, "marked assistant replies left running by the last run as interrupted");
         }
         let listener = TcpListener::bind(config.bind).await.with_context(|| format!("binding {}", config.bind))?;
-        let ws = WsRuntime::new(config.ws.clone());
+        let ws = WsRuntime::new(&services, config.ws.clone());
         let state = AppState { services: services.clone(), metrics: http::metrics_handle(), ws: ws.clone() };
         let router = http::router(state, &config.limits, config.uploads.max_bytes);
         let connections = ConnectionLimits {
@@ -178,16 +230,16 @@ impl Application {
         let signal = async move {
             shutdown.await;
             // Upgraded sockets are not HTTP requests that graceful shutdown waits for.
-            ws.going_away(services.hub());
+            ws.going_away(&services.hub);
             // Running replies end now, as interrupted: their SSE streams are requests that
             // graceful shutdown would otherwise wait out to the replies' ends.
-            services.stop_replies();
+            services.assistant.stop_replies();
         };
         server::serve(self.listener, self.router, self.connections, signal).await;
         // ... and are stored with the part so far before the process exits.
-        self.services.interrupt_replies(Duration::from_secs(5)).await;
-        self.ws.close_all(self.services.hub(), Duration::from_secs(5)).await;
-        self.services.leave_cluster().await;
+        self.services.assistant.interrupt_replies(Duration::from_secs(5)).await;
+        self.ws.close_all(&self.services.hub, Duration::from_secs(5)).await;
+        self.services.presence.leave_cluster().await;
         Ok(())
     }
 }

@@ -61,7 +61,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve => serve(config).await,
         Command::Migrate => {
             let services = app::services(&config).await?;
-            println!("migrations applied ({})", services.store().backend());
+            println!("migrations applied ({})", services.store.backend());
             Ok(())
         }
         Command::User(command) => user(config, command).await,
@@ -119,12 +119,12 @@ async fn user(config: Config, command: UserCommand) -> anyhow::Result<()> {
     match command {
         UserCommand::Create { username, email, password } => {
             let password = password_or_stdin(password)?;
-            let user = services.create_user(&username, &email, &password).await.map_err(describe)?;
+            let user = services.accounts.create_user(&username, &email, &password).await.map_err(describe)?;
             println!("created {} ({})", user.username, user.id);
         }
         UserCommand::List => {
             let rfc3339 = &time::format_description::well_known::Rfc3339;
-            for u in services.list_users().await.map_err(describe)? {
+            for u in services.accounts.list_users().await.map_err(describe)? {
                 let created = u.created_at.format(rfc3339)?;
                 let status = match u.disabled_at {
                     Some(at) => format!("disabled since {}", at.format(rfc3339)?),
@@ -135,15 +135,15 @@ async fn user(config: Config, command: UserCommand) -> anyhow::Result<()> {
         }
         UserCommand::SetPassword { username, password } => {
             let password = password_or_stdin(password)?;
-            services.set_password(&username, &password).await.map_err(describe)?;
+            services.accounts.set_password(&username, &password).await.map_err(describe)?;
             println!("password changed for {username}");
         }
         UserCommand::Disable { username } => {
-            let user = services.disable_user(&username).await.map_err(describe)?;
+            let user = services.accounts.disable_user(&username).await.map_err(describe)?;
             println!("disabled {}: tokens revoked; running servers close its sockets within seconds", user.username);
         }
         UserCommand::Enable { username } => {
-            let user = services.enable_user(&username).await.map_err(describe)?;
+            let user = services.accounts.enable_user(&username).await.map_err(describe)?;
             println!("enabled {}: it can log in again", user.username);
         }
     }

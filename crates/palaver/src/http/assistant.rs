@@ -16,7 +16,6 @@ use palaver_protocol::{
     ReplyEvent, SendChatRequest, SendChatResponse, StreamQuery,
 };
 
-use super::AppState;
 use super::extract::{CurrentUser, Json, Path, Query, Signed};
 use super::openapi::{
     Conflict, JsonBody, NotFound, QueryString, RateLimited, Unauthorized, Unavailable, ValidationFailed,
@@ -25,38 +24,39 @@ use super::problem::ApiError;
 use crate::assistant::replies::Reply;
 use crate::domain::{ChatMessageId, ConversationId, LastEventId};
 use crate::error::Error;
+use crate::service::Assistant;
 
 #[utoipa::path(get, path = "/chat/conversations", tag = "assistant", security(("bearer" = [])), params(OffsetQuery),
     responses((status = 200, body = ConversationPage), Unauthorized, QueryString, Unavailable))]
 pub async fn list(
-    State(state): State<AppState>,
+    State(assistant): State<Assistant>,
     CurrentUser(caller): CurrentUser,
     Query(query): Query<OffsetQuery>,
 ) -> Result<axum::Json<ConversationPage>, ApiError> {
-    Ok(axum::Json(state.services.conversations(&caller, query).await?))
+    Ok(axum::Json(assistant.conversations(&caller, query).await?))
 }
 
 #[utoipa::path(post, path = "/chat/conversations", tag = "assistant", security(("bearer" = [])),
     request_body = CreateConversationRequest,
     responses((status = 201, body = Conversation), Unauthorized, JsonBody, Unavailable))]
 pub async fn create(
-    State(state): State<AppState>,
+    State(assistant): State<Assistant>,
     CurrentUser(caller): CurrentUser,
     Json(req): Json<CreateConversationRequest>,
 ) -> Result<(StatusCode, axum::Json<Conversation>), ApiError> {
-    Ok((StatusCode::CREATED, axum::Json(state.services.create_conversation(&caller, req).await?)))
+    Ok((StatusCode::CREATED, axum::Json(assistant.create_conversation(&caller, req).await?)))
 }
 
 #[utoipa::path(get, path = "/chat/conversations/{id}/messages", tag = "assistant", security(("bearer" = [])),
     params(("id" = Uuid, Path), OffsetQuery),
     responses((status = 200, body = ChatMessagePage), Unauthorized, NotFound, QueryString, Unavailable))]
 pub async fn messages(
-    State(state): State<AppState>,
+    State(assistant): State<Assistant>,
     CurrentUser(caller): CurrentUser,
     Path(id): Path<ConversationId>,
     Query(query): Query<OffsetQuery>,
 ) -> Result<axum::Json<ChatMessagePage>, ApiError> {
-    Ok(axum::Json(state.services.conversation_messages(&caller, id, query).await?))
+    Ok(axum::Json(assistant.conversation_messages(&caller, id, query).await?))
 }
 
 /// Sends a message and answers once the whole reply is stored.
@@ -64,24 +64,24 @@ pub async fn messages(
     params(("id" = Uuid, Path)), request_body = SendChatRequest,
     responses((status = 201, body = SendChatResponse), Unauthorized, NotFound, Conflict, JsonBody, RateLimited, Unavailable))]
 pub async fn send(
-    State(state): State<AppState>,
+    State(assistant): State<Assistant>,
     Signed(caller): Signed,
     Path(id): Path<ConversationId>,
     Json(req): Json<SendChatRequest>,
 ) -> Result<(StatusCode, axum::Json<SendChatResponse>), ApiError> {
-    Ok((StatusCode::CREATED, axum::Json(state.services.send_chat(&caller, id, &req.message).await?)))
+    Ok((StatusCode::CREATED, axum::Json(assistant.send_chat(&caller, id, &req.message).await?)))
 }
 
 #[utoipa::path(patch, path = "/chat/conversations/{id}/title", tag = "assistant", security(("bearer" = [])),
     params(("id" = Uuid, Path)), request_body = RenameConversationRequest,
     responses((status = 200, body = Conversation), Unauthorized, NotFound, JsonBody, Unavailable))]
 pub async fn rename(
-    State(state): State<AppState>,
+    State(assistant): State<Assistant>,
     CurrentUser(caller): CurrentUser,
     Path(id): Path<ConversationId>,
     Json(req): Json<RenameConversationRequest>,
 ) -> Result<axum::Json<Conversation>, ApiError> {
-    Ok(axum::Json(state.services.rename_conversation(&caller, id, &req.title).await?))
+    Ok(axum::Json(assistant.rename_conversation(&caller, id, &req.title).await?))
 }
 
 /// Soft delete: afterwards the conversation is 404 everywhere.
@@ -89,11 +89,11 @@ pub async fn rename(
     params(("id" = Uuid, Path)),
     responses((status = 204, description = "deleted"), Unauthorized, NotFound, Unavailable))]
 pub async fn delete(
-    State(state): State<AppState>,
+    State(assistant): State<Assistant>,
     CurrentUser(caller): CurrentUser,
     Path(id): Path<ConversationId>,
 ) -> Result<StatusCode, ApiError> {
-    state.services.delete_conversation(&caller, id).await?;
+    assistant.delete_conversation(&caller, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -102,11 +102,11 @@ pub async fn delete(
     params(("id" = Uuid, Path)),
     responses((status = 204, description = "the reply is stopping"), Unauthorized, NotFound, Conflict, Unavailable))]
 pub async fn cancel(
-    State(state): State<AppState>,
+    State(assistant): State<Assistant>,
     CurrentUser(caller): CurrentUser,
     Path(id): Path<ConversationId>,
 ) -> Result<StatusCode, ApiError> {
-    state.services.cancel_reply(&caller, id).await?;
+    assistant.cancel_reply(&caller, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -116,12 +116,12 @@ pub async fn cancel(
     responses((status = 200, description = "the reply's events", content_type = "text/event-stream"),
         Unauthorized, NotFound, Conflict, QueryString, RateLimited, Unavailable))]
 pub async fn stream_get(
-    State(state): State<AppState>,
+    State(assistant): State<Assistant>,
     Signed(caller): Signed,
     Path(id): Path<ConversationId>,
     Query(query): Query<StreamQuery>,
 ) -> Result<Response, ApiError> {
-    let started = state.services.start_reply_signed(&caller, id, &query.message).await?;
+    let started = assistant.start_reply_signed(&caller, id, &query.message).await?;
     Ok(sse(started.reply, 0))
 }
 
@@ -131,12 +131,12 @@ pub async fn stream_get(
     responses((status = 200, description = "the reply's events", content_type = "text/event-stream"),
         Unauthorized, NotFound, Conflict, JsonBody, RateLimited, Unavailable))]
 pub async fn stream_post(
-    State(state): State<AppState>,
+    State(assistant): State<Assistant>,
     Signed(caller): Signed,
     Path(id): Path<ConversationId>,
     Json(req): Json<SendChatRequest>,
 ) -> Result<Response, ApiError> {
-    let started = state.services.start_reply_signed(&caller, id, &req.message).await?;
+    let started = assistant.start_reply_signed(&caller, id, &req.message).await?;
     Ok(sse(started.reply, 0))
 }
 
@@ -147,14 +147,14 @@ pub async fn stream_post(
     responses((status = 200, description = "the reply's events", content_type = "text/event-stream"),
         Unauthorized, NotFound, ValidationFailed, Unavailable))]
 pub async fn resume(
-    State(state): State<AppState>,
+    State(assistant): State<Assistant>,
     CurrentUser(caller): CurrentUser,
     Path((id, message_id)): Path<(ConversationId, ChatMessageId)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let header = headers.get("last-event-id").map(|v| v.to_str().map_err(drop));
     let LastEventId(after) = LastEventId::parse(header).map_err(|e| Error::Validation(vec![e]))?;
-    let reply = state.services.follow_reply(&caller, id, message_id).await?;
+    let reply = assistant.follow_reply(&caller, id, message_id).await?;
     Ok(sse(reply, after))
 }
 

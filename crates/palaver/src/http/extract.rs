@@ -2,15 +2,14 @@
 
 use std::marker::PhantomData;
 
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use serde::de::{Deserialize, DeserializeOwned, Deserializer, MapAccess, Visitor, value::MapAccessDeserializer};
 
-use super::AppState;
 use super::problem::ApiError;
 use crate::error::Error;
-use crate::service::{Caller, SignedCaller};
+use crate::service::{Accounts, Caller, SignedCaller};
 
 /// A JSON object body as `T`. Through `axum::Json` alone serde would also read a struct from
 /// an array of its fields in order (`PATCH /rooms/{id}` with `[null, null]` was a no-op 200),
@@ -61,12 +60,15 @@ pub struct Query<T>(pub T);
 /// enabled account; 401 otherwise.
 pub struct CurrentUser(pub Caller);
 
-impl FromRequestParts<AppState> for CurrentUser {
+impl<S: Send + Sync> FromRequestParts<S> for CurrentUser
+where
+    Accounts: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let token = bearer_token(&parts.headers).ok_or(Error::Unauthorized("missing bearer token"))?;
-        Ok(CurrentUser(state.services.authenticate(token).await?))
+        Ok(CurrentUser(Accounts::from_ref(state).authenticate(token).await?))
     }
 }
 
@@ -75,12 +77,15 @@ impl FromRequestParts<AppState> for CurrentUser {
 /// here, as with [`CurrentUser`].
 pub struct Signed(pub SignedCaller);
 
-impl FromRequestParts<AppState> for Signed {
+impl<S: Send + Sync> FromRequestParts<S> for Signed
+where
+    Accounts: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let token = bearer_token(&parts.headers).ok_or(Error::Unauthorized("missing bearer token"))?;
-        Ok(Signed(state.services.verify_access(token)?))
+        Ok(Signed(Accounts::from_ref(state).verify_access(token)?))
     }
 }
 

@@ -2,22 +2,22 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use palaver_protocol::{EditMessageRequest, HistoryQuery, Message, MessagePage, PostMessageRequest, ReadRequest};
 
-use super::AppState;
 use super::extract::{CurrentUser, Json, Path, Query};
 use super::openapi::{Conflict, Forbidden, JsonBody, NotFound, QueryString, RateLimited, Unauthorized, Unavailable};
 use super::problem::ApiError;
 use crate::domain::{MessageId, RoomId};
+use crate::service::Messages;
 
 #[utoipa::path(get, path = "/rooms/{id}/messages", tag = "messages", security(("bearer" = [])),
     params(("id" = Uuid, Path), HistoryQuery),
     responses((status = 200, body = MessagePage), Unauthorized, Forbidden, NotFound, QueryString, Unavailable))]
 pub async fn history(
-    State(state): State<AppState>,
+    State(messages): State<Messages>,
     CurrentUser(caller): CurrentUser,
     Path(id): Path<RoomId>,
     Query(query): Query<HistoryQuery>,
 ) -> Result<axum::Json<MessagePage>, ApiError> {
-    Ok(axum::Json(state.services.history(&caller, id, query).await?))
+    Ok(axum::Json(messages.history(&caller, id, query).await?))
 }
 
 /// 201 with the stored message; a retry with the same `client_msg_id` gets the same one.
@@ -25,12 +25,12 @@ pub async fn history(
     params(("id" = Uuid, Path)), request_body = PostMessageRequest,
     responses((status = 201, body = Message), Unauthorized, Forbidden, NotFound, JsonBody, RateLimited, Unavailable))]
 pub async fn post(
-    State(state): State<AppState>,
+    State(messages): State<Messages>,
     CurrentUser(caller): CurrentUser,
     Path(id): Path<RoomId>,
     Json(req): Json<PostMessageRequest>,
 ) -> Result<(StatusCode, axum::Json<Message>), ApiError> {
-    let (message, _created) = state.services.post_message(&caller, id, req).await?;
+    let (message, _created) = messages.post(&caller, id, req).await?;
     Ok((StatusCode::CREATED, axum::Json(message)))
 }
 
@@ -39,12 +39,12 @@ pub async fn post(
     responses((status = 200, body = Message), Unauthorized, Forbidden, NotFound, Conflict, JsonBody, RateLimited,
         Unavailable))]
 pub async fn edit(
-    State(state): State<AppState>,
+    State(messages): State<Messages>,
     CurrentUser(caller): CurrentUser,
     Path((id, message_id)): Path<(RoomId, MessageId)>,
     Json(req): Json<EditMessageRequest>,
 ) -> Result<axum::Json<Message>, ApiError> {
-    Ok(axum::Json(state.services.edit_message(&caller, id, message_id, &req.content).await?))
+    Ok(axum::Json(messages.edit_message(&caller, id, message_id, &req.content).await?))
 }
 
 #[utoipa::path(delete, path = "/rooms/{id}/messages/{message_id}", tag = "messages", security(("bearer" = [])),
@@ -52,11 +52,11 @@ pub async fn edit(
     responses((status = 204, description = "deleted, or already deleted"), Unauthorized, Forbidden, NotFound,
         RateLimited, Unavailable))]
 pub async fn delete(
-    State(state): State<AppState>,
+    State(messages): State<Messages>,
     CurrentUser(caller): CurrentUser,
     Path((id, message_id)): Path<(RoomId, MessageId)>,
 ) -> Result<StatusCode, ApiError> {
-    state.services.delete_message(&caller, id, message_id).await?;
+    messages.delete_message(&caller, id, message_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -65,11 +65,11 @@ pub async fn delete(
     responses((status = 204, description = "the read marker moved or stayed"), Unauthorized, Forbidden, NotFound,
         JsonBody, Unavailable))]
 pub async fn read(
-    State(state): State<AppState>,
+    State(messages): State<Messages>,
     CurrentUser(caller): CurrentUser,
     Path(id): Path<RoomId>,
     Json(req): Json<ReadRequest>,
 ) -> Result<StatusCode, ApiError> {
-    state.services.mark_read(&caller, id, req.seq).await?;
+    messages.mark_read(&caller, id, req.seq).await?;
     Ok(StatusCode::NO_CONTENT)
 }

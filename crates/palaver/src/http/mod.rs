@@ -20,7 +20,7 @@ mod ws;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, FromRef};
 use metrics_exporter_prometheus::PrometheusHandle;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -29,17 +29,45 @@ use utoipa_axum::routes;
 
 use crate::config::LimitsConfig;
 use crate::ratelimit::SharedRateLimit;
-use crate::service::Services;
+use crate::service::{Accounts, Assistant, Messages, Notifications, Readiness, Rooms, Services, Uploads};
 
 pub use extract::{CurrentUser, bearer_token};
 pub use head_limit::MAX_HEADER_FIELDS;
 pub use observe::metrics_handle;
 
+/// What the router holds. A handler names the handles it uses (`State<Rooms>`), taken
+/// from here.
 #[derive(Clone)]
 pub struct AppState {
     pub services: Services,
     pub metrics: PrometheusHandle,
     pub ws: Arc<crate::ws::WsRuntime>,
+}
+
+macro_rules! handles_from_state {
+    ($($handle:ty => $field:ident),* $(,)?) => {
+        $(impl FromRef<AppState> for $handle {
+            fn from_ref(state: &AppState) -> Self {
+                state.services.$field.clone()
+            }
+        })*
+    };
+}
+
+handles_from_state! {
+    Accounts => accounts,
+    Rooms => rooms,
+    Messages => messages,
+    Notifications => notifications,
+    Uploads => uploads,
+    Assistant => assistant,
+    Readiness => readiness,
+}
+
+impl FromRef<AppState> for PrometheusHandle {
+    fn from_ref(state: &AppState) -> Self {
+        state.metrics.clone()
+    }
 }
 
 #[derive(OpenApi)]

@@ -4,8 +4,8 @@ use axum::response::IntoResponse;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::AppState;
-use crate::service::{Dependency, Readiness, Writers};
+use crate::service::{Dependencies, Dependency, Readiness, Writers};
+use metrics_exporter_prometheus::PrometheusHandle;
 
 #[utoipa::path(get, path = "/healthz", tag = "ops",
     responses((status = 200, description = "the process is up", body = String, content_type = "text/plain")))]
@@ -50,8 +50,8 @@ enum WritersCheck {
     Stopped,
 }
 
-impl From<Readiness> for ReadinessReport {
-    fn from(r: Readiness) -> Self {
+impl From<Dependencies> for ReadinessReport {
+    fn from(r: Dependencies) -> Self {
         let dependency = |d| match d {
             Dependency::Ok => DependencyCheck::Ok,
             Dependency::Unavailable => DependencyCheck::Unavailable,
@@ -71,13 +71,13 @@ impl From<Readiness> for ReadinessReport {
 #[utoipa::path(get, path = "/readyz", tag = "ops",
     responses((status = 200, description = "every check is ok", body = ReadinessReport),
               (status = 503, description = "a check failed; the body says which", body = ReadinessReport)))]
-pub async fn readyz(State(state): State<AppState>) -> (StatusCode, axum::Json<ReadinessReport>) {
-    let readiness = state.services.readiness().await;
+pub async fn readyz(State(readiness): State<Readiness>) -> (StatusCode, axum::Json<ReadinessReport>) {
+    let readiness = readiness.check().await;
     let status = if readiness.is_ready() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, axum::Json(readiness.into()))
 }
 
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    state.metrics.run_upkeep();
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
+pub async fn metrics(State(metrics): State<PrometheusHandle>) -> impl IntoResponse {
+    metrics.run_upkeep();
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], metrics.render())
 }

@@ -5,97 +5,89 @@ use palaver_protocol::{
     SetRoleRequest, UpdateRoomRequest,
 };
 
-use super::AppState;
 use super::extract::{CurrentUser, Json, Path, Query};
 use super::openapi::{Conflict, Forbidden, JsonBody, NotFound, QueryString, Unauthorized, Unavailable};
 use super::problem::ApiError;
 use crate::domain::{RoomId, UserId};
+use crate::service::Rooms;
 
 type Reply<T> = Result<axum::Json<T>, ApiError>;
 
 #[utoipa::path(post, path = "/rooms", tag = "rooms", security(("bearer" = [])), request_body = CreateRoomRequest,
     responses((status = 201, body = Room), Unauthorized, JsonBody, Unavailable))]
 pub async fn create(
-    State(state): State<AppState>,
+    State(rooms): State<Rooms>,
     CurrentUser(caller): CurrentUser,
     Json(req): Json<CreateRoomRequest>,
 ) -> Result<(StatusCode, axum::Json<Room>), ApiError> {
-    Ok((StatusCode::CREATED, axum::Json(state.services.create_room(&caller, req).await?)))
+    Ok((StatusCode::CREATED, axum::Json(rooms.create_room(&caller, req).await?)))
 }
 
 #[utoipa::path(get, path = "/rooms", tag = "rooms", security(("bearer" = [])), params(ListRoomsQuery),
     responses((status = 200, body = RoomPage), Unauthorized, QueryString, Unavailable))]
 pub async fn list(
-    State(state): State<AppState>,
+    State(rooms): State<Rooms>,
     CurrentUser(caller): CurrentUser,
     Query(query): Query<ListRoomsQuery>,
 ) -> Reply<RoomPage> {
-    Ok(axum::Json(state.services.list_rooms(&caller, query).await?))
+    Ok(axum::Json(rooms.list_rooms(&caller, query).await?))
 }
 
 #[utoipa::path(get, path = "/rooms/{id}", tag = "rooms", security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 200, body = Room), Unauthorized, NotFound, Unavailable))]
-pub async fn get(
-    State(state): State<AppState>,
-    CurrentUser(caller): CurrentUser,
-    Path(id): Path<RoomId>,
-) -> Reply<Room> {
-    Ok(axum::Json(state.services.get_room(&caller, id).await?))
+pub async fn get(State(rooms): State<Rooms>, CurrentUser(caller): CurrentUser, Path(id): Path<RoomId>) -> Reply<Room> {
+    Ok(axum::Json(rooms.get_room(&caller, id).await?))
 }
 
 #[utoipa::path(patch, path = "/rooms/{id}", tag = "rooms", security(("bearer" = [])), params(("id" = Uuid, Path)),
     request_body = UpdateRoomRequest,
     responses((status = 200, body = Room), Unauthorized, Forbidden, NotFound, JsonBody, Unavailable))]
 pub async fn update(
-    State(state): State<AppState>,
+    State(rooms): State<Rooms>,
     CurrentUser(caller): CurrentUser,
     Path(id): Path<RoomId>,
     Json(req): Json<UpdateRoomRequest>,
 ) -> Reply<Room> {
-    Ok(axum::Json(state.services.update_room(&caller, id, req).await?))
+    Ok(axum::Json(rooms.update_room(&caller, id, req).await?))
 }
 
 #[utoipa::path(delete, path = "/rooms/{id}", tag = "rooms", security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 204, description = "deleted"), Unauthorized, Forbidden, NotFound, Unavailable))]
 pub async fn delete(
-    State(state): State<AppState>,
+    State(rooms): State<Rooms>,
     CurrentUser(caller): CurrentUser,
     Path(id): Path<RoomId>,
 ) -> Result<StatusCode, ApiError> {
-    state.services.delete_room(&caller, id).await?;
+    rooms.delete_room(&caller, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(post, path = "/rooms/{id}/join", tag = "rooms", security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 200, body = Room, description = "joined, or already a member"), Unauthorized, Forbidden,
         NotFound, Unavailable))]
-pub async fn join(
-    State(state): State<AppState>,
-    CurrentUser(caller): CurrentUser,
-    Path(id): Path<RoomId>,
-) -> Reply<Room> {
-    Ok(axum::Json(state.services.join_room(&caller, id).await?))
+pub async fn join(State(rooms): State<Rooms>, CurrentUser(caller): CurrentUser, Path(id): Path<RoomId>) -> Reply<Room> {
+    Ok(axum::Json(rooms.join_room(&caller, id).await?))
 }
 
 #[utoipa::path(post, path = "/rooms/{id}/leave", tag = "rooms", security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 204, description = "left"), Unauthorized, Forbidden, NotFound, Unavailable))]
 pub async fn leave(
-    State(state): State<AppState>,
+    State(rooms): State<Rooms>,
     CurrentUser(caller): CurrentUser,
     Path(id): Path<RoomId>,
 ) -> Result<StatusCode, ApiError> {
-    state.services.leave_room(&caller, id).await?;
+    rooms.leave_room(&caller, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(get, path = "/rooms/{id}/members", tag = "rooms", security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 200, body = MemberList), Unauthorized, NotFound, Unavailable))]
 pub async fn members(
-    State(state): State<AppState>,
+    State(rooms): State<Rooms>,
     CurrentUser(caller): CurrentUser,
     Path(id): Path<RoomId>,
 ) -> Reply<MemberList> {
-    Ok(axum::Json(state.services.members(&caller, id).await?))
+    Ok(axum::Json(rooms.members(&caller, id).await?))
 }
 
 #[utoipa::path(post, path = "/rooms/{id}/members", tag = "rooms", security(("bearer" = [])), params(("id" = Uuid, Path)),
@@ -103,12 +95,12 @@ pub async fn members(
     responses((status = 201, body = Member, description = "added"), (status = 200, body = Member, description = "already a member"),
         Unauthorized, Forbidden, NotFound, JsonBody, Unavailable))]
 pub async fn add_member(
-    State(state): State<AppState>,
+    State(rooms): State<Rooms>,
     CurrentUser(caller): CurrentUser,
     Path(id): Path<RoomId>,
     Json(req): Json<AddMemberRequest>,
 ) -> Result<(StatusCode, axum::Json<Member>), ApiError> {
-    let (member, added) = state.services.add_member(&caller, id, UserId::from_uuid(req.user_id)).await?;
+    let (member, added) = rooms.add_member(&caller, id, UserId::from_uuid(req.user_id)).await?;
     let status = if added { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, axum::Json(member)))
 }
@@ -117,12 +109,12 @@ pub async fn add_member(
     params(("id" = Uuid, Path), ("user_id" = Uuid, Path)), request_body = SetRoleRequest,
     responses((status = 200, body = Member), Unauthorized, Forbidden, NotFound, Conflict, JsonBody, Unavailable))]
 pub async fn set_role(
-    State(state): State<AppState>,
+    State(rooms): State<Rooms>,
     CurrentUser(caller): CurrentUser,
     Path((id, user_id)): Path<(RoomId, UserId)>,
     Json(req): Json<SetRoleRequest>,
 ) -> Reply<Member> {
-    Ok(axum::Json(state.services.set_member_role(&caller, id, user_id, req.role.into()).await?))
+    Ok(axum::Json(rooms.set_member_role(&caller, id, user_id, req.role.into()).await?))
 }
 
 #[utoipa::path(delete, path = "/rooms/{id}/members/{user_id}", tag = "rooms", security(("bearer" = [])),
@@ -130,11 +122,11 @@ pub async fn set_role(
     responses((status = 204, description = "removed (or left, when it is the caller)"), Unauthorized, Forbidden,
         NotFound, Unavailable))]
 pub async fn remove_member(
-    State(state): State<AppState>,
+    State(rooms): State<Rooms>,
     CurrentUser(caller): CurrentUser,
     Path((id, user_id)): Path<(RoomId, UserId)>,
 ) -> Result<StatusCode, ApiError> {
-    state.services.remove_member(&caller, id, user_id).await?;
+    rooms.remove_member(&caller, id, user_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -142,9 +134,9 @@ pub async fn remove_member(
     responses((status = 200, body = Room, description = "the pair's direct message, opened on first use"), Unauthorized,
         NotFound, JsonBody, Unavailable))]
 pub async fn open_dm(
-    State(state): State<AppState>,
+    State(rooms): State<Rooms>,
     CurrentUser(caller): CurrentUser,
     Json(req): Json<OpenDmRequest>,
 ) -> Reply<Room> {
-    Ok(axum::Json(state.services.open_dm(&caller, UserId::from_uuid(req.user_id)).await?))
+    Ok(axum::Json(rooms.open_dm(&caller, UserId::from_uuid(req.user_id)).await?))
 }

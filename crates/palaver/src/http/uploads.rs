@@ -12,7 +12,6 @@ use palaver_protocol::Attachment;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
-use super::AppState;
 use super::extract::{Path, Query, bearer_token};
 use super::openapi::{
     BadRequest, Forbidden, NotFound, PayloadTooLarge, QueryString, RateLimited, Unauthorized, Unavailable,
@@ -21,7 +20,7 @@ use super::openapi::{
 use super::problem::ApiError;
 use crate::domain::UploadId;
 use crate::error::Error;
-use crate::service::{UploadAccess, UploadView};
+use crate::service::{Accounts, UploadAccess, UploadView, Uploads};
 use crate::uploads::blobs::Variant;
 
 /// Room for the multipart framing around the file, on top of the file's own limit.
@@ -43,12 +42,12 @@ pub struct UploadForm {
     responses((status = 201, body = Attachment), BadRequest, Unauthorized, PayloadTooLarge, UnsupportedMediaType,
         ValidationFailed, RateLimited, Unavailable))]
 pub async fn create(
-    State(state): State<AppState>,
+    State(uploads): State<Uploads>,
     super::CurrentUser(caller): super::CurrentUser,
     headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<(StatusCode, axum::Json<Attachment>), ApiError> {
-    let limit = state.services.upload_max_bytes();
+    let limit = uploads.max_bytes();
     // A declared length already over the limit is refused before a byte is read.
     let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if declared.is_some_and(|len| len > limit + MULTIPART_OVERHEAD) {
@@ -56,7 +55,7 @@ pub async fn create(
     }
     let mut multipart =
         multipart.map_err(|_| Error::UnsupportedMediaType("send multipart/form-data with one part named `file`"))?;
-    let mut incoming = state.services.begin_upload(&caller).await?;
+    let mut incoming = uploads.begin(&caller).await?;
     let mut has_file = false;
     while let Some(mut field) = multipart.next_field().await.map_err(|e| malformed(e, limit))? {
         if field.name() != Some("file") {
@@ -76,7 +75,7 @@ pub async fn create(
     if !has_file {
         return Err(Error::invalid("file", "a part named `file` is required").into());
     }
-    let attachment = state.services.finish_upload(&caller, incoming).await?;
+    let attachment = uploads.finish(&caller, incoming).await?;
     Ok((StatusCode::CREATED, axum::Json(attachment)))
 }
 
@@ -105,12 +104,13 @@ pub struct Signature {
         (status = 304, description = "unchanged since the `ETag` given in `If-None-Match`"),
         QueryString, Unauthorized, Forbidden, NotFound, Unavailable))]
 pub async fn original(
-    State(state): State<AppState>,
+    State(accounts): State<Accounts>,
+    State(uploads): State<Uploads>,
     headers: HeaderMap,
     Path(id): Path<UploadId>,
     Query(signature): Query<Signature>,
 ) -> Result<Response, ApiError> {
-    serve(&state, &headers, id, Variant::Original, signature).await
+    serve(&accounts, &uploads, &headers, id, Variant::Original, signature).await
 }
 
 /// The thumbnail: the longest side at most 320 pixels, upright, without metadata.
@@ -120,16 +120,18 @@ pub async fn original(
         (status = 304, description = "unchanged since the `ETag` given in `If-None-Match`"),
         QueryString, Unauthorized, Forbidden, NotFound, Unavailable))]
 pub async fn thumbnail(
-    State(state): State<AppState>,
+    State(accounts): State<Accounts>,
+    State(uploads): State<Uploads>,
     headers: HeaderMap,
     Path(id): Path<UploadId>,
     Query(signature): Query<Signature>,
 ) -> Result<Response, ApiError> {
-    serve(&state, &headers, id, Variant::Thumbnail, signature).await
+    serve(&accounts, &uploads, &headers, id, Variant::Thumbnail, signature).await
 }
 
 async fn serve(
-    state: &AppState,
+    accounts: &Accounts,
+    uploads: &Uploads,
     headers: &HeaderMap,
     id: UploadId,
     variant: Variant,
@@ -138,17 +140,17 @@ async fn serve(
     let caller;
     let access = match (bearer_token(headers), signature.expires, signature.signature.as_deref()) {
         (Some(token), _, _) => {
-            caller = state.services.authenticate(token).await?;
+            caller = accounts.authenticate(token).await?;
             UploadAccess::Caller(&caller)
         }
         (None, Some(expires), Some(signature)) => UploadAccess::Signed { expires, signature },
         (None, _, _) => return Err(Error::Unauthorized("missing bearer token or signed URL").into()),
     };
-    let view = state.services.open_upload(access, id, variant).await?;
+    let view = uploads.open(access, id, variant).await?;
     let mut response = if matches(headers, &view.etag) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        let bytes = state.services.upload_bytes(&view).await?;
+        let bytes = uploads.bytes(&view).await?;
         let mut response = Response::new(Body::from(bytes));
         response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(view.format.mime()));
         response

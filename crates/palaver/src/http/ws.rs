@@ -25,7 +25,7 @@ pub async fn upgrade(
     let Some(token) = token else {
         return ApiError::from(Error::Unauthorized("missing token")).into_response();
     };
-    let (caller, expires_at) = match state.services.authenticate_until(&token).await {
+    let (caller, expires_at) = match state.services.accounts.authenticate_until(&token).await {
         Ok(ok) => ok,
         Err(e) => return ApiError::from(e).into_response(),
     };
@@ -35,5 +35,5 @@ pub async fn upgrade(
             return ApiError::http(StatusCode::BAD_REQUEST, "bad_request", rejection.body_text()).into_response();
         }
     };
-    state.ws.accept(ws, state.services.clone(), caller, expires_at).await
+    state.ws.accept(ws, caller, expires_at).await
 }

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use super::{Control, Envelope, Interest, Outbox, Outgoing, Topic};
 use crate::domain::{RoomId, UserId};
@@ -25,7 +25,12 @@ pub struct Hub {
     /// Told when a topic gains its first or loses its last subscriber (a broker between
     /// instances subscribes to what is here).
     interest: Option<Arc<Interest>>,
+    /// Told when a user leaves a room (a `Control::Left` from any instance), after their
+    /// sessions' subscriptions to it are gone.
+    left: OnceLock<LeftHook>,
 }
+
+type LeftHook = Box<dyn Fn(UserId, RoomId) + Send + Sync>;
 
 /// A room's local subscribers, and the highest seq this instance has seen of it: what a
 /// catch-up after a broker outage compares with the room's seq in the store.
@@ -44,6 +49,11 @@ impl Default for Room {
 impl Hub {
     pub fn with_interest(interest: Arc<Interest>) -> Self {
         Self { interest: Some(interest), ..Self::default() }
+    }
+
+    /// Sets what is told when a user leaves a room (once; a second hook is ignored).
+    pub fn on_left(&self, hook: impl Fn(UserId, RoomId) + Send + Sync + 'static) {
+        let _ = self.left.set(Box::new(hook));
     }
 
     fn touch(&self, topic: Topic) {
@@ -185,9 +195,8 @@ impl Hub {
                                 }
                             }
                         }
-                        let users = self.users.read().unwrap_or_else(|e| e.into_inner());
-                        for session in users.get(&user).into_iter().flatten() {
-                            session.outbox.memberships().forget(room_id);
+                        if let Some(left) = self.left.get() {
+                            left(user, room_id);
                         }
                     }
                     Control::RoomDeleted => {

@@ -14,6 +14,6 @@ pub use broker::{Broker, InProcessBroker};
 pub use envelope::{Control, Envelope, Topic, encode};
 pub use hub::{Hub, SessionId, Subscriber};
 pub use interest::Interest;
-pub use outbox::{CheckStarted, KillSwitch, Memberships, Outbox, Outgoing, SubscribeRequest};
+pub use outbox::{KillSwitch, Outbox, Outgoing, SubscribeRequest};
 pub use presence::{PresenceRegistry, Transition};
 pub use queue::Consumer;

@@ -1,9 +1,8 @@
 //! A session's bounded outbox and its kill switch. Producers never wait on a session:
 //! a full outbox means the client is not reading, and the session is closed with 1013.
 
-use std::collections::HashSet;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, Ordering};
-use std::sync::{Arc, Mutex};
 use std::task::Poll;
 
 use axum::extract::ws::Utf8Bytes;
@@ -99,68 +98,13 @@ impl KillSwitch {
 pub struct Outbox {
     tx: Producer<Outgoing>,
     kill: KillSwitch,
-    memberships: Arc<Memberships>,
-}
-
-/// Rooms this session's user was checked to be a member of, so a busy sender is not
-/// re-checked on every message. The hub forgets a room here when the user leaves it
-/// (the `member_left` event reaches every instance).
-///
-/// A check is awaited, and a `forget` may land while it is in flight: the answer it brings
-/// is then stale. So a check starts with [`check_started`](Self::check_started), and
-/// [`remember`](Self::remember) refuses its answer if anything was forgotten since. (One
-/// counter for all rooms: a removal elsewhere costs at most one extra check here.)
-#[derive(Debug, Default)]
-pub struct Memberships(Mutex<MembershipState>);
-
-#[derive(Debug, Default)]
-struct MembershipState {
-    rooms: HashSet<RoomId>,
-    /// How many times anything was forgotten.
-    forgotten: u64,
-}
-
-/// When a membership check started, as [`Memberships`] counts it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CheckStarted(u64);
-
-impl Memberships {
-    fn state(&self) -> std::sync::MutexGuard<'_, MembershipState> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    pub fn contains(&self, room_id: RoomId) -> bool {
-        self.state().rooms.contains(&room_id)
-    }
-
-    /// Call before the membership check whose answer will be remembered.
-    pub fn check_started(&self) -> CheckStarted {
-        CheckStarted(self.state().forgotten)
-    }
-
-    /// Remembers a room checked since `started`, unless a room was forgotten meanwhile;
-    /// `false` if it was not remembered.
-    pub fn remember(&self, room_id: RoomId, started: CheckStarted) -> bool {
-        let mut state = self.state();
-        if state.forgotten != started.0 {
-            return false;
-        }
-        state.rooms.insert(room_id);
-        true
-    }
-
-    pub fn forget(&self, room_id: RoomId) {
-        let mut state = self.state();
-        state.rooms.remove(&room_id);
-        state.forgotten += 1;
-    }
 }
 
 impl Outbox {
     pub fn new(capacity: usize) -> (Self, Consumer<Outgoing>, KillSwitch) {
         let (tx, rx) = queue::bounded(capacity);
         let kill = KillSwitch::default();
-        (Self { tx, kill: kill.clone(), memberships: Arc::default() }, rx, kill)
+        (Self { tx, kill: kill.clone() }, rx, kill)
     }
 
     /// Queues without waiting. If the queue is full the client is too slow: it is cut off
@@ -177,36 +121,5 @@ impl Outbox {
     /// Ends the session from outside (an operator disabled the account).
     pub fn kill(&self) -> &KillSwitch {
         &self.kill
-    }
-
-    pub fn memberships(&self) -> &Memberships {
-        &self.memberships
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_check_answered_after_a_forget_is_not_remembered() {
-        let memberships = Memberships::default();
-        let room = RoomId::generate();
-
-        let started = memberships.check_started();
-        assert!(memberships.remember(room, started));
-        assert!(memberships.contains(room));
-
-        // The user is removed while a new check is in flight (after it read "member").
-        memberships.forget(room);
-        let started = memberships.check_started();
-        memberships.forget(room);
-        assert!(!memberships.remember(room, started), "the check predates the removal");
-        assert!(!memberships.contains(room));
-
-        // A check that starts after the removal is believed.
-        let started = memberships.check_started();
-        assert!(memberships.remember(room, started));
-        assert!(memberships.contains(room));
     }
 }

@@ -1,40 +1,51 @@
-//! The rules of the chat domain. Every REST handler and WebSocket frame goes through a
-//! function here; nothing here knows about HTTP or sockets.
+//! The rules of the chat domain, one handle per area. Every REST handler and WebSocket frame
+//! goes through a handle here; nothing here knows about HTTP or sockets.
+//!
+//! | area | handle | what it owns |
+//! |---|---|---|
+//! | `accounts/` | [`Accounts`] | registration, login, tokens, profiles, disabling |
+//! | `rooms/` | [`Rooms`] | rooms, membership, who may see what ([`Rooms::access`]) |
+//! | `messages/` | [`Messages`] | history, the send path ([`Sender`]), edits, deletes, reads, typing, replay, the sequencer |
+//! | `notifications.rs` | [`Notifications`] | the notification list |
+//! | `presence/` | [`Presence`] | online/offline, on this instance and across instances |
+//! | `uploads.rs` | [`Uploads`] | receiving, checking and serving files |
+//! | `assistant/` | [`Assistant`] | conversations and the assistant's replies |
+//! | `readiness.rs` | [`Readiness`] | what `/readyz` reports |
+//!
+//! Each handle is cheap to clone and holds only what its area uses; `app.rs` builds them in
+//! dependency order. `publish.rs` is how they all tell live sessions what happened, and
+//! `cluster.rs` the heartbeat that keeps instances' soft state in Redis.
 
 mod accounts;
 mod assistant;
-mod auth;
-mod breaker;
-mod catch_up;
-mod conversations;
-mod events;
-mod live;
+mod background;
+mod cluster;
 mod messages;
 mod notifications;
+mod presence;
+mod publish;
 mod readiness;
 mod rooms;
-mod sequencer;
 mod uploads;
-mod users;
 mod views;
 
 use std::sync::Arc;
 
-use crate::auth::JwtKeys;
-use crate::auth::password::Passwords;
 use crate::domain::UserId;
-use crate::ratelimit::SharedRateLimit;
 use crate::realtime::redis::InstanceRegistry;
-use crate::realtime::{Broker, Hub, PresenceRegistry};
+use crate::realtime::{Broker, Hub};
 use crate::store::DynStore;
 
-pub use assistant::{AssistantSettings, Started};
-pub use auth::{LoginBy, SignedCaller};
-pub use live::ResumePoint;
-pub use messages::{Draft, Posting};
-pub use readiness::{Dependency, Readiness, Writers};
-pub use rooms::Access;
-pub use uploads::{Incoming, UploadAccess, UploadSettings, UploadView};
+pub use accounts::{Accounts, AccountsSettings, LoginBy, SignedCaller};
+pub use assistant::{Assistant, AssistantSettings, Started};
+pub use cluster::Heartbeat;
+pub use messages::{Draft, Messages, MessagesSettings, Posting, ResumePoint, Sender};
+pub use notifications::Notifications;
+pub use presence::Presence;
+pub use publish::Publisher;
+pub use readiness::{Dependencies, Dependency, Readiness, Writers};
+pub use rooms::{Access, Rooms};
+pub use uploads::{Incoming, UploadAccess, UploadSettings, UploadView, Uploads};
 
 /// Who is asking: established once from the access token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,32 +54,24 @@ pub struct Caller {
     pub username: String,
 }
 
+/// Every area's handle. `app.rs` builds it; the HTTP layer hands each handler the handles it
+/// names, and a WebSocket session takes the ones it uses.
 #[derive(Clone)]
 pub struct Services {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    store: DynStore,
-    jwt: JwtKeys,
-    passwords: Passwords,
-    refresh_ttl: time::Duration,
-    broker: Arc<dyn Broker>,
-    hub: Arc<Hub>,
+    pub accounts: Accounts,
+    pub rooms: Rooms,
+    pub messages: Messages,
+    pub notifications: Notifications,
+    pub presence: Presence,
+    pub uploads: Uploads,
+    pub assistant: Assistant,
+    pub readiness: Readiness,
+    pub publisher: Publisher,
+    /// This instance's live subscribers.
+    pub hub: Arc<Hub>,
+    pub store: DynStore,
     /// The Redis the instances share, when they do.
-    cluster: Option<Cluster>,
-    /// Stops the broker's tasks when the services are gone.
-    _fan_out: tokio_util::sync::DropGuard,
-    presence: PresenceRegistry,
-    sequencer: sequencer::Sequencer,
-    presence_grace: std::time::Duration,
-    /// Every user's budget of message writes (posts, edits, deletes), REST and WebSocket alike.
-    writes: SharedRateLimit<UserId>,
-    uploads: uploads::Uploads,
-    /// Set once at start when an LLM is configured.
-    assistant: std::sync::OnceLock<assistant::Assistant>,
-    /// Cancelled when the server stops: running replies end as interrupted.
-    shutdown: tokio_util::sync::CancellationToken,
+    pub cluster: Option<Arc<Cluster>>,
 }
 
 /// How events reach sessions: this instance's hub, and the broker that feeds every
@@ -90,93 +93,9 @@ pub struct Cluster {
     pub instances: Arc<InstanceRegistry>,
 }
 
-/// Tunables of the services, from `Config`.
-pub struct Settings {
-    pub refresh_ttl_secs: u64,
-    /// The bounded pool of password hashers.
-    pub passwords: Passwords,
-    /// How long a user stays online after their last socket closed.
-    pub presence_grace: std::time::Duration,
-    /// Tasks that write room events (rooms are sharded over them); SQLite uses one.
-    pub write_shards: usize,
-    /// Message writes per second per user, on average ...
-    pub writes_per_sec: f64,
-    /// ... and in a burst.
-    pub write_burst: f64,
-    pub uploads: UploadSettings,
-    /// `None` without an LLM: the assistant's replies answer 503.
-    pub assistant: Option<AssistantSettings>,
-}
-
 impl Services {
-    /// Starts the services' tasks and threads (message writers, image decoders).
-    pub fn new(store: DynStore, jwt: JwtKeys, settings: Settings, fan_out: FanOut) -> std::io::Result<Self> {
-        let FanOut { hub, broker, cluster, stop } = fan_out;
-        let redis = cluster.as_ref().map(|c| &c.redis);
-        let uploads = uploads::Uploads::new(settings.uploads, redis)?;
-        let writes = SharedRateLimit::new("writes", settings.writes_per_sec, settings.write_burst, redis);
-        let sequencer =
-            sequencer::Sequencer::start(store.clone(), broker.clone(), uploads.signer().clone(), settings.write_shards);
-        let services = Self {
-            inner: Arc::new(Inner {
-                store,
-                jwt,
-                passwords: settings.passwords,
-                refresh_ttl: time::Duration::seconds(settings.refresh_ttl_secs as i64),
-                broker,
-                hub,
-                cluster,
-                _fan_out: stop.drop_guard(),
-                presence: PresenceRegistry::default(),
-                sequencer,
-                presence_grace: settings.presence_grace,
-                writes,
-                uploads,
-                assistant: std::sync::OnceLock::new(),
-                shutdown: tokio_util::sync::CancellationToken::new(),
-            }),
-        };
-        if let Some(settings) = settings.assistant {
-            let assistant = assistant::Assistant::new(settings, &services, services.inner.shutdown.clone());
-            let _ = services.inner.assistant.set(assistant);
-            services.cancel_when_asked();
-        }
-        services.watch_disabled_accounts();
-        services.catch_up_after_gaps();
-        services.beat_while_running();
-        services.sweep_uploads_periodically();
-        Ok(services)
-    }
-
-    pub fn store(&self) -> &DynStore {
-        &self.inner.store
-    }
-
     /// The Redis the instances share, if they do.
     pub fn redis(&self) -> Option<&redis::aio::ConnectionManager> {
-        self.inner.cluster.as_ref().map(|c| &c.redis)
-    }
-
-    /// This instance's live subscribers.
-    pub fn hub(&self) -> &Arc<Hub> {
-        &self.inner.hub
-    }
-
-    /// Resolves once events published anywhere reach this instance's subscribers of `topic`.
-    pub async fn listening(&self, topic: crate::realtime::Topic) {
-        self.inner.broker.ready(topic).await;
-    }
-
-    fn jwt(&self) -> &JwtKeys {
-        &self.inner.jwt
-    }
-
-    fn passwords(&self) -> &Passwords {
-        &self.inner.passwords
-    }
-
-    /// Signs the URLs of attachments.
-    fn signer(&self) -> &crate::uploads::signed::UrlSigner {
-        self.inner.uploads.signer()
+        self.cluster.as_deref().map(|c| &c.redis)
     }
 }

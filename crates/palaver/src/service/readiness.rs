@@ -2,7 +2,8 @@
 //! message writer is running. `/readyz` reports it; nothing else calls the dependencies
 //! for it.
 
-use super::Services;
+use super::{Messages, Publisher};
+use crate::store::DynStore;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dependency {
@@ -19,23 +20,35 @@ pub enum Writers {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Readiness {
+pub struct Dependencies {
     pub database: Dependency,
     pub broker: Dependency,
     pub writers: Writers,
 }
 
-impl Readiness {
+impl Dependencies {
     pub fn is_ready(&self) -> bool {
         self.database == Dependency::Ok && self.broker == Dependency::Ok && self.writers == Writers::Running
     }
 }
 
-impl Services {
+/// What `/readyz` asks: the dependencies every area shares.
+#[derive(Clone)]
+pub struct Readiness {
+    store: DynStore,
+    publisher: Publisher,
+    messages: Messages,
+}
+
+impl Readiness {
+    pub fn new(store: DynStore, publisher: Publisher, messages: Messages) -> Self {
+        Self { store, publisher, messages }
+    }
+
     /// Checks each dependency now. The database check is a round trip, bounded by the
     /// pool's acquire timeout.
-    pub async fn readiness(&self) -> Readiness {
-        let database = match self.store().ping().await {
+    pub async fn check(&self) -> Dependencies {
+        let database = match self.store.ping().await {
             Ok(()) => Dependency::Ok,
             Err(e) => {
                 tracing::warn!(error = %e, "readiness: the database is unavailable");
@@ -44,8 +57,8 @@ impl Services {
         };
         // The in-process broker cannot fail; Redis reports whether it both publishes and
         // receives (while it does not, delivery is local only).
-        let broker = if self.inner.broker.connected() { Dependency::Ok } else { Dependency::Unavailable };
-        let writers = if self.inner.sequencer.running() { Writers::Running } else { Writers::Stopped };
-        Readiness { database, broker, writers }
+        let broker = if self.publisher.broker().connected() { Dependency::Ok } else { Dependency::Unavailable };
+        let writers = if self.messages.writers_running() { Writers::Running } else { Writers::Stopped };
+        Dependencies { database, broker, writers }
     }
 }

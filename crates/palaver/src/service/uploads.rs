@@ -12,12 +12,13 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::{Caller, Services};
+use super::Caller;
+use super::background::Ticks;
 use crate::clock;
 use crate::domain::{UploadId, UserId};
 use crate::error::{Error, Result};
 use crate::ratelimit::SharedRateLimit;
-use crate::store::{AttachmentRow, UploadRow};
+use crate::store::{AttachmentRow, DynStore, UploadRow};
 use crate::uploads::blobs::{BlobStore, Cursor, Variant};
 use crate::uploads::image::{self, ImageFormat, Rejection, SNIFF_LEN, Sniff};
 use crate::uploads::signed::{SignatureError, UrlSigner};
@@ -51,7 +52,15 @@ impl std::fmt::Debug for UploadSettings {
     }
 }
 
-pub(super) struct Uploads {
+/// Uploads: admitting, checking and storing files, who may see them, the sweep of what
+/// nobody attached.
+#[derive(Clone)]
+pub struct Uploads {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: DynStore,
     blobs: Arc<dyn BlobStore>,
     signer: UrlSigner,
     decoders: Workers<()>,
@@ -67,7 +76,9 @@ pub(super) struct Uploads {
 }
 
 impl Uploads {
-    pub(super) fn new(
+    /// Starts the decoder threads and the periodic sweep.
+    pub fn new(
+        store: DynStore,
         settings: UploadSettings,
         redis: Option<&redis::aio::ConnectionManager>,
     ) -> std::io::Result<Self> {
@@ -75,22 +86,32 @@ impl Uploads {
         let threads = if settings.decoders == 0 { (cores / 2).max(1) } else { settings.decoders };
         // In the background, so a burst of decodes takes only the CPU chat delivery leaves over.
         let decoders = Workers::new("image decoding", "image-decoder", threads, DECODE_WAIT, Priority::Background)?;
-        Ok(Self {
-            blobs: settings.blobs,
-            signer: settings.signer,
-            decoders,
-            in_flight: Arc::new(Semaphore::new(settings.max_in_flight)),
-            per_minute: SharedRateLimit::new("uploads", settings.per_minute / 60.0, settings.per_minute, redis),
-            max_bytes: settings.max_bytes,
-            bytes_per_day: settings.bytes_per_day,
-            image: image::Limits { max_pixels: settings.max_pixels, thumbnail_max_side: 320 },
-            unattached_ttl: time::Duration::try_from(settings.unattached_ttl).unwrap_or(DAY),
-            received: Arc::new(AtomicU64::new(0)),
-        })
+        let uploads = Self {
+            inner: Arc::new(Inner {
+                store,
+                blobs: settings.blobs,
+                signer: settings.signer,
+                decoders,
+                in_flight: Arc::new(Semaphore::new(settings.max_in_flight)),
+                per_minute: SharedRateLimit::new("uploads", settings.per_minute / 60.0, settings.per_minute, redis),
+                max_bytes: settings.max_bytes,
+                bytes_per_day: settings.bytes_per_day,
+                image: image::Limits { max_pixels: settings.max_pixels, thumbnail_max_side: 320 },
+                unattached_ttl: time::Duration::try_from(settings.unattached_ttl).unwrap_or(DAY),
+                received: Arc::new(AtomicU64::new(0)),
+            }),
+        };
+        uploads.sweep_periodically();
+        Ok(uploads)
     }
 
+    /// Signs the URLs of attachments.
     pub(super) fn signer(&self) -> &UrlSigner {
-        &self.signer
+        &self.inner.signer
+    }
+
+    fn store(&self) -> &DynStore {
+        &self.inner.store
     }
 }
 
@@ -178,25 +199,21 @@ pub struct UploadView {
     pub max_age: i64,
 }
 
-impl Services {
-    fn uploads(&self) -> &Uploads {
-        &self.inner.uploads
-    }
-
+impl Uploads {
     /// The largest file an upload may be.
-    pub fn upload_max_bytes(&self) -> u64 {
-        self.uploads().max_bytes
+    pub fn max_bytes(&self) -> u64 {
+        self.inner.max_bytes
     }
 
     /// Every body byte upload requests have sent this instance.
-    pub fn upload_bytes_received(&self) -> u64 {
-        self.uploads().received.load(Ordering::Relaxed)
+    pub fn bytes_received(&self) -> u64 {
+        self.inner.received.load(Ordering::Relaxed)
     }
 
     /// Admits a new upload from `caller` (rate, daily budget, a slot among those in flight)
     /// and returns what receives its bytes.
-    pub async fn begin_upload(&self, caller: &Caller) -> Result<Incoming> {
-        let uploads = self.uploads();
+    pub async fn begin(&self, caller: &Caller) -> Result<Incoming> {
+        let uploads = &self.inner;
         uploads.per_minute.try_take(caller.id).await.map_err(|retry_after| Error::RateLimited { retry_after })?;
         let now = clock::now();
         let (used, oldest) = self.store().uploaded_since(caller.id, now - DAY).await?;
@@ -230,8 +247,8 @@ impl Services {
     }
 
     /// Checks the received file, makes its thumbnail and stores both.
-    pub async fn finish_upload(&self, caller: &Caller, incoming: Incoming) -> Result<wire::Attachment> {
-        let uploads = self.uploads();
+    pub async fn finish(&self, caller: &Caller, incoming: Incoming) -> Result<wire::Attachment> {
+        let uploads = &self.inner;
         if incoming.bytes.is_empty() {
             return Err(Error::invalid("file", "the file is empty"));
         }
@@ -275,7 +292,7 @@ impl Services {
         tracing::debug!(upload = %id, size = row.size, mime = row.mime.mime(), "upload stored");
         let attached =
             AttachmentRow { upload_id: id, mime: row.mime, size: row.size, width: row.width, height: row.height };
-        Ok(attachment(uploads.signer(), attached, clock::now()))
+        Ok(attachment(&uploads.signer, attached, clock::now()))
     }
 
     /// The caller's own upload, not yet attached to any message: what a message may attach.
@@ -294,11 +311,11 @@ impl Services {
     /// Who may see an upload: its uploader always; with a bearer token, the members of the
     /// room where it was posted; with a signed URL, anyone holding it. Once its message is
     /// deleted only the uploader (with a bearer token) sees it. Anyone else: 404.
-    pub async fn open_upload(&self, access: UploadAccess<'_>, id: UploadId, variant: Variant) -> Result<UploadView> {
+    pub async fn open(&self, access: UploadAccess<'_>, id: UploadId, variant: Variant) -> Result<UploadView> {
         let now = clock::now();
         let max_age = match &access {
             UploadAccess::Signed { expires, signature } => {
-                self.uploads().signer.verify(id, variant, *expires, signature, now).map_err(|e| match e {
+                self.inner.signer.verify(id, variant, *expires, signature, now).map_err(|e| match e {
                     SignatureError::Invalid => Error::Forbidden("the URL's signature is not valid"),
                     SignatureError::Expired => Error::Forbidden("the URL has expired; fetch the message again"),
                 })?;
@@ -326,16 +343,16 @@ impl Services {
         Ok(UploadView { id, variant, format, etag: format!("\"{etag}\""), max_age })
     }
 
-    pub async fn upload_bytes(&self, view: &UploadView) -> Result<Bytes> {
-        self.uploads().blobs.get(view.id, view.variant).await?.ok_or_else(|| {
+    pub async fn bytes(&self, view: &UploadView) -> Result<Bytes> {
+        self.inner.blobs.get(view.id, view.variant).await?.ok_or_else(|| {
             Error::Internal(anyhow::anyhow!("upload {} has a row but no {} blob", view.id, view.variant.as_str()))
         })
     }
 
     /// Deletes uploads nobody attached within the allowed time, and blobs whose row never
     /// came. Returns how many uploads went.
-    pub async fn sweep_uploads(&self, now: OffsetDateTime) -> Result<usize> {
-        let uploads = self.uploads();
+    pub async fn sweep(&self, now: OffsetDateTime) -> Result<usize> {
+        let uploads = &self.inner;
         let mut removed = 0;
         loop {
             // The rows go first: a crash before the blobs leaves orphans for the next sweep.
@@ -361,18 +378,12 @@ impl Services {
     }
 
     /// Sweeps every ten minutes for as long as the services live.
-    pub(super) fn sweep_uploads_periodically(&self) {
-        let weak = Arc::downgrade(&self.inner);
+    fn sweep_periodically(&self) {
+        // The first sweep waits a while, so a short-lived command never runs one.
+        let mut ticks = Ticks::new(&self.inner, Duration::from_secs(60), Duration::from_secs(600));
         tokio::spawn(async move {
-            // The first sweep waits a while, so a short-lived command never runs one.
-            let period = Duration::from_secs(600);
-            let mut every = tokio::time::interval_at(tokio::time::Instant::now() + Duration::from_secs(60), period);
-            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                every.tick().await;
-                let Some(inner) = weak.upgrade() else { return };
-                let services = Services { inner };
-                match services.sweep_uploads(clock::now()).await {
+            while let Some(inner) = ticks.next().await {
+                match (Uploads { inner }).sweep(clock::now()).await {
                     Ok(0) => {}
                     Ok(removed) => tracing::info!(removed, "deleted unattached uploads"),
                     Err(e) => tracing::warn!(error = %e, "sweeping uploads failed; retrying later"),

@@ -16,13 +16,37 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::WsConfig;
 use crate::realtime::Hub;
-use crate::service::{Caller, Services};
+use crate::service::{Assistant, Caller, Messages, Presence, Publisher, Rooms, Services};
 
-/// What every session shares: limits, and the server's shutdown.
+/// What every session shares: the handles a socket uses, limits, and the server's shutdown.
 pub struct WsRuntime {
+    pub services: Arc<SessionServices>,
     pub config: WsConfig,
     pub shutdown: CancellationToken,
     pub sessions: TaskTracker,
+}
+
+/// The services a socket uses, shared by every session (one pointer per session to hold).
+pub struct SessionServices {
+    pub messages: Messages,
+    pub rooms: Rooms,
+    pub presence: Presence,
+    pub assistant: Assistant,
+    pub publisher: Publisher,
+    pub hub: Arc<Hub>,
+}
+
+impl SessionServices {
+    pub fn new(services: &Services) -> Self {
+        Self {
+            messages: services.messages.clone(),
+            rooms: services.rooms.clone(),
+            presence: services.presence.clone(),
+            assistant: services.assistant.clone(),
+            publisher: services.publisher.clone(),
+            hub: services.hub.clone(),
+        }
+    }
 }
 
 /// Buffers sized for chat frames rather than the library's defaults (128 KiB to read,
@@ -32,23 +56,18 @@ const READ_BUFFER: usize = 1024;
 const WRITE_BUFFER: usize = 8 * 1024;
 
 impl WsRuntime {
-    pub fn new(config: WsConfig) -> Arc<Self> {
-        Arc::new(Self { config, shutdown: CancellationToken::new(), sessions: TaskTracker::new() })
+    pub fn new(services: &Services, config: WsConfig) -> Arc<Self> {
+        let services = Arc::new(SessionServices::new(services));
+        Arc::new(Self { services, config, shutdown: CancellationToken::new(), sessions: TaskTracker::new() })
     }
 
     /// Answers the upgrade of an authenticated caller and runs their session on the socket.
     /// The session is registered with the hub before the answer leaves.
-    pub async fn accept(
-        self: &Arc<Self>,
-        ws: WebSocketUpgrade,
-        services: Services,
-        caller: Caller,
-        expires_at: i64,
-    ) -> Response {
+    pub async fn accept(self: &Arc<Self>, ws: WebSocketUpgrade, caller: Caller, expires_at: i64) -> Response {
         let user = caller.id;
-        let registration = session::Registration::new(services.clone(), caller, self.config.outbox_frames);
+        let registration = session::Registration::new(self.services.clone(), caller, self.config.outbox_frames);
         // Between instances: the user's channel is subscribed before the client sees the 101.
-        services.listening(crate::realtime::Topic::User(user)).await;
+        self.services.publisher.listening(crate::realtime::Topic::User(user)).await;
         let runtime = self.clone();
         let max = self.config.max_frame_bytes;
         ws.read_buffer_size(READ_BUFFER)

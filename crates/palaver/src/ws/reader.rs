@@ -20,13 +20,14 @@ use palaver_protocol::PostMessageRequest;
 use palaver_protocol::ws::{ClientEnvelope, ClientFrame, ServerEvent, close};
 use tokio::sync::oneshot;
 
+use super::SessionServices;
 use super::session::Activity;
 use crate::config::WsConfig;
 use crate::domain::{ConversationId, RoomId};
 use crate::error::Error;
 use crate::ratelimit::RateLimit;
 use crate::realtime::{KillSwitch, Outbox, Outgoing, SubscribeRequest, encode};
-use crate::service::{Access, Caller, Draft, Posting, Services};
+use crate::service::{Caller, Posting, Sender};
 
 /// Typing lasts this long without renewal (contract: 6 s).
 const TYPING_TTL: Duration = Duration::from_secs(6);
@@ -76,15 +77,15 @@ impl Sending {
 }
 
 pub struct Reader {
-    services: Services,
+    services: Arc<SessionServices>,
     caller: Caller,
     outbox: Outbox,
     rate: RateLimit,
     activity: Arc<Activity>,
     /// Room → (expires, last announced) for rooms the user is typing in.
     typing: HashMap<RoomId, (Instant, Instant)>,
-    /// Rooms this socket has sent to, as checked (valid while `Memberships` agrees).
-    rooms: HashMap<RoomId, Access>,
+    /// The socket's sends, from its first one (most sockets only listen).
+    sender: Option<Box<Sender>>,
 }
 
 pub fn error_event(e: &Error) -> ServerEvent {
@@ -99,7 +100,13 @@ pub fn error_event(e: &Error) -> ServerEvent {
 }
 
 impl Reader {
-    pub fn new(services: Services, caller: Caller, outbox: Outbox, config: &WsConfig, activity: Arc<Activity>) -> Self {
+    pub fn new(
+        services: Arc<SessionServices>,
+        caller: Caller,
+        outbox: Outbox,
+        config: &WsConfig,
+        activity: Arc<Activity>,
+    ) -> Self {
         Self {
             services,
             caller,
@@ -107,7 +114,7 @@ impl Reader {
             rate: RateLimit::new(config.rate_per_sec, config.rate_burst),
             activity,
             typing: HashMap::new(),
-            rooms: HashMap::new(),
+            sender: None,
         }
     }
 
@@ -188,7 +195,7 @@ impl Reader {
             }
         }
         for room_id in std::mem::take(&mut self.typing).into_keys() {
-            self.services.publish_typing(&self.caller, room_id, false);
+            self.services.messages.publish_typing(&self.caller, room_id, false);
         }
     }
 
@@ -272,15 +279,15 @@ impl Reader {
             }
             ClientFrame::Typing { room_id, active } => self.typing(RoomId::from_uuid(room_id), active).await,
             ClientFrame::Read { room_id, seq } => {
-                self.services.mark_read(&self.caller, RoomId::from_uuid(room_id), seq).await
+                self.services.messages.mark_read(&self.caller, RoomId::from_uuid(room_id), seq).await
             }
             // The reply's events reach every session of the user as `assistant.*` frames.
             ClientFrame::AssistantSend { conversation_id, message } => {
                 let conversation = ConversationId::from_uuid(conversation_id);
-                self.services.start_reply(&self.caller, conversation, &message).await.map(drop)
+                self.services.assistant.start_reply(&self.caller, conversation, &message).await.map(drop)
             }
             ClientFrame::AssistantCancel { conversation_id } => {
-                self.services.cancel_reply(&self.caller, ConversationId::from_uuid(conversation_id)).await
+                self.services.assistant.cancel_reply(&self.caller, ConversationId::from_uuid(conversation_id)).await
             }
         };
         if let Err(e) = result {
@@ -289,32 +296,18 @@ impl Reader {
         None
     }
 
-    /// Queues a post like REST does, but checks membership once per room while it holds:
-    /// the hub forgets the room in `Memberships` when the user leaves it.
+    /// Queues a post through the socket's sender (the send path REST takes too).
     async fn send(&mut self, room_id: RoomId, req: PostMessageRequest) -> Result<Posting, Error> {
-        let draft = Draft::parse(req)?;
-        let memberships = self.outbox.memberships();
-        let access = match self.rooms.get(&room_id) {
-            Some(access) if memberships.contains(room_id) => access.clone(),
-            _ => {
-                let started = memberships.check_started();
-                let access = self.services.access(&self.caller, room_id).await?;
-                access.member()?;
-                // Not kept if the user left meanwhile: the next send checks again.
-                if memberships.remember(room_id, started) {
-                    self.rooms.insert(room_id, access.clone());
-                }
-                access
-            }
-        };
-        self.services.queue_draft(&self.caller, &access, draft).await
+        let (messages, caller) = (&self.services.messages, &self.caller);
+        let sender = self.sender.get_or_insert_with(|| Box::new(messages.sender(caller.clone())));
+        sender.send(room_id, req).await
     }
 
     async fn typing(&mut self, room_id: RoomId, active: bool) -> Result<(), Error> {
         let now = Instant::now();
         if !active {
             if self.typing.remove(&room_id).is_some() {
-                self.services.publish_typing(&self.caller, room_id, false);
+                self.services.messages.publish_typing(&self.caller, room_id, false);
             }
             return Ok(());
         }
@@ -323,12 +316,12 @@ impl Reader {
                 *expires = now + TYPING_TTL;
                 if now.duration_since(*announced) >= TYPING_REANNOUNCE {
                     *announced = now;
-                    self.services.publish_typing(&self.caller, room_id, true);
+                    self.services.messages.publish_typing(&self.caller, room_id, true);
                 }
                 Ok(())
             }
             None => {
-                self.services.typing(&self.caller, room_id, true).await?;
+                self.services.messages.typing(&self.caller, room_id, true).await?;
                 self.typing.insert(room_id, (now + TYPING_TTL, now));
                 Ok(())
             }
@@ -341,7 +334,7 @@ impl Reader {
             self.typing.iter().filter(|(_, (expires, _))| *expires <= now).map(|(room, _)| *room).collect();
         for room_id in expired {
             self.typing.remove(&room_id);
-            self.services.publish_typing(&self.caller, room_id, false);
+            self.services.messages.publish_typing(&self.caller, room_id, false);
         }
     }
 }

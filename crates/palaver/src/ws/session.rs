@@ -8,12 +8,13 @@ use std::time::{Duration, Instant};
 use axum::extract::ws::WebSocket;
 use futures_util::StreamExt;
 
+use super::SessionServices;
 use super::WsRuntime;
 use super::reader::Reader;
 use super::writer::Writer;
 use crate::domain::UserId;
 use crate::realtime::{Consumer, KillSwitch, Outbox, Outgoing, SessionId, Subscriber};
-use crate::service::{Caller, Services};
+use crate::service::Caller;
 
 /// When the client was last heard from (any frame, pongs included).
 pub struct Activity {
@@ -47,10 +48,10 @@ pub struct Registration {
 }
 
 impl Registration {
-    pub fn new(services: Services, caller: Caller, outbox_frames: usize) -> Self {
+    pub fn new(services: Arc<SessionServices>, caller: Caller, outbox_frames: usize) -> Self {
         let (outbox, rx, kill) = Outbox::new(outbox_frames);
-        let session = services.hub().new_session_id();
-        services.hub().attach(Subscriber { session, user: caller.id, outbox: outbox.clone() });
+        let session = services.hub.new_session_id();
+        services.hub.attach(Subscriber { session, user: caller.id, outbox: outbox.clone() });
         let attached = Attached { services, user: caller.id, session, kill, online: false };
         Self { caller, attached, outbox, rx }
     }
@@ -60,7 +61,7 @@ impl Registration {
 /// socket in presence (once running). Dropping it gives both back however the session
 /// ends, a panic in the reader included, and trips the kill switch so the writer ends too.
 struct Attached {
-    services: Services,
+    services: Arc<SessionServices>,
     user: UserId,
     session: SessionId,
     kill: KillSwitch,
@@ -73,16 +74,16 @@ impl Attached {
         // Marked first: presence counts the socket before `connected` first awaits.
         self.online = true;
         metrics::gauge!("palaver_ws_sessions").increment(1.0);
-        self.services.connected(self.user).await;
+        self.services.presence.connected(self.user).await;
     }
 }
 
 impl Drop for Attached {
     fn drop(&mut self) {
         self.kill.trip(1000);
-        self.services.hub().detach(self.user, self.session);
+        self.services.hub.detach(self.user, self.session);
         if self.online {
-            self.services.disconnected(self.user);
+            self.services.presence.disconnected(self.user);
             metrics::gauge!("palaver_ws_sessions").decrement(1.0);
         }
     }
@@ -142,14 +143,15 @@ pub fn run(
 mod tests {
     use super::*;
 
-    async fn scratch_services(data_dir: &std::path::Path) -> Services {
+    async fn scratch_services(data_dir: &std::path::Path) -> Arc<SessionServices> {
         let mut config = crate::config::Config {
             data_dir: data_dir.to_path_buf(),
             jwt_secret: Some("a test secret that is long enough for hs256".into()),
             ..Default::default()
         };
         config.ws.presence_grace_ms = 1;
-        crate::app::services(&config).await.expect("services on a scratch SQLite database")
+        let services = crate::app::services(&config).await.expect("services on a scratch SQLite database");
+        Arc::new(SessionServices::new(&services))
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -158,23 +160,23 @@ mod tests {
         let services = scratch_services(dir.path()).await;
         let caller = Caller { id: UserId::generate(), username: "alice".into() };
         let registration = Registration::new(services.clone(), caller.clone(), 8);
-        assert_eq!(services.hub().sessions_of(caller.id), 1);
+        assert_eq!(services.hub.sessions_of(caller.id), 1);
 
         let kill = registration.attached.kill.clone();
         let running = services.clone();
         let task = tokio::spawn(async move {
             let Registration { mut attached, .. } = registration;
             attached.go_online().await;
-            assert!(running.is_online(attached.user).await);
+            assert!(running.presence.is_online(attached.user).await);
             panic!("a bug in the reader");
         });
         assert!(task.await.expect_err("the task panicked").is_panic());
 
-        assert_eq!(services.hub().sessions_of(caller.id), 0, "the hub forgot the session");
+        assert_eq!(services.hub.sessions_of(caller.id), 0, "the hub forgot the session");
         assert!(kill.is_tripped(), "the writer is told to stop");
         // Offline once the (1 ms) grace period has passed; a generous deadline for "never".
         let deadline = Instant::now() + Duration::from_secs(10);
-        while services.is_online(caller.id).await {
+        while services.presence.is_online(caller.id).await {
             assert!(Instant::now() < deadline, "the panicked session's user stays online");
             tokio::time::sleep(Duration::from_millis(5)).await;
         }

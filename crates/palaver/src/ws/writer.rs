@@ -20,13 +20,14 @@ use futures_util::SinkExt;
 use futures_util::stream::SplitSink;
 use palaver_protocol::ws::{ServerEvent, close};
 
+use super::SessionServices;
 use super::session::Activity;
 use crate::config::WsConfig;
 use crate::domain::RoomId;
 use crate::realtime::{
     Consumer, Hub, KillSwitch, Outbox, Outgoing, SessionId, SubscribeRequest, Subscriber, Topic, encode,
 };
-use crate::service::{Caller, Services};
+use crate::service::Caller;
 
 /// Most queued frames written before one flush.
 const BATCH: usize = 64;
@@ -39,7 +40,7 @@ type Sink = SplitSink<WebSocket, Message>;
 
 pub struct Writer {
     sink: Sink,
-    services: Services,
+    services: Arc<SessionServices>,
     caller: Caller,
     outbox: Outbox,
     kill: KillSwitch,
@@ -135,14 +136,14 @@ impl Drop for Subscriptions {
 impl Writer {
     pub fn new(
         sink: Sink,
-        services: Services,
+        services: Arc<SessionServices>,
         caller: Caller,
         session: SessionId,
         outbox: Outbox,
         kill: KillSwitch,
         config: &WsConfig,
     ) -> Self {
-        let rooms = Subscriptions::new(services.hub().clone(), session, kill.clone());
+        let rooms = Subscriptions::new(services.hub.clone(), session, kill.clone());
         Self {
             sink,
             services,
@@ -255,7 +256,7 @@ impl Writer {
         // The read may wait for the database (a busy pool, many replays at once): the
         // outbox must not fill meanwhile.
         let services = self.services.clone();
-        let read = services.room_events_after(room_id, sent, REPLAY_CHUNK);
+        let read = services.messages.room_events_after(room_id, sent, REPLAY_CHUNK);
         tokio::pin!(read);
         let read = loop {
             tokio::select! {
@@ -341,7 +342,7 @@ impl Writer {
             return Ok(());
         }
         if seq > sent + 1 {
-            match Box::pin(self.services.events_between(room_id, sent, seq)).await {
+            match Box::pin(self.services.messages.events_between(room_id, sent, seq)).await {
                 Ok(missed) => {
                     metrics::counter!("palaver_ws_gap_fills_total").increment(1);
                     for event in &missed {
@@ -360,7 +361,7 @@ impl Writer {
     /// reader go on.
     async fn subscribe(&mut self, request: SubscribeRequest) -> Result<(), axum::Error> {
         let SubscribeRequest { id, room_id, since_seq, placed } = request;
-        if let Err(e) = self.services.check_member(&self.caller, room_id).await {
+        if let Err(e) = self.services.rooms.check_member(&self.caller, room_id).await {
             return self.feed(id, &super::reader::error_event(&e)).await;
         }
         // Live first, then the store: an event committed meanwhile is in one or both, and
@@ -368,15 +369,15 @@ impl Writer {
         let subscriber = Subscriber { session: self.rooms.session, user: self.caller.id, outbox: self.outbox.clone() };
         self.rooms.start(room_id, subscriber);
         // Between instances, "live" means the room's channel is subscribed.
-        self.services.listening(Topic::Room(room_id)).await;
-        let point = match self.services.resume_point(room_id, since_seq, self.replay_limit).await {
+        self.services.publisher.listening(Topic::Room(room_id)).await;
+        let point = match self.services.messages.resume_point(room_id, since_seq, self.replay_limit).await {
             Ok(point) => point,
             Err(e) => {
                 self.rooms.end(room_id);
                 return self.feed(id, &super::reader::error_event(&e)).await;
             }
         };
-        self.services.hub().saw(room_id, point.last_seq);
+        self.services.hub.saw(room_id, point.last_seq);
         let stream = match point.replay_after {
             Some(after) => Stream::CatchingUp { sent: after, dropped: after },
             None => Stream::Live { sent: point.last_seq },

@@ -393,7 +393,7 @@ async fn a_reply_running_when_the_server_stops_is_stored_as_interrupted(mut app:
     };
     use palaver::domain::{ChatRole, ChatStatus};
     let (user, orphan) = (row(ChatRole::User, ChatStatus::Complete), row(ChatRole::Assistant, ChatStatus::Running));
-    app.services.store().start_reply(&user, &orphan).await.unwrap();
+    app.services.store.start_reply(&user, &orphan).await.unwrap();
     assert_eq!(stored(&app, &alice, &id).await[3]["status"], "running");
     app.restart().await;
     assert_eq!(stored(&app, &alice, &id).await[3]["status"], "interrupted");

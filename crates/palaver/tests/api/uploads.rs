@@ -172,7 +172,7 @@ async fn a_file_over_the_limit_is_refused_while_it_streams(app: TestApp) {
     first.extend_from_slice(&png(4, 4)[..16]);
     let chunks = std::iter::once(first).chain((0..176).map(|_| vec![0u8; 64 * 1024]));
     let stream = futures_util::stream::iter(chunks.map(Ok::<_, std::io::Error>));
-    let before = app.services.upload_bytes_received();
+    let before = app.services.uploads.bytes_received();
     let response = app
         .client
         .post(app.api("/uploads"))
@@ -181,7 +181,7 @@ async fn a_file_over_the_limit_is_refused_while_it_streams(app: TestApp) {
         .body(reqwest::Body::wrap_stream(stream))
         .send()
         .await;
-    let read = app.services.upload_bytes_received() - before;
+    let read = app.services.uploads.bytes_received() - before;
     // The server read the limit and at most one more chunk of the body, never the rest.
     assert!(read > limit, "read {read} bytes, limit {limit}");
     assert!(read <= limit + 64 * 1024, "the server read {read} bytes of an 11 MiB body with a limit of {limit}");
@@ -193,7 +193,7 @@ async fn a_file_over_the_limit_is_refused_while_it_streams(app: TestApp) {
     }
     // A declared length over the limit is refused before anything is read: a client that
     // asks first (`Expect: 100-continue`, as curl does for large files) never sends it.
-    let before = app.services.upload_bytes_received();
+    let before = app.services.uploads.bytes_received();
     let head = format!(
         "POST /api/v1/uploads HTTP/1.1\r\nhost: palaver\r\nauthorization: Bearer {}\r\n\
          content-type: multipart/form-data; boundary={boundary}\r\ncontent-length: {}\r\n\
@@ -205,7 +205,7 @@ async fn a_file_over_the_limit_is_refused_while_it_streams(app: TestApp) {
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     assert!(!answer.contains("100 Continue"), "the body was not asked for: {answer}");
     assert!(answer.contains("payload_too_large"), "{answer}");
-    assert_eq!(app.services.upload_bytes_received(), before);
+    assert_eq!(app.services.uploads.bytes_received(), before);
     // Exactly at the limit is fine (a PNG padded after IEND: its trailer is dropped).
     let mut padded = png(4, 4);
     let room = limit as usize - padded.len();
@@ -253,14 +253,14 @@ async fn unattached_uploads_are_swept_and_attached_ones_kept(app: TestApp) {
     app.delete(&alice, &format!("/rooms/{room_id}/messages/{}", str_of(&message["id"]))).await.expect_status(204);
 
     // Not yet a minute old: nothing goes.
-    assert_eq!(app.services.sweep_uploads(time::OffsetDateTime::now_utc()).await.unwrap(), 0);
+    assert_eq!(app.services.uploads.sweep(time::OffsetDateTime::now_utc()).await.unwrap(), 0);
     // Blobs whose row never came, as a crash between the two leaves them: one two hours
     // old (swept), one just written (it may be an upload still being stored).
     let (old, young) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
     put_orphan(&app, old, 2 * 3600).await;
     put_orphan(&app, young, 0).await;
     let later = time::OffsetDateTime::now_utc() + Duration::from_secs(120);
-    assert_eq!(app.services.sweep_uploads(later).await.unwrap(), 2, "the unattached upload and the old orphan");
+    assert_eq!(app.services.uploads.sweep(later).await.unwrap(), 2, "the unattached upload and the old orphan");
     assert!(!orphan_exists(&app, old).await, "the old orphan blob is gone");
     assert!(orphan_exists(&app, young).await, "the young orphan blob is kept");
     let token = Some(alice.access_token.as_str());

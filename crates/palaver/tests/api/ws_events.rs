@@ -13,6 +13,7 @@ use crate::helpers::{
 both_backends!(
     room_events_reach_every_session_in_seq_order,
     send_is_acknowledged_after_the_message_is_stored,
+    a_subscribed_senders_event_comes_before_its_ack,
     send_with_a_client_msg_id_is_stored_and_pushed_once,
     typing_reaches_the_rooms_subscribers,
     typing_ends_when_it_expires_or_the_socket_closes,
@@ -124,6 +125,26 @@ async fn send_is_acknowledged_after_the_message_is_stored(app: TestApp) {
         let event = client.next_of_type("message").await;
         assert_eq!(event["seq"], message["seq"], "{}: {event}", client.label);
         assert_eq!(&event["message"], message, "{}: the pushed message is the acknowledged one", client.label);
+    }
+}
+
+/// The order docs/protocol.md shows: the event is published once the message is committed,
+/// the ack written when the send's answer reaches the socket's reader.
+async fn a_subscribed_senders_event_comes_before_its_ack(app: TestApp) {
+    let mut s = scene(&app).await;
+    let room_id = s.room_id.clone();
+    s.bob1.barrier().await;
+    s.bob1.take_kept();
+
+    for n in 0..5 {
+        let id = format!("order-{n}");
+        s.bob1.send(json!({"type": "send", "id": id, "room_id": room_id, "content": format!("in order {n}")})).await;
+        let frames = s.bob1.collect_until(|f| f["id"] == id.as_str()).await;
+        // Presence and the like may come between; the room's event and the ack are what count.
+        let frames: Vec<Value> = frames.into_iter().filter(|f| ["message", "ack"].contains(&type_of(f))).collect();
+        let kinds: Vec<&str> = frames.iter().map(type_of).collect();
+        assert_eq!(kinds, ["message", "ack"], "send {n}: {frames:?}");
+        assert_eq!(frames[0]["message"], frames[1]["message"], "the event is the acknowledged message");
     }
 }
 

@@ -2,14 +2,14 @@
 //! another process, so every instance notices by itself: requests check the account on
 //! each authentication, and a watcher closes the sockets of recently disabled users.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use palaver_protocol::ws::close;
 
-use super::{Inner, Services};
+use super::{Accounts, Inner};
 use crate::clock;
 use crate::error::{Error, Result};
+use crate::service::background::Ticks;
 use crate::store::UserRow;
 
 /// How often each instance asks for recent disables: one small query per instance.
@@ -19,7 +19,7 @@ const POLL: Duration = Duration::from_secs(1);
 /// much still gets its sockets closed; re-closing a closed user's sockets costs nothing.
 const RECENT: time::Duration = time::Duration::seconds(60);
 
-impl Services {
+impl Accounts {
     /// Refuses the account's logins, refreshes and tokens from now on, revokes its refresh
     /// tokens, and closes its sockets (on this instance now, on the others within a poll).
     pub async fn disable_user(&self, username: &str) -> Result<UserRow> {
@@ -27,7 +27,7 @@ impl Services {
         if !self.store().disable_user(user.id, clock::now()).await? {
             return Err(Error::NotFound("user"));
         }
-        self.hub().close_user(user.id, close::POLICY);
+        self.inner.hub.close_user(user.id, close::POLICY);
         Ok(user)
     }
 
@@ -43,15 +43,11 @@ impl Services {
     /// Polls for recently disabled users and closes their sockets here with 1008. Ends when
     /// the services are dropped.
     pub(super) fn watch_disabled_accounts(&self) {
-        let inner = Arc::downgrade(&self.inner);
+        // The first poll waits a period, so a short-lived command never queries.
+        let mut ticks = Ticks::new(&self.inner, POLL, POLL);
         tokio::spawn(async move {
-            // The first poll waits a period, so a short-lived command never queries.
-            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + POLL, POLL);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let mut failing = false;
-            loop {
-                tick.tick().await;
-                let Some(inner) = inner.upgrade() else { return };
+            while let Some(inner) = ticks.next().await {
                 failing = close_disabled(&inner, failing).await;
             }
         });

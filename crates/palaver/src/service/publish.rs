@@ -1,10 +1,12 @@
 //! Publishing what the services did, for every instance's live sessions.
 
+use std::sync::Arc;
+
 use palaver_protocol::ws::ServerEvent;
 use palaver_protocol::{Notification, UserRef};
 use time::OffsetDateTime;
 
-use super::{Caller, Services, views};
+use super::{Caller, views};
 use crate::domain::{MessageId, RoomId};
 use crate::realtime::{Broker, Control, Envelope, Topic};
 use crate::store::{EventKind, MessageRow, Notified, RoomEvent};
@@ -51,13 +53,38 @@ pub(crate) fn publish_notifications(
     }
 }
 
-impl Services {
+/// How the services tell every instance's live sessions what happened: a handle on the
+/// broker, shared by every area. The last one dropped stops the broker's tasks.
+#[derive(Clone)]
+pub struct Publisher {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    broker: Arc<dyn Broker>,
+    _stop: tokio_util::sync::DropGuard,
+}
+
+impl Publisher {
+    pub fn new(broker: Arc<dyn Broker>, stop: tokio_util::sync::CancellationToken) -> Self {
+        Self { inner: Arc::new(Inner { broker, _stop: stop.drop_guard() }) }
+    }
+
+    pub fn broker(&self) -> &Arc<dyn Broker> {
+        &self.inner.broker
+    }
+
     pub(crate) fn publish(&self, topic: Topic, event: &ServerEvent, control: Control) {
         publish(&*self.inner.broker, topic, event, control);
     }
 
     pub(crate) fn publish_room(&self, room_id: RoomId, event: &ServerEvent) {
         self.publish(Topic::Room(room_id), event, Control::None);
+    }
+
+    /// [`publish_built`] on this broker.
+    pub(crate) fn publish_built(&self, topic: Topic, event: impl FnOnce() -> ServerEvent) {
+        publish_built(&*self.inner.broker, topic, event);
     }
 
     pub(crate) fn publish_notifications(
@@ -70,6 +97,11 @@ impl Services {
     ) {
         let actor = UserRef { id: actor.id.into(), username: actor.username.clone() };
         publish_notifications(&*self.inner.broker, notified, room_id, message_id, &actor, created_at);
+    }
+
+    /// Resolves once events published anywhere reach this instance's subscribers of `topic`.
+    pub async fn listening(&self, topic: Topic) {
+        self.inner.broker.ready(topic).await;
     }
 }
 

@@ -15,10 +15,9 @@ use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
 
 use super::breaker::Breaker;
-use super::{events, views};
 use crate::domain::{MessageId, RoomId};
 use crate::error::{DATABASE_RETRY_AFTER, Error, Result};
-use crate::realtime::{Broker, Control, Topic};
+use crate::service::{Publisher, views};
 use crate::store::{self, DynStore, NewMessage, NotifyPlan, Posted};
 use crate::uploads::signed::UrlSigner;
 
@@ -46,9 +45,9 @@ pub struct Sequencer {
 impl Sequencer {
     /// One task per shard. SQLite has one writer, so one shard; PostgreSQL can commit
     /// several rooms' batches at once.
-    pub fn start(store: DynStore, broker: Arc<dyn Broker>, signer: UrlSigner, shards: usize) -> Self {
+    pub fn start(store: DynStore, publisher: Publisher, signer: UrlSigner, shards: usize) -> Self {
         let breaker = Arc::new(Breaker::new(BREAKER_PAUSE));
-        let writer = Writer { store, broker, breaker: breaker.clone(), signer };
+        let writer = Writer { store, publisher, breaker: breaker.clone(), signer };
         let shards = (0..shards.max(1))
             .map(|shard| {
                 let (tx, rx) = mpsc::channel(QUEUE);
@@ -146,7 +145,7 @@ struct PendingPost {
 #[derive(Clone)]
 struct Writer {
     store: DynStore,
-    broker: Arc<dyn Broker>,
+    publisher: Publisher,
     breaker: Arc<Breaker>,
     /// Events carry attachments with signed URLs.
     signer: UrlSigner,
@@ -174,7 +173,7 @@ impl Writer {
                                 let message = views::message(row, &self.signer);
                                 let event =
                                     ServerEvent::MessageUpdated { seq: message.updated_seq, message: message.clone() };
-                                events::publish(&*self.broker, Topic::Room(room_id), &event, Control::None);
+                                self.publisher.publish_room(room_id, &event);
                                 message
                             })
                         }));
@@ -189,7 +188,7 @@ impl Writer {
                                     room_id: room_id.into(),
                                     message_id: message_id.into(),
                                 };
-                                events::publish(&*self.broker, Topic::Room(room_id), &event, Control::None);
+                                self.publisher.publish_room(room_id, &event);
                             })
                             .is_some()
                         }));
@@ -227,7 +226,7 @@ impl Writer {
             Ok(outcomes) => {
                 self.succeeded();
                 for (outcome, reply) in outcomes.into_iter().zip(replies) {
-                    let _ = reply.send(Ok(outcome.map(|posted| announce(&*self.broker, &self.signer, posted))));
+                    let _ = reply.send(Ok(outcome.map(|posted| announce(&self.publisher, &self.signer, posted))));
                 }
             }
             // One bad row must not fail the others: retry them one transaction each.
@@ -236,7 +235,7 @@ impl Writer {
                 for (item, reply) in items.iter().zip(replies) {
                     let outcome = self.attempt(self.store.post_batch(std::slice::from_ref(item))).await;
                     let posted = outcome
-                        .map(|mut o| o.pop().flatten().map(|posted| announce(&*self.broker, &self.signer, posted)));
+                        .map(|mut o| o.pop().flatten().map(|posted| announce(&self.publisher, &self.signer, posted)));
                     let _ = reply.send(posted);
                 }
             }
@@ -306,19 +305,21 @@ impl Failure {
 }
 
 /// Publishes a newly stored message and its notifications; returns the wire message.
-fn announce(broker: &dyn Broker, signer: &UrlSigner, posted: Posted) -> (Message, bool) {
+fn announce(publisher: &Publisher, signer: &UrlSigner, posted: Posted) -> (Message, bool) {
     let Posted { message, created, notified } = posted;
     let (room_id, message_id) = (message.room_id, message.id);
     let message = views::message(message, signer);
     if created {
-        events::publish(
-            broker,
-            Topic::Room(room_id),
-            &ServerEvent::Message { seq: message.seq, message: message.clone() },
-            Control::None,
-        );
+        publisher.publish_room(room_id, &ServerEvent::Message { seq: message.seq, message: message.clone() });
         let actor = UserRef { id: message.author.id, username: message.author.username.clone() };
-        events::publish_notifications(broker, &notified, room_id, Some(message_id), &actor, message.created_at);
+        crate::service::publish::publish_notifications(
+            &**publisher.broker(),
+            &notified,
+            room_id,
+            Some(message_id),
+            &actor,
+            message.created_at,
+        );
     }
     (message, created)
 }
@@ -329,7 +330,7 @@ mod tests {
 
     use super::*;
     use crate::domain::{MessageKind, RoomKind, UserId, Visibility};
-    use crate::realtime::Envelope;
+    use crate::realtime::{Broker, Envelope};
     use crate::store::{NewRoom, NewUser, PoolSettings};
 
     /// Panics on its first publish, as a bug after a commit would; delivers nothing.
@@ -373,6 +374,10 @@ mod tests {
         (store, user, room)
     }
 
+    fn publisher(broker: Arc<dyn Broker>) -> Publisher {
+        Publisher::new(broker, tokio_util::sync::CancellationToken::new())
+    }
+
     fn signer() -> UrlSigner {
         UrlSigner::new(b"a test secret", 3600)
     }
@@ -395,7 +400,7 @@ mod tests {
     async fn a_writer_that_panics_is_restarted_with_its_queue() {
         let dir = tempfile::tempdir().unwrap();
         let (store, user, room) = store_with_room(&dir).await;
-        let sequencer = Sequencer::start(store, Arc::new(PanicsOnce::default()), signer(), 1);
+        let sequencer = Sequencer::start(store, publisher(Arc::new(PanicsOnce::default())), signer(), 1);
 
         let first = sequencer.post(message(room, user, "one"), NotifyPlan::default()).await;
         assert!(matches!(first, Err(Error::Internal(_))), "the job in hand when it panicked fails: {first:?}");
@@ -418,8 +423,12 @@ mod tests {
         let failed = store.post_batch(&batch).await.err().expect("an unknown author fails the batch");
         assert!(failed.is_row_error(), "a foreign key violation belongs to one row: {failed:?}");
 
-        let sequencer =
-            Sequencer::start(store, Arc::new(crate::realtime::InProcessBroker::new(Default::default())), signer(), 1);
+        let sequencer = Sequencer::start(
+            store,
+            publisher(Arc::new(crate::realtime::InProcessBroker::new(Default::default()))),
+            signer(),
+            1,
+        );
         let [good, bad] = batch.map(|(m, n)| sequencer.post(m, n));
         let (good, bad) = tokio::join!(good, bad);
         assert_eq!(good.expect("the good post is stored").expect("the room exists").0.seq, 1);

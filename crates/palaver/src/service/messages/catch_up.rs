@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::Services;
+use super::Messages;
 use crate::domain::RoomId;
 use crate::realtime::{Control, Envelope, Topic};
 
@@ -16,14 +16,14 @@ const ROOMS_PER_QUERY: usize = 500;
 /// Room events read from the store at a time.
 const EVENTS_PER_READ: i64 = 256;
 
-impl Services {
+impl Messages {
     pub(super) fn catch_up_after_gaps(&self) {
-        let Some(mut gaps) = self.inner.broker.gaps() else { return };
+        let Some(mut gaps) = self.inner.publisher.broker().gaps() else { return };
         let inner = Arc::downgrade(&self.inner);
         tokio::spawn(async move {
             while gaps.changed().await.is_ok() {
                 let Some(inner) = inner.upgrade() else { return };
-                let delivered = Services { inner }.catch_up().await;
+                let delivered = Messages { inner }.catch_up().await;
                 if delivered > 0 {
                     tracing::info!(events = delivered, "delivered room events missed while the broker was cut off");
                 }
@@ -35,7 +35,7 @@ impl Services {
     /// instance has seen of it; returns how many.
     async fn catch_up(&self) -> usize {
         let mut delivered = 0;
-        for rooms in self.hub().room_seqs().chunks(ROOMS_PER_QUERY) {
+        for rooms in self.inner.hub.room_seqs().chunks(ROOMS_PER_QUERY) {
             let ids: Vec<RoomId> = rooms.iter().map(|(id, _)| *id).collect();
             let latest: HashMap<RoomId, i64> = match self.store().last_seqs(&ids).await {
                 Ok(seqs) => seqs.into_iter().collect(),
@@ -66,7 +66,7 @@ impl Services {
             };
             let Some(newest) = events.last().and_then(|e| e.seq()) else { break };
             for event in &events {
-                self.hub().dispatch(&Arc::new(Envelope::new(Topic::Room(room_id), event, Control::None)));
+                self.inner.hub.dispatch(&Arc::new(Envelope::new(Topic::Room(room_id), event, Control::None)));
             }
             delivered += events.len();
             after = newest;

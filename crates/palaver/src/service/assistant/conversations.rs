@@ -3,10 +3,11 @@
 
 use palaver_protocol as wire;
 
-use super::{Caller, Services};
+use super::Assistant;
 use crate::clock;
 use crate::domain::{ConversationId, ConversationTitle, PageLimit};
 use crate::error::{Error, Result};
+use crate::service::Caller;
 use crate::store::{ChatMessageRow, ConversationRow};
 
 /// Offset paging as the contract has it; `default` and at most 100.
@@ -19,7 +20,7 @@ fn page(query: &wire::OffsetQuery, default: i64) -> Result<(i64, i64)> {
     Ok((offset, limit))
 }
 
-impl Services {
+impl Assistant {
     pub async fn create_conversation(
         &self,
         caller: &Caller,
@@ -80,8 +81,8 @@ impl Services {
         if !self.store().delete_conversation(caller.id, id, clock::now()).await? {
             return Err(Error::NotFound("conversation"));
         }
-        if let Some(assistant) = self.assistant() {
-            assistant.replies().cancel(id);
+        if let Some(engine) = &self.inner.engine {
+            engine.replies().cancel(id);
         }
         Ok(())
     }

@@ -10,8 +10,8 @@ use palaver_protocol::ws::ServerEvent;
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
+use super::Assistant;
 use super::conversations::chat_message;
-use super::{Caller, Services, SignedCaller};
 use crate::assistant::llm::LlmClient;
 use crate::assistant::mcp::McpHub;
 use crate::assistant::replies::{Refusal, Replies, Reply};
@@ -22,7 +22,8 @@ use crate::domain::{ChatMessageId, ChatRole, ChatStatus, ChatText, ConversationI
 use crate::error::{Error, Result};
 use crate::ratelimit::SharedRateLimit;
 use crate::realtime::Topic;
-use crate::store::ChatMessageRow;
+use crate::service::{Caller, Cluster, Publisher, SignedCaller};
+use crate::store::{ChatMessageRow, DynStore};
 
 /// Turns of history read to build a prompt (the token budget then decides how many go).
 const HISTORY_TURNS: i64 = 200;
@@ -38,7 +39,8 @@ pub struct AssistantSettings {
     pub sends_per_minute: f64,
 }
 
-pub struct Assistant {
+/// The LLM side of the assistant, present when an LLM is configured.
+pub(super) struct Engine {
     runner: Arc<Runner>,
     /// With instances sharing Redis: replies running elsewhere.
     shared: Option<Arc<SharedReplies>>,
@@ -47,16 +49,20 @@ pub struct Assistant {
     sends: SharedRateLimit<UserId>,
 }
 
-impl Assistant {
-    pub(super) fn new(settings: AssistantSettings, services: &Services, shutdown: CancellationToken) -> Self {
+impl Engine {
+    pub(super) fn new(
+        settings: AssistantSettings,
+        store: DynStore,
+        publisher: Publisher,
+        cluster: Option<&Cluster>,
+        shutdown: CancellationToken,
+    ) -> Self {
         let replies = Arc::new(Replies::new(&shutdown));
-        let broker = services.inner.broker.clone();
         let publish = Arc::new(move |owner: UserId, conversation: ConversationId, event: &wire::ReplyEvent| {
-            super::events::publish_built(&*broker, Topic::User(owner), || {
-                ServerEvent::assistant(conversation.into(), event.clone())
-            });
+            publisher.publish_built(Topic::User(owner), || ServerEvent::assistant(conversation.into(), event.clone()));
         });
-        let cluster = services.inner.cluster.as_ref().map(|c| ReplyCluster {
+        let redis = cluster.map(|c| &c.redis);
+        let cluster = cluster.map(|c| ReplyCluster {
             instances: c.instances.clone(),
             shared: Arc::new(SharedReplies::new(c.client.clone(), c.redis.clone())),
         });
@@ -64,7 +70,7 @@ impl Assistant {
         let runner = Arc::new(Runner {
             llm: settings.llm,
             mcp: settings.mcp,
-            store: services.store().clone(),
+            store,
             replies: replies.clone(),
             publish,
             shutdown,
@@ -82,7 +88,7 @@ impl Assistant {
                 "assistant",
                 settings.sends_per_minute / 60.0,
                 settings.sends_per_minute,
-                services.redis(),
+                redis,
             ),
         }
     }
@@ -96,7 +102,7 @@ impl Assistant {
     }
 }
 
-fn no_llm() -> Error {
+pub(super) fn no_llm() -> Error {
     Error::Unavailable {
         what: "the assistant (no LLM is configured: set PALAVER_LLM_BASE_URL and PALAVER_LLM_MODEL)",
         retry_after: Duration::from_secs(60),
@@ -110,15 +116,7 @@ pub struct Started {
     pub assistant_message: wire::ChatMessage,
 }
 
-impl Services {
-    pub(super) fn assistant(&self) -> Option<&Assistant> {
-        self.inner.assistant.get()
-    }
-
-    fn configured_assistant(&self) -> Result<&Assistant> {
-        self.assistant().ok_or_else(no_llm)
-    }
-
+impl Assistant {
     /// Stores the user's message and a running reply, and starts the reply's task.
     pub async fn start_reply(&self, caller: &Caller, id: ConversationId, message: &str) -> Result<Started> {
         self.open_reply(caller, async { Ok(()) }, id, message).await
@@ -133,7 +131,7 @@ impl Services {
         id: ConversationId,
         message: &str,
     ) -> Result<Started> {
-        self.open_reply(&signed.caller, self.check_account(signed), id, message).await
+        self.open_reply(&signed.caller, self.inner.accounts.check_account(signed), id, message).await
     }
 
     async fn open_reply(
@@ -162,7 +160,7 @@ impl Services {
         );
         account?;
         owned?;
-        let assistant = self.configured_assistant()?;
+        let assistant = self.engine()?;
         if running?.is_some_and(|n| n >= assistant.max_running_per_user as i64) {
             return Err(Error::RateLimited { retry_after: Duration::from_secs(5) });
         }
@@ -247,7 +245,7 @@ impl Services {
         message: ChatMessageId,
     ) -> Result<Arc<Reply>> {
         self.own_conversation(caller, id).await?;
-        let assistant = self.configured_assistant()?;
+        let assistant = self.engine()?;
         if let Some(reply) = assistant.replies.find(id, message) {
             return Ok(reply);
         }
@@ -262,7 +260,7 @@ impl Services {
     /// Stops the conversation's running reply; the part so far is kept, as `cancelled`.
     pub async fn cancel_reply(&self, caller: &Caller, id: ConversationId) -> Result<()> {
         self.own_conversation(caller, id).await?;
-        let assistant = self.configured_assistant()?;
+        let assistant = self.engine()?;
         if assistant.replies.cancel(id) {
             return Ok(());
         }
@@ -283,14 +281,14 @@ impl Services {
     }
 
     /// Cancels the replies other instances were asked to cancel, when they run here.
-    pub(super) fn cancel_when_asked(&self) {
-        let Some(mut asked) = self.inner.broker.cancels() else { return };
+    pub(super) fn cancel_when_asked(&self, publisher: &Publisher) {
+        let Some(mut asked) = publisher.broker().cancels() else { return };
         let inner = Arc::downgrade(&self.inner);
         tokio::spawn(async move {
             while let Some(conversation) = asked.recv().await {
                 let Some(inner) = inner.upgrade() else { return };
-                if let Some(assistant) = (Services { inner }).assistant() {
-                    assistant.replies.cancel(ConversationId::from_uuid(conversation));
+                if let Some(engine) = &inner.engine {
+                    engine.replies.cancel(ConversationId::from_uuid(conversation));
                 }
             }
         });
@@ -324,7 +322,7 @@ impl Services {
     /// At shutdown: ends every running reply as interrupted and waits (a bounded time) for
     /// them to be stored.
     pub async fn interrupt_replies(&self, within: Duration) {
-        let Some(assistant) = self.assistant() else { return };
+        let Some(assistant) = &self.inner.engine else { return };
         self.stop_replies();
         let running = assistant.replies.all_running();
         let _ = tokio::time::timeout(within, async {

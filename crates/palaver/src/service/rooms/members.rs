@@ -1,148 +1,19 @@
+//! Membership: joining and leaving, the member list, invitations, roles, and the one
+//! direct-message room of a pair.
+
 use palaver_protocol::ws::ServerEvent;
-use palaver_protocol::{
-    CreateRoomRequest, ListRoomsQuery, Member, MemberList, Room, RoomPage, RoomScope, UpdateRoomRequest,
-};
+use palaver_protocol::{Member, MemberList, Room};
 use uuid::Uuid;
 
-use super::{Caller, Services, views};
+use super::Rooms;
 use crate::clock;
-use crate::domain::{
-    Cursor, NotificationKind, PageLimit, Role, RoomDescription, RoomId, RoomKind, RoomName, UserId, Visibility,
-};
+use crate::domain::{NotificationKind, Role, RoomId, RoomKind, UserId, Visibility};
 use crate::error::{Error, Result};
 use crate::realtime::{Control, Topic};
-use crate::store::{DmPair, NewNotification, NewRoom, Notified, RoomRow};
+use crate::service::{Caller, views};
+use crate::store::{DmPair, NewNotification, NewRoom, Notified};
 
-/// What the caller may do in a room they can see.
-#[derive(Debug, Clone)]
-pub struct Access {
-    pub room: RoomRow,
-    /// `None` when the caller can see the room (it is public) but is not a member.
-    pub role: Option<Role>,
-}
-
-impl Access {
-    /// Members see any room they are in; anyone signed in sees the public rooms.
-    fn visible(&self) -> bool {
-        self.role.is_some() || (self.room.kind == RoomKind::Room && self.room.visibility == Visibility::Public)
-    }
-
-    pub fn is_dm(&self) -> bool {
-        self.room.kind == RoomKind::Dm
-    }
-
-    /// Members only; a visible room's non-members get 403, not 404.
-    pub fn member(&self) -> Result<Role> {
-        self.role.ok_or(Error::Forbidden("join the room first"))
-    }
-
-    pub fn at_least(&self, needed: Role, why: &'static str) -> Result<Role> {
-        match self.role {
-            Some(role) if role.at_least(needed) => Ok(role),
-            _ => Err(Error::Forbidden(why)),
-        }
-    }
-}
-
-impl Services {
-    /// The room if the caller may see it: public rooms, or any room they belong to.
-    /// Anything else is 404, so private rooms are not revealed (joining aside).
-    pub async fn access(&self, caller: &Caller, room_id: RoomId) -> Result<Access> {
-        let access = self.lookup(caller, room_id).await?;
-        if !access.visible() {
-            return Err(Error::NotFound("room"));
-        }
-        Ok(access)
-    }
-
-    /// The room and the caller's role in it, whether or not they may see it.
-    async fn lookup(&self, caller: &Caller, room_id: RoomId) -> Result<Access> {
-        let room = self.store().room(room_id, caller.id).await?.ok_or(Error::NotFound("room"))?;
-        let role = room.role;
-        Ok(Access { room, role })
-    }
-
-    pub async fn create_room(&self, caller: &Caller, req: CreateRoomRequest) -> Result<Room> {
-        let (name, description) =
-            match (RoomName::parse(&req.name), RoomDescription::parse(req.description.as_deref().unwrap_or(""))) {
-                (Ok(n), Ok(d)) => (n, d),
-                (n, d) => return Err(Error::fields([n.err(), d.err()])),
-            };
-        let id = RoomId::generate();
-        self.store()
-            .create_room(NewRoom {
-                id,
-                kind: RoomKind::Room,
-                name: name.into_inner(),
-                description: description.into_inner(),
-                visibility: req.visibility.into(),
-                created_by: caller.id,
-                created_at: clock::now(),
-            })
-            .await?;
-        self.room_for(caller, id).await
-    }
-
-    /// The room as `caller` sees it (counts, unread, role).
-    pub async fn room_for(&self, caller: &Caller, room_id: RoomId) -> Result<Room> {
-        let view = self.store().room_view(caller.id, room_id).await?.ok_or(Error::NotFound("room"))?;
-        Ok(views::room(view))
-    }
-
-    pub async fn get_room(&self, caller: &Caller, room_id: RoomId) -> Result<Room> {
-        self.access(caller, room_id).await?;
-        self.room_for(caller, room_id).await
-    }
-
-    pub async fn list_rooms(&self, caller: &Caller, query: ListRoomsQuery) -> Result<RoomPage> {
-        let (limit, cursor) = match (PageLimit::parse(query.limit), Cursor::parse(query.cursor.as_deref())) {
-            (Ok(l), Ok(c)) => (l.get(), RoomId::from_uuid(c.map_or(Uuid::nil(), |c| c.0))),
-            (l, c) => return Err(Error::fields([l.err(), c.err()])),
-        };
-        let mut rows = match query.scope {
-            RoomScope::Joined => self.store().joined_rooms(caller.id, cursor, limit).await?,
-            RoomScope::Public => self.store().public_rooms(caller.id, cursor, limit).await?,
-        };
-        let next_cursor = if rows.len() as i64 > limit {
-            rows.truncate(limit as usize);
-            rows.last().map(|r| Cursor::encode(r.id.uuid()))
-        } else {
-            None
-        };
-        Ok(RoomPage { items: rows.into_iter().map(views::room).collect(), next_cursor })
-    }
-
-    pub async fn update_room(&self, caller: &Caller, room_id: RoomId, req: UpdateRoomRequest) -> Result<Room> {
-        let access = self.access(caller, room_id).await?;
-        access.at_least(Role::Admin, "only the room's owner or an admin can change it")?;
-        if access.is_dm() {
-            return Err(Error::Forbidden("direct messages cannot be renamed"));
-        }
-        let name = req.name.as_deref().map(RoomName::parse).transpose();
-        let description = req.description.as_deref().map(RoomDescription::parse).transpose();
-        let (name, description) = match (name, description) {
-            (Ok(n), Ok(d)) => (n, d),
-            (n, d) => return Err(Error::fields([n.err(), d.err()])),
-        };
-        self.store()
-            .update_room(room_id, name.map(RoomName::into_inner), description.map(RoomDescription::into_inner))
-            .await?;
-        let room = self.room_for(caller, room_id).await?;
-        let shared = Room { unread_count: None, my_role: None, ..room.clone() };
-        self.publish_room(room_id, &ServerEvent::RoomUpdated { room: shared });
-        Ok(room)
-    }
-
-    pub async fn delete_room(&self, caller: &Caller, room_id: RoomId) -> Result<()> {
-        let access = self.access(caller, room_id).await?;
-        access.at_least(Role::Owner, "only the room's owner can delete it")?;
-        if self.store().delete_room(room_id).await? {
-            let event = ServerEvent::RoomDeleted { room_id: room_id.uuid() };
-            self.publish(Topic::Room(room_id), &event, Control::RoomDeleted);
-        }
-        Ok(())
-    }
-
+impl Rooms {
     /// Joins a public room; a no-op for members. A private room (or a DM) the caller is not
     /// in is a 403 here, not the 404 every other endpoint gives (the contract's choice):
     /// joining is how one finds out that a room needs an invitation.
@@ -162,7 +33,7 @@ impl Services {
     pub async fn leave_room(&self, caller: &Caller, room_id: RoomId) -> Result<()> {
         let access = self.access(caller, room_id).await?;
         access.member()?;
-        let user = self.user(caller.id).await?;
+        let user = self.inner.accounts.user(caller.id).await?;
         if self.store().remove_member(room_id, caller.id).await? {
             self.publish_left(room_id, user);
         }
@@ -173,7 +44,7 @@ impl Services {
         self.access(caller, room_id).await?;
         let rows = self.store().members(room_id).await?;
         let ids: Vec<UserId> = rows.iter().map(|row| row.user_id).collect();
-        let online = self.online_among(&ids).await;
+        let online = self.inner.presence.online_among(&ids).await;
         let items = rows
             .into_iter()
             .map(|row| {
@@ -210,14 +81,14 @@ impl Services {
                 .await?;
             self.publish_membership(room_id, user_id).await?;
             let invited = Notified { id, user_id, kind: NotificationKind::Invite };
-            self.publish_notifications(&[invited], room_id, None, caller, now);
+            self.inner.publisher.publish_notifications(&[invited], room_id, None, caller, now);
         }
         Ok((self.member(room_id, user_id).await?, added))
     }
 
     async fn member(&self, room_id: RoomId, user_id: UserId) -> Result<Member> {
         let row = self.store().member(room_id, user_id).await?.ok_or(Error::NotFound("member"))?;
-        let online = self.is_online(row.user_id).await;
+        let online = self.inner.presence.is_online(row.user_id).await;
         Ok(views::member(row, online))
     }
 
@@ -255,7 +126,7 @@ impl Services {
         if !theirs.below(mine) {
             return Err(Error::Forbidden("you can only remove members below your role"));
         }
-        let user = self.user(user_id).await?;
+        let user = self.inner.accounts.user(user_id).await?;
         if self.store().remove_member(room_id, user_id).await? {
             self.publish_left(room_id, user);
         }
@@ -265,10 +136,10 @@ impl Services {
     /// Tells the room (and the user's own sessions, which are not subscribed yet) that
     /// the user joined.
     async fn publish_membership(&self, room_id: RoomId, user_id: UserId) -> Result<()> {
-        let user = self.user(user_id).await?;
+        let user = self.inner.accounts.user(user_id).await?;
         let event = ServerEvent::MemberJoined { room_id: room_id.uuid(), user };
-        self.publish_room(room_id, &event);
-        self.publish(Topic::User(user_id), &event, Control::None);
+        self.inner.publisher.publish_room(room_id, &event);
+        self.inner.publisher.publish(Topic::User(user_id), &event, Control::None);
         Ok(())
     }
 
@@ -276,7 +147,7 @@ impl Services {
     fn publish_left(&self, room_id: RoomId, user: palaver_protocol::User) {
         let user_id = UserId::from_uuid(user.id);
         let event = ServerEvent::MemberLeft { room_id: room_id.uuid(), user };
-        self.publish(Topic::Room(room_id), &event, Control::Left(user_id));
+        self.inner.publisher.publish(Topic::Room(room_id), &event, Control::Left(user_id));
     }
 
     /// The one DM room of the pair, created on first use.

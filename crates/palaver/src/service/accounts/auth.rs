@@ -2,11 +2,12 @@ use palaver_protocol::{LoginRequest, RegisterRequest, TokenPair};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{Caller, Services, views};
+use super::Accounts;
 use crate::auth::refresh;
 use crate::clock;
 use crate::domain::{Email, Password, UserId, Username, valid_text};
 use crate::error::{Error, Result};
+use crate::service::{Caller, views};
 use crate::store::{NewRefreshToken, NewUser, Rotation, UserRow};
 
 /// How a login names its account.
@@ -29,7 +30,7 @@ pub struct SignedCaller {
     expires_at: i64,
 }
 
-impl Services {
+impl Accounts {
     pub async fn register(&self, req: RegisterRequest) -> Result<TokenPair> {
         let user = self.create_user(&req.username, &req.email, &req.password).await?;
         self.issue_tokens(&user, None).await
@@ -42,7 +43,7 @@ impl Services {
                 (Ok(u), Ok(e), Ok(p)) => (u, e, p),
                 (u, e, p) => return Err(Error::fields([u.err(), e.err(), p.err()])),
             };
-        let password_hash = self.passwords().hash(password.expose().to_owned()).await?;
+        let password_hash = self.inner.passwords.hash(password.expose().to_owned()).await?;
         let new = NewUser {
             id: UserId::generate(),
             username: username.into_inner(),
@@ -70,7 +71,7 @@ impl Services {
             LoginBy::Email(email) => self.store().user_by_email(valid_text("email", email)?.trim()).await?,
             LoginBy::Username(name) => self.store().user_by_username(valid_text("username", name)?.trim()).await?,
         };
-        let ok = self.passwords().verify(req.password, user.as_ref().map(|u| u.password_hash.clone())).await?;
+        let ok = self.inner.passwords.verify(req.password, user.as_ref().map(|u| u.password_hash.clone())).await?;
         match user {
             // Said only to someone who knows the password.
             Some(user) if ok && user.disabled_at.is_some() => Err(Error::Unauthorized(DISABLED)),
@@ -127,7 +128,7 @@ impl Services {
     /// expiry, no database. The caller is not to be trusted until
     /// [`check_account`](Self::check_account) passes.
     pub fn verify_access(&self, token: &str) -> Result<SignedCaller> {
-        let claims = self.jwt().verify(token).ok_or(Error::Unauthorized(BAD_ACCESS))?;
+        let claims = self.inner.jwt.verify(token).ok_or(Error::Unauthorized(BAD_ACCESS))?;
         Ok(SignedCaller {
             caller: Caller { id: claims.sub, username: claims.name },
             issued_at: claims.iat,
@@ -173,13 +174,13 @@ impl Services {
     }
 
     async fn tokens_for(&self, user: &UserRow, refresh_token: String) -> Result<TokenPair> {
-        let online = self.is_online(user.id).await;
-        let access_token = self.jwt().issue(user.id, &user.username, issue_time(user))?;
+        let online = self.inner.presence.is_online(user.id).await;
+        let access_token = self.inner.jwt.issue(user.id, &user.username, issue_time(user))?;
         Ok(TokenPair {
             access_token,
             refresh_token,
             token_type: "Bearer".into(),
-            expires_in: self.jwt().ttl_secs,
+            expires_in: self.inner.jwt.ttl_secs,
             user: views::user(user, true, online),
         })
     }

@@ -1,0 +1,65 @@
+//! Between instances: the heartbeat. Every `HEARTBEAT` this instance beats into Redis so its
+//! users stay online and its assistant replies stay its own, registers both again when Redis
+//! does not know it (reaped while cut off, or Redis lost its data), and reaps the instances
+//! that stopped beating: their users go offline, their replies are stored as interrupted.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{Assistant, Presence};
+use crate::realtime::redis::{HEARTBEAT, InstanceRegistry};
+use crate::store::DynStore;
+
+pub struct Heartbeat;
+
+impl Heartbeat {
+    /// Beats for as long as `presence` lives (the task holds it weakly).
+    pub fn start(instances: Arc<InstanceRegistry>, store: DynStore, presence: &Presence, assistant: &Assistant) {
+        let mut ticks = presence.ticks(Duration::ZERO, HEARTBEAT);
+        let assistant = assistant.clone();
+        tokio::spawn(async move {
+            let mut failing = false;
+            while let Some(presence) = ticks.next().await {
+                match beat(&instances, &store, &presence, &assistant).await {
+                    Ok(()) if failing => {
+                        tracing::info!("presence shared through Redis again");
+                        failing = false;
+                    }
+                    Ok(()) => {}
+                    Err(e) if !failing => {
+                        tracing::warn!(error = %e, "presence is this instance's only: Redis unavailable");
+                        failing = true;
+                    }
+                    Err(_) => {}
+                }
+            }
+        });
+    }
+}
+
+async fn beat(
+    instances: &InstanceRegistry,
+    store: &DynStore,
+    presence: &Presence,
+    assistant: &Assistant,
+) -> redis::RedisResult<()> {
+    if !instances.beat().await? {
+        // New to Redis: what runs here is recorded again, so no instance takes it for a
+        // dead one's.
+        presence.register_again(instances).await?;
+        for reply in assistant.running_here() {
+            instances.reply_started(reply.message).await?;
+        }
+    }
+    let reaped = instances.reap().await?;
+    for user in reaped.offline {
+        presence.went_offline(user).await;
+    }
+    if !reaped.replies.is_empty() {
+        match store.interrupt_replies(&reaped.replies).await {
+            Ok(n) => tracing::info!(interrupted = n, "stored the replies of a stopped instance as interrupted"),
+            Err(e) => tracing::error!(error = %e, "could not store a stopped instance's replies as interrupted"),
+        }
+    }
+    Ok(())
+}
