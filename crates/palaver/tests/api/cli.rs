@@ -176,6 +176,10 @@ async fn help_lists_commands_and_settings() {
     for setting in ["PALAVER_DATABASE_URL", "PALAVER_BIND", "PALAVER_DATA_DIR", "PALAVER_JWT_SECRET"] {
         assert!(text.contains(setting), "{setting} in palaver serve --help:\n{text}");
     }
+    // Every setting's help ends with the default it falls back to, derived from the code.
+    for default in ["[default: 127.0.0.1:8080]", "[default: 10485760]", "[default: unset]"] {
+        assert!(text.contains(default), "{default} in palaver serve --help:\n{text}");
+    }
     assert!(!dir.path().join("data").exists(), "--help touches nothing");
 }
 
