@@ -21,8 +21,8 @@ use crate::realtime::redis::{InstanceRegistry, RedisBroker};
 use crate::realtime::{self, Hub, InProcessBroker, Interest};
 use crate::server::{self, ConnectionLimits};
 use crate::service::{
-    self, Accounts, AccountsSettings, Assistant, Heartbeat, Messages, MessagesSettings, Notifications, Presence,
-    Publisher, Readiness, Rooms, Services, UploadSettings, Uploads,
+    self, Accounts, AccountsSettings, Assistant, Heartbeat, Messages, Notifications, Presence,
+    Publisher, Readiness, Rooms, Services, UploadSettings, Uploads, WriteSettings,
 };
 use crate::store;
 use crate::uploads::blobs::{BlobStore, LocalBlobs, PgBlobs};
@@ -77,23 +77,16 @@ pub async fn services(config: &Config) -> anyhow::Result<Services> {
     let uploads = Uploads::new(store.clone(), upload_settings(config, &store, &secret)?, redis)
         .context("starting the image decoders")?;
     let rooms = Rooms::new(store.clone(), publisher.clone(), accounts.clone(), presence.clone());
-    let messages_settings = MessagesSettings {
-        // SQLite has one writer; PostgreSQL commits several rooms' batches side by side.
-        write_shards: if store.backend() == "sqlite" {
-            1
-        } else {
-            (config.database.max_connections / 2).max(1) as usize
-        },
-        writes_per_sec: config.limits.writes_per_sec,
-        write_burst: config.limits.write_burst,
-    };
+    // SQLite has one writer; PostgreSQL commits several rooms' batches side by side.
+    let write_shards =
+        if store.backend() == "sqlite" { 1 } else { (config.database.max_connections / 2).max(1) as usize };
     let messages = Messages::new(
         store.clone(),
         rooms.clone(),
         uploads.clone(),
         publisher.clone(),
         hub.clone(),
-        messages_settings,
+        WriteSettings { shards: write_shards, limits: &config.limits },
         redis,
     );
     let assistant =
@@ -121,13 +114,7 @@ fn upload_settings(config: &Config, store: &store::DynStore, secret: &[u8]) -> a
     Ok(UploadSettings {
         blobs: blob_store(config, store)?,
         signer: UrlSigner::new(secret, config.uploads.url_ttl_secs),
-        max_bytes: config.uploads.max_bytes,
-        max_pixels: config.uploads.max_pixels,
-        per_minute: config.uploads.per_minute,
-        bytes_per_day: config.uploads.bytes_per_day,
-        decoders: config.uploads.decoders,
-        max_in_flight: config.uploads.max_in_flight,
-        unattached_ttl: Duration::from_secs(config.uploads.unattached_ttl_secs),
+        config: config.uploads.clone(),
     })
 }
 

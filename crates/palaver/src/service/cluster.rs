@@ -13,13 +13,15 @@ use crate::store::DynStore;
 pub struct Heartbeat;
 
 impl Heartbeat {
-    /// Beats for as long as `presence` lives (the task holds it weakly).
+    /// Beats for as long as the services live.
     pub fn start(instances: Arc<InstanceRegistry>, store: DynStore, presence: &Presence, assistant: &Assistant) {
         let mut ticks = presence.ticks(Duration::ZERO, HEARTBEAT);
-        let assistant = assistant.clone();
+        // Held weakly, like presence: the beat stops with the services.
+        let assistant = assistant.downgrade();
         tokio::spawn(async move {
             let mut failing = false;
             while let Some(presence) = ticks.next().await {
+                let Some(assistant) = assistant.upgrade() else { return };
                 match beat(&instances, &store, &presence, &assistant).await {
                     Ok(()) if failing => {
                         tracing::info!("presence shared through Redis again");

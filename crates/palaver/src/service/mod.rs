@@ -39,7 +39,7 @@ use crate::store::DynStore;
 pub use accounts::{Accounts, AccountsSettings, LoginBy, SignedCaller};
 pub use assistant::{Assistant, AssistantSettings, Started};
 pub use cluster::Heartbeat;
-pub use messages::{Draft, Messages, MessagesSettings, Posting, ResumePoint, Sender};
+pub use messages::{Draft, Messages, Posting, ResumePoint, Sender, WriteSettings};
 pub use notifications::Notifications;
 pub use presence::Presence;
 pub use publish::Publisher;

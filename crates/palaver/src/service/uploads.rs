@@ -15,6 +15,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use super::Caller;
 use super::background::Ticks;
 use crate::clock;
+use crate::config::UploadsConfig;
 use crate::domain::{UploadId, UserId};
 use crate::error::{Error, Result};
 use crate::ratelimit::SharedRateLimit;
@@ -32,23 +33,18 @@ const DECODE_WAIT: Duration = Duration::from_secs(30);
 const ORPHAN_AGE: time::Duration = time::Duration::hours(1);
 const DAY: time::Duration = time::Duration::days(1);
 
-/// The upload settings, from `Config`.
+/// What uploads are built with: where blobs live and the URL signer (made at start), and
+/// the `[uploads]` settings.
 #[derive(Clone)]
 pub struct UploadSettings {
     pub blobs: Arc<dyn BlobStore>,
     pub signer: UrlSigner,
-    pub max_bytes: u64,
-    pub max_pixels: u64,
-    pub per_minute: f64,
-    pub bytes_per_day: u64,
-    pub decoders: usize,
-    pub max_in_flight: usize,
-    pub unattached_ttl: Duration,
+    pub config: UploadsConfig,
 }
 
 impl std::fmt::Debug for UploadSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UploadSettings").field("blobs", &self.blobs.kind()).field("max_bytes", &self.max_bytes).finish()
+        f.debug_struct("UploadSettings").field("blobs", &self.blobs.kind()).field("config", &self.config).finish()
     }
 }
 
@@ -83,21 +79,22 @@ impl Uploads {
         redis: Option<&redis::aio::ConnectionManager>,
     ) -> std::io::Result<Self> {
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        let threads = if settings.decoders == 0 { (cores / 2).max(1) } else { settings.decoders };
+        let UploadSettings { blobs, signer, config } = settings;
+        let threads = if config.decoders == 0 { (cores / 2).max(1) } else { config.decoders };
         // In the background, so a burst of decodes takes only the CPU chat delivery leaves over.
         let decoders = Workers::new("image decoding", "image-decoder", threads, DECODE_WAIT, Priority::Background)?;
         let uploads = Self {
             inner: Arc::new(Inner {
                 store,
-                blobs: settings.blobs,
-                signer: settings.signer,
+                blobs,
+                signer,
                 decoders,
-                in_flight: Arc::new(Semaphore::new(settings.max_in_flight)),
-                per_minute: SharedRateLimit::new("uploads", settings.per_minute / 60.0, settings.per_minute, redis),
-                max_bytes: settings.max_bytes,
-                bytes_per_day: settings.bytes_per_day,
-                image: image::Limits { max_pixels: settings.max_pixels, thumbnail_max_side: 320 },
-                unattached_ttl: time::Duration::try_from(settings.unattached_ttl).unwrap_or(DAY),
+                in_flight: Arc::new(Semaphore::new(config.max_in_flight)),
+                per_minute: SharedRateLimit::new("uploads", config.per_minute / 60.0, config.per_minute, redis),
+                max_bytes: config.max_bytes,
+                bytes_per_day: config.bytes_per_day,
+                image: image::Limits { max_pixels: config.max_pixels, thumbnail_max_side: 320 },
+                unattached_ttl: time::Duration::seconds(i64::try_from(config.unattached_ttl_secs).unwrap_or(i64::MAX)),
                 received: Arc::new(AtomicU64::new(0)),
             }),
         };

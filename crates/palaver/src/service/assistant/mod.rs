@@ -5,7 +5,7 @@
 mod conversations;
 mod replies;
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use tokio_util::sync::CancellationToken;
 
@@ -62,8 +62,21 @@ impl Assistant {
         self.inner.engine.as_ref().ok_or_else(replies::no_llm)
     }
 
+    /// A handle that does not keep the assistant alive (for the heartbeat's task).
+    pub(super) fn downgrade(&self) -> WeakAssistant {
+        WeakAssistant(Arc::downgrade(&self.inner))
+    }
+
     /// The replies running on this instance.
     pub fn running_here(&self) -> Vec<Arc<Reply>> {
         self.inner.engine.as_ref().map(|e| e.replies().all_running()).unwrap_or_default()
+    }
+}
+
+pub(super) struct WeakAssistant(Weak<Inner>);
+
+impl WeakAssistant {
+    pub(super) fn upgrade(&self) -> Option<Assistant> {
+        self.0.upgrade().map(|inner| Assistant { inner })
     }
 }

@@ -18,6 +18,7 @@ use palaver_protocol::{HistoryQuery, Message, MessagePage};
 
 use super::{Caller, Publisher, Rooms, Uploads, views};
 use crate::clock;
+use crate::config::LimitsConfig;
 use crate::domain::{MessageContent, MessageId, PageLimit, Role, RoomId, UserId};
 use crate::error::{Error, Result};
 use crate::ratelimit::SharedRateLimit;
@@ -28,14 +29,12 @@ use crate::uploads::signed::UrlSigner;
 pub use replay::ResumePoint;
 pub use send::{Draft, Posting, Sender};
 
-/// The messages' settings, from `Config`.
-pub struct MessagesSettings {
+/// How room events are written: by how many tasks, and each user's write budget.
+pub struct WriteSettings<'a> {
     /// Tasks that write room events (rooms are sharded over them); SQLite uses one.
-    pub write_shards: usize,
-    /// Message writes per second per user, on average ...
-    pub writes_per_sec: f64,
-    /// ... and in a burst.
-    pub write_burst: f64,
+    pub shards: usize,
+    /// `writes_per_sec` and `write_burst`.
+    pub limits: &'a LimitsConfig,
 }
 
 #[derive(Clone)]
@@ -68,13 +67,13 @@ impl Messages {
         uploads: Uploads,
         publisher: Publisher,
         hub: Arc<Hub>,
-        settings: MessagesSettings,
+        settings: WriteSettings<'_>,
         redis: Option<&redis::aio::ConnectionManager>,
     ) -> Self {
         let signer = uploads.signer().clone();
         let sequencer =
-            sequencer::Sequencer::start(store.clone(), publisher.clone(), signer.clone(), settings.write_shards);
-        let writes = SharedRateLimit::new("writes", settings.writes_per_sec, settings.write_burst, redis);
+            sequencer::Sequencer::start(store.clone(), publisher.clone(), signer.clone(), settings.shards);
+        let writes = SharedRateLimit::new("writes", settings.limits.writes_per_sec, settings.limits.write_burst, redis);
         let memberships = Arc::new(memberships::Registry::default());
         // The hub sees every `member_left` (from any instance): what senders remember of
         // that room is forgotten there.
