@@ -1,460 +1,443 @@
 // The conversation: history with infinite scroll back, live events, the "new messages"
-// line, edits and deletes, typing, mentions, and the composer with images.
+// line, edits and deletes, typing and mentions; the composer sits under it.
 
 import * as api from "./api.js";
 import { h, fill, formatTime, toast } from "./dom.js";
-import { state, emit, roomTitle } from "./state.js";
-import * as rooms from "./rooms.js";
-import * as members from "./members.js";
-import { composer, resetComposer, focusComposer, acceptDrops } from "./composer.js";
+import { roomTitle } from "./state.js";
 import { messageText } from "./message-text.js";
 
 const PAGE = 50;
 
-let section;
-let head;
-let timeline;
-let list;
-let sentinel;
-let typingLine;
-let observer;
+/**
+ * The open room's timeline, drawn from `state`. `composer` is the message box's element,
+ * placed under the timeline. Callbacks:
+ * - `onShown(room, { focus })`: a room was opened here (the composer follows it);
+ * - `onFocusComposer()`: an edit ended, typing goes back to the message box;
+ * - `loadMembers(roomId)`: a promise of the room's member list (for its read marker);
+ * - `onSeen(roomId)`: all of the room is on screen and seen (its unread count goes);
+ * - `onRead(roomId, seq)`: our read marker moved to `seq`, to tell the server;
+ * - `onLeave(room)`, `onDm(userId)`, `onPane(pane)` ("side": the members, on a phone).
+ */
+export function createConversation(state, { composer, onShown, onFocusComposer, loadMembers, onSeen, onRead, onLeave, onDm, onPane }) {
+  const head = h("header", { class: "conv-head" });
+  const sentinel = h("div", { class: "history-edge", "aria-hidden": "true" });
+  const list = h("div", { class: "messages" });
+  const timeline = h("div", { class: "timeline", role: "log", tabindex: "0", "aria-label": "Messages" }, sentinel, list);
+  const typingLine = h("div", { class: "typing", "aria-live": "polite" });
+  const section = h("section", { class: "conversation", hidden: true, "aria-labelledby": "room-title" }, head, timeline, typingLine, composer);
 
-/** The open room and what its timeline holds. */
-let current = null;
+  /** The open room and what its timeline holds. */
+  let current = null;
+  /** message id → the request for its fresh attachment URLs, while one is recent. */
+  const refetching = new Map();
+  let readTimer = null;
 
-export function view() {
-  head = h("header", { class: "conv-head" });
-  sentinel = h("div", { class: "history-edge", "aria-hidden": "true" });
-  list = h("div", { class: "messages" });
-  timeline = h("div", { class: "timeline", role: "log", tabindex: "0", "aria-label": "Messages" }, sentinel, list);
-  typingLine = h("div", { class: "typing", "aria-live": "polite" });
-  section = h("section", { class: "conversation", hidden: true, "aria-labelledby": "room-title" }, head, timeline, typingLine, composer());
   timeline.addEventListener("scroll", () => maybeRead(), { passive: true });
   document.addEventListener("visibilitychange", () => maybeRead());
   addEventListener("focus", () => maybeRead());
-  observer = new IntersectionObserver((entries) => entries.some((e) => e.isIntersecting) && loadOlder(), {
+  const observer = new IntersectionObserver((entries) => entries.some((e) => e.isIntersecting) && loadOlder(), {
     root: timeline,
     rootMargin: "400px 0px 0px 0px",
   });
   observer.observe(sentinel);
-  acceptDrops(section);
-  return section;
-}
 
-export function close() {
-  section.hidden = true;
-  current = null;
-}
-
-export function currentRoom() {
-  return current && current.room;
-}
-
-export function header(room) {
-  const isDm = room.kind === "dm";
-  fill(
-    head,
-    h(
-      "div",
-      { class: "conv-title" },
-      h("h1", { id: "room-title" }, isDm ? `@ ${roomTitle(room)}` : `# ${room.name}`),
-      room.description ? h("p", { class: "muted" }, room.description) : null,
-    ),
-    h("div", { class: "spacer" }),
-    membersToggle(room.member_count),
-    isDm ? null : h("button", { class: "ghost leave", onclick: () => rooms.leave(room) }, "Leave"),
-  );
-}
-
-/** On a phone: the members screen, as an icon and a count so the room's name keeps the room. */
-function membersToggle(count) {
-  return h(
-    "button",
-    { class: "ghost members-toggle", "aria-label": `Members (${count})`, title: "Members", onclick: () => emit("pane", "side") },
-    h("span", { class: "people-icon", "aria-hidden": "true" }),
-    h("span", { class: "count", "aria-hidden": "true" }, String(count)),
-  );
-}
-
-export function setMemberCount(count) {
-  const toggle = head.querySelector(".members-toggle");
-  if (toggle) toggle.replaceWith(membersToggle(count));
-}
-
-export async function open(room, { focus = true } = {}) {
-  section.hidden = false;
-  const generation = {
-    room,
-    byId: new Map(),
-    oldestSeq: null,
-    hasMore: true,
-    loading: true,
-    olderLoading: false,
-    pending: [],
-    readSent: 0,
-    typers: new Map(),
-  };
-  current = generation;
-  header(room);
-  list.replaceChildren();
-  sentinel.textContent = "";
-  typingLine.textContent = "";
-  resetComposer(room);
-  if (focus) focusComposer();
-  try {
-    const [page, roster] = await Promise.all([api.get(`/rooms/${room.id}/messages?limit=${PAGE}`), members.ensure(room.id)]);
-    if (current !== generation) return;
-    const mine = roster.get(state.me.id);
-    const lastRead = mine ? mine.last_read_seq : room.last_seq;
-    generation.hasMore = page.has_more;
-    if (!page.has_more) sentinel.textContent = "This is the beginning of the room.";
-    for (const message of page.items) upsert(message);
-    generation.loading = false;
-    for (const frame of generation.pending) apply(frame);
-    generation.pending = [];
-    const firstUnread = [...generation.byId.values()]
-      .map((entry) => entry.message)
-      .find((message) => message.seq > lastRead && message.author.id !== state.me.id && !message.deleted);
-    if (firstUnread) {
-      const line = h("div", { class: "new-line", role: "separator", "aria-label": "New messages" }, h("span", {}, "New messages"));
-      generation.byId.get(firstUnread.id).el.before(line);
-      line.scrollIntoView({ block: "center" });
-    } else {
-      scrollToBottom();
-    }
-    maybeRead();
-    // A short first page may not fill the screen: keep loading until it does.
-    if (generation.hasMore && timeline.scrollHeight <= timeline.clientHeight) loadOlder();
-  } catch (e) {
-    if (current === generation) toast(api.describe(e));
+  function close() {
+    section.hidden = true;
+    current = null;
   }
-}
 
-/** History from scratch (after a replay too large for the socket). */
-export function reload() {
-  if (current) open(current.room, { focus: false });
-}
-
-async function loadOlder() {
-  const at = current;
-  if (!at || at.loading || at.olderLoading || !at.hasMore || at.oldestSeq === null) return;
-  at.olderLoading = true;
-  sentinel.textContent = "Loading earlier messages…";
-  try {
-    const page = await api.get(`/rooms/${at.room.id}/messages?before=${at.oldestSeq}&limit=${PAGE}`);
-    if (current !== at) return;
-    const fromBottom = timeline.scrollHeight - timeline.scrollTop;
-    for (const message of page.items) upsert(message);
-    at.hasMore = page.has_more;
-    timeline.scrollTop = timeline.scrollHeight - fromBottom;
-  } catch (e) {
-    toast(api.describe(e));
-  } finally {
-    at.olderLoading = false;
-    sentinel.textContent = at.hasMore ? "" : "This is the beginning of the room.";
+  function header(room) {
+    const isDm = room.kind === "dm";
+    fill(
+      head,
+      h(
+        "div",
+        { class: "conv-title" },
+        h("h1", { id: "room-title" }, isDm ? `@ ${roomTitle(room, state.me)}` : `# ${room.name}`),
+        room.description ? h("p", { class: "muted" }, room.description) : null,
+      ),
+      h("div", { class: "spacer" }),
+      membersToggle(room.member_count),
+      isDm ? null : h("button", { class: "ghost leave", onclick: () => onLeave(room) }, "Leave"),
+    );
   }
-  // Still at the top (a tall screen): the observer will not fire again by itself.
-  if (current === at && at.hasMore && timeline.scrollTop < 400) requestAnimationFrame(loadOlder);
-}
 
-/** A room event for the open room (already deduplicated by seq in rooms.js). */
-export function apply(frame) {
-  if (!current) return;
-  if (current.loading) {
-    current.pending.push(frame);
-    return;
+  /** On a phone: the members screen, as an icon and a count so the room's name keeps the room. */
+  function membersToggle(count) {
+    return h(
+      "button",
+      { class: "ghost members-toggle", "aria-label": `Members (${count})`, title: "Members", onclick: () => onPane("side") },
+      h("span", { class: "people-icon", "aria-hidden": "true" }),
+      h("span", { class: "count", "aria-hidden": "true" }, String(count)),
+    );
   }
-  const stick = atBottom();
-  if (frame.type === "message_deleted") {
-    const entry = current.byId.get(frame.message_id);
-    if (entry) upsert({ ...entry.message, deleted: true, content: "", attachment: null });
-  } else {
-    upsert(frame.message);
-    if (frame.type === "message") current.typers.delete(frame.message.author.id);
-    renderTyping();
+
+  function setMemberCount(count) {
+    const toggle = head.querySelector(".members-toggle");
+    if (toggle) toggle.replaceWith(membersToggle(count));
   }
-  if (stick || (frame.message && frame.message.author.id === state.me.id && frame.type === "message")) scrollToBottom();
-  maybeRead();
-}
 
-/** Adds or replaces a message, in seq order; the same message twice is one element. */
-export function upsert(message) {
-  if (!current || message.room_id !== current.room.id) return;
-  const known = current.byId.get(message.id);
-  if (known && known.message.updated_seq > message.updated_seq) return;
-  if (message.client_msg_id) {
-    const pending = list.querySelector(`[data-pending="${CSS.escape(message.client_msg_id)}"]`);
-    if (pending) pending.remove();
-  }
-  const el = render(message);
-  if (known) {
-    known.el.replaceWith(el);
-  } else {
-    let after = list.lastElementChild;
-    while (after && (after.dataset.pending || Number(after.dataset.seq) > message.seq || !after.dataset.seq)) {
-      after = after.previousElementSibling;
-    }
-    if (after) after.after(el);
-    else list.prepend(el);
-    if (current.oldestSeq === null || message.seq < current.oldestSeq) current.oldestSeq = message.seq;
-  }
-  current.byId.set(message.id, { message, el });
-  regroup(el);
-  if (el.nextElementSibling) regroup(el.nextElementSibling);
-}
-
-/** Consecutive messages by one author within five minutes share a header. */
-function regroup(el) {
-  if (!el || !el.dataset.author) return;
-  let prev = el.previousElementSibling;
-  const sameAuthor =
-    prev &&
-    prev.dataset.author === el.dataset.author &&
-    Number(el.dataset.time) - Number(prev.dataset.time) < 5 * 60_000;
-  el.classList.toggle("continued", !!sameAuthor);
-}
-
-function render(message) {
-  const mine = message.author.id === state.me.id;
-  const body = h("div", { class: "msg-body" });
-  let mentionsMe = false;
-  if (message.deleted) {
-    body.append(h("em", { class: "muted" }, "This message was deleted."));
-  } else if (message.content) {
-    const rendered = messageText(message.content, state.me.username);
-    mentionsMe = rendered.mentionsMe;
-    body.append(rendered.node);
-    if (message.edited_at) body.append(h("span", { class: "edited muted", title: `edited ${formatTime(message.edited_at)}` }, " (edited)"));
-  }
-  const attachment = !message.deleted && message.attachment ? thumbnail(message) : null;
-  const actions =
-    mine && !message.deleted
-      ? h(
-          "div",
-          { class: "msg-actions" },
-          message.content ? h("button", { class: "ghost small", "aria-label": "Edit message", onclick: () => edit(message) }, "Edit") : null,
-          h("button", { class: "ghost small", "aria-label": "Delete message", onclick: () => remove(message) }, "Delete"),
-        )
-      : null;
-  return h(
-    "article",
-    {
-      class: `msg${mine ? " mine" : ""}${mentionsMe ? " mentions-me" : ""}`,
-      dataset: { id: message.id, seq: message.seq, author: message.author.id, time: new Date(message.created_at).getTime() },
-      "aria-label": `${message.author.username}, ${formatTime(message.created_at)}`,
-    },
-    h(
-      "div",
-      { class: "msg-head" },
-      mine
-        ? h("span", { class: "author" }, message.author.username)
-        : h("button", { class: "author link", title: `Message ${message.author.username}`, onclick: () => rooms.openDm(message.author.id) }, message.author.username),
-      h("time", { datetime: message.created_at }, formatTime(message.created_at)),
-    ),
-    body,
-    attachment,
-    actions,
-  );
-}
-
-function thumbnail(message) {
-  const a = message.attachment;
-  const scale = Math.min(1, 320 / Math.max(a.width || 320, a.height || 320));
-  const img = h("img", {
-    src: a.thumbnail_url,
-    alt: `Image from ${message.author.username}`,
-    width: Math.round((a.width || 320) * scale),
-    height: Math.round((a.height || 320) * scale),
-    loading: "lazy",
-    decoding: "async",
-  });
-  refreshOnError(img, message, "thumbnail_url");
-  return h("button", { class: "thumb", "aria-label": `Open image from ${message.author.username} at full size`, onclick: () => lightbox(message) }, img);
-}
-
-/**
- * Attachment URLs are signed and expire (an hour by default): an image that fails to load
- * asks the server for its message again, whose attachment carries fresh URLs. Once per
- * image, so a file that is really gone does not loop.
- */
-function refreshOnError(img, message, which) {
-  img.addEventListener(
-    "error",
-    async () => {
-      const fresh = await freshAttachment(message);
-      if (fresh && fresh[which]) img.src = fresh[which];
-    },
-    { once: true },
-  );
-}
-
-const refetching = new Map();
-function freshAttachment(message) {
-  if (!refetching.has(message.id)) {
-    const attempt = api
-      .get(`/rooms/${message.room_id}/messages?after=${message.seq - 1}&limit=1`)
-      .then((page) => {
-        const found = page.items.find((m) => m.id === message.id);
-        if (!found || !found.attachment) return null;
-        message.attachment = found.attachment;
-        return found.attachment;
-      })
-      .catch(() => null)
-      .finally(() => setTimeout(() => refetching.delete(message.id), 30_000));
-    refetching.set(message.id, attempt);
-  }
-  return refetching.get(message.id);
-}
-
-function lightbox(message) {
-  const full = h("img", { src: message.attachment.url, alt: `Image from ${message.author.username}, full size` });
-  refreshOnError(full, message, "url");
-  const dlg = h(
-    "dialog",
-    { class: "lightbox", "aria-label": "Image" },
-    h("button", { class: "icon close", "aria-label": "Close image", onclick: () => dlg.close() }, "×"),
-    full,
-  );
-  dlg.addEventListener("close", () => dlg.remove());
-  dlg.addEventListener("click", (event) => event.target === dlg && dlg.close());
-  document.body.append(dlg);
-  dlg.showModal();
-}
-
-function edit(message) {
-  const entry = current && current.byId.get(message.id);
-  if (!entry) return;
-  const body = entry.el.querySelector(".msg-body");
-  const field = h("textarea", { class: "edit-field", "aria-label": "Edit message", rows: 2, value: message.content });
-  const save = async () => {
-    const content = field.value;
-    if (!content.trim() || content === message.content) return cancel();
+  async function open(room, { focus = true } = {}) {
+    section.hidden = false;
+    const generation = {
+      room,
+      byId: new Map(),
+      oldestSeq: null,
+      hasMore: true,
+      loading: true,
+      olderLoading: false,
+      pending: [],
+      readSent: 0,
+      typers: new Map(),
+    };
+    current = generation;
+    header(room);
+    list.replaceChildren();
+    sentinel.textContent = "";
+    typingLine.textContent = "";
+    onShown(room, { focus });
     try {
-      upsert(await api.patch(`/rooms/${message.room_id}/messages/${message.id}`, { content }));
+      const [page, roster] = await Promise.all([api.get(`/rooms/${room.id}/messages?limit=${PAGE}`), loadMembers(room.id)]);
+      if (current !== generation) return;
+      const mine = roster.get(state.me.id);
+      const lastRead = mine ? mine.last_read_seq : room.last_seq;
+      generation.hasMore = page.has_more;
+      if (!page.has_more) sentinel.textContent = "This is the beginning of the room.";
+      for (const message of page.items) upsert(message);
+      generation.loading = false;
+      for (const frame of generation.pending) apply(frame);
+      generation.pending = [];
+      const firstUnread = [...generation.byId.values()]
+        .map((entry) => entry.message)
+        .find((message) => message.seq > lastRead && message.author.id !== state.me.id && !message.deleted);
+      if (firstUnread) {
+        const line = h("div", { class: "new-line", role: "separator", "aria-label": "New messages" }, h("span", {}, "New messages"));
+        generation.byId.get(firstUnread.id).el.before(line);
+        line.scrollIntoView({ block: "center" });
+      } else {
+        scrollToBottom();
+      }
+      maybeRead();
+      // A short first page may not fill the screen: keep loading until it does.
+      if (generation.hasMore && timeline.scrollHeight <= timeline.clientHeight) loadOlder();
+    } catch (e) {
+      if (current === generation) toast(api.describe(e));
+    }
+  }
+
+  /** History from scratch (after a replay too large for the socket). */
+  function reload() {
+    if (current) open(current.room, { focus: false });
+  }
+
+  async function loadOlder() {
+    const at = current;
+    if (!at || at.loading || at.olderLoading || !at.hasMore || at.oldestSeq === null) return;
+    at.olderLoading = true;
+    sentinel.textContent = "Loading earlier messages…";
+    try {
+      const page = await api.get(`/rooms/${at.room.id}/messages?before=${at.oldestSeq}&limit=${PAGE}`);
+      if (current !== at) return;
+      const fromBottom = timeline.scrollHeight - timeline.scrollTop;
+      for (const message of page.items) upsert(message);
+      at.hasMore = page.has_more;
+      timeline.scrollTop = timeline.scrollHeight - fromBottom;
+    } catch (e) {
+      toast(api.describe(e));
+    } finally {
+      at.olderLoading = false;
+      sentinel.textContent = at.hasMore ? "" : "This is the beginning of the room.";
+    }
+    // Still at the top (a tall screen): the observer will not fire again by itself.
+    if (current === at && at.hasMore && timeline.scrollTop < 400) requestAnimationFrame(loadOlder);
+  }
+
+  /** A room event for the open room (already deduplicated by seq in sync.js). */
+  function apply(frame) {
+    if (!current) return;
+    if (current.loading) {
+      current.pending.push(frame);
+      return;
+    }
+    const stick = atBottom();
+    if (frame.type === "message_deleted") {
+      const entry = current.byId.get(frame.message_id);
+      if (entry) upsert({ ...entry.message, deleted: true, content: "", attachment: null });
+    } else {
+      upsert(frame.message);
+      if (frame.type === "message") current.typers.delete(frame.message.author.id);
+      renderTyping();
+    }
+    if (stick || (frame.message && frame.message.author.id === state.me.id && frame.type === "message")) scrollToBottom();
+    maybeRead();
+  }
+
+  /** Adds or replaces a message, in seq order; the same message twice is one element. */
+  function upsert(message) {
+    if (!current || message.room_id !== current.room.id) return;
+    const known = current.byId.get(message.id);
+    if (known && known.message.updated_seq > message.updated_seq) return;
+    if (message.client_msg_id) {
+      const pending = list.querySelector(`[data-pending="${CSS.escape(message.client_msg_id)}"]`);
+      if (pending) pending.remove();
+    }
+    const el = render(message);
+    if (known) {
+      known.el.replaceWith(el);
+    } else {
+      let after = list.lastElementChild;
+      while (after && (after.dataset.pending || Number(after.dataset.seq) > message.seq || !after.dataset.seq)) {
+        after = after.previousElementSibling;
+      }
+      if (after) after.after(el);
+      else list.prepend(el);
+      if (current.oldestSeq === null || message.seq < current.oldestSeq) current.oldestSeq = message.seq;
+    }
+    current.byId.set(message.id, { message, el });
+    regroup(el);
+    if (el.nextElementSibling) regroup(el.nextElementSibling);
+  }
+
+  /** Consecutive messages by one author within five minutes share a header. */
+  function regroup(el) {
+    if (!el || !el.dataset.author) return;
+    let prev = el.previousElementSibling;
+    const sameAuthor =
+      prev &&
+      prev.dataset.author === el.dataset.author &&
+      Number(el.dataset.time) - Number(prev.dataset.time) < 5 * 60_000;
+    el.classList.toggle("continued", !!sameAuthor);
+  }
+
+  function render(message) {
+    const mine = message.author.id === state.me.id;
+    const body = h("div", { class: "msg-body" });
+    let mentionsMe = false;
+    if (message.deleted) {
+      body.append(h("em", { class: "muted" }, "This message was deleted."));
+    } else if (message.content) {
+      const rendered = messageText(message.content, state.me.username);
+      mentionsMe = rendered.mentionsMe;
+      body.append(rendered.node);
+      if (message.edited_at) body.append(h("span", { class: "edited muted", title: `edited ${formatTime(message.edited_at)}` }, " (edited)"));
+    }
+    const attachment = !message.deleted && message.attachment ? thumbnail(message) : null;
+    const actions =
+      mine && !message.deleted
+        ? h(
+            "div",
+            { class: "msg-actions" },
+            message.content ? h("button", { class: "ghost small", "aria-label": "Edit message", onclick: () => edit(message) }, "Edit") : null,
+            h("button", { class: "ghost small", "aria-label": "Delete message", onclick: () => remove(message) }, "Delete"),
+          )
+        : null;
+    return h(
+      "article",
+      {
+        class: `msg${mine ? " mine" : ""}${mentionsMe ? " mentions-me" : ""}`,
+        dataset: { id: message.id, seq: message.seq, author: message.author.id, time: new Date(message.created_at).getTime() },
+        "aria-label": `${message.author.username}, ${formatTime(message.created_at)}`,
+      },
+      h(
+        "div",
+        { class: "msg-head" },
+        mine
+          ? h("span", { class: "author" }, message.author.username)
+          : h("button", { class: "author link", title: `Message ${message.author.username}`, onclick: () => onDm(message.author.id) }, message.author.username),
+        h("time", { datetime: message.created_at }, formatTime(message.created_at)),
+      ),
+      body,
+      attachment,
+      actions,
+    );
+  }
+
+  function thumbnail(message) {
+    const a = message.attachment;
+    const scale = Math.min(1, 320 / Math.max(a.width || 320, a.height || 320));
+    const img = h("img", {
+      src: a.thumbnail_url,
+      alt: `Image from ${message.author.username}`,
+      width: Math.round((a.width || 320) * scale),
+      height: Math.round((a.height || 320) * scale),
+      loading: "lazy",
+      decoding: "async",
+    });
+    refreshOnError(img, message, "thumbnail_url");
+    return h("button", { class: "thumb", "aria-label": `Open image from ${message.author.username} at full size`, onclick: () => lightbox(message) }, img);
+  }
+
+  /**
+   * Attachment URLs are signed and expire (an hour by default): an image that fails to load
+   * asks the server for its message again, whose attachment carries fresh URLs. Once per
+   * image, so a file that is really gone does not loop.
+   */
+  function refreshOnError(img, message, which) {
+    img.addEventListener(
+      "error",
+      async () => {
+        const fresh = await freshAttachment(message);
+        if (fresh && fresh[which]) img.src = fresh[which];
+      },
+      { once: true },
+    );
+  }
+
+  function freshAttachment(message) {
+    if (!refetching.has(message.id)) {
+      const attempt = api
+        .get(`/rooms/${message.room_id}/messages?after=${message.seq - 1}&limit=1`)
+        .then((page) => {
+          const found = page.items.find((m) => m.id === message.id);
+          if (!found || !found.attachment) return null;
+          message.attachment = found.attachment;
+          return found.attachment;
+        })
+        .catch(() => null)
+        .finally(() => setTimeout(() => refetching.delete(message.id), 30_000));
+      refetching.set(message.id, attempt);
+    }
+    return refetching.get(message.id);
+  }
+
+  function lightbox(message) {
+    const full = h("img", { src: message.attachment.url, alt: `Image from ${message.author.username}, full size` });
+    refreshOnError(full, message, "url");
+    const dlg = h(
+      "dialog",
+      { class: "lightbox", "aria-label": "Image" },
+      h("button", { class: "icon close", "aria-label": "Close image", onclick: () => dlg.close() }, "×"),
+      full,
+    );
+    dlg.addEventListener("close", () => dlg.remove());
+    dlg.addEventListener("click", (event) => event.target === dlg && dlg.close());
+    document.body.append(dlg);
+    dlg.showModal();
+  }
+
+  function edit(message) {
+    const entry = current && current.byId.get(message.id);
+    if (!entry) return;
+    const body = entry.el.querySelector(".msg-body");
+    const field = h("textarea", { class: "edit-field", "aria-label": "Edit message", rows: 2, value: message.content });
+    const save = async () => {
+      const content = field.value;
+      if (!content.trim() || content === message.content) return cancel();
+      try {
+        upsert(await api.patch(`/rooms/${message.room_id}/messages/${message.id}`, { content }));
+      } catch (e) {
+        toast(api.describe(e));
+      }
+    };
+    const cancel = () => {
+      const fresh = current && current.byId.get(message.id);
+      if (fresh) fresh.el.replaceWith((fresh.el = render(fresh.message)));
+      onFocusComposer();
+    };
+    field.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        save();
+      } else if (event.key === "Escape") {
+        event.preventDefault();
+        cancel();
+      }
+    });
+    fill(body, field, h("div", { class: "muted small" }, "Enter to save · Escape to cancel"));
+    field.focus();
+    field.setSelectionRange(field.value.length, field.value.length);
+  }
+
+  /** The newest own message, for ArrowUp in an empty composer. */
+  function editLast() {
+    if (!current) return;
+    const own = [...current.byId.values()].filter((e) => e.message.author.id === state.me.id && !e.message.deleted && e.message.content);
+    own.sort((a, b) => a.message.seq - b.message.seq);
+    if (own.length) edit(own[own.length - 1].message);
+  }
+
+  async function remove(message) {
+    if (!confirm("Delete this message?")) return;
+    try {
+      await api.del(`/rooms/${message.room_id}/messages/${message.id}`);
+      // Nothing comes after a delete: no later version can be newer than this one.
+      upsert({ ...message, deleted: true, content: "", attachment: null, updated_seq: Number.MAX_SAFE_INTEGER });
     } catch (e) {
       toast(api.describe(e));
     }
-  };
-  const cancel = () => {
-    const fresh = current && current.byId.get(message.id);
-    if (fresh) fresh.el.replaceWith((fresh.el = render(fresh.message)));
-    focusComposer();
-  };
-  field.addEventListener("keydown", (event) => {
-    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
-      event.preventDefault();
-      save();
-    } else if (event.key === "Escape") {
-      event.preventDefault();
-      cancel();
-    }
-  });
-  fill(body, field, h("div", { class: "muted small" }, "Enter to save · Escape to cancel"));
-  field.focus();
-  field.setSelectionRange(field.value.length, field.value.length);
-}
-
-/** The newest own message, for ArrowUp in an empty composer. */
-export function editLast() {
-  if (!current) return;
-  const own = [...current.byId.values()].filter((e) => e.message.author.id === state.me.id && !e.message.deleted && e.message.content);
-  own.sort((a, b) => a.message.seq - b.message.seq);
-  if (own.length) edit(own[own.length - 1].message);
-}
-
-async function remove(message) {
-  if (!confirm("Delete this message?")) return;
-  try {
-    await api.del(`/rooms/${message.room_id}/messages/${message.id}`);
-    // Nothing comes after a delete: no later version can be newer than this one.
-    upsert({ ...message, deleted: true, content: "", attachment: null, updated_seq: Number.MAX_SAFE_INTEGER });
-  } catch (e) {
-    toast(api.describe(e));
   }
-}
 
-/** An own message shown at once, replaced by the real one when it is stored. */
-export function showPending(roomId, clientMsgId, content, retry) {
-  if (!current || current.room.id !== roomId) return;
-  let el = list.querySelector(`[data-pending="${CSS.escape(clientMsgId)}"]`);
-  const failed = retry !== undefined;
-  const fresh = h(
-    "article",
-    { class: `msg mine pending${failed ? " failed" : ""}`, dataset: { pending: clientMsgId } },
-    h("div", { class: "msg-head" }, h("span", { class: "author" }, state.me.username), h("span", { class: "muted" }, failed ? "not sent" : "sending…")),
-    h("div", { class: "msg-body" }, content),
-    failed ? h("div", { class: "msg-actions visible" }, h("button", { class: "ghost small", onclick: retry }, "Retry")) : null,
-  );
-  if (el) el.replaceWith(fresh);
-  else list.append(fresh);
-  scrollToBottom();
-}
+  /** An own message shown at once, replaced by the real one when it is stored. */
+  function showPending(roomId, clientMsgId, content, retry) {
+    if (!current || current.room.id !== roomId) return;
+    let el = list.querySelector(`[data-pending="${CSS.escape(clientMsgId)}"]`);
+    const failed = retry !== undefined;
+    const fresh = h(
+      "article",
+      { class: `msg mine pending${failed ? " failed" : ""}`, dataset: { pending: clientMsgId } },
+      h("div", { class: "msg-head" }, h("span", { class: "author" }, state.me.username), h("span", { class: "muted" }, failed ? "not sent" : "sending…")),
+      h("div", { class: "msg-body" }, content),
+      failed ? h("div", { class: "msg-actions visible" }, h("button", { class: "ghost small", onclick: retry }, "Retry")) : null,
+    );
+    if (el) el.replaceWith(fresh);
+    else list.append(fresh);
+    scrollToBottom();
+  }
 
-export function dropPending(clientMsgId) {
-  const el = list.querySelector(`[data-pending="${CSS.escape(clientMsgId)}"]`);
-  if (el) el.remove();
-}
+  function dropPending(clientMsgId) {
+    const el = list.querySelector(`[data-pending="${CSS.escape(clientMsgId)}"]`);
+    if (el) el.remove();
+  }
 
-function atBottom() {
-  return timeline.scrollHeight - timeline.scrollTop - timeline.clientHeight < 48;
-}
+  function atBottom() {
+    return timeline.scrollHeight - timeline.scrollTop - timeline.clientHeight < 48;
+  }
 
-function scrollToBottom() {
-  timeline.scrollTop = timeline.scrollHeight;
-}
+  function scrollToBottom() {
+    timeline.scrollTop = timeline.scrollHeight;
+  }
 
-/** Whether what arrives in the open room is being seen right now. */
-export function isReading() {
-  return !!current && !section.hidden && document.visibilityState === "visible" && atBottom();
-}
+  /** Whether what arrives in the open room is being seen right now. */
+  function isReading() {
+    return !!current && !section.hidden && document.visibilityState === "visible" && atBottom();
+  }
 
-let readTimer = null;
-function maybeRead() {
-  if (!isReading() || current.loading) return;
-  clearTimeout(readTimer);
-  readTimer = setTimeout(() => {
-    if (!isReading()) return;
-    const newest = Math.max(0, ...[...current.byId.values()].map((e) => e.message.seq));
-    rooms.markRead(current.room.id);
-    if (newest > current.readSent) {
-      const roomId = current.room.id;
-      current.readSent = newest;
-      // Over the socket, or over REST while it is between connections.
-      if (!state.socket.send({ type: "read", room_id: roomId, seq: newest })) {
-        api.post(`/rooms/${roomId}/read`, { seq: newest }).catch(() => {});
+  function maybeRead() {
+    if (!isReading() || current.loading) return;
+    clearTimeout(readTimer);
+    readTimer = setTimeout(() => {
+      if (!isReading()) return;
+      const newest = Math.max(0, ...[...current.byId.values()].map((e) => e.message.seq));
+      onSeen(current.room.id);
+      if (newest > current.readSent) {
+        current.readSent = newest;
+        onRead(current.room.id, newest);
       }
-      // Our own marker in the cached member list, so that reopening the room puts the
-      // "New messages" line where we stopped reading now, not where we had when it loaded.
-      members.readMarker({ room_id: roomId, user_id: state.me.id, seq: newest });
-    }
-  }, 250);
-}
-
-export function typing(frame) {
-  if (!current || frame.room_id !== current.room.id || frame.user.id === state.me.id) return;
-  const typers = current.typers;
-  clearTimeout(typers.get(frame.user.id) && typers.get(frame.user.id).timer);
-  if (frame.active) {
-    const timer = setTimeout(() => {
-      typers.delete(frame.user.id);
-      renderTyping();
-    }, 6500);
-    typers.set(frame.user.id, { name: frame.user.username, timer });
-  } else {
-    typers.delete(frame.user.id);
+    }, 250);
   }
-  renderTyping();
-}
 
-function renderTyping() {
-  if (!current) return;
-  const names = [...current.typers.values()].map((t) => t.name);
-  typingLine.textContent =
-    names.length === 0 ? "" : names.length === 1 ? `${names[0]} is typing…` : names.length === 2 ? `${names[0]} and ${names[1]} are typing…` : "Several people are typing…";
-}
+  function typing(frame) {
+    if (!current || frame.room_id !== current.room.id || frame.user.id === state.me.id) return;
+    const typers = current.typers;
+    clearTimeout(typers.get(frame.user.id) && typers.get(frame.user.id).timer);
+    if (frame.active) {
+      const timer = setTimeout(() => {
+        typers.delete(frame.user.id);
+        renderTyping();
+      }, 6500);
+      typers.set(frame.user.id, { name: frame.user.username, timer });
+    } else {
+      typers.delete(frame.user.id);
+    }
+    renderTyping();
+  }
 
-export function membersOf() {
-  return current ? state.members.get(current.room.id) : null;
-}
+  function renderTyping() {
+    if (!current) return;
+    const names = [...current.typers.values()].map((t) => t.name);
+    typingLine.textContent =
+      names.length === 0 ? "" : names.length === 1 ? `${names[0]} is typing…` : names.length === 2 ? `${names[0]} and ${names[1]} are typing…` : "Several people are typing…";
+  }
 
-export { section as conversationSection };
+  return { element: section, open, close, header, setMemberCount, reload, apply, upsert, editLast, showPending, dropPending, isReading, typing };
+}

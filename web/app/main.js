@@ -1,14 +1,19 @@
-// Entry point: the sign-in screen, then the chat shell and its socket.
+// Entry point: the sign-in screen, then the chat shell. The views never import one another:
+// each is built here from the shared state and callbacks, and this module carries what one
+// view's action means for the others (opening, entering and leaving rooms) and routes the
+// socket's frames.
 
 import * as api from "./api.js";
 import { h, fill, toast } from "./dom.js";
-import { state, emit, on } from "./state.js";
+import { state, roomTitle } from "./state.js";
+import * as sync from "./sync.js";
 import { Socket } from "./socket.js";
-import * as rooms from "./rooms.js";
-import * as conversation from "./conversation.js";
-import * as members from "./members.js";
-import * as notifications from "./notifications.js";
-import * as assistant from "./assistant.js";
+import { createRooms } from "./rooms.js";
+import { createConversation } from "./conversation.js";
+import { createComposer } from "./composer.js";
+import { createMembers } from "./members.js";
+import { createNotifications } from "./notifications.js";
+import { createAssistant } from "./assistant.js";
 
 const app = document.getElementById("app");
 document.body.append(h("div", { id: "toasts", class: "toasts", "aria-live": "polite" }));
@@ -90,67 +95,43 @@ function showSignIn(mode = "login") {
 
 function start() {
   state.me = api.session.user;
-  const status = h("div", { class: "connection", role: "status", "aria-live": "polite" });
-  const shell = h(
-    "div",
-    { class: "shell", dataset: { pane: "list" } },
-    h("a", { class: "skip-link", href: "#main", onclick: skipToMain }, "Skip to the conversation"),
-    h(
-      "header",
-      { class: "topbar" },
-      h("button", { class: "icon back", "aria-label": "Back to rooms", onclick: () => emit("pane", "list") }, "‹"),
-      h("div", { class: "brand" }, h("span", { class: "logo", "aria-hidden": "true" }), "Palaver"),
-      status,
-      h("div", { class: "spacer" }),
-      notifications.button(),
-      h(
-        "div",
-        { class: "account" },
-        h("span", { class: "who", text: state.me.username }),
-        h("button", { class: "ghost", onclick: () => api.logout().catch((e) => toast(api.describe(e))) }, "Log out"),
-      ),
-    ),
-    rooms.sidebar(),
-    h("main", { class: "main", id: "main", tabindex: "-1" }, welcome(), conversation.view(), assistant.view()),
-    members.panel(),
-  );
-  fill(app, shell);
-  on("pane", (pane) => {
+  const showPane = (pane) => {
     shell.dataset.pane = pane;
-  });
-
-  const showState = (connection) => {
-    state.connection = connection;
-    status.dataset.state = connection;
-    status.textContent = connection === "open" ? "" : connection === "connecting" ? "Connecting…" : "Reconnecting…";
-    emit("connection", connection);
   };
-  state.socket = new Socket({
-    onState: showState,
-    onOpen: () => rooms.resubscribeAll(),
-    onFrame: dispatch,
+
+  const composer = createComposer(state, {
+    onPending: (roomId, clientMsgId, content, retry) => conversation.showPending(roomId, clientMsgId, content, retry),
+    onPosted: (message) => conversation.upsert(message),
+    onEditLast: () => conversation.editLast(),
   });
-  rooms.load().then(() => {
-    state.socket.start();
-    notifications.load();
-    const wanted = sessionStorage.getItem("palaver.view");
-    const first = { focus: false, show: false };
-    if (wanted === "assistant") rooms.open("assistant", first);
-    else if (wanted && state.rooms.has(wanted)) rooms.open(wanted, first);
-    else if (state.rooms.size) rooms.open(state.rooms.keys().next().value, first);
-  }, (e) => toast(api.describe(e)));
-}
+  const conversation = createConversation(state, {
+    composer: composer.element,
+    onShown: (room, { focus }) => {
+      composer.reset(room);
+      if (focus) composer.focus();
+    },
+    onFocusComposer: () => composer.focus(),
+    loadMembers: sync.ensureMembers,
+    onSeen: markRead,
+    onRead: sendRead,
+    onLeave: leave,
+    onDm: openDm,
+    onPane: showPane,
+  });
+  composer.acceptDrops(conversation.element);
+  const members = createMembers(state, {
+    loadMembers: sync.ensureMembers,
+    onCount: (count) => conversation.setMemberCount(count),
+    onDm: openDm,
+    onLeave: leave,
+    onPane: showPane,
+  });
+  const rooms = createRooms(state, { onOpen: (id) => open(id), onEnter: enter });
+  const notifications = createNotifications(state, { onUnknownRoom: discover, onOpenRoom: (id) => open(id) });
+  const assistant = createAssistant(state);
 
-/** The skip link: straight to the message box (or the assistant's), past the lists. */
-function skipToMain(event) {
-  event.preventDefault();
-  emit("pane", "chat");
-  const target = document.querySelector("#main section:not([hidden]) textarea") || document.getElementById("main");
-  target.focus();
-}
-
-function welcome() {
-  return h(
+  const status = h("div", { class: "connection", role: "status", "aria-live": "polite" });
+  const welcome = h(
     "section",
     { id: "welcome", class: "welcome", "aria-labelledby": "welcome-title" },
     h("h1", { id: "welcome-title" }, `Welcome, ${state.me.username}`),
@@ -158,39 +139,223 @@ function welcome() {
     h("div", { class: "welcome-actions" },
       h("button", { class: "primary", onclick: () => rooms.create() }, "Create a room"),
       h("button", { class: "ghost", onclick: () => rooms.browse() }, "Browse public rooms"),
-      h("button", { class: "ghost", onclick: () => rooms.open("assistant") }, "Ask the assistant")),
+      h("button", { class: "ghost", onclick: () => open("assistant") }, "Ask the assistant")),
   );
-}
+  const shell = h(
+    "div",
+    { class: "shell", dataset: { pane: "list" } },
+    h("a", { class: "skip-link", href: "#main", onclick: skipToMain }, "Skip to the conversation"),
+    h(
+      "header",
+      { class: "topbar" },
+      h("button", { class: "icon back", "aria-label": "Back to rooms", onclick: () => showPane("list") }, "‹"),
+      h("div", { class: "brand" }, h("span", { class: "logo", "aria-hidden": "true" }), "Palaver"),
+      status,
+      h("div", { class: "spacer" }),
+      notifications.element,
+      h(
+        "div",
+        { class: "account" },
+        h("span", { class: "who", text: state.me.username }),
+        h("button", { class: "ghost", onclick: () => api.logout().catch((e) => toast(api.describe(e))) }, "Log out"),
+      ),
+    ),
+    rooms.element,
+    h("main", { class: "main", id: "main", tabindex: "-1" }, welcome, conversation.element, assistant.element),
+    members.element,
+  );
+  fill(app, shell);
 
-function dispatch(frame) {
-  switch (frame.type) {
-    case "message":
-    case "message_updated":
-    case "message_deleted":
-      return rooms.applyEvent(frame);
-    case "subscribed":
-      return rooms.subscribed(frame);
-    case "typing":
-      return conversation.typing(frame);
-    case "presence":
-      return members.presence(frame);
-    case "read":
-      return rooms.readElsewhere(frame);
-    case "notification":
-      return notifications.add(frame.notification);
-    case "member_joined":
-    case "member_left":
-      return rooms.membership(frame);
-    case "room_updated":
-      return rooms.updated(frame.room);
-    case "room_deleted":
-      return rooms.removed(frame.room_id);
-    case "error":
-      if (frame.id === undefined) console.warn("socket error", frame);
-      return;
-    default:
-      if (frame.type && frame.type.startsWith("assistant.")) return assistant.frame(frame);
+  /** The skip link: straight to the message box (or the assistant's), past the lists. */
+  function skipToMain(event) {
+    event.preventDefault();
+    showPane("chat");
+    const target = document.querySelector("#main section:not([hidden]) textarea") || document.getElementById("main");
+    target.focus();
   }
+
+  /** Opens a room (by id) or the assistant ("assistant") in the middle column. */
+  function open(id, { focus = true, show = true } = {}) {
+    state.current = id;
+    welcome.hidden = true;
+    sessionStorage.setItem("palaver.view", id);
+    rooms.showCurrent(id);
+    if (id === "assistant") {
+      conversation.close();
+      members.close();
+      assistant.open();
+    } else {
+      const room = state.rooms.get(id);
+      if (!room) return;
+      assistant.close();
+      conversation.open(room, { focus });
+      members.open(room);
+    }
+    // On a phone the first screen is the list of rooms, even with one open behind it.
+    if (show) showPane("chat");
+  }
+
+  /** Adds a room we just joined or created and opens it. */
+  function enter(room) {
+    sync.subscribe(sync.adopt(room));
+    rooms.render();
+    open(room.id);
+  }
+
+  async function leave(room) {
+    if (!confirm(`Leave ${roomTitle(room, state.me)}?`)) return;
+    try {
+      await api.post(`/rooms/${room.id}/leave`);
+      state.socket.send({ type: "unsubscribe", room_id: room.id });
+      removed(room.id);
+    } catch (e) {
+      toast(api.describe(e));
+    }
+  }
+
+  async function openDm(userId) {
+    try {
+      enter(await api.post("/dms", { user_id: userId }));
+    } catch (e) {
+      toast(api.describe(e));
+    }
+  }
+
+  /** A room we were added to elsewhere (an invitation, a new DM): listed and subscribed. */
+  async function discover(roomId) {
+    const room = await sync.discover(roomId);
+    if (!room) return;
+    rooms.render();
+    sync.loadLastMessages([room], rooms.renderRoom);
+  }
+
+  function removed(roomId) {
+    if (!state.rooms.delete(roomId)) return;
+    rooms.render();
+    if (state.current === roomId) {
+      const next = state.rooms.keys().next().value;
+      if (next) open(next, { focus: false });
+      else open("assistant");
+    }
+  }
+
+  function updated(room) {
+    if (!state.rooms.has(room.id)) return;
+    sync.adopt(room);
+    rooms.render();
+    if (room.id === state.current) conversation.header(state.rooms.get(room.id));
+  }
+
+  function markRead(roomId) {
+    const room = sync.markRead(roomId);
+    if (room) rooms.renderRoom(room);
+  }
+
+  function sendRead(roomId, seq) {
+    // Over the socket, or over REST while it is between connections.
+    if (!state.socket.send({ type: "read", room_id: roomId, seq })) {
+      api.post(`/rooms/${roomId}/read`, { seq }).catch(() => {});
+    }
+    // Our own marker in the cached member list, so that reopening the room puts the
+    // "New messages" line where we stopped reading now, not where we had when it loaded.
+    sync.readMarker({ room_id: roomId, user_id: state.me.id, seq });
+  }
+
+  /** Our own read marker moved in another tab or device (or someone else's did). */
+  function readElsewhere(frame) {
+    sync.readMarker(frame);
+    if (frame.user_id === state.me.id) {
+      const room = state.rooms.get(frame.room_id);
+      if (room && frame.seq >= room.last_seq) markRead(room.id);
+    }
+  }
+
+  async function membership(frame) {
+    if (frame.user.id === state.me.id) {
+      if (frame.type === "member_joined") await discover(frame.room_id);
+      else if (frame.type === "member_left") removed(frame.room_id);
+      return;
+    }
+    sync.membership(frame);
+    members.roomChanged(frame.room_id);
+  }
+
+  /** After every (re)connect: each room from the newest event this client applied. */
+  async function resubscribeAll() {
+    for (const room of state.rooms.values()) sync.subscribe(room);
+    if (state.connectedOnce) {
+      // Rooms joined or left elsewhere while we were away.
+      try {
+        const { added, gone } = await sync.refreshJoined();
+        sync.loadLastMessages(added, rooms.renderRoom);
+        for (const id of gone) removed(id);
+        rooms.render();
+      } catch {
+        // The next reconnect tries again.
+      }
+    }
+    state.connectedOnce = true;
+  }
+
+  function dispatch(frame) {
+    switch (frame.type) {
+      case "message":
+      case "message_updated":
+      case "message_deleted": {
+        const room = sync.applyRoomEvent(frame, () => conversation.isReading());
+        if (!room) return;
+        rooms.renderRoom(room);
+        if (room.id === state.current) conversation.apply(frame);
+        return;
+      }
+      case "subscribed":
+        // A replay too large for the socket: the open room's history from scratch.
+        if (frame.truncated && frame.room_id === state.current) conversation.reload();
+        return;
+      case "typing":
+        return conversation.typing(frame);
+      case "presence":
+        if (sync.presence(frame)) members.userChanged(frame.user_id);
+        return;
+      case "read":
+        return readElsewhere(frame);
+      case "notification":
+        return notifications.add(frame.notification);
+      case "member_joined":
+      case "member_left":
+        return membership(frame);
+      case "room_updated":
+        return updated(frame.room);
+      case "room_deleted":
+        return removed(frame.room_id);
+      case "error":
+        if (frame.id === undefined) console.warn("socket error", frame);
+        return;
+      default:
+        if (frame.type && frame.type.startsWith("assistant.")) return assistant.frame(frame);
+    }
+  }
+
+  state.socket = new Socket({
+    onState: (connection) => {
+      state.connection = connection;
+      status.dataset.state = connection;
+      status.textContent = connection === "open" ? "" : connection === "connecting" ? "Connecting…" : "Reconnecting…";
+    },
+    onOpen: () => resubscribeAll(),
+    onFrame: dispatch,
+  });
+  sync.loadRooms().then(() => {
+    rooms.render();
+    sync.loadLastMessages([...state.rooms.values()], rooms.renderRoom);
+    state.socket.start();
+    notifications.load();
+    const wanted = sessionStorage.getItem("palaver.view");
+    const first = { focus: false, show: false };
+    if (wanted === "assistant") open("assistant", first);
+    else if (wanted && state.rooms.has(wanted)) open(wanted, first);
+    else if (state.rooms.size) open(state.rooms.keys().next().value, first);
+  }, (e) => toast(api.describe(e)));
 }
 
 boot();

@@ -1,4 +1,5 @@
-// What the client knows, in one place, and a bus the views listen on.
+// What the client knows, in one place. Views are handed this object by main.js (they do not
+// import it), so each can be built alone against a state of its own.
 
 export const state = {
   me: null,
@@ -8,32 +9,30 @@ export const state = {
   current: null,
   /** room id → Map(user id → Member) */
   members: new Map(),
+  /** room id → the member list being fetched, so that one request serves every caller. */
+  memberLoads: new Map(),
   /** user id → User, for everyone seen in a member list (presence lives here). */
   users: new Map(),
   notifications: [],
+  /** The assistant's conversations, newest first, and the one open in its panel. */
+  conversations: [],
+  conversation: null,
   socket: null,
   connection: "connecting",
+  /** Whether the socket has opened before: a reconnect also looks for rooms joined or left meanwhile. */
+  connectedOnce: false,
 };
 
-export const bus = new EventTarget();
-
-export function emit(name, detail) {
-  bus.dispatchEvent(new CustomEvent(name, { detail }));
-}
-
-export function on(name, handler) {
-  bus.addEventListener(name, (event) => handler(event.detail));
-}
-
 /** A room's display name: a DM is named after the other person. */
-export function roomTitle(room) {
+export function roomTitle(room, me) {
   if (room.kind !== "dm") return room.name;
-  const names = room.name.split(", ").filter((name) => name !== state.me.username);
+  const names = room.name.split(", ").filter((name) => name !== me.username);
   return names[0] || room.name;
 }
 
-export function rememberUser(user) {
-  const known = state.users.get(user.id);
-  state.users.set(user.id, known ? { ...known, ...user } : user);
-  return state.users.get(user.id);
+/** Records a user (merged with what is known of them) and returns the record kept. */
+export function rememberUser(known, user) {
+  const before = known.users.get(user.id);
+  known.users.set(user.id, before ? { ...before, ...user } : user);
+  return known.users.get(user.id);
 }

@@ -207,6 +207,114 @@ async function newPage(options = {}, who = null) {
   return { context, page };
 }
 
+/**
+ * A page of the server's origin (answered here, with the server's own CSP) that loads one
+ * view module of the client by itself, with no main.js and no other view: `setUp(url)` runs
+ * in the page, imports the module from `url` and builds the view with a state and callbacks
+ * of its own, which record what they receive in `window.calls`. `options` are the page's.
+ */
+async function viewAlone(who, module, setUp, options = {}) {
+  const { context, page } = await newPage(options, who);
+  const index = await fetch(BASE + "/");
+  const assets = (await index.text()).match(/\/assets\/[0-9a-f]+\//)[0];
+  const csp = index.headers.get("content-security-policy");
+  await page.route(BASE + "/view-alone", (route) =>
+    route.fulfill({
+      contentType: "text/html",
+      headers: { "content-security-policy": csp },
+      body: `<!doctype html><html><head><link rel="stylesheet" href="${assets}app.css"></head><body><div id="app"></div></body></html>`,
+    }));
+  await page.goto(BASE + "/view-alone");
+  await page.evaluate(() => (window.calls = []));
+  await page.evaluate(setUp, `${assets}${module}`);
+  const loaded = await page.evaluate(() =>
+    performance.getEntriesByType("resource").map((entry) => new URL(entry.name).pathname.split("/").pop()).filter((name) => name.endsWith(".js")));
+  const views = ["main.js", "rooms.js", "conversation.js", "composer.js", "members.js", "notifications.js", "assistant.js"];
+  const others = loaded.filter((name) => views.includes(name) && name !== module);
+  check(loaded.includes(module) && others.length === 0, `${module} loads without main.js or another view, got ${loaded}`);
+  return { context, page, calls: () => page.evaluate(() => window.calls) };
+}
+
+await scenario("a view on its own: the rooms column, from its state, calling back", async () => {
+  const { context, page, calls } = await viewAlone("rooms-view", "rooms.js", async (url) => {
+    const { createRooms } = await import(url);
+    const state = {
+      me: { id: "u1", username: "alice" },
+      current: "r2",
+      rooms: new Map([
+        ["r1", { id: "r1", kind: "room", name: "general", visibility: "public", unread_count: 3, last: { author: { username: "bob" }, content: "hi there" } }],
+        ["r2", { id: "r2", kind: "room", name: "secret", visibility: "private", unread_count: 0, last: null, description: "hush" }],
+        ["d1", { id: "d1", kind: "dm", name: "alice, bob", visibility: "private", unread_count: 0, last: null }],
+      ]),
+    };
+    const view = createRooms(state, { onOpen: (id) => window.calls.push(["open", id]), onEnter: (room) => window.calls.push(["enter", room.id]) });
+    document.getElementById("app").append(view.element);
+    view.render();
+    window.view = view;
+    window.viewState = state;
+  });
+  const sidebar = page.locator(".sidebar");
+  const general = sidebar.getByRole("list", { name: "Rooms" }).getByRole("button", { name: "general, 3 unread" });
+  check((await general.locator(".badge").innerText()) === "3", "an unread badge of 3");
+  check((await general.locator(".room-last").innerText()) === "bob: hi there", "the last message under the name");
+  const secret = sidebar.getByRole("button", { name: "secret (private)" });
+  check((await secret.getAttribute("aria-current")) === "page", "the open room is marked");
+  check((await secret.locator(".room-last").innerText()) === "hush", "a room with no message shows its description");
+  // A DM is listed apart, under the other person's name.
+  await sidebar.getByRole("list", { name: "Direct messages" }).getByRole("button", { name: "bob", exact: true }).waitFor({ timeout: WAIT });
+  await general.click();
+  await sidebar.getByRole("button", { name: "Assistant" }).click();
+  const called = await calls();
+  check(JSON.stringify(called) === JSON.stringify([["open", "r1"], ["open", "assistant"]]), `the view asked to open r1 then the assistant, got ${JSON.stringify(called)}`);
+  // Redrawn from the state it was given: one entry, and which one is open.
+  await page.evaluate(() => {
+    window.viewState.rooms.get("r1").unread_count = 0;
+    window.view.renderRoom(window.viewState.rooms.get("r1"));
+    window.view.showCurrent("r1");
+  });
+  const read = sidebar.getByRole("button", { name: "general", exact: true });
+  check((await read.locator(".badge").count()) === 0, "no badge once read");
+  check((await read.getAttribute("aria-current")) === "page" && (await secret.getAttribute("aria-current")) === null, "the open mark moved");
+  await context.close();
+});
+
+await scenario("a view on its own: the members column, from its state, calling back", async () => {
+  const { context, page, calls } = await viewAlone("members-view", "members.js", async (url) => {
+    const { createMembers } = await import(url);
+    const alice = { id: "u1", username: "alice", online: true };
+    const bob = { id: "u2", username: "bob", online: false, last_seen: new Date(Date.now() - 3_600_000).toISOString() };
+    const roster = new Map([
+      ["u1", { user: alice, role: "owner", last_read_seq: 0 }],
+      ["u2", { user: bob, role: "member", last_read_seq: 0 }],
+    ]);
+    const room = { id: "r1", kind: "room", name: "general", visibility: "public", my_role: "owner" };
+    const state = { me: alice, rooms: new Map([["r1", room]]), members: new Map(), users: new Map([["u1", alice], ["u2", bob]]) };
+    const view = createMembers(state, {
+      // The list arrives later, as from the server.
+      loadMembers: (roomId) => new Promise((done) => setTimeout(() => done(state.members.set(roomId, roster).get(roomId)), 50)),
+      onCount: (count) => window.calls.push(["count", count]),
+      onDm: (userId) => window.calls.push(["dm", userId]),
+      onLeave: (left) => window.calls.push(["leave", left.id]),
+      onPane: (pane) => window.calls.push(["pane", pane]),
+    });
+    document.getElementById("app").append(view.element);
+    view.open(room);
+  }, { viewport: { width: 390, height: 844 } }); // a phone's width, where Leave and Back are in this column
+  const aside = page.locator(".members");
+  await aside.getByRole("heading", { name: "Members (2)" }).waitFor({ timeout: WAIT });
+  const names = await aside.locator(".member").allInnerTexts();
+  check(names[0].startsWith("alice (you)") && names[0].includes("owner · online"), `you first, online, as owner: ${JSON.stringify(names)}`);
+  check(names[1].startsWith("bob") && names[1].includes("last seen 1 hour ago"), `then bob, last seen: ${JSON.stringify(names)}`);
+  await aside.getByLabel("Invite someone").waitFor({ timeout: WAIT }); // an owner may invite
+  await aside.getByRole("button", { name: "Message bob" }).click();
+  await aside.getByRole("button", { name: "Leave this room" }).click();
+  await aside.getByRole("button", { name: "Back to the conversation" }).click();
+  const called = await calls();
+  check(JSON.stringify(called) === JSON.stringify([["count", 2], ["dm", "u2"], ["leave", "r1"], ["pane", "chat"]]),
+    `the count, then a DM with bob, leaving, back to the chat; got ${JSON.stringify(called)}`);
+  await context.close();
+});
+
 const stamp = Date.now().toString(36).slice(-5);
 const aliceName = `alice${stamp}`;
 const bobName = `bob${stamp}`;

@@ -34,6 +34,7 @@ mod unread;
 mod uploads;
 mod users;
 mod web_client;
+mod web_modules;
 mod write_budget;
 mod ws_auth;
 mod ws_events;
