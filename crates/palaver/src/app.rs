@@ -21,8 +21,8 @@ use crate::realtime::redis::{InstanceRegistry, RedisBroker};
 use crate::realtime::{self, Hub, InProcessBroker, Interest};
 use crate::server::{self, ConnectionLimits};
 use crate::service::{
-    self, Accounts, AccountsSettings, Assistant, Heartbeat, Messages, Notifications, Presence,
-    Publisher, Readiness, Rooms, Services, UploadSettings, Uploads, WriteSettings,
+    self, Accounts, AccountsSettings, Assistant, Heartbeat, Messages, Notifications, Presence, Publisher, Readiness,
+    Rooms, Services, UploadSettings, Uploads, WriteSettings,
 };
 use crate::store;
 use crate::uploads::blobs::{BlobStore, LocalBlobs, PgBlobs};

@@ -71,8 +71,7 @@ impl Messages {
         redis: Option<&redis::aio::ConnectionManager>,
     ) -> Self {
         let signer = uploads.signer().clone();
-        let sequencer =
-            sequencer::Sequencer::start(store.clone(), publisher.clone(), signer.clone(), settings.shards);
+        let sequencer = sequencer::Sequencer::start(store.clone(), publisher.clone(), signer.clone(), settings.shards);
         let writes = SharedRateLimit::new("writes", settings.limits.writes_per_sec, settings.limits.write_burst, redis);
         let memberships = Arc::new(memberships::Registry::default());
         // The hub sees every `member_left` (from any instance): what senders remember of
