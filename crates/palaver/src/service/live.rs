@@ -176,7 +176,8 @@ impl Services {
         let Some(cluster) = &self.inner.cluster else { return Ok(()) };
         if !cluster.instances.beat().await? {
             // New to Redis (first beat, reaped while cut off, or Redis lost its data): what
-            // runs here is recorded again, so no instance takes it for a dead one's.
+            // runs here is recorded again, so no instance takes it for a dead one's. Marked
+            // done only once all of it is: a failure midway has the next beat start over.
             for user in self.inner.presence.online_users() {
                 if cluster.instances.arrived(user).await? {
                     self.announce_presence(user, true, None).await;
@@ -185,6 +186,7 @@ impl Services {
             for reply in self.assistant().map(|a| a.replies().all_running()).unwrap_or_default() {
                 cluster.instances.reply_started(reply.message).await?;
             }
+            cluster.instances.registered().await?;
         }
         let reaped = cluster.instances.reap().await?;
         for user in reaped.offline {
