@@ -46,12 +46,14 @@ async fn beat(
     assistant: &Assistant,
 ) -> redis::RedisResult<()> {
     if !instances.beat().await? {
-        // New to Redis: what runs here is recorded again, so no instance takes it for a
-        // dead one's.
+        // New to Redis (first beat, reaped while cut off, or Redis lost its data): what
+        // runs here is recorded again, so no instance takes it for a dead one's. Marked
+        // done only once all of it is: a failure midway has the next beat start over.
         presence.register_again(instances).await?;
         for reply in assistant.running_here() {
             instances.reply_started(reply.message).await?;
         }
+        instances.registered().await?;
     }
     let reaped = instances.reap().await?;
     for user in reaped.offline {

@@ -163,6 +163,138 @@ async fn presence_is_one_for_the_cluster_and_a_killed_instances_users_go_offline
     assert_eq!(reconnects, None, "instance 0 reconnected to Redis: {reconnects:?}");
 }
 
+/// Instances beat every 5 s (`realtime::redis::HEARTBEAT`).
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(5);
+
+async fn all_ready(cluster: &Cluster) -> bool {
+    for i in 0..cluster.instances.len() {
+        if cluster[i].get_root("/readyz").await.status != 200 {
+            return false;
+        }
+    }
+    true
+}
+
+/// Stops the cluster's Redis (every key lost) until every instance reports it, then starts
+/// it again and waits until every instance is ready and has beaten again (`alice`, on
+/// instance 0, is registered in Redis again).
+async fn restart_redis(cluster: &mut Cluster, alice: &TestUser) {
+    cluster.redis.stop();
+    eventually(Duration::from_secs(10), "every instance reports Redis down", || async {
+        for i in 0..cluster.instances.len() {
+            if cluster[i].get_root("/readyz").await.json()["checks"]["broker"] != "unavailable" {
+                return false;
+            }
+        }
+        true
+    })
+    .await;
+    // Long enough for a heartbeat to fail on every instance.
+    tokio::time::sleep(HEARTBEAT_EVERY + Duration::from_secs(1)).await;
+    cluster.redis.start_again();
+    eventually(Duration::from_secs(10), "every instance ready again", || all_ready(cluster)).await;
+    eventually(HEARTBEAT_EVERY * 3, "alice registered in Redis again", || online_says(&cluster[2], alice, alice)).await;
+}
+
+/// The instance ids that have `user` in Redis.
+fn instances_of(redis: &TestRedis, user: &TestUser) -> Vec<String> {
+    let mut ids: Vec<String> =
+        redis.cli(&["SMEMBERS", &format!("palaver:online:{}", user.id)]).lines().map(str::to_owned).collect();
+    ids.retain(|id| !id.is_empty());
+    ids
+}
+
+/// The acceptance scenario of issue 23: Redis restarts twice under three instances, then
+/// the instance of bob's only socket is killed; alice, on another instance, sees him go
+/// offline within `OFFLINE_AFTER_A_CRASH`.
+///
+/// `bob_before`: bob's socket is open on instance 1 through both restarts (it registers him
+/// again each time). Otherwise he connects after the second restart, which comes right
+/// after instance 1 beat, so he arrives in a Redis that has not heard from his instance yet
+/// (it is killed before its next beat).
+async fn killed_after_two_redis_restarts(test: &str, bob_before: bool) {
+    let grace = [("PALAVER_WS_PRESENCE_GRACE_MS", "500")];
+    let Some(mut cluster) = Cluster::start(test, 3, &grace).await else { return };
+    let alice = cluster[0].register("alice").await;
+    let bob = cluster[1].register("bob").await;
+    let room_id = id_of(&cluster[0].create_room(&alice, "general", "public").await);
+    cluster[0].join(&bob, &room_id).await;
+    let mut alice_ws = cluster[0].ws(&alice).await.labelled("alice@0");
+    // bob's first socket on instance 1 tells which instance id that is.
+    let mut bob_ws = Some(cluster[1].ws(&bob).await.labelled("bob@1"));
+    alice_ws.next_matching("bob online", |f| is_presence(f, &bob, true)).await;
+    let instance_1 = instances_of(&cluster.redis, &bob);
+    assert_eq!(instance_1.len(), 1, "bob is on one instance: {instance_1:?}");
+    let instance_1 = instance_1[0].clone();
+    if !bob_before {
+        bob_ws.take().expect("bob's socket").close().await;
+        alice_ws.next_matching("bob offline", |f| is_presence(f, &bob, false)).await;
+    }
+
+    restart_redis(&mut cluster, &alice).await;
+    let mut beat = None;
+    if bob_before {
+        restart_redis(&mut cluster, &alice).await;
+        eventually(HEARTBEAT_EVERY * 3, "bob registered in Redis again", || online_says(&cluster[0], &alice, &bob))
+            .await;
+    } else {
+        eventually(HEARTBEAT_EVERY * 2, "instance 1 beats", || async {
+            !cluster.redis.cli(&["ZSCORE", "palaver:instances", &instance_1]).is_empty()
+        })
+        .await;
+        beat = Some(Instant::now());
+        cluster.redis.stop();
+        cluster.redis.start_again();
+        // A command on instance 1's connection finds it broken and has it reconnect, so
+        // bob's arrival below reaches Redis.
+        cluster[1].get(&alice, &format!("/users/{}", alice.id)).await.expect_status(200);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        bob_ws = Some(cluster[1].ws(&bob).await.labelled("bob@1"));
+        alice_ws.next_matching("bob online", |f| is_presence(f, &bob, true)).await;
+        assert_eq!(
+            instances_of(&cluster.redis, &bob),
+            std::slice::from_ref(&instance_1),
+            "bob registered on instance 1"
+        );
+    }
+    for i in 0..3 {
+        // (The other instances' connections find Redis restarted at their first command.)
+        eventually(Duration::from_secs(2), &format!("instance {i} says bob is online"), || {
+            online_says(&cluster[i], &alice, &bob)
+        })
+        .await;
+    }
+    if let Some(beat) = beat {
+        assert!(beat.elapsed() < HEARTBEAT_EVERY - Duration::from_millis(300), "instance 1 may have beaten since");
+    }
+
+    cluster[1].kill();
+    drop(bob_ws);
+    let crashed = Instant::now();
+    let offline = alice_ws
+        .next_matching_within(OFFLINE_AFTER_A_CRASH + Duration::from_secs(5), "bob offline", |f| {
+            is_presence(f, &bob, false)
+        })
+        .await;
+    let took = crashed.elapsed();
+    assert!(took <= OFFLINE_AFTER_A_CRASH, "bob went offline {took:?} after the crash");
+    assert!(offline["last_seen"].is_string(), "{offline}");
+    for i in [0, 2] {
+        assert!(!online_says(&cluster[i], &alice, &bob).await, "instance {i} says bob is online");
+    }
+    assert_eq!(instances_of(&cluster.redis, &bob), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_instances_users_go_offline_after_two_redis_restarts_postgres() {
+    killed_after_two_redis_restarts("a_killed_instances_users_go_offline_after_two_redis_restarts", false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_instances_users_online_through_two_redis_restarts_go_offline_postgres() {
+    killed_after_two_redis_restarts("a_killed_instances_users_online_through_two_redis_restarts", true).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_outage_loses_nothing_and_catches_up_without_new_posts_postgres() {
     let Some(mut cluster) = Cluster::start("a_redis_outage_loses_nothing", 2, &[]).await else { return };

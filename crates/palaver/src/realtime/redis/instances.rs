@@ -32,6 +32,11 @@ fn instance_key(instance: Uuid) -> String {
     format!("palaver:instance:{instance}")
 }
 
+/// Set once the instance has recorded what runs on it (`InstanceRegistry::registered`).
+fn registered_key(instance: Uuid) -> String {
+    format!("palaver:instance:{instance}:registered")
+}
+
 fn replies_key(instance: Uuid) -> String {
     format!("palaver:instance:{instance}:replies")
 }
@@ -40,9 +45,12 @@ fn online_key(user: UserId) -> String {
     format!("palaver:online:{}", user.uuid())
 }
 
-/// KEYS: the user's instances, this instance's users. ARGV: instance, user.
-/// Returns how many instances have the user now.
+/// KEYS: the user's instances, this instance's users, the instances. ARGV: instance, user.
+/// Returns how many instances have the user now. The instance joins the beats if it is not
+/// there (Redis lost its data, or it was reaped, since its last beat): an instance killed
+/// before its next beat must still be reaped, or the user stays online for good.
 const ARRIVE: &str = r"
+redis.call('ZADD', KEYS[3], 'NX', now, ARGV[1])
 redis.call('SADD', KEYS[2], ARGV[2])
 redis.call('SADD', KEYS[1], ARGV[1])
 return redis.call('SCARD', KEYS[1])";
@@ -57,13 +65,14 @@ const NOW: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)";
 
-/// KEYS: the instances. ARGV: this instance, ms to add to now (negative: sooner reaped).
-/// Returns 1 if it was there already (0: first beat, or reaped while cut off, or Redis
-/// lost its data: its users must be registered again).
+/// KEYS: the instances, this instance's registered mark. ARGV: this instance, ms to add to
+/// now (negative: sooner reaped). Returns 1 if the mark is there (0: first beat, reaped
+/// while cut off, Redis lost its data, or a registration that did not finish: its users
+/// must be registered again). Not the instance's place among the beats: an arrival puts it
+/// there too, after a loss, before its users are all registered again.
 const BEAT: &str = r"
-local known = redis.call('ZSCORE', KEYS[1], ARGV[1])
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
-if known then return 1 else return 0 end";
+return redis.call('EXISTS', KEYS[2])";
 
 /// KEYS: the instances. ARGV: ms of silence after which an instance is dead. Returns the
 /// users the dead instances leave with no instance, and the dead instances' replies.
@@ -82,6 +91,7 @@ for _, instance in ipairs(dead) do
     end
   end
   redis.call('DEL', users_key)
+  redis.call('DEL', users_key .. ':registered')
   local replies_key = users_key .. ':replies'
   for _, reply in ipairs(redis.call('SMEMBERS', replies_key)) do
     table.insert(replies, reply)
@@ -126,7 +136,7 @@ impl InstanceRegistry {
         Self {
             conn,
             instance,
-            arrive: Script::new(ARRIVE),
+            arrive: Script::new(&format!("{NOW}\n{ARRIVE}")),
             leave: Script::new(LEAVE),
             beat: Script::new(&format!("{NOW}\n{BEAT}")),
             reap: Script::new(&format!("{NOW}\n{REAP}")),
@@ -149,6 +159,7 @@ impl InstanceRegistry {
         script
             .key(online_key(user))
             .key(instance_key(self.instance))
+            .key(INSTANCES)
             .arg(self.instance.to_string())
             .arg(user.uuid().to_string())
             .invoke_async(&mut self.conn.clone())
@@ -168,8 +179,8 @@ impl InstanceRegistry {
         Ok(users.iter().zip(found).filter(|(_, online)| *online).map(|(user, _)| *user).collect())
     }
 
-    /// Says this instance is alive; `false` if Redis did not know it (its users must be
-    /// registered again).
+    /// Says this instance is alive; `false` if Redis does not hold what runs here (its users
+    /// and replies must be registered again, then `registered` called).
     pub async fn beat(&self) -> RedisResult<bool> {
         self.beat_at(0).await
     }
@@ -178,11 +189,18 @@ impl InstanceRegistry {
         let known: i64 = self
             .beat
             .key(INSTANCES)
+            .key(registered_key(self.instance))
             .arg(self.instance.to_string())
             .arg(offset_ms)
             .invoke_async(&mut self.conn.clone())
             .await?;
         Ok(known == 1)
+    }
+
+    /// Everything that runs here is recorded again (after `beat` said `false`).
+    pub async fn registered(&self) -> RedisResult<()> {
+        let mut conn = self.conn.clone();
+        redis::cmd("SET").arg(registered_key(self.instance)).arg(1).query_async(&mut conn).await
     }
 
     /// Ends the instances that stopped beating; returns what they left behind.
