@@ -44,6 +44,21 @@ pub enum Command {
     Uploads(scenario::uploads::Args),
     /// N concurrent streamed assistant replies from an in-process fake upstream: added time to first chunk, chunk latency, RSS per reply
     Assistant(scenario::assistant::Args),
+    /// Only the fake OpenAI-compatible upstream of the assistant scenario, on 127.0.0.1 until killed: prints `listening on <base url>`
+    Upstream(UpstreamArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct UpstreamArgs {
+    /// Port on 127.0.0.1 (0: any)
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Content chunks streamed per answer
+    #[arg(long, default_value_t = 3)]
+    pub tokens: u64,
+    /// Chunks per second of each answer
+    #[arg(long, default_value_t = 1000.0)]
+    pub tokens_per_sec: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]

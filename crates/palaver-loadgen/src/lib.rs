@@ -4,7 +4,8 @@
 //! Layout: `cli` (flags), `server` (start/stop the server, RSS), `client` (REST and
 //! WebSocket helpers), `subscriber` / `publisher` (the long-lived socket roles), `uploader`
 //! (photo uploads and image messages over REST), `photo` (the JPEG it sends), `upstream`
-//! (the fake OpenAI-compatible LLM the assistant is pointed at), `replier` (one streamed
+//! (the fake OpenAI-compatible LLM the assistant is pointed at, also palaver's tests' and
+//! CI's), `replier` (one streamed
 //! reply of the assistant, read and checked), `checker` (exactly-once, in-order by seq),
 //! `seed` (bulk history), `stats` (percentiles, report), and one module per scenario under
 //! `scenario`.
@@ -40,5 +41,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<Report> {
         Command::Resume(args) => scenario::resume::run(args).await,
         Command::Uploads(args) => scenario::uploads::run(args).await,
         Command::Assistant(args) => scenario::assistant::run(args).await,
+        Command::Upstream(args) => upstream::serve_forever(args).await,
     }
 }

@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower_service::Service;
 
+use crate::backoff::Backoff;
 use crate::http::MAX_HEADER_FIELDS;
 
 /// How connections are served.
@@ -169,42 +170,39 @@ impl AsyncWrite for Slotted {
 
 /// Accepting with a back-off: when accept fails for want of resources (descriptors,
 /// memory), retrying at once would only spin. Logged once per burst of failures.
-#[derive(Default)]
 struct AcceptErrors {
-    in_a_row: u32,
+    backoff: Backoff,
 }
 
-const FIRST_BACKOFF: Duration = Duration::from_millis(10);
-const MAX_BACKOFF: Duration = Duration::from_secs(1);
+impl Default for AcceptErrors {
+    fn default() -> Self {
+        // 10 ms, doubling to at most 1 s.
+        Self { backoff: Backoff::new(Duration::from_millis(10), Duration::from_secs(1)) }
+    }
+}
 
 impl AcceptErrors {
     async fn accept(&mut self, listener: &TcpListener) -> (TcpStream, SocketAddr) {
         loop {
             match listener.accept().await {
                 Ok(accepted) => {
-                    if self.in_a_row > 0 {
-                        tracing::info!(failures = self.in_a_row, "accepting connections again");
-                        self.in_a_row = 0;
+                    let failures = self.backoff.reset();
+                    if failures > 0 {
+                        tracing::info!(failures, "accepting connections again");
                     }
                     return accepted;
                 }
                 // The peer gave up before we accepted: nothing is wrong on this side.
                 Err(e) if is_peer_error(&e) => continue,
                 Err(e) => {
-                    if self.in_a_row == 0 {
+                    if self.backoff.streak() == 0 {
                         tracing::warn!(error = %e, "cannot accept connections; backing off until it works again");
                     }
-                    self.in_a_row = self.in_a_row.saturating_add(1);
-                    tokio::time::sleep(backoff(self.in_a_row)).await;
+                    tokio::time::sleep(self.backoff.failed()).await;
                 }
             }
         }
     }
-}
-
-/// 10 ms, doubling to at most 1 s.
-fn backoff(failures: u32) -> Duration {
-    FIRST_BACKOFF.saturating_mul(1 << failures.saturating_sub(1).min(7)).min(MAX_BACKOFF)
 }
 
 fn is_peer_error(e: &io::Error) -> bool {
@@ -212,18 +210,4 @@ fn is_peer_error(e: &io::Error) -> bool {
         e.kind(),
         io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionRefused
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_up_to_a_second() {
-        assert_eq!(backoff(1), Duration::from_millis(10));
-        assert_eq!(backoff(2), Duration::from_millis(20));
-        assert_eq!(backoff(7), Duration::from_millis(640));
-        assert_eq!(backoff(8), MAX_BACKOFF);
-        assert_eq!(backoff(u32::MAX), MAX_BACKOFF);
-    }
 }

@@ -22,7 +22,7 @@ use crate::cli::TargetArgs;
 use crate::replier::{self, Ending, ReplyOutcome, ReplySpec};
 use crate::server::{CpuMeter, rss_kib};
 use crate::stats::{Latency, LatencyBatch, Report, SharedLatency, Tally, round1};
-use crate::upstream::{self, Pace, Upstream};
+use crate::upstream::{self, FakeLlm, Pace};
 
 /// The targets: timing against them is a note, never a failure.
 const TARGET_REPLIES: usize = 1000;
@@ -78,7 +78,7 @@ pub async fn run(mut args: Args) -> anyhow::Result<Report> {
         "{per_user} replies per user; the server allows at most {SERVER_MAX_RUNNING_PER_USER}: raise --users"
     );
     let pace = Pace { tokens: args.tokens, tokens_per_sec: args.tokens_per_sec };
-    let upstream = Upstream::start(args.upstream_port, args.replies, pace).await?;
+    let upstream = FakeLlm::paced(args.upstream_port, args.replies, pace).await?;
     progress(format_args!("fake upstream at {}", upstream.base_url()));
     for (key, value) in [(BASE_URL, upstream.base_url()), (MODEL, "palaver-loadgen-fake".to_owned())] {
         if !args.target.server_env.iter().any(|(k, _)| k == key) {
@@ -201,7 +201,7 @@ async fn sample_rss(pid: Option<u32>, running: Arc<AtomicUsize>, stop: Cancellat
     }
 }
 
-fn report_replies(report: &mut Report, args: &Args, upstream: &Upstream, outcomes: &[(usize, ReplyOutcome)]) {
+fn report_replies(report: &mut Report, args: &Args, upstream: &FakeLlm, outcomes: &[(usize, ReplyOutcome)]) {
     let (mut endings, mut chunks, mut ids) = (Tally::default(), SeqCheck::default(), SeqCheck::default());
     let (mut unexpected, mut wrong_usage, mut completes) = (0, 0, 0);
     let mut ttfc = FirstChunk::default();
@@ -286,18 +286,16 @@ struct FirstChunk {
     response_head: Latency,
 }
 
-fn report_upstream(report: &mut Report, upstream: &Upstream, replies: usize) {
+fn report_upstream(report: &mut Report, upstream: &FakeLlm, replies: usize) {
     let stats = upstream.stats();
     let load = |counter: &std::sync::atomic::AtomicU64| counter.load(Ordering::Relaxed);
-    report.add("upstream_requests", load(&stats.requests));
-    report.add("upstream_hung_up", load(&stats.hung_up));
+    let requests = upstream.request_count();
+    report.add("upstream_requests", requests as u64);
+    report.add("upstream_hung_up", upstream.disconnects() as u64);
     // The server asks once per reply (no tools are offered, so one round).
     report.expect_zero("upstream_unmatched", load(&stats.unmatched));
     report.expect_zero("upstream_refused", load(&stats.refused));
-    report.expect(
-        load(&stats.requests) == replies as u64,
-        format!("the upstream got {} requests for {replies} replies", load(&stats.requests)),
-    );
+    report.expect(requests == replies, format!("the upstream got {requests} requests for {replies} replies"));
 }
 
 /// Rows for the targets, and notes where this run misses them or is smaller.

@@ -3,6 +3,7 @@
 
 mod reader;
 mod session;
+mod subscriptions;
 mod writer;
 
 use std::sync::Arc;

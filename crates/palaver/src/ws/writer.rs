@@ -1,17 +1,12 @@
 //! The writer: drains the outbox to the socket, one flush per batch. It also runs
 //! subscriptions, so replayed and live events of a room leave through one ordered queue
-//! and are de-duplicated by seq.
+//! and are de-duplicated by seq (the state of each is `subscriptions`').
 //!
 //! A resumed subscription catches up from the store a chunk at a time, and the writer keeps
 //! draining the outbox meanwhile (while a chunk is read, and after it is written): a long
 //! replay into a busy room must not let live events fill the outbox (the client would be
-//! cut with 1013 and resume into the same replay). While a room catches up its live events
-//! are dropped: they are published after their commit, so a read that starts after the drop
-//! has them. The room goes live after a read that returned less than a chunk, and only if
-//! nothing beyond what that read returned was dropped since it started; from then on
-//! nothing of it is dropped, so every later event reaches the client live.
+//! cut with 1013 and resume into the same replay).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,6 +17,7 @@ use palaver_protocol::ws::{ServerEvent, close};
 
 use super::SessionServices;
 use super::session::Activity;
+use super::subscriptions::{REPLAY_CHUNK, Subscriptions, Verdict};
 use crate::config::WsConfig;
 use crate::domain::RoomId;
 use crate::realtime::{
@@ -31,8 +27,6 @@ use crate::service::Caller;
 
 /// Most queued frames written before one flush.
 const BATCH: usize = 64;
-/// Room events read from the store at a time while a subscription catches up.
-const REPLAY_CHUNK: i64 = 256;
 /// How long a slow consumer gets to read its close frame.
 const SLOW_CLOSE_PATIENCE: Duration = Duration::from_secs(10);
 
@@ -46,87 +40,44 @@ pub struct Writer {
     kill: KillSwitch,
     replay_limit: i64,
     ping_interval: Duration,
-    rooms: Subscriptions,
+    rooms: Rooms,
 }
 
-/// Where a subscribed room's stream stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stream {
-    /// In the hub, its resume point not read yet.
-    Pending,
-    /// Reading the missed events after `sent` from the store; live events are dropped, and
-    /// `dropped` is the highest seq dropped since the current read started.
-    CatchingUp { sent: i64, dropped: i64 },
-    /// Live: `sent` is the last seq the client has been sent.
-    Live { sent: i64 },
-}
-
-/// One subscription to a room: `started` tells it from a later one to the same room.
-#[derive(Debug, Clone, Copy)]
-struct Entry {
-    started: u64,
-    stream: Stream,
-}
-
-/// The rooms a session is subscribed to, with each one's stream. However the writer ends
-/// (a panic included), dropping this takes the session out of those rooms in the hub and
-/// trips the kill switch, so the reader does not go on with nobody writing.
-struct Subscriptions {
+/// The session's rooms in the hub, with where each one's stream stands. However the writer
+/// ends (a panic included), dropping this takes the session out of those rooms in the hub
+/// and trips the kill switch, so the reader does not go on with nobody writing.
+struct Rooms {
     hub: Arc<Hub>,
     session: SessionId,
     kill: KillSwitch,
-    rooms: HashMap<RoomId, Entry>,
-    /// Subscriptions started so far.
-    started: u64,
+    streams: Subscriptions,
 }
 
-impl Subscriptions {
+impl Rooms {
     fn new(hub: Arc<Hub>, session: SessionId, kill: KillSwitch) -> Self {
-        Self { hub, session, kill, rooms: HashMap::new(), started: 0 }
+        Self { hub, session, kill, streams: Subscriptions::default() }
     }
 
     /// Subscribes in the hub (replacing an earlier subscription to the room).
     fn start(&mut self, room_id: RoomId, subscriber: Subscriber) {
-        self.started += 1;
-        self.rooms.insert(room_id, Entry { started: self.started, stream: Stream::Pending });
+        self.streams.start(room_id);
         self.hub.subscribe(room_id, subscriber);
-    }
-
-    fn set(&mut self, room_id: RoomId, stream: Stream) {
-        if let Some(entry) = self.rooms.get_mut(&room_id) {
-            entry.stream = stream;
-        }
-    }
-
-    fn get(&self, room_id: RoomId) -> Option<Stream> {
-        self.rooms.get(&room_id).map(|entry| entry.stream)
-    }
-
-    fn entry(&self, room_id: RoomId) -> Option<Entry> {
-        self.rooms.get(&room_id).copied()
     }
 
     fn end(&mut self, room_id: RoomId) {
         self.hub.unsubscribe(room_id, self.session);
-        self.rooms.remove(&room_id);
+        self.streams.end(room_id);
     }
 
     fn end_all(&mut self) {
-        for room_id in self.rooms.keys() {
-            self.hub.unsubscribe(*room_id, self.session);
+        for room_id in self.streams.rooms() {
+            self.hub.unsubscribe(room_id, self.session);
         }
-        self.rooms.clear();
-    }
-
-    /// A room still catching up.
-    fn catching_up(&self) -> Option<RoomId> {
-        self.rooms
-            .iter()
-            .find_map(|(room_id, entry)| matches!(entry.stream, Stream::CatchingUp { .. }).then_some(*room_id))
+        self.streams.clear();
     }
 }
 
-impl Drop for Subscriptions {
+impl Drop for Rooms {
     fn drop(&mut self) {
         self.end_all();
         self.kill.trip(1000);
@@ -143,7 +94,7 @@ impl Writer {
         kill: KillSwitch,
         config: &WsConfig,
     ) -> Self {
-        let rooms = Subscriptions::new(services.hub.clone(), session, kill.clone());
+        let rooms = Rooms::new(services.hub.clone(), session, kill.clone());
         Self {
             sink,
             services,
@@ -168,7 +119,7 @@ impl Writer {
         let killed = kill.writer_tripped();
         tokio::pin!(killed);
         loop {
-            let catching_up = self.rooms.catching_up();
+            let catching_up = self.rooms.streams.catching_up();
             tokio::select! {
                 biased;
                 () = &mut killed => break,
@@ -249,10 +200,10 @@ impl Writer {
     /// then whatever queued while it was written (at most a full outbox: what comes later
     /// waits for the next turn).
     async fn catch_up(&mut self, room_id: RoomId, rx: &mut Consumer<Outgoing>) -> Result<(), axum::Error> {
-        let Some(Entry { started, stream: Stream::CatchingUp { sent, .. } }) = self.rooms.entry(room_id) else {
+        let Some(ticket) = self.rooms.streams.start_read(room_id) else {
             return Ok(());
         };
-        self.rooms.set(room_id, Stream::CatchingUp { sent, dropped: sent });
+        let sent = ticket.after;
         // The read may wait for the database (a busy pool, many replays at once): the
         // outbox must not fill meanwhile.
         let services = self.services.clone();
@@ -280,22 +231,12 @@ impl Writer {
             }
         };
         // Unsubscribed or subscribed anew while the store was read: this read is stale.
-        let dropped = match self.rooms.entry(room_id) {
-            Some(Entry { started: now, stream: Stream::CatchingUp { dropped, .. } }) if now == started => dropped,
-            _ => return Ok(()),
-        };
-        let mut last = sent;
+        if !self.rooms.streams.read_returned(room_id, ticket, events.iter().map(ServerEvent::seq)) {
+            return Ok(());
+        }
         for event in &events {
-            last = last.max(event.seq().unwrap_or(last));
             self.feed(None, event).await?;
         }
-        // A short read: the store had nothing more as of this read, and whatever is
-        // committed after it is published after it too, so it is queued or still to come;
-        // unless something beyond the read was dropped while it ran.
-        let caught_up = (events.len() as i64) < REPLAY_CHUNK && dropped <= last;
-        let next =
-            if caught_up { Stream::Live { sent: last } } else { Stream::CatchingUp { sent: last, dropped: last } };
-        self.rooms.set(room_id, next);
         for _ in 0..rx.capacity() {
             match rx.try_recv() {
                 Some(item) => self.handle(item).await?,
@@ -329,30 +270,20 @@ impl Writer {
     /// Live room events: skip what was sent already; if one is missing (another instance
     /// published out of order, or the broker lost it), fetch it from the store first.
     async fn room_event(&mut self, room_id: RoomId, seq: i64, frame: Utf8Bytes) -> Result<(), axum::Error> {
-        let sent = match self.rooms.get(room_id) {
-            Some(Stream::Live { sent }) => sent,
-            // A read that starts after this has the event; `catch_up` checks the one running.
-            Some(Stream::CatchingUp { sent, dropped }) => {
-                self.rooms.set(room_id, Stream::CatchingUp { sent, dropped: dropped.max(seq) });
-                return Ok(());
-            }
-            Some(Stream::Pending) | None => return Ok(()),
+        let sent = match self.rooms.streams.live_event(room_id, seq) {
+            Verdict::Skip => return Ok(()),
+            Verdict::Send => return self.sink.feed(Message::Text(frame)).await,
+            Verdict::FillThenSend { after } => after,
         };
-        if seq <= sent {
-            return Ok(());
-        }
-        if seq > sent + 1 {
-            match Box::pin(self.services.messages.events_between(room_id, sent, seq)).await {
-                Ok(missed) => {
-                    metrics::counter!("palaver_ws_gap_fills_total").increment(1);
-                    for event in &missed {
-                        self.feed(None, event).await?;
-                    }
+        match Box::pin(self.services.messages.events_between(room_id, sent, seq)).await {
+            Ok(missed) => {
+                metrics::counter!("palaver_ws_gap_fills_total").increment(1);
+                for event in &missed {
+                    self.feed(None, event).await?;
                 }
-                Err(e) => tracing::warn!(error = %e, %room_id, "could not fill a gap in a live stream"),
             }
+            Err(e) => tracing::warn!(error = %e, %room_id, "could not fill a gap in a live stream"),
         }
-        self.rooms.set(room_id, Stream::Live { sent: seq });
         self.sink.feed(Message::Text(frame)).await
     }
 
@@ -378,11 +309,7 @@ impl Writer {
             }
         };
         self.services.hub.saw(room_id, point.last_seq);
-        let stream = match point.replay_after {
-            Some(after) => Stream::CatchingUp { sent: after, dropped: after },
-            None => Stream::Live { sent: point.last_seq },
-        };
-        self.rooms.set(room_id, stream);
+        self.rooms.streams.placed(room_id, point.replay_after, point.last_seq);
         drop(placed);
         let subscribed =
             ServerEvent::Subscribed { room_id: room_id.uuid(), last_seq: point.last_seq, truncated: point.truncated };
@@ -401,7 +328,7 @@ mod tests {
         let (outbox, _rx, kill) = Outbox::new(8);
         let session = hub.new_session_id();
         let room_id = RoomId::generate();
-        let mut rooms = Subscriptions::new(hub.clone(), session, kill.clone());
+        let mut rooms = Rooms::new(hub.clone(), session, kill.clone());
         rooms.start(room_id, Subscriber { session, user: crate::domain::UserId::generate(), outbox });
         assert_eq!(hub.subscribers_of(room_id), 1);
 

@@ -40,7 +40,7 @@ with_fake_llm!(
 );
 
 async fn start(backend: Backend) -> (TestApp, FakeLlm) {
-    let fake = FakeLlm::start().await;
+    let fake = FakeLlm::scripted().await.unwrap();
     let base_url = fake.base_url();
     // The real MCP `everything` server, over stdio, as an operator would configure it.
     let everything = palaver::config::McpServerConfig {
@@ -419,7 +419,7 @@ mod per_user_limits {
     /// One running reply per user and three sends a minute: the fourth send, and a second
     /// reply while one runs, are 429 with `Retry-After`; other users are not held back.
     async fn run(backend: Backend) {
-        let fake = FakeLlm::start().await;
+        let fake = FakeLlm::scripted().await.unwrap();
         let base_url = fake.base_url();
         let app = spawn_app(backend, move |config| {
             config.llm.base_url = Some(base_url);
@@ -464,7 +464,7 @@ mod per_user_limits {
 /// SSE layer is not storage: one backend is enough.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_stream_is_kept_alive_every_15_seconds() {
-    let fake = FakeLlm::start().await;
+    let fake = FakeLlm::scripted().await.unwrap();
     let base_url = fake.base_url();
     let app = spawn_app(Backend::Sqlite, move |config| {
         config.llm.base_url = Some(base_url);

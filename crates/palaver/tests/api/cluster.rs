@@ -482,7 +482,7 @@ fn words(n: usize, prefix: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reply_running_on_one_instance_is_followed_resumed_and_cancelled_through_another_postgres() {
-    let fake = FakeLlm::start().await;
+    let fake = FakeLlm::scripted().await.unwrap();
     let llm = [
         ("PALAVER_LLM_BASE_URL", fake.base_url()),
         ("PALAVER_LLM_MODEL", "fake-model".to_owned()),

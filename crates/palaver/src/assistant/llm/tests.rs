@@ -1,4 +1,4 @@
-//! The client against the scripted server of the API tests (the same file, included), over
+//! The client against the project's one fake upstream (palaver-loadgen's, scripted), over
 //! real sockets.
 
 use std::time::Duration;
@@ -9,10 +9,7 @@ use serde_json::json;
 use super::*;
 use crate::assistant::tools::{ToolCall, ToolSpec};
 
-#[path = "../../../tests/api/helpers/fake_llm.rs"]
-mod fake_llm;
-
-use fake_llm::{FakeLlm, FakeReply, content_chunk, data_line, finish_chunk, tool_call_chunk};
+use palaver_loadgen::upstream::{FakeLlm, FakeReply, content_chunk, data_line, finish_chunk};
 
 const KEY: &str = "sk-test-0123456789";
 
@@ -41,7 +38,7 @@ async fn collect(stream: ChatStream) -> Vec<Result<StreamEvent, LlmError>> {
 
 /// One round with `reply`, all its events, which must all be `Ok`.
 async fn round(reply: FakeReply) -> Vec<StreamEvent> {
-    let fake = FakeLlm::start().await;
+    let fake = FakeLlm::scripted().await.unwrap();
     fake.push(reply);
     let stream = client(&fake).stream(hello()).await.unwrap();
     collect(stream).await.into_iter().collect::<Result<_, _>>().unwrap()
@@ -49,7 +46,7 @@ async fn round(reply: FakeReply) -> Vec<StreamEvent> {
 
 /// One round with `reply` that must fail: its error, after the events that came before it.
 async fn failing_round(reply: FakeReply) -> LlmError {
-    let fake = FakeLlm::start().await;
+    let fake = FakeLlm::scripted().await.unwrap();
     fake.push(reply);
     let mut events = collect(client(&fake).stream(hello()).await.unwrap()).await;
     match events.pop() {
@@ -197,7 +194,7 @@ async fn a_line_over_the_limit_is_a_protocol_error() {
 async fn an_error_answer_is_a_status_error_with_a_short_body_without_the_key() {
     let body =
         format!(r#"{{"error":{{"message":"Incorrect API key provided: {KEY}","padding":"{}"}}}}"#, "z".repeat(20_000));
-    let fake = FakeLlm::start().await;
+    let fake = FakeLlm::scripted().await.unwrap();
     fake.push(FakeReply::status(401, &body)).push(FakeReply::status(500, "upstream exploded"));
     let client = client(&fake);
     let Err(LlmError::Status { status, body }) = client.stream(hello()).await else {
@@ -241,7 +238,7 @@ async fn a_refused_connection_is_a_connect_error() {
 
 #[tokio::test]
 async fn an_upstream_that_never_answers_is_a_timeout() {
-    let fake = FakeLlm::start().await;
+    let fake = FakeLlm::scripted().await.unwrap();
     fake.push(FakeReply::no_answer());
     let client = LlmClient::new(settings(fake.base_url(), Duration::from_millis(200))).unwrap();
     assert_eq!(client.stream(hello()).await.unwrap_err(), LlmError::Timeout);
@@ -249,7 +246,7 @@ async fn an_upstream_that_never_answers_is_a_timeout() {
 
 #[tokio::test]
 async fn a_hang_mid_stream_is_stalled_then_the_stream_ends_and_the_connection_closes() {
-    let fake = FakeLlm::start().await;
+    let fake = FakeLlm::scripted().await.unwrap();
     fake.push(FakeReply::text(&["a", "b"]).hang_after(2));
     // Long enough that a busy machine does not stall before "a", short for the test.
     let client = LlmClient::new(settings(fake.base_url(), Duration::from_secs(1))).unwrap();
@@ -263,7 +260,7 @@ async fn a_hang_mid_stream_is_stalled_then_the_stream_ends_and_the_connection_cl
 
 #[tokio::test]
 async fn dropping_the_stream_mid_reply_closes_the_upstream_connection() {
-    let fake = FakeLlm::start().await;
+    let fake = FakeLlm::scripted().await.unwrap();
     fake.push(FakeReply::text(&["a"])).push(FakeReply::text(&["a", "b"]).hang_after(2));
     let client = client(&fake);
     // A reply read to its end is no hang-up: the fake can tell the two apart.
@@ -277,7 +274,7 @@ async fn dropping_the_stream_mid_reply_closes_the_upstream_connection() {
 
 #[tokio::test]
 async fn the_request_has_the_model_streaming_with_usage_the_tools_and_the_key() {
-    let fake = FakeLlm::start().await;
+    let fake = FakeLlm::scripted().await.unwrap();
     fake.always(FakeReply::text(&["ok"]));
     let client = client(&fake);
     let tool = ToolSpec {
@@ -314,20 +311,10 @@ async fn the_request_has_the_model_streaming_with_usage_the_tools_and_the_key() 
 
 #[tokio::test]
 async fn without_a_key_there_is_no_authorization_header() {
-    let fake = FakeLlm::start().await;
+    let fake = FakeLlm::scripted().await.unwrap();
     fake.push(FakeReply::text(&["ok"]));
     let client =
         LlmClient::new(LlmSettings { api_key: None, ..settings(fake.base_url(), Duration::from_secs(10)) }).unwrap();
     collect(client.stream(hello()).await.unwrap()).await;
     assert_eq!(fake.requests()[0].header("authorization"), None);
-}
-
-#[test]
-fn tool_call_chunks_of_the_fake_have_the_openai_shape() {
-    // The fake is the tests' only model of a real server: keep it honest.
-    let chunk = tool_call_chunk(1, Some("call_x"), Some("a__b"), "{");
-    assert_eq!(
-        chunk["choices"][0]["delta"]["tool_calls"][0],
-        json!({"index": 1, "id": "call_x", "type": "function", "function": {"name": "a__b", "arguments": "{"}})
-    );
 }

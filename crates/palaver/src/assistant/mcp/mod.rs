@@ -1,10 +1,9 @@
 //! Tools from MCP servers (Model Context Protocol), through the `rmcp` client.
 //!
 //! `hub` offers every server's tools under one name space and routes calls; `server` keeps one
-//! server's connection (lazy start, tool cache, restart with `backoff`); `connect` opens it
+//! server's connection (lazy start, tool cache, restart with the crate's `Backoff`); `connect` opens it
 //! over stdio or streamable HTTP; `content` turns results into bounded text for the model.
 
-mod backoff;
 mod connect;
 mod content;
 mod hub;

@@ -12,10 +12,10 @@ use rmcp::{Peer, RoleClient, ServiceError};
 use tokio::sync::Mutex;
 use tokio::time::{Instant, timeout};
 
-use super::backoff::Backoff;
 use super::connect::{Session, connect};
 use super::{content, names};
 use crate::assistant::tools::{ToolOutcome, ToolSpec};
+use crate::backoff::Backoff;
 use crate::config::McpServerConfig;
 
 /// Bounds on what one server may offer, so a runaway listing cannot grow without end.
@@ -34,11 +34,49 @@ pub(super) struct McpServer {
     slot: Mutex<Slot>,
 }
 
-#[derive(Default)]
 struct Slot {
     live: Option<Live>,
+    /// Restarts after a failure: 1 s, doubling to 60 s.
     backoff: Backoff,
+    /// When the next start may be tried, after a failure.
+    retry_at: Option<Instant>,
     shut_down: bool,
+}
+
+impl Default for Slot {
+    fn default() -> Self {
+        let backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
+        Self { live: None, backoff, retry_at: None, shut_down: false }
+    }
+}
+
+impl Slot {
+    /// Records a failure; returns the delay before the next start.
+    fn failed(&mut self, now: Instant) -> Duration {
+        let delay = self.backoff.failed();
+        self.retry_at = Some(now + delay);
+        delay
+    }
+
+    /// How long until the next start is allowed, if it is not yet.
+    fn wait(&self, now: Instant) -> Option<Duration> {
+        let retry_at = self.retry_at?;
+        (retry_at > now).then(|| retry_at - now)
+    }
+
+    /// A connection was made; the streak goes on until it proves stable.
+    fn connected(&mut self) {
+        self.retry_at = None;
+    }
+
+    /// A connection that had been up since `since` ended at `now`. One that stayed up for the
+    /// longest delay ends the streak, so a server that crashes on every call still backs off
+    /// while one that crashes once a day restarts after a second.
+    fn ended(&mut self, since: Instant, now: Instant) {
+        if now.saturating_duration_since(since) >= self.backoff.max() {
+            self.backoff.reset();
+        }
+    }
 }
 
 struct Live {
@@ -139,7 +177,7 @@ impl McpServer {
             return Err(Unavailable::ShutDown);
         }
         if let Some(live) = slot.live.take_if(|live| is_gone(&live.session)) {
-            slot.backoff.ended(live.since, Instant::now());
+            slot.ended(live.since, Instant::now());
             let why = match live.pid {
                 Some(pid) => format!("process {pid} ended"),
                 None => "the connection ended".to_owned(),
@@ -153,14 +191,14 @@ impl McpServer {
                     Err(why) => {
                         let since = live.since;
                         slot.live = None;
-                        slot.backoff.ended(since, Instant::now());
+                        slot.ended(since, Instant::now());
                         return Err(self.failed(&mut slot, &why));
                     }
                 }
             }
             return Ok((live.session.peer().clone(), live.tools.clone()));
         }
-        if let Some(wait) = slot.backoff.remaining(Instant::now()) {
+        if let Some(wait) = slot.wait(Instant::now()) {
             return Err(Unavailable::Backoff(wait));
         }
         match self.start().await {
@@ -168,7 +206,7 @@ impl McpServer {
                 if slot.backoff.streak() > 0 {
                     tracing::info!(server = %self.name(), "MCP server is back");
                 }
-                slot.backoff.connected();
+                slot.connected();
                 let ready = (live.session.peer().clone(), live.tools.clone());
                 slot.live = Some(live);
                 Ok(ready)
@@ -233,9 +271,9 @@ impl McpServer {
 
     /// Records a failure; the first of a streak is a warning, the repeats are not.
     fn failed(&self, slot: &mut Slot, why: &str) -> Unavailable {
-        let delay = slot.backoff.failed(Instant::now());
+        let delay = slot.failed(Instant::now());
         let attempt = slot.backoff.streak();
-        if slot.backoff.is_new_streak() {
+        if attempt == 1 {
             tracing::warn!(server = %self.name(), "MCP server unavailable: {why}; retrying in {} s, backing off to 60 s", delay.as_secs());
         } else {
             tracing::debug!(server = %self.name(), attempt, "MCP server still unavailable: {why}; retrying in {} s", delay.as_secs());
@@ -246,4 +284,34 @@ impl McpServer {
 
 fn is_gone(session: &Session) -> bool {
     session.is_closed() || session.peer().is_transport_closed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_holds_the_next_start_back_for_its_delay() {
+        let now = Instant::now();
+        let mut slot = Slot::default();
+        assert_eq!(slot.wait(now), None);
+        let delays: Vec<u64> = (0..8).map(|_| slot.failed(now).as_secs()).collect();
+        assert_eq!(delays, [1, 2, 4, 8, 16, 32, 60, 60]);
+        assert_eq!(slot.wait(now), Some(Duration::from_secs(60)));
+        assert_eq!(slot.wait(now + Duration::from_secs(60)), None);
+    }
+
+    #[test]
+    fn a_short_lived_connection_keeps_the_streak_a_long_one_ends_it() {
+        let start = Instant::now();
+        let mut slot = Slot::default();
+        slot.failed(start);
+        slot.connected();
+        assert_eq!(slot.wait(start), None);
+        slot.ended(start, start + Duration::from_secs(5));
+        assert_eq!(slot.failed(start).as_secs(), 2);
+        slot.connected();
+        slot.ended(start, start + Duration::from_secs(60));
+        assert_eq!(slot.failed(start).as_secs(), 1);
+    }
 }

@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::{Broker, Envelope, Hub, Interest, Topic};
+use crate::backoff::Backoff;
 pub use instances::{DEAD_AFTER, HEARTBEAT, InstanceRegistry, Reaped};
 pub use subscriber::Waiters;
 
@@ -36,6 +37,7 @@ pub const TIMEOUT: Duration = Duration::from_secs(2);
 /// second of Redis returning.
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
+const RECONNECT: Backoff = Backoff::new(MIN_BACKOFF, MAX_BACKOFF);
 
 /// A connection for commands (publishing, presence, rate limits), reconnecting by itself.
 /// A reconnect gives up after one retry, failing the commands that wait for it, so that
@@ -125,9 +127,4 @@ impl Broker for RedisBroker {
     fn cancels(&self) -> Option<mpsc::Receiver<Uuid>> {
         self.cancels.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
-}
-
-/// The next wait before reconnecting.
-fn backoff(current: Duration) -> Duration {
-    (current * 2).min(MAX_BACKOFF)
 }

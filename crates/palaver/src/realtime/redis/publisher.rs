@@ -9,13 +9,14 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use redis::aio::ConnectionManager;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::{MIN_BACKOFF, backoff, wire};
+use super::{RECONNECT, wire};
 use crate::realtime::Envelope;
 
 /// Most events in one pipeline.
@@ -31,7 +32,8 @@ pub async fn run(
     let mut batch = Vec::with_capacity(BATCH);
     // Something was not published since the last announcement of it.
     let mut lost = false;
-    let mut wait = MIN_BACKOFF;
+    let mut backoff = RECONNECT;
+    let mut wait = Duration::ZERO;
     loop {
         if lost {
             tokio::select! {
@@ -66,16 +68,14 @@ pub async fn run(
                     tracing::info!("publishing to Redis again");
                 }
                 lost = false;
-                wait = MIN_BACKOFF;
+                backoff.reset();
             }
             Err(e) => {
                 metrics::counter!("palaver_broker_dropped_total").increment(batch.len() as u64);
                 if up.swap(false, Ordering::AcqRel) {
                     tracing::warn!(error = %e, "cannot publish to Redis: delivering to this instance only");
                 }
-                if lost {
-                    wait = backoff(wait);
-                }
+                wait = backoff.failed();
                 lost = true;
             }
         }

@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::{MIN_BACKOFF, TIMEOUT, backoff, wire};
+use super::{RECONNECT, TIMEOUT, wire};
 use crate::realtime::{Hub, Interest, Topic};
 
 /// Channels per SUBSCRIBE command when subscribing to everything after a reconnect.
@@ -95,7 +95,7 @@ pub struct Subscriber {
 
 impl Subscriber {
     pub async fn run(self, stop: CancellationToken) {
-        let mut wait = MIN_BACKOFF;
+        let mut backoff = RECONNECT;
         let mut was_up = true;
         let mut connected_before = false;
         loop {
@@ -109,7 +109,7 @@ impl Subscriber {
                 // It worked for a while: reconnect soon, and say so once.
                 Ok(()) => {
                     connected_before = true;
-                    wait = MIN_BACKOFF;
+                    backoff.reset();
                     tracing::warn!("lost the Redis subscriber connection: delivering to this instance only");
                     was_up = false;
                 }
@@ -122,9 +122,8 @@ impl Subscriber {
             }
             tokio::select! {
                 _ = stop.cancelled() => return,
-                _ = tokio::time::sleep(wait) => {}
+                _ = tokio::time::sleep(backoff.failed()) => {}
             }
-            wait = backoff(wait);
         }
     }
 

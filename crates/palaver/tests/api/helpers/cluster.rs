@@ -23,10 +23,7 @@ impl TestRedis {
     pub fn start(test: &str) -> Option<TestRedis> {
         let installed = Command::new("redis-server").arg("--version").output().is_ok_and(|o| o.status.success());
         if !installed {
-            if super::in_ci() {
-                panic!("{test}: redis-server is not installed (.ci/run installs it)");
-            }
-            eprintln!("\n*** {test} DID NOT RUN: redis-server is not installed (apt install redis-server) ***\n");
+            super::not_run(test, "redis-server is not installed (apt install redis-server; .ci/run installs it)");
             return None;
         }
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();

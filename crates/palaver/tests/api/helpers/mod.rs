@@ -8,7 +8,6 @@ mod app;
 mod body;
 mod cluster;
 mod database;
-mod fake_llm;
 mod images;
 mod mcp_server;
 mod process;
@@ -21,11 +20,10 @@ pub use app::*;
 pub use body::*;
 pub use cluster::*;
 pub use database::*;
-// Until the assistant's API tests use it.
-#[allow(unused_imports)]
-pub use fake_llm::*;
 pub use images::*;
 pub use mcp_server::*;
+// The one fake OpenAI-compatible upstream, shared with the load generator and CI.
+pub use palaver_loadgen::upstream::{FakeLlm, FakeReply, content_chunk};
 pub use process::*;
 pub use proxy::*;
 pub use reply::*;
@@ -36,6 +34,13 @@ pub use ws::*;
 /// tool is missing fails, where elsewhere it says loudly that it did not run.
 pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|value| !value.is_empty() && value != "false" && value != "0")
+}
+
+/// For a test whose service or tool is missing, before it returns: with `CI` set it fails;
+/// elsewhere it says loudly, in a line that stands out in the output, that it did not run.
+pub fn not_run(test: &str, why: &str) {
+    assert!(!in_ci(), "{test} cannot run in CI: {why}");
+    eprintln!("\n*** NOT RUN: {test}: {why} (with CI=true this fails) ***\n");
 }
 
 /// Writes `mod name { sqlite(), postgres() }` for each scenario `async fn name(app: TestApp)`,
