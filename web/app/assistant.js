@@ -297,7 +297,7 @@ async function follow(conversation, reply, response) {
   try {
     await readEvents(response, (event) => {
       if (event.type === "complete") ended = { how: "complete" };
-      else if (event.type === "error") ended = { how: event.error === "cancelled" ? "cancelled" : "error", detail: event.error };
+      else if (event.type === "error") ended = { how: event.status || "error", detail: event.error };
       else applyEvent(reply, event);
     });
   } catch {

@@ -47,8 +47,8 @@ async fn beat(
         // New to Redis: what runs here is recorded again, so no instance takes it for a
         // dead one's.
         presence.register_again(instances).await?;
-        for reply in assistant.running_here() {
-            instances.reply_started(reply.message).await?;
+        for message in assistant.running_here() {
+            instances.reply_started(message).await?;
         }
     }
     let reaped = instances.reap().await?;
