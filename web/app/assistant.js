@@ -289,8 +289,8 @@ export function createAssistant(state) {
       await readEvents(response, (event) => {
         if (event.type === "complete") ended = { how: "complete" };
         // A stopped reply is told apart from a failed one only by its error text, "cancelled".
-        // NOTE: match a typed status instead once the stream carries one (not on the wire yet).
-        else if (event.type === "error") ended = { how: event.error === "cancelled" ? "cancelled" : "error", detail: event.error };
+        // The end's typed status: cancelled, interrupted or error.
+        else if (event.type === "error") ended = { how: event.status || "error", detail: event.error };
         else applyEvent(reply, event);
       });
     } catch {

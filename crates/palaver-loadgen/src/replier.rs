@@ -163,7 +163,7 @@ impl ReplyOutcome {
                 self.ending = Ending::Complete;
                 return true;
             }
-            ReplyEvent::Error { error } => {
+            ReplyEvent::Error { error, .. } => {
                 self.ending = Ending::Error(short(&error));
                 return true;
             }

@@ -160,8 +160,25 @@ pub enum ReplyEvent {
         message_id: Uuid,
         usage: Usage,
     },
-    /// The reply ended without completing: cancelled, interrupted, or the upstream failed.
+    /// The reply ended without completing: `status` says how, for clients to match on;
+    /// `error` says it in words, for people.
     Error {
+        /// Absent from the events of servers that predate it: read as `error`.
+        #[serde(default)]
+        status: ReplyEndStatus,
         error: String,
     },
+}
+
+/// How a reply that did not complete ended (the stored message has the same status).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ReplyEndStatus {
+    /// Stopped by its user; the part so far is kept.
+    Cancelled,
+    /// The server stopped mid-reply; the part so far is kept.
+    Interrupted,
+    /// The upstream failed, the reply outgrew its log, or it could not be stored.
+    #[default]
+    Error,
 }

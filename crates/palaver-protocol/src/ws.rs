@@ -191,6 +191,8 @@ pub enum ServerEvent {
     #[serde(rename = "assistant.error")]
     AssistantError {
         conversation_id: Uuid,
+        #[serde(default)]
+        status: crate::ReplyEndStatus,
         error: String,
     },
 }
@@ -209,7 +211,7 @@ impl ServerEvent {
                 ServerEvent::AssistantToolResult { conversation_id, name, content, is_error }
             }
             E::Complete { message_id, usage } => ServerEvent::AssistantComplete { conversation_id, message_id, usage },
-            E::Error { error } => ServerEvent::AssistantError { conversation_id, error },
+            E::Error { status, error } => ServerEvent::AssistantError { conversation_id, status, error },
         }
     }
 

@@ -12,8 +12,9 @@ pub enum Error {
     /// Missing, or not the caller's to see: never tells which.
     #[error("{0} not found")]
     NotFound(&'static str),
-    #[error("{0}")]
-    Conflict(&'static str),
+    /// 409, with a code of its own for the conflicts a client acts on.
+    #[error("{}", .0.detail())]
+    Conflict(Conflict),
     /// The request body is over a size limit: 413.
     #[error("{what} is larger than the limit of {limit} bytes")]
     TooLarge { what: &'static str, limit: u64 },
@@ -69,7 +70,7 @@ impl Error {
             Error::Unauthorized(_) => "unauthorized",
             Error::Forbidden(_) => "forbidden",
             Error::NotFound(_) => "not_found",
-            Error::Conflict(_) => "conflict",
+            Error::Conflict(conflict) => conflict.code(),
             Error::TooLarge { .. } => "payload_too_large",
             Error::UnsupportedMediaType(_) => "unsupported_media_type",
             Error::Validation(_) => "validation_failed",
@@ -77,6 +78,48 @@ impl Error {
             Error::RateLimited { .. } => "rate_limited",
             Error::Internal(_) => "internal",
         }
+    }
+}
+
+/// What a request conflicts with. Clients match on the code (`docs/rest.md` lists them); the
+/// detail says it in words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Conflict {
+    UsernameTaken,
+    EmailTaken,
+    /// The conversation has a reply running (on any instance).
+    ReplyRunning,
+    /// The upload is attached to a message already.
+    UploadAttached,
+    /// Any other conflict: code `conflict`, and this detail.
+    Other(&'static str),
+}
+
+impl Conflict {
+    pub fn code(self) -> &'static str {
+        match self {
+            Conflict::UsernameTaken => "username_taken",
+            Conflict::EmailTaken => "email_taken",
+            Conflict::ReplyRunning => "reply_running",
+            Conflict::UploadAttached => "upload_attached",
+            Conflict::Other(_) => "conflict",
+        }
+    }
+
+    pub fn detail(self) -> &'static str {
+        match self {
+            Conflict::UsernameTaken => "that username is taken",
+            Conflict::EmailTaken => "that email is already registered",
+            Conflict::ReplyRunning => "a reply is already running in this conversation",
+            Conflict::UploadAttached => "this upload is already attached to a message",
+            Conflict::Other(detail) => detail,
+        }
+    }
+}
+
+impl From<Conflict> for Error {
+    fn from(conflict: Conflict) -> Self {
+        Error::Conflict(conflict)
     }
 }
 

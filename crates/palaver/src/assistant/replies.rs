@@ -10,7 +10,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use palaver_protocol::ReplyEvent;
+use palaver_protocol::{ReplyEndStatus, ReplyEvent};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -194,13 +194,14 @@ pub fn last_event(row: &crate::store::ChatMessageRow) -> ReplyEvent {
         prompt_tokens: row.prompt_tokens.unwrap_or(0),
         completion_tokens: row.completion_tokens.unwrap_or(0),
     };
-    match row.status {
-        ChatStatus::Complete => ReplyEvent::Complete { message_id: row.id.into(), usage },
-        ChatStatus::Cancelled => ReplyEvent::Error { error: "cancelled".into() },
-        ChatStatus::Interrupted => ReplyEvent::Error { error: "interrupted: the server stopped".into() },
-        ChatStatus::Error => ReplyEvent::Error { error: "the reply failed".into() },
-        ChatStatus::Running => ReplyEvent::Error { error: "the reply is running on another server".into() },
-    }
+    let (status, error) = match row.status {
+        ChatStatus::Complete => return ReplyEvent::Complete { message_id: row.id.into(), usage },
+        ChatStatus::Cancelled => (ReplyEndStatus::Cancelled, "cancelled"),
+        ChatStatus::Interrupted => (ReplyEndStatus::Interrupted, "interrupted: the server stopped"),
+        ChatStatus::Error => (ReplyEndStatus::Error, "the reply failed"),
+        ChatStatus::Running => (ReplyEndStatus::Error, "the reply is running on another server"),
+    };
+    ReplyEvent::Error { status, error: error.into() }
 }
 
 /// Why a reply could not start.
@@ -330,7 +331,7 @@ mod tests {
             })
         };
         tokio::task::yield_now().await;
-        reply.end(ReplyEvent::Error { error: "stopped".into() });
+        reply.end(ReplyEvent::Error { status: ReplyEndStatus::Cancelled, error: "stopped".into() });
         let (events, ended) = waiter.await.unwrap();
         assert_eq!(events.len(), 1);
         assert!(ended);
@@ -380,7 +381,7 @@ mod tests {
             assert!(reply.push(chunk("x")));
         }
         assert!(!reply.push(chunk("x")));
-        reply.end(ReplyEvent::Error { error: "too long".into() });
+        reply.end(ReplyEvent::Error { status: ReplyEndStatus::Error, error: "too long".into() });
         assert_eq!(reply.events_after(0).0.len(), MAX_EVENTS + 1);
         assert!(reply.ended());
     }

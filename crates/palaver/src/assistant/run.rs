@@ -1,24 +1,21 @@
-//! One reply, start to end, in a task of its own: the prompt from the conversation's history
-//! within a token budget, the upstream's stream, tool calls through MCP, a bounded number
-//! of rounds, and the stored result however it ends (complete, cancelled, failed, or the
-//! server stopping). Every event goes to the reply's log and to the owner's sockets.
+//! One reply's loop, in the task the service starts for it: the prompt from the
+//! conversation's history within a token budget, the upstream's stream, tool calls through
+//! MCP, a bounded number of rounds, and how it ended (complete, cancelled, failed, or the
+//! server stopping). Every event it produces goes to the reply's log and to the owner's
+//! sockets; the rows are the service's (`service::assistant`), written around this loop.
 
 use std::sync::Arc;
 
 use futures_util::StreamExt;
 use palaver_protocol::{ReplyEvent, ToolCallRecord, Usage};
-use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 use super::llm::{ChatRequest, ChatStream, LlmClient, LlmError, PromptMessage, StreamEvent};
 use super::mcp::McpHub;
-use super::replies::{Replies, Reply};
-use super::shared::SharedReplies;
+use super::replies::Reply;
 use super::tools::{ToolCall, ToolSpec};
-use crate::clock;
 use crate::domain::{ChatRole, ChatStatus, ConversationId, UserId};
-use crate::realtime::redis::InstanceRegistry;
-use crate::store::{ChatMessageRow, DynStore, Error as StoreError, FinishedReply};
+use crate::store::ChatMessageRow;
 
 /// Tells the owner's sockets about an event of one of their conversations.
 pub type Publish = Arc<dyn Fn(UserId, ConversationId, &ReplyEvent) + Send + Sync>;
@@ -26,8 +23,6 @@ pub type Publish = Arc<dyn Fn(UserId, ConversationId, &ReplyEvent) + Send + Sync
 pub struct Runner {
     pub llm: LlmClient,
     pub mcp: McpHub,
-    pub store: DynStore,
-    pub replies: Arc<Replies>,
     pub publish: Publish,
     /// Cancelled when the server stops: running replies end as `interrupted` (their own
     /// tokens are its children).
@@ -35,33 +30,37 @@ pub struct Runner {
     pub system_prompt: String,
     pub max_prompt_tokens: u64,
     pub max_tool_rounds: u32,
-    /// With instances sharing Redis: where replies are recorded and mirrored.
-    pub cluster: Option<ReplyCluster>,
 }
 
-/// Replies among instances: which one runs each (so the others end it if it dies), and
-/// each one's log mirrored for the others to follow.
-pub struct ReplyCluster {
-    pub instances: Arc<InstanceRegistry>,
-    pub shared: Arc<SharedReplies>,
-}
-
-/// The rows a send stores before its reply is heard of, and who waits for them.
-pub struct Opening {
-    pub user: ChatMessageRow,
-    pub reply: ChatMessageRow,
-    pub stored: oneshot::Sender<Result<(), StoreError>>,
+/// A reply's first request, sent before the reply is heard of (the service stores the
+/// send's rows meanwhile). Dropping it unread closes the upstream connection.
+pub struct Opened {
+    messages: Vec<PromptMessage>,
+    /// The first round's stream and the tools it offered; `None` if the reply was
+    /// cancelled before the upstream answered.
+    first: Option<(Result<ChatStream, LlmError>, Vec<ToolSpec>)>,
 }
 
 /// How a reply ended.
-enum Ending {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ending {
     Complete,
+    /// By its user (or by deleting the conversation).
     Cancelled,
+    /// By the server stopping.
     Interrupted,
+    /// The upstream failed, or the reply outgrew its log; says which.
     Failed(String),
 }
 
-/// What a reply has produced so far, besides its text (which is in its log).
+/// What a reply produced besides its text (which is in its log), and how it ended.
+pub struct Outcome {
+    pub ending: Ending,
+    pub usage: Option<Usage>,
+    pub tool_calls: Vec<ToolCallRecord>,
+}
+
+/// What a reply has produced so far, besides its text.
 #[derive(Default)]
 struct Progress {
     usage: Option<Usage>,
@@ -70,105 +69,45 @@ struct Progress {
 
 impl Runner {
     /// Logs and publishes an event; `false` if the log is full.
-    fn emit(&self, reply: &Reply, event: ReplyEvent) -> bool {
+    pub fn emit(&self, reply: &Reply, event: ReplyEvent) -> bool {
         (self.publish)(reply.owner, reply.conversation, &event);
         reply.push(event)
     }
 
-    /// Stores the send's two rows, runs the reply to its end, stores it, then ends its log.
-    /// The first request goes out beside the write; nothing is emitted until the rows are
-    /// committed, and nothing at all if they are not (the send fails with the store's error).
-    pub async fn run(self: Arc<Self>, reply: Arc<Reply>, history: Vec<ChatMessageRow>, rows: Opening) {
-        let messages = prompt(&self.system_prompt, &history, self.max_prompt_tokens);
+    /// Sends the reply's first request: the prompt from `history` (newest first, the
+    /// user's new message in front) and the MCP servers' tools.
+    pub async fn open(&self, reply: &Reply, history: &[ChatMessageRow]) -> Opened {
+        let messages = prompt(&self.system_prompt, history, self.max_prompt_tokens);
         let opening = async {
             let tools = self.mcp.tools().await;
             let request = ChatRequest { messages: messages.clone(), tools: self.offered(&tools, 0) };
             (self.llm.stream(request).await, tools)
         };
-        let opening = async {
-            // The reply's token is cancelled by the server's shutdown too.
-            tokio::select! {
-                opened = opening => Some(opened),
-                () = reply.cancel.cancelled() => None,
-            }
+        // The reply's token is cancelled by the server's shutdown too.
+        let first = tokio::select! {
+            opened = opening => Some(opened),
+            () = reply.cancel.cancelled() => None,
         };
-        let store = async {
-            if let Some(cluster) = &self.cluster
-                && let Err(e) = cluster.instances.reply_started(reply.message).await
-            {
-                tracing::warn!(error = %e, "could not record a running reply in Redis");
-            }
-            self.store.start_reply(&rows.user, &rows.reply).await
-        };
-        let (opened, stored) = tokio::join!(opening, store);
-        if let Err(e) = stored {
-            self.replies.finish(&reply);
-            self.forget(&reply).await;
-            let _ = rows.stored.send(Err(e));
-            // Dropping the opened stream closes the upstream connection.
-            return;
-        }
-        if let Some(cluster) = &self.cluster {
-            cluster.shared.mirror(reply.clone());
-        }
-        let start =
-            ReplyEvent::Start { user_message_id: rows.user.id.into(), assistant_message_id: rows.reply.id.into() };
-        self.emit(&reply, start);
-        let _ = rows.stored.send(Ok(()));
+        Opened { messages, first }
+    }
+
+    /// Runs the reply from its opened first request to its end, logging its events (not
+    /// the first, `start`, nor the last, which the service logs around the rows).
+    pub async fn run(&self, reply: &Reply, opened: Opened) -> Outcome {
         let mut progress = Progress::default();
-        let ending = match opened {
+        let ending = match opened.first {
             None => self.stopped(),
             Some((first, tools)) => tokio::select! {
-                ending = self.rounds(&reply, messages, &tools, first, &mut progress) => ending,
+                ending = self.rounds(reply, opened.messages, &tools, first, &mut progress) => ending,
                 () = reply.cancel.cancelled() => self.stopped(),
             },
         };
-        let (status, last) = match &ending {
-            Ending::Complete => (
-                ChatStatus::Complete,
-                ReplyEvent::Complete { message_id: reply.message.into(), usage: progress.usage.unwrap_or_default() },
-            ),
-            Ending::Cancelled => (ChatStatus::Cancelled, ReplyEvent::Error { error: "cancelled".into() }),
-            Ending::Interrupted => {
-                (ChatStatus::Interrupted, ReplyEvent::Error { error: "interrupted: the server is stopping".into() })
-            }
-            Ending::Failed(why) => (ChatStatus::Error, ReplyEvent::Error { error: why.clone() }),
-        };
-        let end = FinishedReply {
-            status,
-            content: reply.text_from(0),
-            model_used: Some(self.llm.model().to_owned()),
-            prompt_tokens: progress.usage.map(|u| u.prompt_tokens),
-            completion_tokens: progress.usage.map(|u| u.completion_tokens),
-            tool_calls: serde_json::to_string(&progress.tool_calls).unwrap_or_else(|_| "[]".into()),
-            at: clock::now(),
-        };
-        let last = match self.store.finish_reply(reply.conversation, reply.message, &end).await {
-            Ok(_) => last,
-            Err(e) => {
-                tracing::error!(error = %e, conversation = %reply.conversation, "storing an assistant reply failed");
-                ReplyEvent::Error { error: "the reply could not be stored".into() }
-            }
-        };
-        // Off the running ones before anyone learns it ended: a send right after is free.
-        self.replies.finish(&reply);
-        (self.publish)(reply.owner, reply.conversation, &last);
-        reply.end(last);
-        self.forget(&reply).await;
+        Outcome { ending, usage: progress.usage, tool_calls: progress.tool_calls }
     }
 
     /// How a reply whose token was cancelled ends: by its user, or by the server stopping.
     fn stopped(&self) -> Ending {
         if self.shutdown.is_cancelled() { Ending::Interrupted } else { Ending::Cancelled }
-    }
-
-    /// The reply no longer runs here.
-    async fn forget(&self, reply: &Reply) {
-        if let Some(cluster) = &self.cluster
-            && let Err(e) = cluster.instances.reply_ended(reply.message).await
-        {
-            tracing::warn!(error = %e, "could not record in Redis that a reply ended");
-        }
     }
 
     /// The tools offered in `round`: none in the last, so the model has to answer.
@@ -287,7 +226,8 @@ fn prompt(system: &str, history: &[ChatMessageRow], budget: u64) -> Vec<PromptMe
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{ChatMessageId, ConversationId};
+    use crate::clock;
+    use crate::domain::ChatMessageId;
 
     fn row(role: ChatRole, status: ChatStatus, content: &str) -> ChatMessageRow {
         ChatMessageRow {

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use palaver_protocol::ReplyEvent;
+use palaver_protocol::{ReplyEndStatus, ReplyEvent};
 use redis::aio::ConnectionManager;
 
 use super::replies::Reply;
@@ -115,7 +115,10 @@ impl SharedReplies {
                 Ok(Some(last)) => last,
                 Err(e) => {
                     tracing::warn!(error = %e, "lost a reply's stream while following it");
-                    ReplyEvent::Error { error: "lost the reply's stream: read the stored message".into() }
+                    ReplyEvent::Error {
+                        status: ReplyEndStatus::Error,
+                        error: "lost the reply's stream: read the stored message".into(),
+                    }
                 }
             };
             feeding.end(last);

@@ -3,14 +3,13 @@
 //! `: keep-alive` comment every 15 s while idle, no caching or proxy buffering.
 
 use std::convert::Infallible;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use futures_util::{Stream, StreamExt};
+use futures_util::StreamExt;
 use palaver_protocol::{
     ChatMessagePage, Conversation, ConversationPage, CreateConversationRequest, OffsetQuery, RenameConversationRequest,
     ReplyEvent, SendChatRequest, SendChatResponse, StreamQuery,
@@ -21,10 +20,9 @@ use super::openapi::{
     Conflict, JsonBody, NotFound, QueryString, RateLimited, Unauthorized, Unavailable, ValidationFailed,
 };
 use super::problem::ApiError;
-use crate::assistant::replies::Reply;
 use crate::domain::{ChatMessageId, ConversationId, LastEventId};
 use crate::error::Error;
-use crate::service::Assistant;
+use crate::service::{Assistant, ReplyStream};
 
 #[utoipa::path(get, path = "/chat/conversations", tag = "assistant", security(("bearer" = [])), params(OffsetQuery),
     responses((status = 200, body = ConversationPage), Unauthorized, QueryString, Unavailable))]
@@ -122,7 +120,7 @@ pub async fn stream_get(
     Query(query): Query<StreamQuery>,
 ) -> Result<Response, ApiError> {
     let started = assistant.start_reply_signed(&caller, id, &query.message).await?;
-    Ok(sse(started.reply, 0))
+    Ok(sse(started.events))
 }
 
 /// Sends `message` and streams the reply as server-sent events.
@@ -137,7 +135,7 @@ pub async fn stream_post(
     Json(req): Json<SendChatRequest>,
 ) -> Result<Response, ApiError> {
     let started = assistant.start_reply_signed(&caller, id, &req.message).await?;
-    Ok(sse(started.reply, 0))
+    Ok(sse(started.events))
 }
 
 /// Follows a reply from after the `Last-Event-ID` given (from its start without one).
@@ -154,12 +152,12 @@ pub async fn resume(
 ) -> Result<Response, ApiError> {
     let header = headers.get("last-event-id").map(|v| v.to_str().map_err(drop));
     let LastEventId(after) = LastEventId::parse(header).map_err(|e| Error::Validation(vec![e]))?;
-    let reply = assistant.follow_reply(&caller, id, message_id).await?;
-    Ok(sse(reply, after))
+    Ok(sse(assistant.follow_reply(&caller, id, message_id, after).await?))
 }
 
-fn sse(reply: Arc<Reply>, after: usize) -> Response {
-    let mut response = Sse::new(follow(reply, after))
+fn sse(reply: ReplyStream) -> Response {
+    let events = reply.events().map(|(id, event)| Ok::<_, Infallible>(sse_event(id, &event)));
+    let mut response = Sse::new(events)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)).text("keep-alive"))
         .into_response();
     let headers = response.headers_mut();
@@ -168,32 +166,8 @@ fn sse(reply: Arc<Reply>, after: usize) -> Response {
     response
 }
 
-/// The reply's events after the first `seen`, then live ones, until its last.
-fn follow(reply: Arc<Reply>, seen: usize) -> impl Stream<Item = Result<Event, Infallible>> {
-    futures_util::stream::unfold((reply, seen, false), |(reply, seen, done)| async move {
-        if done {
-            return None;
-        }
-        loop {
-            let (events, ended) = reply.events_after(seen);
-            if events.is_empty() {
-                if ended {
-                    return None;
-                }
-                reply.wait_beyond(seen).await;
-                continue;
-            }
-            let last = events.last().map_or(seen, |(id, _)| *id);
-            // An ended log hands out everything it holds: this batch is the rest.
-            let batch: Vec<Result<Event, Infallible>> =
-                events.into_iter().map(|(id, event)| Ok(sse_event(id, &event))).collect();
-            return Some((futures_util::stream::iter(batch), (reply, last, ended)));
-        }
-    })
-    .flatten()
-}
-
 fn sse_event(id: usize, event: &ReplyEvent) -> Event {
-    let data = serde_json::to_string(event).unwrap_or_else(|_| "{\"type\":\"error\",\"error\":\"unencodable\"}".into());
+    let data = serde_json::to_string(event)
+        .unwrap_or_else(|_| "{\"type\":\"error\",\"status\":\"error\",\"error\":\"unencodable\"}".into());
     Event::default().id(id.to_string()).data(data)
 }

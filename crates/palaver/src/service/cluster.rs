@@ -50,8 +50,8 @@ async fn beat(
         // runs here is recorded again, so no instance takes it for a dead one's. Marked
         // done only once all of it is: a failure midway has the next beat start over.
         presence.register_again(instances).await?;
-        for reply in assistant.running_here() {
-            instances.reply_started(reply.message).await?;
+        for message in assistant.running_here() {
+            instances.reply_started(message).await?;
         }
         instances.registered().await?;
     }

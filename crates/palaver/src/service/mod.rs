@@ -37,7 +37,7 @@ use crate::realtime::{Broker, Hub};
 use crate::store::DynStore;
 
 pub use accounts::{Accounts, AccountsSettings, LoginBy, SignedCaller};
-pub use assistant::{Assistant, AssistantSettings, Started};
+pub use assistant::{Assistant, AssistantSettings, ReplyStream, Started};
 pub use cluster::Heartbeat;
 pub use messages::{Draft, Messages, Posting, ResumePoint, Sender, WriteSettings};
 pub use notifications::Notifications;

@@ -17,7 +17,7 @@ use super::background::Ticks;
 use crate::clock;
 use crate::config::UploadsConfig;
 use crate::domain::{UploadId, UserId};
-use crate::error::{Error, Result};
+use crate::error::{Conflict, Error, Result};
 use crate::ratelimit::SharedRateLimit;
 use crate::store::{AttachmentRow, DynStore, UploadRow};
 use crate::uploads::blobs::{BlobStore, Cursor, Variant};
@@ -300,7 +300,7 @@ impl Uploads {
             return Err(Error::NotFound("upload"));
         };
         if self.store().attached_to(id).await?.is_some() {
-            return Err(Error::Conflict("this upload is already attached to a message"));
+            return Err(Conflict::UploadAttached.into());
         }
         Ok(AttachmentRow { upload_id: id, mime: row.mime, size: row.size, width: row.width, height: row.height })
     }

@@ -71,7 +71,7 @@ pub trait ConversationStore {
     async fn recent_chat_messages(&self, id: ConversationId, limit: i64) -> Result<Vec<ChatMessageRow>, Error>;
     async fn chat_message(&self, id: ConversationId, message: ChatMessageId) -> Result<Option<ChatMessageRow>, Error>;
     /// Stores the user's message and the running reply. A reply already running in the
-    /// conversation refuses it (a unique violation on `chat_messages_one_running`).
+    /// conversation refuses it (a unique violation of `Unique::RunningReply`).
     async fn start_reply(&self, user: &ChatMessageRow, reply: &ChatMessageRow) -> Result<(), Error>;
     /// Ends a running reply; counts its tokens into the conversation. `false` if it was not
     /// running any more.

@@ -1,6 +1,7 @@
-//! What a database error means to the caller: a unique index refused the row, the
-//! database cannot be reached (nothing is wrong with the request: retry later), or
-//! something else. Classified once here, from sqlx's error and the backend's own codes.
+//! What a database error means to the caller: a unique index refused the row (and which
+//! one, by its name in the migrations), the database cannot be reached (nothing is wrong
+//! with the request: retry later), or something else. Classified once here, from sqlx's
+//! error and the backend's own codes.
 
 use sqlx::error::{DatabaseError, ErrorKind};
 use sqlx::postgres::PgDatabaseError;
@@ -8,9 +9,9 @@ use sqlx::sqlite::SqliteError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A unique index refused the write; the string names the index or constraint.
-    #[error("unique violation: {0}")]
-    UniqueViolation(String),
+    /// A unique index refused the write.
+    #[error("unique violation: {0:?}")]
+    UniqueViolation(Unique),
     /// The database cannot serve now: unreachable, out of connections, shutting down or
     /// read-only after a failover. The request may succeed as it is once it is back.
     #[error("database unavailable: {0}")]
@@ -28,11 +29,58 @@ impl From<sqlx::Error> for Error {
         if let sqlx::Error::Database(db) = &e
             && db.is_unique_violation()
         {
-            // PostgreSQL names the constraint; SQLite only says it in the message.
-            let which = db.constraint().map(str::to_owned).unwrap_or_else(|| db.message().to_owned());
-            return Error::UniqueViolation(which);
+            return Error::UniqueViolation(Unique::of(db.as_ref()));
         }
         if is_unavailable(&e) { Error::Unavailable(e) } else { Error::Database(e) }
+    }
+}
+
+/// The unique indexes a service tells apart (the rest are `Other`, with what the database
+/// said), so a refused write becomes the caller's error without a racy check beforehand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unique {
+    /// `users_username_unique`: the username is taken (case-insensitively).
+    Username,
+    /// `users_email_unique`: the email is registered already (case-insensitively).
+    Email,
+    /// `chat_messages_one_running`: the conversation has a running reply (on any instance).
+    RunningReply,
+    /// `messages_upload_unique`: the upload is attached to a message already.
+    MessageUpload,
+    Other(String),
+}
+
+/// An index by the names the backends give it: PostgreSQL's constraint name, and what
+/// follows "UNIQUE constraint failed: " in SQLite's message (the index's name for an index on
+/// an expression, its `table.column`s for one on columns).
+struct Index {
+    postgres: &'static str,
+    sqlite: &'static str,
+    unique: Unique,
+}
+
+const INDEXES: [Index; 4] = [
+    Index { postgres: "users_username_unique", sqlite: "index 'users_username_unique'", unique: Unique::Username },
+    Index { postgres: "users_email_unique", sqlite: "index 'users_email_unique'", unique: Unique::Email },
+    Index {
+        postgres: "chat_messages_one_running",
+        sqlite: "chat_messages.conversation_id",
+        unique: Unique::RunningReply,
+    },
+    Index { postgres: "messages_upload_unique", sqlite: "messages.upload_id", unique: Unique::MessageUpload },
+];
+
+impl Unique {
+    fn of(db: &dyn DatabaseError) -> Self {
+        // PostgreSQL names the constraint; SQLite only says it in the message.
+        let (name, found) = match db.constraint() {
+            Some(name) => (name, INDEXES.iter().find(|index| index.postgres == name)),
+            None => {
+                let name = db.message().strip_prefix("UNIQUE constraint failed: ").unwrap_or(db.message());
+                (name, INDEXES.iter().find(|index| index.sqlite == name))
+            }
+        };
+        found.map_or_else(|| Unique::Other(name.to_owned()), |index| index.unique.clone())
     }
 }
 

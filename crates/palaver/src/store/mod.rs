@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use conversations::{ChatMessageRow, ConversationRow, ConversationStore, FinishedReply};
-pub use error::Error;
+pub use error::{Error, Unique};
 pub use messages::{
     AttachmentRow, EventKind, HistoryRange, HistoryStore, MessageRow, MessageStore, NewMessage, Notified, NotifyPlan,
     Posted, RoomEvent,

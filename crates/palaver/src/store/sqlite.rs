@@ -147,4 +147,53 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+
+    /// SQLite names an index only when it is on an expression, and otherwise its columns:
+    /// each index a service tells apart is recognised from what the migrations create.
+    #[tokio::test]
+    async fn each_unique_index_is_told_apart() {
+        use crate::store::Unique;
+        let dir = tempfile::tempdir().expect("a scratch directory");
+        let url = format!("sqlite://{}", dir.path().join("palaver.db").display());
+        let settings = PoolSettings { max_connections: 1, acquire_timeout: Duration::from_secs(3) };
+        let store = SqliteStore::open(&url, settings).await.expect("the store opens");
+        let setup = [
+            "INSERT INTO users (id, username, email, password_hash, created_at) VALUES (x'01', 'Alice', 'a@x.org', '', '')",
+            "INSERT INTO rooms (id, kind, name, visibility, created_by, created_at) VALUES (x'02', 'public', 'r', 'public', x'01', '')",
+            "INSERT INTO messages (id, room_id, seq, updated_seq, author_id, kind, content, upload_id, created_at)
+                VALUES (x'03', x'02', 1, 1, x'01', 'image', '', x'AA', '')",
+            "INSERT INTO conversations (id, owner_id, title, created_at, updated_at, activity) VALUES (x'04', x'01', 't', '', '', 0)",
+            "INSERT INTO chat_messages (id, conversation_id, role, status, content, created_at) VALUES (x'05', x'04', 'assistant', 'running', '', '')",
+        ];
+        for sql in setup {
+            sqlx::query(sql).execute(&store.write).await.expect(sql);
+        }
+        let refused = [
+            (
+                "INSERT INTO users (id, username, email, password_hash, created_at) VALUES (x'11', 'alice', 'b@x.org', '', '')",
+                Unique::Username,
+            ),
+            (
+                "INSERT INTO users (id, username, email, password_hash, created_at) VALUES (x'12', 'bob', 'A@X.org', '', '')",
+                Unique::Email,
+            ),
+            (
+                "INSERT INTO messages (id, room_id, seq, updated_seq, author_id, kind, content, upload_id, created_at)
+                    VALUES (x'13', x'02', 2, 2, x'01', 'image', '', x'AA', '')",
+                Unique::MessageUpload,
+            ),
+            (
+                "INSERT INTO chat_messages (id, conversation_id, role, status, content, created_at) VALUES (x'14', x'04', 'assistant', 'running', '', '')",
+                Unique::RunningReply,
+            ),
+            (
+                "INSERT INTO users (id, username, email, password_hash, created_at) VALUES (x'01', 'c', 'c@x.org', '', '')",
+                Unique::Other("users.id".into()),
+            ),
+        ];
+        for (sql, expected) in refused {
+            let e = Error::from(sqlx::query(sql).execute(&store.write).await.expect_err(sql));
+            assert!(matches!(&e, Error::UniqueViolation(u) if *u == expected), "{sql}: {e:?}");
+        }
+    }
 }

@@ -34,7 +34,7 @@ pub struct NewUser {
 
 #[async_trait::async_trait]
 pub trait UserStore {
-    /// Fails with `UniqueViolation` naming `users_username_unique` or `users_email_unique`.
+    /// Fails with `UniqueViolation` of `Unique::Username` or `Unique::Email`.
     async fn insert_user(&self, user: NewUser) -> Result<UserRow, Error>;
     async fn user_by_id(&self, id: UserId) -> Result<Option<UserRow>, Error>;
     /// Case-insensitive.

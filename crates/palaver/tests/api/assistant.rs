@@ -200,24 +200,29 @@ async fn a_running_reply_refuses_a_second_send_and_cancels_at_once(app: TestApp,
     let pieces: Vec<&str> = pieces.iter().map(String::as_str).collect();
     fake.push(FakeReply::text(&pieces).delay(Duration::from_millis(50)));
     let alice = app.register("alice").await;
+    let mut tab = app.ws(&alice).await;
     let id = conversation(&app, &alice).await;
     let response = open_stream(&app, &alice, &id, "talk for a while").await;
     fake.wait_for_requests(1).await;
     let path = format!("/chat/conversations/{id}/messages");
-    app.post(&alice, &path, json!({"message": "and another"})).await.expect_problem(409, Some("conflict"));
+    app.post(&alice, &path, json!({"message": "and another"})).await.expect_problem(409, Some("reply_running"));
     tokio::time::sleep(Duration::from_millis(300)).await;
     app.post(&alice, &format!("/chat/conversations/{id}/cancel"), json!({})).await.expect_status(204);
     // The upstream request is aborted: the fake sees its client go.
     fake.wait_for_disconnects(1).await;
     let events = parse_sse(&response.text().await.unwrap());
-    assert_eq!(events.last().unwrap().data, json!({"type": "error", "error": "cancelled"}));
+    assert_eq!(events.last().unwrap().data, json!({"type": "error", "status": "cancelled", "error": "cancelled"}));
+    let ended = tab.next_of_type("assistant.error").await;
+    assert_eq!((&ended["conversation_id"], &ended["status"]), (&json!(id), &json!("cancelled")), "{ended}");
     let messages = stored(&app, &alice, &id).await;
     assert_eq!(messages[1]["status"], "cancelled");
     let kept = str_of(&messages[1]["content"]);
     assert!(!kept.is_empty() && kept.len() < pieces.concat().len(), "the part so far is kept: {kept:?}");
     assert_eq!(kept, text_of(&events));
     // Nothing runs now: cancel again is 409, and a new send goes.
-    app.post(&alice, &format!("/chat/conversations/{id}/cancel"), json!({})).await.expect_problem(409, None);
+    app.post(&alice, &format!("/chat/conversations/{id}/cancel"), json!({}))
+        .await
+        .expect_problem(409, Some("conflict"));
     fake.push(FakeReply::text(&["ok"]));
     app.post(&alice, &path, json!({"message": "short one"})).await.expect_status(201);
 }
@@ -274,6 +279,7 @@ async fn upstream_failures_end_the_reply_with_an_error(app: TestApp, fake: FakeL
     let events = parse_sse(&open_stream(&app, &alice, &id, "hello").await.text().await.unwrap());
     assert_eq!(kinds(&events), ["start", "error"]);
     assert!(str_of(&events[1].data["error"]).contains("500"), "{events:?}");
+    assert_eq!(events[1].data["status"], "error", "{events:?}");
     assert_eq!(stored(&app, &alice, &id).await[1]["status"], "error");
     // Stalls mid-reply past `stall_timeout_secs` (1 s here): the part so far is kept.
     fake.push(FakeReply::text(&["partial ", "never"]).hang_after(2));
@@ -447,7 +453,7 @@ mod per_user_limits {
             .expect_status(201);
         app.post(&alice, &format!("/chat/conversations/{first}/cancel"), json!({})).await.expect_status(204);
         let ended = parse_sse(&running.text().await.unwrap());
-        assert_eq!(ended.last().unwrap().data["error"], "cancelled");
+        assert_eq!(ended.last().unwrap().data["status"], "cancelled");
         // Alice has sent twice (the refused send counts: it was a send); the third of the
         // minute goes, the fourth and fifth are over the three a minute.
         fake.always(FakeReply::text(&["ok"]));

@@ -106,15 +106,15 @@ async fn register_accepts_the_boundary_lengths(app: TestApp) {
 
 async fn username_is_unique_case_insensitively(app: TestApp) {
     app.register("alice").await;
-    register_reply(&app, "alice", "other1@example.com", PASSWORD).await.expect_problem(409, None);
-    register_reply(&app, "Alice", "other2@example.com", PASSWORD).await.expect_problem(409, None);
-    register_reply(&app, "ALICE", "other3@example.com", PASSWORD).await.expect_problem(409, None);
+    register_reply(&app, "alice", "other1@example.com", PASSWORD).await.expect_problem(409, Some("username_taken"));
+    register_reply(&app, "Alice", "other2@example.com", PASSWORD).await.expect_problem(409, Some("username_taken"));
+    register_reply(&app, "ALICE", "other3@example.com", PASSWORD).await.expect_problem(409, Some("username_taken"));
 }
 
 async fn email_is_unique_case_insensitively(app: TestApp) {
     register_reply(&app, "carol", "Carol@Example.com", PASSWORD).await.expect_status(201);
-    register_reply(&app, "carol2", "carol@example.com", PASSWORD).await.expect_problem(409, None);
-    register_reply(&app, "carol3", "CAROL@EXAMPLE.COM", PASSWORD).await.expect_problem(409, None);
+    register_reply(&app, "carol2", "carol@example.com", PASSWORD).await.expect_problem(409, Some("email_taken"));
+    register_reply(&app, "carol3", "CAROL@EXAMPLE.COM", PASSWORD).await.expect_problem(409, Some("email_taken"));
 }
 
 async fn login_by_email_or_by_username(app: TestApp) {

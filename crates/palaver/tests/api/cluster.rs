@@ -530,7 +530,7 @@ async fn a_reply_running_on_one_instance_is_followed_resumed_and_cancelled_throu
     cluster[1].post(&alice, &cancel, json!({})).await.expect_status(204);
     fake.wait_for_disconnects(1).await;
     let events = parse_sse(&response.text().await.unwrap());
-    assert_eq!(events.last().unwrap().data, json!({"type": "error", "error": "cancelled"}));
+    assert_eq!(events.last().unwrap().data, json!({"type": "error", "status": "cancelled", "error": "cancelled"}));
     let messages = stored(&cluster[1], &alice, &id).await;
     assert_eq!(messages[3]["status"], "cancelled", "{}", messages[3]);
     cluster[1].post(&alice, &cancel, json!({})).await.expect_problem(409, None);
@@ -548,6 +548,7 @@ async fn a_reply_running_on_one_instance_is_followed_resumed_and_cancelled_throu
     .await
     .expect("the follower on instance 1 sees the end of the dead instance's reply");
     assert_eq!(rest.last().unwrap().data["type"], "error", "{:?}", rest.last());
+    assert_eq!(rest.last().unwrap().data["status"], "interrupted", "{:?}", rest.last());
     assert!(crashed.elapsed() <= OFFLINE_AFTER_A_CRASH + Duration::from_secs(6), "{:?}", crashed.elapsed());
     let messages = stored(&cluster[1], &alice, &id).await;
     assert_eq!(messages[5]["status"], "interrupted", "{}", messages[5]);

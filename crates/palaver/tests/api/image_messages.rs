@@ -150,9 +150,9 @@ async fn an_upload_is_attached_once_by_its_uploader_only(app: TestApp) {
     let retry = app.post(&alice, &path, body).await.expect_status(201);
     assert_eq!(retry["id"], first["id"]);
     // A second message with the same upload is refused; so is posting it in another room.
-    app.post_image(&alice, &room_id, &id, None).await.expect_problem(409, Some("conflict"));
+    app.post_image(&alice, &room_id, &id, None).await.expect_problem(409, Some("upload_attached"));
     let other = id_of(&app.create_room(&alice, "elsewhere", "public").await);
-    app.post_image(&alice, &other, &id, None).await.expect_problem(409, Some("conflict"));
+    app.post_image(&alice, &other, &id, None).await.expect_problem(409, Some("upload_attached"));
     // Two sends racing for one upload: exactly one wins.
     let fresh = str_of(&app.upload(&alice, png(13, 13)).await["id"]);
     let (a, b) =
@@ -160,6 +160,8 @@ async fn an_upload_is_attached_once_by_its_uploader_only(app: TestApp) {
     let mut statuses = [a.status, b.status];
     statuses.sort_unstable();
     assert_eq!(statuses, [201, 409], "{} / {}", a.text, b.text);
+    let refused = if a.status == 409 { &a } else { &b };
+    assert_eq!(refused.json()["code"], "upload_attached", "{}", refused.text);
     // A non-uuid upload id is a validation error like any other field.
     app.post(&alice, &path, json!({"upload_id": "nope"})).await.expect_status_in(&[400, 422]);
 }
@@ -180,7 +182,7 @@ async fn deleting_the_message_hides_the_image_from_all_but_the_uploader(app: Tes
     assert_eq!(app.fetch(&signed, None, None).await.status, 404);
     assert_eq!(app.fetch(&unsigned(&upload["url"]), Some(&alice.access_token), None).await.status, 200);
     // And it cannot come back in another message.
-    app.post_image(&alice, &room_id, &str_of(&upload["id"]), None).await.expect_problem(409, None);
+    app.post_image(&alice, &room_id, &str_of(&upload["id"]), None).await.expect_problem(409, Some("upload_attached"));
 }
 
 async fn images_are_sent_and_replayed_over_the_websocket(app: TestApp) {
@@ -197,7 +199,7 @@ async fn images_are_sent_and_replayed_over_the_websocket(app: TestApp) {
     assert_attachment(&live["message"], &upload);
     // Refusals come back as error frames, the socket stays up.
     let again = alice_ws.request(json!({"type": "send", "room_id": room_id, "upload_id": upload["id"]})).await;
-    assert_eq!((type_of(&again), again["code"].as_str()), ("error", Some("conflict")), "{again}");
+    assert_eq!((type_of(&again), again["code"].as_str()), ("error", Some("upload_attached")), "{again}");
     let stranger = uuid::Uuid::now_v7();
     let refused = alice_ws.request(json!({"type": "send", "room_id": room_id, "upload_id": stranger})).await;
     assert_eq!((type_of(&refused), refused["code"].as_str()), ("error", Some("not_found")), "{refused}");

@@ -6,9 +6,9 @@ use super::Accounts;
 use crate::auth::refresh;
 use crate::clock;
 use crate::domain::{Email, Password, UserId, Username, valid_text};
-use crate::error::{Error, Result};
+use crate::error::{Conflict, Error, Result};
 use crate::service::{Caller, views};
-use crate::store::{NewRefreshToken, NewUser, Rotation, UserRow};
+use crate::store::{self, NewRefreshToken, NewUser, Rotation, Unique, UserRow};
 
 /// How a login names its account.
 #[derive(Debug)]
@@ -53,10 +53,8 @@ impl Accounts {
         };
         match self.store().insert_user(new).await {
             Ok(user) => Ok(user),
-            Err(crate::store::Error::UniqueViolation(which)) if which.contains("email") => {
-                Err(Error::Conflict("that email is already registered"))
-            }
-            Err(crate::store::Error::UniqueViolation(_)) => Err(Error::Conflict("that username is taken")),
+            Err(store::Error::UniqueViolation(Unique::Email)) => Err(Conflict::EmailTaken.into()),
+            Err(store::Error::UniqueViolation(Unique::Username)) => Err(Conflict::UsernameTaken.into()),
             Err(e) => Err(e.into()),
         }
     }

@@ -1,20 +1,25 @@
 //! The assistant: private conversations (`conversations.rs`, which work without an LLM) and
-//! the replies that an LLM writes into them (`replies.rs`: starting, following, cancelling;
-//! the reply itself runs in `crate::assistant::run`).
+//! the replies that an LLM writes into them (`replies.rs`: starting, following, cancelling).
+//! A reply runs in a task of the service's (`task.rs`), which writes its rows and lets
+//! `crate::assistant::run` talk to the LLM and MCP; readers get its events as a
+//! [`ReplyStream`] (`stream.rs`).
 
 mod conversations;
 mod replies;
+mod stream;
+mod task;
 
 use std::sync::{Arc, Weak};
 
 use tokio_util::sync::CancellationToken;
 
 use super::{Accounts, Cluster, Publisher};
-use crate::assistant::replies::Reply;
+use crate::domain::ChatMessageId;
 use crate::error::Result;
 use crate::store::DynStore;
 
 pub use replies::{AssistantSettings, Started};
+pub use stream::ReplyStream;
 
 #[derive(Clone)]
 pub struct Assistant {
@@ -67,9 +72,10 @@ impl Assistant {
         WeakAssistant(Arc::downgrade(&self.inner))
     }
 
-    /// The replies running on this instance.
-    pub fn running_here(&self) -> Vec<Arc<Reply>> {
-        self.inner.engine.as_ref().map(|e| e.replies().all_running()).unwrap_or_default()
+    /// The assistant messages of the replies running on this instance.
+    pub fn running_here(&self) -> Vec<ChatMessageId> {
+        let running = self.inner.engine.as_ref().map(|e| e.replies().all_running()).unwrap_or_default();
+        running.iter().map(|reply| reply.message).collect()
     }
 }
 

@@ -1,25 +1,27 @@
 //! Replies from the assistant: starting one (the send, over REST, SSE or the WebSocket),
-//! following it, cancelling it. The reply itself runs in `assistant::run`; without an LLM
-//! configured these answer 503 and the conversations' CRUD still works.
+//! following it, cancelling it. The reply runs in a task of its own (`task.rs`, which
+//! stores its rows around `assistant::run`); its readers get a [`ReplyStream`]. Without an
+//! LLM configured these answer 503 and the conversations' CRUD still works.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use palaver_protocol as wire;
 use palaver_protocol::ws::ServerEvent;
-use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 use super::Assistant;
 use super::conversations::chat_message;
+use super::stream::ReplyStream;
+use super::task::{Opening, ReplyCluster, Tasks};
 use crate::assistant::llm::LlmClient;
 use crate::assistant::mcp::McpHub;
 use crate::assistant::replies::{Refusal, Replies, Reply};
-use crate::assistant::run::{Opening, ReplyCluster, Runner};
+use crate::assistant::run::Runner;
 use crate::assistant::shared::SharedReplies;
 use crate::clock;
 use crate::domain::{ChatMessageId, ChatRole, ChatStatus, ChatText, ConversationId, UserId};
-use crate::error::{Error, Result};
+use crate::error::{Conflict, Error, Result};
 use crate::ratelimit::SharedRateLimit;
 use crate::realtime::Topic;
 use crate::service::{Caller, Cluster, Publisher, SignedCaller};
@@ -41,7 +43,7 @@ pub struct AssistantSettings {
 
 /// The LLM side of the assistant, present when an LLM is configured.
 pub(super) struct Engine {
-    runner: Arc<Runner>,
+    tasks: Arc<Tasks>,
     /// With instances sharing Redis: replies running elsewhere.
     shared: Option<Arc<SharedReplies>>,
     replies: Arc<Replies>,
@@ -67,20 +69,17 @@ impl Engine {
             shared: Arc::new(SharedReplies::new(c.client.clone(), c.redis.clone())),
         });
         let shared = cluster.as_ref().map(|c| c.shared.clone());
-        let runner = Arc::new(Runner {
+        let runner = Runner {
             llm: settings.llm,
             mcp: settings.mcp,
-            store,
-            replies: replies.clone(),
             publish,
             shutdown,
             system_prompt: settings.system_prompt,
             max_prompt_tokens: settings.max_prompt_tokens,
             max_tool_rounds: settings.max_tool_rounds,
-            cluster,
-        });
+        };
         Self {
-            runner,
+            tasks: Arc::new(Tasks { runner, store, replies: replies.clone(), cluster }),
             shared,
             replies,
             max_running_per_user: settings.max_running_per_user as usize,
@@ -98,7 +97,7 @@ impl Engine {
     }
 
     pub fn mcp(&self) -> &McpHub {
-        &self.runner.mcp
+        &self.tasks.runner.mcp
     }
 }
 
@@ -111,13 +110,14 @@ pub(super) fn no_llm() -> Error {
 
 /// A reply that was started, with the two messages it stored.
 pub struct Started {
-    pub reply: Arc<Reply>,
+    /// The reply's events from its first.
+    pub events: ReplyStream,
     pub user_message: wire::ChatMessage,
     pub assistant_message: wire::ChatMessage,
 }
 
 impl Assistant {
-    /// Stores the user's message and a running reply, and starts the reply's task.
+    /// Stores the user's message and a running reply, and starts the reply.
     pub async fn start_reply(&self, caller: &Caller, id: ConversationId, message: &str) -> Result<Started> {
         self.open_reply(caller, async { Ok(()) }, id, message).await
     }
@@ -186,7 +186,7 @@ impl Assistant {
             content: String::new(),
             // After the user's message (and its id after the user's: v7 ids are monotonic).
             created_at: now + time::Duration::microseconds(1),
-            model_used: Some(assistant.runner.llm.model().to_owned()),
+            model_used: Some(assistant.tasks.runner.llm.model().to_owned()),
             ..user.clone()
         };
         // The history is the turns before this send, newest first, with the new message in
@@ -195,30 +195,17 @@ impl Assistant {
         history.extend(earlier?);
         let reply = match assistant.replies.begin(id, caller.id, running.id, assistant.max_running_per_user) {
             Ok(reply) => reply,
-            Err(Refusal::Busy) => return Err(Error::Conflict("a reply is already running in this conversation")),
+            Err(Refusal::Busy) => return Err(Conflict::ReplyRunning.into()),
             Err(Refusal::TooMany) => return Err(Error::RateLimited { retry_after: Duration::from_secs(5) }),
         };
-        // The reply's task stores the two rows and asks the upstream at the same time (the
-        // connection and the model's first token overlap the write), and answers here once
-        // the rows are committed. The write is the task's, so a client gone meanwhile cannot
-        // leave a reply stored but never run.
-        let (stored, committed) = oneshot::channel();
-        let rows = Opening { user: user.clone(), reply: running.clone(), stored };
-        tokio::spawn(assistant.runner.clone().run(reply.clone(), history, rows));
-        match committed.await {
-            Ok(Ok(())) => {}
-            // Another instance runs one (the index allows one running reply each).
-            Ok(Err(crate::store::Error::UniqueViolation(_))) => {
-                return Err(Error::Conflict("a reply is already running in this conversation"));
-            }
-            Ok(Err(other)) => return Err(other.into()),
-            // The task died (a panic) before answering: free the conversation for the next send.
-            Err(_) => {
-                assistant.replies.finish(&reply);
-                return Err(Error::Internal(anyhow::anyhow!("the reply's task ended before storing")));
-            }
-        }
-        Ok(Started { reply, user_message: chat_message(user), assistant_message: chat_message(running) })
+        // The rows are written beside the upstream's first request (see `task.rs`).
+        let opening = Opening { user: user.clone(), reply: running.clone() };
+        assistant.tasks.start(reply.clone(), history, opening).await?;
+        Ok(Started {
+            events: ReplyStream::new(reply, 0),
+            user_message: chat_message(user),
+            assistant_message: chat_message(running),
+        })
     }
 
     /// Sends and waits for the whole reply (however the client fares meanwhile: the reply
@@ -230,20 +217,26 @@ impl Assistant {
         message: &str,
     ) -> Result<wire::SendChatResponse> {
         let started = self.start_reply_signed(caller, id, message).await?;
-        started.reply.wait_ended().await;
-        let stored = self.store().chat_message(id, started.reply.message).await?.ok_or(Error::NotFound("message"))?;
+        started.events.ended().await;
+        let stored =
+            self.store().chat_message(id, started.events.message()).await?.ok_or(Error::NotFound("message"))?;
         Ok(wire::SendChatResponse { user_message: started.user_message, assistant_message: chat_message(stored) })
     }
 
-    /// The reply writing `message` of the caller's conversation, to follow from an event id.
-    /// A reply finished long ago (or on another instance) is its stored message, as one
-    /// `complete` (or `error`) event.
+    /// The reply writing `message` of the caller's conversation, from after the event
+    /// `after` (0: from its start). A reply finished long ago (or before a restart) is its
+    /// stored message: its text as one `chunk`, then `complete` (or `error`).
     pub async fn follow_reply(
         &self,
         caller: &Caller,
         id: ConversationId,
         message: ChatMessageId,
-    ) -> Result<Arc<Reply>> {
+        after: usize,
+    ) -> Result<ReplyStream> {
+        Ok(ReplyStream::new(self.reply_log(caller, id, message).await?, after))
+    }
+
+    async fn reply_log(&self, caller: &Caller, id: ConversationId, message: ChatMessageId) -> Result<Arc<Reply>> {
         self.own_conversation(caller, id).await?;
         let assistant = self.engine()?;
         if let Some(reply) = assistant.replies.find(id, message) {
@@ -277,7 +270,7 @@ impl Assistant {
                 return Ok(());
             }
         }
-        Err(Error::Conflict("no reply is running in this conversation"))
+        Err(Conflict::Other("no reply is running in this conversation").into())
     }
 
     /// Cancels the replies other instances were asked to cancel, when they run here.

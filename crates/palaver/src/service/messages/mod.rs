@@ -20,7 +20,7 @@ use super::{Caller, Publisher, Rooms, Uploads, views};
 use crate::clock;
 use crate::config::LimitsConfig;
 use crate::domain::{MessageContent, MessageId, PageLimit, Role, RoomId, UserId};
-use crate::error::{Error, Result};
+use crate::error::{Conflict, Error, Result};
 use crate::ratelimit::SharedRateLimit;
 use crate::realtime::Hub;
 use crate::store::{DynStore, HistoryRange};
@@ -139,10 +139,10 @@ impl Messages {
             return Err(Error::Forbidden("only the author can edit a message"));
         }
         if existing.deleted {
-            return Err(Error::Conflict("a deleted message cannot be edited"));
+            return Err(Error::Conflict(Conflict::Other("a deleted message cannot be edited")));
         }
         let edited = self.inner.sequencer.edit(room_id, message_id, content.into_inner(), clock::now()).await?;
-        edited.ok_or(Error::Conflict("a deleted message cannot be edited"))
+        edited.ok_or(Error::Conflict(Conflict::Other("a deleted message cannot be edited")))
     }
 
     /// Soft delete by the author or a room owner/admin. Deleting twice is a no-op.

@@ -16,9 +16,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::breaker::Breaker;
 use crate::domain::{MessageId, RoomId};
-use crate::error::{DATABASE_RETRY_AFTER, Error, Result};
+use crate::error::{Conflict, DATABASE_RETRY_AFTER, Error, Result};
 use crate::service::{Publisher, views};
-use crate::store::{self, DynStore, NewMessage, NotifyPlan, Posted};
+use crate::store::{self, DynStore, NewMessage, NotifyPlan, Posted, Unique};
 use crate::uploads::signed::UrlSigner;
 
 /// Most posts in one transaction.
@@ -270,9 +270,7 @@ impl Writer {
     fn failed(&self, e: store::Error) -> Failure {
         match e {
             // Two messages raced to attach one upload: the later one is refused.
-            store::Error::UniqueViolation(which) if which.contains("upload") => {
-                Failure::Conflict("this upload is already attached to a message")
-            }
+            store::Error::UniqueViolation(Unique::MessageUpload) => Failure::Conflict(Conflict::UploadAttached),
             store::Error::Unavailable(cause) => {
                 if self.breaker.trip(Instant::now()) {
                     tracing::warn!(error = %cause, "the database is unavailable; writes fail at once until it is back");
@@ -290,7 +288,7 @@ impl Writer {
 /// Why a write failed, shared by every job of a batch (store errors cannot be cloned).
 enum Failure {
     Unavailable,
-    Conflict(&'static str),
+    Conflict(Conflict),
     Other(String),
 }
 
@@ -298,7 +296,7 @@ impl Failure {
     fn error(&self) -> Error {
         match self {
             Failure::Unavailable => database_unavailable(DATABASE_RETRY_AFTER),
-            Failure::Conflict(why) => Error::Conflict(why),
+            Failure::Conflict(conflict) => Error::Conflict(*conflict),
             Failure::Other(cause) => Error::Internal(anyhow::anyhow!("storing room events failed: {cause}")),
         }
     }

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::Rooms;
 use crate::clock;
 use crate::domain::{NotificationKind, Role, RoomId, RoomKind, UserId, Visibility};
-use crate::error::{Error, Result};
+use crate::error::{Conflict, Error, Result};
 use crate::realtime::{Control, Topic};
 use crate::service::{Caller, views};
 use crate::store::{DmPair, NewNotification, NewRoom, Notified};
@@ -107,7 +107,9 @@ impl Rooms {
             return Err(Error::invalid("role", "must be admin or member"));
         }
         if user_id == caller.id {
-            return Err(Error::Conflict("the owner's role cannot change: ownership passes when the owner leaves"));
+            return Err(Error::Conflict(Conflict::Other(
+                "the owner's role cannot change: ownership passes when the owner leaves",
+            )));
         }
         if !self.store().set_role(room_id, user_id, role).await? {
             return Err(Error::NotFound("member"));
