@@ -1,5 +1,6 @@
 // The conversation: history with infinite scroll back, live events, the "new messages"
 // line, edits and deletes, typing and mentions; the composer sits under it.
+// (Over 400 lines: the timeline's rendering and its live updates share its DOM state.)
 
 import * as api from "./api.js";
 import { h, fill, formatTime, toast } from "./dom.js";

@@ -1,6 +1,7 @@
 //! Talking to the server: REST calls for the fixtures (users, rooms, conversations) and the
 //! measured ones (history pages, uploads, image messages, the assistant's streamed replies),
 //! and WebSocket connections spread over several loopback source addresses.
+//! (Over 400 lines: one client for every scenario, so each call is written once.)
 
 use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};

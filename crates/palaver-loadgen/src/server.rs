@@ -1,6 +1,7 @@
 //! The server under load: one started here (`palaver serve` on a fresh data directory and,
 //! for PostgreSQL, a fresh database dropped afterwards), or a running one on loopback. Also
 //! its resident memory, read from /proc.
+//! (Over 400 lines: starting, waiting for and stopping either backend's server in one place.)
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -1,3 +1,6 @@
+//! Rooms and memberships in SQL, one macro body for both backends. (Over 400 lines: the room
+//! views' counts and a member's unread count are written out per query, not generated.)
+
 use time::OffsetDateTime;
 
 use super::Error;

@@ -1,6 +1,7 @@
 //! Assistant replies against the fake OpenAI-compatible upstream (the one fake allowed: no
 //! LLM runs here): streamed over SSE and the WebSocket, stored however they end, cancelled,
 //! resumed by `Last-Event-ID`, refused while one runs.
+//! (Over 400 lines: one scenario per behaviour of the contract's assistant section.)
 
 use std::time::Duration;
 

@@ -1,5 +1,6 @@
 //! The `palaver` binary as an operator runs it: `serve`, `migrate`, `user ...`, `--help`,
 //! settings from a TOML file and the environment, and a clean exit on SIGTERM.
+//! (Over 400 lines: every command of the binary, each with its process set-up.)
 
 use std::net::TcpListener;
 use std::path::Path;

@@ -2,6 +2,7 @@
 //! `palaver serve` binary as child processes, a Redis the test starts (and stops, and
 //! starts again), and the instances killed for real. PostgreSQL only: instances that share
 //! Redis share a database, which SQLite cannot be.
+//! (Over 400 lines: each outage scenario needs its own choreography of instances and Redis.)
 
 use std::time::{Duration, Instant};
 

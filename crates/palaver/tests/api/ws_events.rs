@@ -1,6 +1,7 @@
 //! WebSocket events: what each action (over REST or over the socket) pushes to whom.
 //! The usual scene is two users and three sessions (alice ×2, bob ×1) subscribed to one
 //! public room.
+//! (Over 400 lines: one scenario per event of the protocol, sharing the scene below.)
 
 use std::time::Duration;
 

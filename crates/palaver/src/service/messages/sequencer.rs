@@ -3,6 +3,9 @@
 //! order. Posts are stored in batches: whatever queued up while the previous transaction
 //! ran is committed in one transaction (group commit), so the per-transaction cost (thread
 //! hand-offs on SQLite, round trips and the WAL flush on PostgreSQL) is paid once per batch.
+//!
+//! (Over 400 lines with the tests of a panicking writer and a bad row, which need its private
+//! `Sequencer::post`.)
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;

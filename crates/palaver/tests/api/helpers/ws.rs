@@ -4,6 +4,7 @@
 //!
 //! Frames read while looking for something else (a reply by `id`, a frame of some `type`)
 //! are kept, in arrival order, and handed out by the next reads.
+//! (Over 400 lines: the one client every WebSocket test uses; its reads are its substance.)
 
 use std::collections::VecDeque;
 use std::time::Duration;
