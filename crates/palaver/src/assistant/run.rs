@@ -17,7 +17,7 @@ use super::shared::SharedReplies;
 use super::tools::{ToolCall, ToolSpec};
 use crate::clock;
 use crate::domain::{ChatRole, ChatStatus, ConversationId, UserId};
-use crate::realtime::redis::InstanceRegistry;
+use crate::service::InstanceRegistry;
 use crate::store::{ChatMessageRow, DynStore, Error as StoreError, FinishedReply};
 
 /// Tells the owner's sockets about an event of one of their conversations.

@@ -163,7 +163,7 @@ async fn presence_is_one_for_the_cluster_and_a_killed_instances_users_go_offline
     assert_eq!(reconnects, None, "instance 0 reconnected to Redis: {reconnects:?}");
 }
 
-/// Instances beat every 5 s (`realtime::redis::HEARTBEAT`).
+/// Instances beat every 5 s (`service/presence/instances.rs`, `HEARTBEAT`).
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(5);
 
 async fn all_ready(cluster: &Cluster) -> bool {
