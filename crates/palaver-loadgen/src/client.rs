@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
-use futures_util::{StreamExt, TryStreamExt};
 use bytes::Bytes;
+use futures_util::{StreamExt, TryStreamExt};
 use palaver_protocol::ws::{ClientEnvelope, ClientFrame, ServerEnvelope};
 use palaver_protocol::{
     Attachment, Conversation, CreateConversationRequest, CreateRoomRequest, Message as ChatMessage, MessagePage,

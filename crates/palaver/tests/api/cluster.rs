@@ -352,8 +352,10 @@ async fn a_reply_started_after_a_redis_restart_is_interrupted_when_its_instance_
     // alice's socket on instance 0 tells its id; she leaves again, so no arrival of hers
     // puts instance 0 among the beats below.
     let alice_ws = cluster[0].ws(&alice).await.labelled("alice@0");
-    eventually(Duration::from_secs(5), "alice registered", || async { instances_of(&cluster.redis, &alice).len() == 1 })
-        .await;
+    eventually(Duration::from_secs(5), "alice registered", || async {
+        instances_of(&cluster.redis, &alice).len() == 1
+    })
+    .await;
     let instance_0 = instances_of(&cluster.redis, &alice)[0].clone();
     alice_ws.close().await;
     eventually(Duration::from_secs(10), "alice gone from Redis", || async {

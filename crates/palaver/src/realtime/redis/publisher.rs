@@ -29,7 +29,13 @@ pub struct Queues {
     pub multicasts: mpsc::Receiver<Arc<Multicast>>,
 }
 
-pub async fn run(origin: Uuid, mut conn: ConnectionManager, queues: Queues, up: Arc<AtomicBool>, stop: CancellationToken) {
+pub async fn run(
+    origin: Uuid,
+    mut conn: ConnectionManager,
+    queues: Queues,
+    up: Arc<AtomicBool>,
+    stop: CancellationToken,
+) {
     let Queues { events: mut queue, mut multicasts } = queues;
     let mut batch = Vec::with_capacity(BATCH);
     let mut multi = Vec::with_capacity(MULTICAST_BATCH);

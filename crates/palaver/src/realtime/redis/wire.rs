@@ -212,12 +212,17 @@ mod tests {
         assert_eq!(frames, sent);
 
         for cut in [HEADER + 2, HEADER + 4 + 8, payload.len() - 1] {
-            assert_eq!(decode_multicast(Bytes::copy_from_slice(&payload[..cut])).err(), Some(Malformed::Short), "{cut}");
+            assert_eq!(
+                decode_multicast(Bytes::copy_from_slice(&payload[..cut])).err(),
+                Some(Malformed::Short),
+                "{cut}"
+            );
         }
         let mut huge = payload.clone();
         huge[HEADER..HEADER + 4].copy_from_slice(&u32::MAX.to_be_bytes());
         assert_eq!(decode_multicast(Bytes::from(huge)).err(), Some(Malformed::Short));
-        let room = Envelope { topic: Topic::Room(RoomId::generate()), seq: None, control: Control::None, frame: "{}".into() };
+        let room =
+            Envelope { topic: Topic::Room(RoomId::generate()), seq: None, control: Control::None, frame: "{}".into() };
         assert_eq!(decode_multicast(Bytes::from(encode(origin, &room))).err(), Some(Malformed::Control(0)));
     }
 
