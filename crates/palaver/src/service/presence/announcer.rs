@@ -6,7 +6,7 @@
 //! within the window is announced once, with their latest state.
 //!
 //! Bounded: the map holds at most `MAX_PENDING` users; past that, announcing waits for the
-//! batch under way to be delivered.
+//! batch under way to be delivered. A big batch is delivered `SLICE` changes at a time.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, Weak};
@@ -26,8 +26,11 @@ use crate::realtime::{Control, Envelope, Multicast, Topic};
 const WINDOW: Duration = Duration::from_millis(25);
 /// Most users waiting to be announced.
 const MAX_PENDING: usize = 16_384;
-/// Users per store query (a bind parameter each).
-const QUERY_CHUNK: usize = 500;
+/// Changes delivered at once: a session gets up to this many frames in one push, which its
+/// outbox (1,024 frames by default) must hold beside what it has not written yet. Between
+/// slices, the store's queries give the writers time to drain. Also the users per store
+/// query (a bind parameter each).
+const SLICE: usize = 256;
 
 /// A user's new state.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -105,41 +108,36 @@ impl Announcer {
     }
 }
 
-/// Announces a batch: each change to its user's sessions and to everyone sharing a room
-/// with them.
+/// Announces a batch, a slice at a time.
 async fn deliver(inner: &Inner, changes: HashMap<UserId, Change>) {
-    if changes.is_empty() {
-        return;
+    let changes: Vec<(UserId, Change)> = changes.into_iter().collect();
+    for slice in changes.chunks(SLICE) {
+        deliver_slice(inner, slice).await;
     }
+}
+
+/// Each change to its user's sessions and to everyone sharing a room with them.
+async fn deliver_slice(inner: &Inner, changes: &[(UserId, Change)]) {
     let store = &inner.store;
-    let mut changes: Vec<(UserId, Change)> = changes.into_iter().collect();
+    let users: Vec<UserId> = changes.iter().map(|(user, _)| *user).collect();
     let arrived: Vec<UserId> = changes.iter().filter(|(_, c)| c.online).map(|(user, _)| *user).collect();
     let mut last_seen = HashMap::new();
-    for chunk in arrived.chunks(QUERY_CHUNK) {
-        match store.last_seen_of(chunk).await {
+    if !arrived.is_empty() {
+        match store.last_seen_of(&arrived).await {
             Ok(found) => last_seen.extend(found),
             Err(e) => tracing::warn!(error = %e, "presence announced without last_seen: cannot read it"),
         }
     }
-    for (user, change) in &mut changes {
-        if change.online {
-            change.last_seen = last_seen.get(user).copied().flatten();
-        }
-    }
-    let users: Vec<UserId> = changes.iter().map(|(user, _)| *user).collect();
-    let mut memberships = Vec::new();
-    for chunk in users.chunks(QUERY_CHUNK) {
-        match store.members_of_rooms_of(chunk).await {
-            Ok(found) => memberships.extend(found),
-            // Then its users hear of themselves only.
-            Err(e) => tracing::warn!(error = %e, "presence not announced to room peers: cannot list them"),
-        }
-    }
+    let memberships = store.members_of_rooms_of(&users).await.unwrap_or_else(|e| {
+        // Then its users hear of themselves only.
+        tracing::warn!(error = %e, "presence not announced to room peers: cannot list them");
+        Vec::new()
+    });
     let frames: Vec<Arc<Envelope>> = changes
         .iter()
         .map(|(user, change)| {
-            let event =
-                ServerEvent::Presence { user_id: (*user).into(), online: change.online, last_seen: change.last_seen };
+            let last_seen = if change.online { last_seen.get(user).copied().flatten() } else { change.last_seen };
+            let event = ServerEvent::Presence { user_id: (*user).into(), online: change.online, last_seen };
             Arc::new(Envelope::new(Topic::User(*user), &event, Control::None))
         })
         .collect();
@@ -153,7 +151,7 @@ async fn deliver(inner: &Inner, changes: HashMap<UserId, Change>) {
 /// a changed user hears that change, and each changed user hears their own. Users in the
 /// same rooms hear the same changes, so they are one audience: a batch in one room is one.
 fn audiences(changed: &[UserId], mut memberships: Vec<(RoomId, UserId)>) -> Vec<(Vec<UserId>, Vec<usize>)> {
-    // The same room comes back once per query chunk that has one of its members.
+    // Sorted, so that each user's rooms below are too.
     memberships.sort_unstable();
     memberships.dedup();
     let index: HashMap<UserId, usize> = changed.iter().enumerate().map(|(i, user)| (*user, i)).collect();
@@ -226,10 +224,7 @@ mod tests {
         // a and b share r1; b and c share r2; d is in no room; e is in r1 and r2.
         let memberships = vec![(r1, a), (r1, b), (r1, e), (r2, b), (r2, c), (r2, e)];
         let changed = vec![a, c, d, e];
-        // Chunked queries return a room again: counted once.
-        let mut twice = memberships.clone();
-        twice.extend(memberships);
-        let audiences = audiences(&changed, twice);
+        let audiences = audiences(&changed, memberships);
         let sorted = |mut v: Vec<UserId>| {
             v.sort();
             v
