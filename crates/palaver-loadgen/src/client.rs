@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 use bytes::Bytes;
+use futures_util::{StreamExt, TryStreamExt};
 use palaver_protocol::ws::{ClientEnvelope, ClientFrame, ServerEnvelope};
 use palaver_protocol::{
     Attachment, Conversation, CreateConversationRequest, CreateRoomRequest, Message as ChatMessage, MessagePage,
@@ -31,6 +32,10 @@ pub type WsStream = WebSocketStream<TcpStream>;
 
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+/// Registrations in flight while setting up (thousands of users for a presence run).
+const REGISTER_CONCURRENCY: usize = 8;
+/// Joins of one room in flight while setting up.
+const JOIN_CONCURRENCY: usize = 32;
 
 /// The REST API, with one pooled HTTP client.
 #[derive(Clone)]
@@ -181,11 +186,12 @@ impl Api {
     pub async fn register_users(&self, count: usize) -> anyhow::Result<Vec<Account>> {
         let run = format!("{:08x}", rand::random::<u32>());
         let password = format!("loadgen-{run}-password");
-        let mut accounts = Vec::with_capacity(count);
-        for i in 0..count.max(1) {
-            accounts.push(self.register(&format!("lg{run}_{i}"), &password).await?);
-        }
-        Ok(accounts)
+        let registering = (0..count.max(1)).map(|i| {
+            let (username, password) = (format!("lg{run}_{i}"), password.clone());
+            async move { self.register(&username, &password).await }
+        });
+        // A few at once: the server hashes passwords on one thread per core.
+        futures_util::stream::iter(registering).buffered(REGISTER_CONCURRENCY).try_collect().await
     }
 
     /// `count` public rooms created by the first account and joined by every other one.
@@ -194,9 +200,8 @@ impl Api {
         let mut rooms = Vec::with_capacity(count);
         for k in 0..count {
             let room = self.create_room(&owner.token, &format!("loadgen {label} {k}")).await?;
-            for account in &accounts[1..] {
-                self.join(&account.token, room.id).await?;
-            }
+            let joining = accounts[1..].iter().map(|account| self.join(&account.token, room.id));
+            futures_util::stream::iter(joining).buffer_unordered(JOIN_CONCURRENCY).try_collect::<Vec<_>>().await?;
             rooms.push(room.id);
         }
         Ok(rooms)

@@ -265,6 +265,9 @@ fn server_command(
         // ... and so would the per-user write budget: benchmarks measure the server.
         .env("PALAVER_LIMITS_WRITES_PER_SEC", "1000000")
         .env("PALAVER_LIMITS_WRITE_BURST", "1000000")
+        // ... and the auth budget per address (a run registers thousands of users).
+        .env("PALAVER_LIMITS_AUTH_PER_SEC", "1000000")
+        .env("PALAVER_LIMITS_AUTH_BURST", "1000000")
         // ... and the per-user upload quotas (a run uploads gigabytes).
         .env("PALAVER_UPLOADS_PER_MINUTE", "1000000")
         .env("PALAVER_UPLOADS_BYTES_PER_DAY", "1099511627776")

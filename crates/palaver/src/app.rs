@@ -17,12 +17,12 @@ use crate::auth::password::Passwords;
 use crate::auth::{JwtKeys, secret};
 use crate::config::{BlobStorage, Config};
 use crate::http::{self, AppState};
-use crate::realtime::redis::{InstanceRegistry, RedisBroker};
+use crate::realtime::redis::RedisBroker;
 use crate::realtime::{self, Hub, InProcessBroker, Interest};
 use crate::server::{self, ConnectionLimits};
 use crate::service::{
-    self, Accounts, AccountsSettings, Assistant, Heartbeat, Messages, Notifications, Presence, Publisher, Readiness,
-    Rooms, Services, UploadSettings, Uploads, WriteSettings,
+    self, Accounts, AccountsSettings, Assistant, Heartbeat, InstanceRegistry, Messages, Notifications, Presence,
+    Publisher, Readiness, Rooms, Services, UploadSettings, Uploads, WriteSettings,
 };
 use crate::store;
 use crate::uploads::blobs::{BlobStore, LocalBlobs, PgBlobs};

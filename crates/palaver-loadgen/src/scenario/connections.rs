@@ -1,5 +1,7 @@
 //! Connections: N authenticated idle WebSockets to one server, held for a while; the server's
 //! resident memory before and after gives its memory per idle connection, a headline number.
+//! With `--rooms`, every user is in those rooms, so each connection hears every user come
+//! online: the frames received and when the last one came measure presence announcements.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -35,6 +37,9 @@ pub struct Args {
     /// Pause before the first RSS reading, so the server's start-up allocations settle
     #[arg(long, default_value_t = 1000)]
     pub settle_ms: u64,
+    /// Public rooms every user joins (0: users share no room, so no presence reaches others)
+    #[arg(long, default_value_t = 0)]
+    pub rooms: usize,
 }
 
 /// How one connection went.
@@ -45,13 +50,17 @@ struct Held {
     /// The server's close code, if it closed the socket while held.
     closed: Option<u16>,
     dropped: bool,
+    /// Text frames received (presence, with `--rooms`).
+    frames: u64,
+    /// When the last one came, after the ramp started.
+    last_frame: Option<Duration>,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<Report> {
     let target_args = args.target.clone();
     with_target(&target_args, |target| async move {
         let limit = raise_open_file_limit()?;
-        let fixture = Fixture::new(&target, &args.target, 0, "connections", IDLE_READ_BUFFER).await?;
+        let fixture = Fixture::new(&target, &args.target, args.rooms, "connections", IDLE_READ_BUFFER).await?;
         let mut report = Report::new(
             "connections",
             format!("{} idle WebSockets held {} s; {}", args.connections, args.hold_secs, target.describe()),
@@ -109,6 +118,10 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
                                 held.closed = Some(close_code(&frame));
                                 break;
                             }
+                            Some(Ok(Message::Text(_))) => {
+                                held.frames += 1;
+                                held.last_frame = Some(ramp.elapsed());
+                            }
                             Some(Ok(_)) => {}
                             None | Some(Err(_)) => {
                                 held.dropped = true;
@@ -136,6 +149,7 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
         stop.cancel();
         let (mut connect, mut errors, mut closes, mut dropped) =
             (Latency::default(), Tally::default(), Tally::default(), 0);
+        let (mut frames, mut last_frame) = (0, Duration::ZERO);
         while let Some(joined) = tasks.join_next().await {
             let held = joined?;
             if let Some(t) = held.connect_time {
@@ -148,6 +162,8 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
                 closes.add(code.to_string(), 1);
             }
             dropped += u64::from(held.dropped);
+            frames += held.frames;
+            last_frame = last_frame.max(held.last_frame.unwrap_or_default());
         }
         // Memory the server gives back once the sockets are gone (allocators keep some).
         tokio::time::sleep(Duration::from_secs(2)).await;
@@ -167,6 +183,8 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
         report.add("open_at_end", open_at_end);
         report.add("server_closes", closes.to_json());
         report.add("dropped_by_server", dropped);
+        report.add("frames_received", frames);
+        report.add("last_frame_secs", round1(last_frame.as_secs_f64()));
         report.add("cpu", cpu);
         report.add("server_rss_before_mib", mib(server_before));
         report.add("server_rss_after_mib", mib(server_after));

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
-use super::{Envelope, Hub, Topic};
+use super::{Envelope, Hub, Multicast, Topic};
 
 /// Carries events to every instance's hub (this one included). The database is the source
 /// of truth; a broker only moves notifications of what is already stored.
@@ -14,6 +14,17 @@ pub trait Broker: Send + Sync {
     /// others'. Never waits: what cannot be passed on is dropped and counted, and recovered
     /// from the store (see `gaps`).
     fn publish(&self, envelope: Envelope);
+
+    /// [`publish`](Self::publish) for frames that go to many users' sessions: delivered here
+    /// at once, and passed to the other instances as one message. (By default, one publish
+    /// per user and frame.)
+    fn multicast(&self, multicast: Multicast) {
+        for user in multicast.users {
+            for frame in &multicast.frames {
+                self.publish(Envelope { topic: Topic::User(user), ..Envelope::clone(frame) });
+            }
+        }
+    }
 
     /// Whether an event on `topic` can reach anyone: `false` lets a publisher skip encoding
     /// it (an assistant reply streams thousands of chunks to an owner with no socket open).
@@ -63,6 +74,10 @@ impl InProcessBroker {
 impl Broker for InProcessBroker {
     fn publish(&self, envelope: Envelope) {
         self.hub.dispatch(&Arc::new(envelope));
+    }
+
+    fn multicast(&self, multicast: Multicast) {
+        self.hub.dispatch_multicast(&multicast);
     }
 
     fn listened(&self, topic: Topic) -> bool {

@@ -1,3 +1,5 @@
+use std::sync::Arc;
+
 use axum::extract::ws::Utf8Bytes;
 use palaver_protocol::ws::{ServerEnvelope, ServerEvent};
 
@@ -34,6 +36,16 @@ impl Envelope {
     pub fn new(topic: Topic, event: &ServerEvent, control: Control) -> Self {
         Self { topic, seq: event.seq(), control, frame: encode(None, event) }
     }
+}
+
+/// Frames for every session of each of `users`, wherever they are: encoded once, and one
+/// message between instances however many users hear it (presence: each of a batch of
+/// changes goes to everyone sharing a room with its user).
+#[derive(Debug, Clone)]
+pub struct Multicast {
+    pub users: Vec<UserId>,
+    /// Each with `Topic::User` of the user it is about.
+    pub frames: Vec<Arc<Envelope>>,
 }
 
 /// One server frame as JSON text.

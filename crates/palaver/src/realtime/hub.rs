@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 
-use super::{Control, Envelope, Interest, Outbox, Outgoing, Topic};
+use super::{Control, Envelope, Interest, Multicast, Outbox, Outgoing, Topic};
 use crate::domain::{RoomId, UserId};
 
 pub type SessionId = u64;
@@ -166,6 +166,18 @@ impl Hub {
     #[cfg(test)]
     pub fn subscribers_of(&self, room_id: RoomId) -> usize {
         self.rooms.read().unwrap_or_else(|e| e.into_inner()).get(&room_id).map_or(0, |r| r.subs.len())
+    }
+
+    /// Each frame to every session here of each of the users (those with none are skipped).
+    pub fn dispatch_multicast(&self, multicast: &Multicast) {
+        let users = self.users.read().unwrap_or_else(|e| e.into_inner());
+        for sessions in multicast.users.iter().filter_map(|user| users.get(user)) {
+            for session in sessions {
+                for frame in &multicast.frames {
+                    session.outbox.push(Outgoing::Event(frame.clone()));
+                }
+            }
+        }
     }
 
     pub fn dispatch(&self, envelope: &Arc<Envelope>) {

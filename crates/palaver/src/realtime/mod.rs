@@ -6,14 +6,12 @@ mod envelope;
 mod hub;
 mod interest;
 mod outbox;
-mod presence;
 mod queue;
 pub mod redis;
 
 pub use broker::{Broker, InProcessBroker};
-pub use envelope::{Control, Envelope, Topic, encode};
+pub use envelope::{Control, Envelope, Multicast, Topic, encode};
 pub use hub::{Hub, SessionId, Subscriber};
 pub use interest::Interest;
 pub use outbox::{KillSwitch, Outbox, Outgoing, SubscribeRequest};
-pub use presence::{PresenceRegistry, Transition};
 pub use queue::Consumer;

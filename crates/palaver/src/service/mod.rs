@@ -7,19 +7,17 @@
 //! | `rooms/` | [`Rooms`] | rooms, membership, who may see what ([`Rooms::access`]) |
 //! | `messages/` | [`Messages`] | history, the send path ([`Sender`]), edits, deletes, reads, typing, replay, the sequencer |
 //! | `notifications.rs` | [`Notifications`] | the notification list |
-//! | `presence/` | [`Presence`] | online/offline, on this instance and across instances |
+//! | `presence/` | [`Presence`] | online/offline, on this instance and across instances (the instances' registry and heartbeat in Redis), announcements |
 //! | `uploads.rs` | [`Uploads`] | receiving, checking and serving files |
 //! | `assistant/` | [`Assistant`] | conversations and the assistant's replies |
 //! | `readiness.rs` | [`Readiness`] | what `/readyz` reports |
 //!
 //! Each handle is cheap to clone and holds only what its area uses; `app.rs` builds them in
-//! dependency order. `publish.rs` is how they all tell live sessions what happened, and
-//! `cluster.rs` the heartbeat that keeps instances' soft state in Redis.
+//! dependency order. `publish.rs` is how they all tell live sessions what happened.
 
 mod accounts;
 mod assistant;
 mod background;
-mod cluster;
 mod messages;
 mod notifications;
 mod presence;
@@ -32,16 +30,14 @@ mod views;
 use std::sync::Arc;
 
 use crate::domain::UserId;
-use crate::realtime::redis::InstanceRegistry;
 use crate::realtime::{Broker, Hub};
 use crate::store::DynStore;
 
 pub use accounts::{Accounts, AccountsSettings, LoginBy, SignedCaller};
 pub use assistant::{Assistant, AssistantSettings, ReplyStream, Started};
-pub use cluster::Heartbeat;
 pub use messages::{Draft, Messages, Posting, ResumePoint, Sender, WriteSettings};
 pub use notifications::Notifications;
-pub use presence::Presence;
+pub use presence::{Heartbeat, InstanceRegistry, Presence};
 pub use publish::Publisher;
 pub use readiness::{Dependencies, Dependency, Readiness, Writers};
 pub use rooms::{Access, Rooms};

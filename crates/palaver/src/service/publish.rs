@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 
 use super::{Caller, views};
 use crate::domain::{MessageId, RoomId};
-use crate::realtime::{Broker, Control, Envelope, Topic};
+use crate::realtime::{Broker, Control, Envelope, Multicast, Topic};
 use crate::store::{EventKind, MessageRow, Notified, RoomEvent};
 use crate::uploads::signed::UrlSigner;
 
@@ -76,6 +76,11 @@ impl Publisher {
 
     pub(crate) fn publish(&self, topic: Topic, event: &ServerEvent, control: Control) {
         publish(&*self.inner.broker, topic, event, control);
+    }
+
+    /// Frames for many users' sessions, on every instance (presence).
+    pub(crate) fn multicast(&self, multicast: Multicast) {
+        self.inner.broker.multicast(multicast);
     }
 
     pub(crate) fn publish_room(&self, room_id: RoomId, event: &ServerEvent) {

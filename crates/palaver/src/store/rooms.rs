@@ -106,8 +106,10 @@ pub trait RoomStore {
     async fn set_role(&self, room_id: RoomId, user_id: UserId, role: Role) -> Result<bool, Error>;
     async fn members(&self, room_id: RoomId) -> Result<Vec<MemberRow>, Error>;
     async fn member(&self, room_id: RoomId, user_id: UserId) -> Result<Option<MemberRow>, Error>;
-    /// Everyone who shares at least one room with `user_id` (not the user).
-    async fn co_members(&self, user_id: UserId) -> Result<Vec<UserId>, Error>;
+    /// Every member of every room that one of `users` is in, as `(room, member)` pairs: who
+    /// shares a room with whom, for a batch of users at once (a big room comes back once,
+    /// not once per user). Callers keep `users` to a few hundred (a bind parameter each).
+    async fn members_of_rooms_of(&self, users: &[UserId]) -> Result<Vec<(RoomId, UserId)>, Error>;
     /// Each of `rooms` that exists, with its last seq.
     async fn last_seqs(&self, rooms: &[RoomId]) -> Result<Vec<(RoomId, i64)>, Error>;
 }
@@ -410,19 +412,23 @@ macro_rules! impl_room_store {
                 .await?)
             }
 
-            async fn co_members(
+            async fn members_of_rooms_of(
                 &self,
-                user_id: $crate::domain::UserId,
-            ) -> Result<Vec<$crate::domain::UserId>, $crate::store::Error> {
-                let rows: Vec<($crate::domain::UserId,)> = sqlx::query_as(
-                    "SELECT DISTINCT other.user_id FROM room_members mine
-                     JOIN room_members other ON other.room_id = mine.room_id
-                     WHERE mine.user_id = $1 AND other.user_id <> $1",
-                )
-                .bind(user_id)
-                .fetch_all(&self.read)
-                .await?;
-                Ok(rows.into_iter().map(|(id,)| id).collect())
+                users: &[$crate::domain::UserId],
+            ) -> Result<Vec<($crate::domain::RoomId, $crate::domain::UserId)>, $crate::store::Error> {
+                if users.is_empty() {
+                    return Ok(vec![]);
+                }
+                let mut query = sqlx::QueryBuilder::<$db>::new(
+                    "SELECT m.room_id, m.user_id FROM room_members m WHERE m.room_id IN
+                     (SELECT mine.room_id FROM room_members mine WHERE mine.user_id IN (",
+                );
+                let mut list = query.separated(", ");
+                for id in users {
+                    list.push_bind(*id);
+                }
+                query.push("))");
+                Ok(query.build_query_as().fetch_all(&self.read).await?)
             }
 
             async fn last_seqs(

@@ -44,6 +44,8 @@ pub trait UserStore {
     async fn list_users(&self) -> Result<Vec<UserRow>, Error>;
     async fn set_password_hash(&self, id: UserId, hash: &str) -> Result<bool, Error>;
     async fn set_last_seen(&self, id: UserId, at: OffsetDateTime) -> Result<(), Error>;
+    /// Each of `users` that exists, with when they were last seen (a few hundred at a time).
+    async fn last_seen_of(&self, users: &[UserId]) -> Result<Vec<(UserId, Option<OffsetDateTime>)>, Error>;
     /// `None` if no such user.
     async fn account_state(&self, id: UserId) -> Result<Option<AccountState>, Error>;
     /// Marks the account disabled and revokes its tokens as of `now`, its refresh tokens
@@ -160,6 +162,22 @@ macro_rules! impl_user_store {
                     .execute(&self.write)
                     .await?;
                 Ok(())
+            }
+
+            async fn last_seen_of(
+                &self,
+                users: &[$crate::domain::UserId],
+            ) -> Result<Vec<($crate::domain::UserId, Option<time::OffsetDateTime>)>, $crate::store::Error> {
+                if users.is_empty() {
+                    return Ok(vec![]);
+                }
+                let mut query = sqlx::QueryBuilder::<$db>::new("SELECT id, last_seen FROM users WHERE id IN (");
+                let mut list = query.separated(", ");
+                for id in users {
+                    list.push_bind(*id);
+                }
+                query.push(")");
+                Ok(query.build_query_as().fetch_all(&self.read).await?)
             }
 
             async fn account_state(

@@ -164,7 +164,7 @@ async fn presence_is_one_for_the_cluster_and_a_killed_instances_users_go_offline
     assert_eq!(reconnects, None, "instance 0 reconnected to Redis: {reconnects:?}");
 }
 
-/// Instances beat every 5 s (`realtime::redis::HEARTBEAT`).
+/// Instances beat every 5 s (`service/presence/instances.rs`, `HEARTBEAT`).
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(5);
 
 async fn all_ready(cluster: &Cluster) -> bool {
@@ -294,6 +294,105 @@ async fn a_killed_instances_users_go_offline_after_two_redis_restarts_postgres()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_instances_users_online_through_two_redis_restarts_go_offline_postgres() {
     killed_after_two_redis_restarts("a_killed_instances_users_online_through_two_redis_restarts", true).await;
+}
+
+/// Redis refuses every write (over `maxmemory`, with the default `noeviction`) until
+/// `allow_writes`: scripts fail at once with an error, reads still work.
+fn refuse_writes(redis: &TestRedis) {
+    assert_eq!(redis.cli(&["CONFIG", "SET", "maxmemory", "1"]), "OK");
+}
+
+fn allow_writes(redis: &TestRedis) {
+    assert_eq!(redis.cli(&["CONFIG", "SET", "maxmemory", "0"]), "OK");
+}
+
+/// A user's arrival that Redis refused (it answered, but with an error) leaves them online
+/// on their instance only; the instance notes it, and its next beat registers them, so
+/// every instance sees them online and a crash of theirs is reaped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_arrival_redis_refused_is_registered_at_the_next_beat_postgres() {
+    let grace = [("PALAVER_WS_PRESENCE_GRACE_MS", "500")];
+    let Some(cluster) = Cluster::start("an_arrival_redis_refused", 2, &grace).await else { return };
+    let alice = cluster[0].register("alice").await;
+    let bob = cluster[1].register("bob").await;
+    let room_id = id_of(&cluster[0].create_room(&alice, "general", "public").await);
+    cluster[0].join(&bob, &room_id).await;
+    let _alice_ws = cluster[0].ws(&alice).await.labelled("alice@0");
+    // Both instances have beaten, and registered: their marks are there.
+    eventually(HEARTBEAT_EVERY * 2, "both instances registered", || async {
+        cluster.redis.cli(&["KEYS", "palaver:instance:*:registered"]).lines().count() == 2
+    })
+    .await;
+
+    refuse_writes(&cluster.redis);
+    let mut bob_ws = cluster[1].ws(&bob).await.labelled("bob@1");
+    // His own presence comes once his arrival was tried (and refused).
+    bob_ws.next_matching("bob online", |f| is_presence(f, &bob, true)).await;
+    assert_eq!(instances_of(&cluster.redis, &bob), Vec::<String>::new(), "Redis took bob's arrival");
+    allow_writes(&cluster.redis);
+
+    // Instance 1's next beat finds its mark (Redis lost nothing) but registers bob anyway.
+    eventually(HEARTBEAT_EVERY * 2 + Duration::from_secs(1), "bob registered on instance 1", || async {
+        instances_of(&cluster.redis, &bob).len() == 1
+    })
+    .await;
+    assert!(online_says(&cluster[0], &alice, &bob).await, "instance 0 says bob is offline");
+}
+
+/// A reply started on an instance that Redis does not know yet (Redis restarted since its
+/// last beat) puts the instance among the beats, as an arrival does: killed before its next
+/// beat, the instance is still reaped and its reply stored as interrupted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_started_after_a_redis_restart_is_interrupted_when_its_instance_is_killed_postgres() {
+    let fake = FakeLlm::scripted().await.expect("the fake upstream starts");
+    let llm = [("PALAVER_LLM_BASE_URL", fake.base_url()), ("PALAVER_LLM_MODEL", "fake-model".to_owned())];
+    let llm: Vec<(&str, &str)> = llm.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let Some(mut cluster) = Cluster::start("a_reply_started_after_a_redis_restart", 2, &llm).await else { return };
+    let alice = cluster[0].register("alice").await;
+    let id = conversation(&cluster[0], &alice).await;
+    // alice's socket on instance 0 tells its id; she leaves again, so no arrival of hers
+    // puts instance 0 among the beats below.
+    let alice_ws = cluster[0].ws(&alice).await.labelled("alice@0");
+    eventually(Duration::from_secs(5), "alice registered", || async {
+        instances_of(&cluster.redis, &alice).len() == 1
+    })
+    .await;
+    let instance_0 = instances_of(&cluster.redis, &alice)[0].clone();
+    alice_ws.close().await;
+    eventually(Duration::from_secs(10), "alice gone from Redis", || async {
+        instances_of(&cluster.redis, &alice).is_empty()
+    })
+    .await;
+
+    let beats = |redis: &TestRedis| redis.cli(&["ZSCORE", "palaver:instances", &instance_0]);
+    let before = beats(&cluster.redis);
+    eventually(HEARTBEAT_EVERY * 2, "instance 0 beats", || async { beats(&cluster.redis) != before }).await;
+    let beat = Instant::now();
+    cluster.redis.stop();
+    cluster.redis.start_again();
+    // A command on instance 0's connection finds it broken and has it reconnect, so the
+    // reply's own commands reach Redis.
+    cluster[0].get(&alice, &format!("/users/{}", alice.id)).await.expect_status(200);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let pieces = words(200, "w");
+    let pieces: Vec<&str> = pieces.iter().map(String::as_str).collect();
+    fake.push(FakeReply::text(&pieces).delay(Duration::from_millis(50)));
+    let first = first_events(open_stream(&cluster[0], &alice, &id, "a long one").await, 3).await;
+    let message_id = str_of(&first[0].data["assistant_message_id"]);
+    assert!(!beats(&cluster.redis).is_empty(), "the reply put instance 0 among the beats");
+    assert!(beat.elapsed() < HEARTBEAT_EVERY - Duration::from_millis(300), "instance 0 may have beaten since");
+
+    cluster[0].kill();
+    let crashed = Instant::now();
+    let rest = tokio::time::timeout(OFFLINE_AFTER_A_CRASH + Duration::from_secs(10), async {
+        resume(&cluster[1], &alice, &id, &message_id, None).await
+    })
+    .await
+    .expect("the follower on instance 1 sees the end of the dead instance's reply");
+    assert_eq!(rest.last().unwrap().data["type"], "error", "{:?}", rest.last());
+    assert!(crashed.elapsed() <= OFFLINE_AFTER_A_CRASH + Duration::from_secs(6), "{:?}", crashed.elapsed());
+    let messages = stored(&cluster[1], &alice, &id).await;
+    assert_eq!(messages[1]["status"], "interrupted", "{}", messages[1]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

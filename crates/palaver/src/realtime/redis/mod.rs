@@ -7,7 +7,6 @@
 //! this instance may have missed something, `gaps` changes and the rooms it serves are
 //! compared with the store (`service::catch_up`).
 
-mod instances;
 mod publisher;
 mod subscriber;
 pub mod wire;
@@ -23,14 +22,20 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::{Broker, Envelope, Hub, Interest, Topic};
+use super::{Broker, Envelope, Hub, Interest, Multicast, Topic};
 use crate::backoff::Backoff;
-pub use instances::{DEAD_AFTER, HEARTBEAT, InstanceRegistry, Reaped};
 pub use subscriber::Waiters;
 
 /// Events waiting for the publisher: enough for a burst, bounded so that a Redis that
 /// stopped answering costs a fixed amount of memory.
 const PUBLISH_QUEUE: usize = 8192;
+/// Multicasts waiting for the publisher. Fewer: each carries a batch (up to
+/// `MULTICAST_USERS` ids and `MULTICAST_FRAMES` frames, some 40 KiB at most).
+const MULTICAST_QUEUE: usize = 256;
+/// Most users and frames one multicast carries: a bigger batch is split, so that no
+/// message nears Redis's output buffer limits for subscribers.
+pub const MULTICAST_USERS: usize = 1024;
+pub const MULTICAST_FRAMES: usize = 128;
 /// A command or a connection attempt that takes longer than this has failed.
 pub const TIMEOUT: Duration = Duration::from_secs(2);
 /// Reconnecting waits this long at first, doubling up to `MAX_BACKOFF`: back within a
@@ -56,6 +61,7 @@ pub fn commands(client: &redis::Client) -> anyhow::Result<redis::aio::Connection
 pub struct RedisBroker {
     hub: Arc<Hub>,
     queue: mpsc::Sender<Arc<Envelope>>,
+    multicasts: mpsc::Sender<Arc<Multicast>>,
     waiters: Arc<Waiters>,
     subscribed: Arc<AtomicBool>,
     publishing: Arc<AtomicBool>,
@@ -80,13 +86,15 @@ impl RedisBroker {
         stop: CancellationToken,
     ) -> Self {
         let (queue, rx) = mpsc::channel(PUBLISH_QUEUE);
+        let (multicasts, multicasts_rx) = mpsc::channel(MULTICAST_QUEUE);
         let (gaps_tx, gaps) = watch::channel(0);
         let gaps_tx = Arc::new(gaps_tx);
         let waiters = Arc::new(Waiters::default());
         let subscribed = Arc::new(AtomicBool::new(false));
         let publishing = Arc::new(AtomicBool::new(true));
         let (cancels_tx, cancels) = mpsc::channel(CANCEL_QUEUE);
-        tokio::spawn(publisher::run(origin, commands, rx, publishing.clone(), stop.clone()));
+        let queues = publisher::Queues { events: rx, multicasts: multicasts_rx };
+        tokio::spawn(publisher::run(origin, commands, queues, publishing.clone(), stop.clone()));
         let subscriber = subscriber::Subscriber {
             origin,
             client,
@@ -98,7 +106,8 @@ impl RedisBroker {
             cancels: cancels_tx,
         };
         tokio::spawn(subscriber.run(stop));
-        Self { hub, queue, waiters, subscribed, publishing, gaps, cancels: std::sync::Mutex::new(Some(cancels)) }
+        let cancels = std::sync::Mutex::new(Some(cancels));
+        Self { hub, queue, multicasts, waiters, subscribed, publishing, gaps, cancels }
     }
 }
 
@@ -109,6 +118,19 @@ impl Broker for RedisBroker {
         if self.queue.try_send(envelope).is_err() {
             // Recovered by seq (room events); presence, typing and the like are momentary.
             metrics::counter!("palaver_broker_dropped_total").increment(1);
+        }
+    }
+
+    fn multicast(&self, multicast: Multicast) {
+        self.hub.dispatch_multicast(&multicast);
+        // Split so that no message is huge; each part is still every frame's one copy.
+        for users in multicast.users.chunks(MULTICAST_USERS) {
+            for frames in multicast.frames.chunks(MULTICAST_FRAMES) {
+                let part = Multicast { users: users.to_vec(), frames: frames.to_vec() };
+                if self.multicasts.try_send(Arc::new(part)).is_err() {
+                    metrics::counter!("palaver_broker_dropped_total").increment(1);
+                }
+            }
         }
     }
 

@@ -17,19 +17,29 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::{RECONNECT, wire};
-use crate::realtime::Envelope;
+use crate::realtime::{Envelope, Multicast};
 
 /// Most events in one pipeline.
 const BATCH: usize = 256;
+/// Most multicasts in one pipeline (beside `BATCH` events).
+const MULTICAST_BATCH: usize = 16;
+
+/// What waits for the publisher: events on their topics, and multicasts.
+pub struct Queues {
+    pub events: mpsc::Receiver<Arc<Envelope>>,
+    pub multicasts: mpsc::Receiver<Arc<Multicast>>,
+}
 
 pub async fn run(
     origin: Uuid,
     mut conn: ConnectionManager,
-    mut queue: mpsc::Receiver<Arc<Envelope>>,
+    queues: Queues,
     up: Arc<AtomicBool>,
     stop: CancellationToken,
 ) {
+    let Queues { events: mut queue, mut multicasts } = queues;
     let mut batch = Vec::with_capacity(BATCH);
+    let mut multi = Vec::with_capacity(MULTICAST_BATCH);
     // Something was not published since the last announcement of it.
     let mut lost = false;
     let mut backoff = RECONNECT;
@@ -44,19 +54,37 @@ pub async fn run(
             while queue.try_recv().is_ok() {
                 stale += 1;
             }
+            while multicasts.try_recv().is_ok() {
+                stale += 1;
+            }
             metrics::counter!("palaver_broker_dropped_total").increment(stale);
         } else {
             let received = tokio::select! {
                 _ = stop.cancelled() => return,
                 n = queue.recv_many(&mut batch, BATCH) => n,
+                n = multicasts.recv_many(&mut multi, MULTICAST_BATCH) => n,
             };
             if received == 0 {
                 return;
+            }
+            // What the other queue holds goes in the same round trip.
+            while batch.len() < BATCH
+                && let Ok(envelope) = queue.try_recv()
+            {
+                batch.push(envelope);
+            }
+            while multi.len() < MULTICAST_BATCH
+                && let Ok(multicast) = multicasts.try_recv()
+            {
+                multi.push(multicast);
             }
         }
         let mut pipe = redis::pipe();
         for envelope in &batch {
             pipe.publish(wire::channel(envelope.topic), wire::encode(origin, envelope)).ignore();
+        }
+        for multicast in &multi {
+            pipe.publish(wire::USERS_CHANNEL, wire::encode_multicast(origin, multicast)).ignore();
         }
         if lost {
             // Every instance compares its rooms with the store: what was lost is found.
@@ -71,7 +99,7 @@ pub async fn run(
                 backoff.reset();
             }
             Err(e) => {
-                metrics::counter!("palaver_broker_dropped_total").increment(batch.len() as u64);
+                metrics::counter!("palaver_broker_dropped_total").increment((batch.len() + multi.len()) as u64);
                 if up.swap(false, Ordering::AcqRel) {
                     tracing::warn!(error = %e, "cannot publish to Redis: delivering to this instance only");
                 }
@@ -80,5 +108,6 @@ pub async fn run(
             }
         }
         batch.clear();
+        multi.clear();
     }
 }

@@ -134,7 +134,7 @@ impl Subscriber {
             .await
             .map_err(|_| redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut)))??;
         let (mut sink, mut stream) = pubsub.split();
-        within(sink.subscribe(&[wire::RESYNC_CHANNEL, wire::CANCEL_CHANNEL])).await?;
+        within(sink.subscribe(&[wire::RESYNC_CHANNEL, wire::CANCEL_CHANNEL, wire::USERS_CHANNEL])).await?;
         // What changes from here on is handled below; start from the whole picture.
         self.interest.take();
         let topics = self.hub.topics();
@@ -214,6 +214,17 @@ impl Subscriber {
                 && self.cancels.try_send(conversation).is_err()
             {
                 tracing::warn!(%conversation, "dropped a cancel asked by another instance: too many at once");
+            }
+            return;
+        }
+        if channel == wire::USERS_CHANNEL {
+            match wire::decode_multicast(Bytes::copy_from_slice(message.get_payload_bytes())) {
+                Ok((origin, _)) if origin == self.origin => {}
+                Ok((_, multicast)) => self.hub.dispatch_multicast(&multicast),
+                Err(e) => {
+                    metrics::counter!("palaver_broker_malformed_total").increment(1);
+                    tracing::warn!(?e, channel, "ignored a malformed message on a Redis channel");
+                }
             }
             return;
         }

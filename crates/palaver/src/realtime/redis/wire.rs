@@ -2,13 +2,20 @@
 //! header (who published it, its seq, what the hub must do) followed by the frame's JSON.
 //! The frame is the bytes every local subscriber gets: serialized once on the publishing
 //! instance, never parsed again on the others.
+//!
+//! A [`Multicast`] goes on [`USERS_CHANNEL`], which every instance listens to: the same
+//! header (control tag 3, no seq), then the users (a count and their ids) and the frames
+//! (each: the user it is about, its length, its JSON). Each instance delivers to the users
+//! it has sessions of.
 
 use axum::extract::ws::Utf8Bytes;
 use bytes::Bytes;
 use uuid::Uuid;
 
 use crate::domain::{RoomId, UserId};
-use crate::realtime::{Control, Envelope, Topic};
+use std::sync::Arc;
+
+use crate::realtime::{Control, Envelope, Multicast, Topic};
 
 /// Every channel of ours starts with this, so a Redis shared with other programs is safe.
 const PREFIX: &str = "palaver:";
@@ -19,7 +26,12 @@ pub const RESYNC_CHANNEL: &str = "palaver:resync";
 /// A conversation id: the instance running its reply cancels it.
 pub const CANCEL_CHANNEL: &str = "palaver:cancel";
 
+/// Frames for users' sessions on every instance (`Multicast`).
+pub const USERS_CHANNEL: &str = "palaver:users";
+
 const VERSION: u8 = 1;
+/// The control tag of a multicast: none of `Control`'s.
+const MULTICAST: u8 = 3;
 const NO_SEQ: i64 = i64::MIN;
 /// version, origin, control tag, the user of `Control::Left`, seq.
 const HEADER: usize = 1 + 16 + 1 + 16 + 8;
@@ -48,13 +60,84 @@ pub fn encode(origin: Uuid, envelope: &Envelope) -> Vec<u8> {
     };
     let frame = envelope.frame.as_str().as_bytes();
     let mut out = Vec::with_capacity(HEADER + frame.len());
+    header(&mut out, origin, tag, user, envelope.seq);
+    out.extend_from_slice(frame);
+    out
+}
+
+fn header(out: &mut Vec<u8>, origin: Uuid, tag: u8, user: Uuid, seq: Option<i64>) {
     out.push(VERSION);
     out.extend_from_slice(origin.as_bytes());
     out.push(tag);
     out.extend_from_slice(user.as_bytes());
-    out.extend_from_slice(&envelope.seq.unwrap_or(NO_SEQ).to_be_bytes());
-    out.extend_from_slice(frame);
+    out.extend_from_slice(&seq.unwrap_or(NO_SEQ).to_be_bytes());
+}
+
+pub fn encode_multicast(origin: Uuid, multicast: &Multicast) -> Vec<u8> {
+    let frames: usize = multicast.frames.iter().map(|f| 16 + 4 + f.frame.len()).sum();
+    let mut out = Vec::with_capacity(HEADER + 4 + 16 * multicast.users.len() + 4 + frames);
+    header(&mut out, origin, MULTICAST, Uuid::nil(), None);
+    // Counts and lengths fit: a batch holds far fewer than 2^32 of anything.
+    out.extend_from_slice(&(multicast.users.len() as u32).to_be_bytes());
+    for user in &multicast.users {
+        out.extend_from_slice(user.uuid().as_bytes());
+    }
+    out.extend_from_slice(&(multicast.frames.len() as u32).to_be_bytes());
+    for envelope in &multicast.frames {
+        let about = match envelope.topic {
+            Topic::User(user) => user.uuid(),
+            Topic::Room(_) => Uuid::nil(),
+        };
+        out.extend_from_slice(about.as_bytes());
+        out.extend_from_slice(&(envelope.frame.len() as u32).to_be_bytes());
+        out.extend_from_slice(envelope.frame.as_str().as_bytes());
+    }
     out
+}
+
+/// The publishing instance and the multicast.
+pub fn decode_multicast(payload: Bytes) -> Result<(Uuid, Multicast), Malformed> {
+    let origin = checked_header(&payload)?;
+    if payload[17] != MULTICAST {
+        return Err(Malformed::Control(payload[17]));
+    }
+    let mut at = HEADER;
+    let mut take = |n: usize| -> Result<Bytes, Malformed> {
+        let end = at.checked_add(n).filter(|end| *end <= payload.len()).ok_or(Malformed::Short)?;
+        let part = payload.slice(at..end);
+        at = end;
+        Ok(part)
+    };
+    let count = |b: Bytes| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize;
+    let id = |b: Bytes| Uuid::from_slice(&b).unwrap_or_default();
+    let users = count(take(4)?);
+    // Each id is read before anything is allocated for it: a bogus count fails as `Short`.
+    let mut ids = Vec::with_capacity(users.min(payload.len() / 16));
+    for _ in 0..users {
+        ids.push(UserId::from_uuid(id(take(16)?)));
+    }
+    let frames = count(take(4)?);
+    let mut envelopes = Vec::with_capacity(frames.min(payload.len() / 20));
+    for _ in 0..frames {
+        let about = UserId::from_uuid(id(take(16)?));
+        let len = count(take(4)?);
+        let frame = Utf8Bytes::try_from(take(len)?).map_err(|_| Malformed::NotUtf8)?;
+        envelopes.push(Arc::new(Envelope { topic: Topic::User(about), seq: None, control: Control::None, frame }));
+    }
+    Ok((origin, Multicast { users: ids, frames: envelopes }))
+}
+
+/// The publishing instance, once the header is known to be ours.
+fn checked_header(payload: &[u8]) -> Result<Uuid, Malformed> {
+    if payload.len() < HEADER {
+        return Err(Malformed::Short);
+    }
+    if payload[0] != VERSION {
+        return Err(Malformed::Version(payload[0]));
+    }
+    let mut id = [0u8; 16];
+    id.copy_from_slice(&payload[1..17]);
+    Ok(Uuid::from_bytes(id))
 }
 
 /// Why a payload was not an event of ours (counted and logged, never delivered).
@@ -68,18 +151,12 @@ pub enum Malformed {
 
 /// The publishing instance and the envelope.
 pub fn decode(topic: Topic, payload: Bytes) -> Result<(Uuid, Envelope), Malformed> {
-    if payload.len() < HEADER {
-        return Err(Malformed::Short);
-    }
-    if payload[0] != VERSION {
-        return Err(Malformed::Version(payload[0]));
-    }
+    let origin = checked_header(&payload)?;
     let uuid_at = |at: usize| {
         let mut id = [0u8; 16];
         id.copy_from_slice(&payload[at..at + 16]);
         Uuid::from_bytes(id)
     };
-    let origin = uuid_at(1);
     let control = match payload[17] {
         0 => Control::None,
         1 => Control::Left(UserId::from_uuid(uuid_at(18))),
@@ -116,12 +193,47 @@ mod tests {
     }
 
     #[test]
+    fn a_multicast_comes_back_as_it_left_and_a_truncated_one_is_refused() {
+        let origin = Uuid::now_v7();
+        let (alice, bob) = (UserId::generate(), UserId::generate());
+        let frame = |user: UserId, json: &str| {
+            Arc::new(Envelope { topic: Topic::User(user), seq: None, control: Control::None, frame: json.into() })
+        };
+        let multicast = Multicast {
+            users: vec![alice, bob, UserId::generate()],
+            frames: vec![frame(alice, r#"{"type":"presence","é":1}"#), frame(bob, "{}")],
+        };
+        let payload = encode_multicast(origin, &multicast);
+        let (from, back) = decode_multicast(Bytes::from(payload.clone())).expect("decodes");
+        assert_eq!(from, origin);
+        assert_eq!(back.users, multicast.users);
+        let frames: Vec<_> = back.frames.iter().map(|f| (f.topic, f.seq, f.control, f.frame.as_str())).collect();
+        let sent: Vec<_> = multicast.frames.iter().map(|f| (f.topic, f.seq, f.control, f.frame.as_str())).collect();
+        assert_eq!(frames, sent);
+
+        for cut in [HEADER + 2, HEADER + 4 + 8, payload.len() - 1] {
+            assert_eq!(
+                decode_multicast(Bytes::copy_from_slice(&payload[..cut])).err(),
+                Some(Malformed::Short),
+                "{cut}"
+            );
+        }
+        let mut huge = payload.clone();
+        huge[HEADER..HEADER + 4].copy_from_slice(&u32::MAX.to_be_bytes());
+        assert_eq!(decode_multicast(Bytes::from(huge)).err(), Some(Malformed::Short));
+        let room =
+            Envelope { topic: Topic::Room(RoomId::generate()), seq: None, control: Control::None, frame: "{}".into() };
+        assert_eq!(decode_multicast(Bytes::from(encode(origin, &room))).err(), Some(Malformed::Control(0)));
+    }
+
+    #[test]
     fn user_channels_and_foreign_channels() {
         let user = Topic::User(UserId::generate());
         assert_eq!(topic_of(&channel(user)), Some(user));
         assert_eq!(topic_of("palaver:room:not-a-uuid"), None);
         assert_eq!(topic_of("someone-else:room:0190d4e2-3c4b-7000-8000-000000000000"), None);
         assert_eq!(topic_of(RESYNC_CHANNEL), None);
+        assert_eq!(topic_of(USERS_CHANNEL), None);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::assistant::shared::SharedReplies;
 use crate::clock;
 use crate::domain::ChatStatus;
 use crate::error::{Conflict, Error, Result};
-use crate::realtime::redis::InstanceRegistry;
+use crate::service::InstanceRegistry;
 use crate::store::{self, ChatMessageRow, DynStore, FinishedReply, Unique};
 
 /// Starts replies' tasks and stores their rows.

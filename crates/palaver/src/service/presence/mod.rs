@@ -1,20 +1,32 @@
-//! Presence: who is online. A user is online while any instance has a socket of theirs:
-//! this instance's sockets are counted in `realtime::PresenceRegistry` (with the grace
-//! period after the last one closes), the instances' share in Redis
-//! (`realtime::redis::InstanceRegistry`); this handle decides when to announce.
+//! Presence: who is online, in one place. A user is online while any instance has a socket
+//! of theirs.
+//!
+//! | file | what it owns |
+//! |---|---|
+//! | `mod.rs` | the handle: sockets opening and closing, who is online, when to announce |
+//! | `local.rs` | this instance's sockets per user, and the grace period after the last one |
+//! | `instances.rs` | the instances in Redis: heartbeats, each user's instances, each instance's running replies, reaping (the Lua scripts) |
+//! | `heartbeat.rs` | the task that beats, registers again and reaps |
+//! | `announcer.rs` | announcements, coalesced: a burst of changes is one delivery |
+
+mod announcer;
+mod heartbeat;
+mod instances;
+mod local;
 
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use palaver_protocol::ws::ServerEvent;
+use announcer::{Announcer, Change};
+pub use heartbeat::Heartbeat;
+pub use instances::InstanceRegistry;
+use local::{PresenceRegistry, Transition};
 
 use super::Publisher;
 use super::background::Ticks;
 use crate::clock;
 use crate::domain::UserId;
-use crate::realtime::redis::InstanceRegistry;
-use crate::realtime::{Control, PresenceRegistry, Topic, Transition};
 use crate::store::DynStore;
 
 #[derive(Clone)]
@@ -30,20 +42,38 @@ struct Inner {
     instances: Option<Arc<InstanceRegistry>>,
     /// How long a user stays online after their last socket closed.
     grace: Duration,
+    announcer: Arc<Announcer>,
+    /// Ends the announcer's task with the handle.
+    _stop: tokio_util::sync::DropGuard,
 }
 
 impl Presence {
+    /// Starts the announcer's task (so: within a Tokio runtime).
     pub fn new(
         store: DynStore,
         publisher: Publisher,
         instances: Option<Arc<InstanceRegistry>>,
         grace: Duration,
     ) -> Self {
-        Self { inner: Arc::new(Inner { store, publisher, local: PresenceRegistry::default(), instances, grace }) }
+        let announcer = Arc::new(Announcer::new());
+        let stop = tokio_util::sync::CancellationToken::new();
+        let local = PresenceRegistry::default();
+        let inner = Inner {
+            store,
+            publisher,
+            local,
+            instances,
+            grace,
+            announcer: announcer.clone(),
+            _stop: stop.clone().drop_guard(),
+        };
+        let inner = Arc::new(inner);
+        announcer.start(Arc::downgrade(&inner), stop);
+        Self { inner }
     }
 
     /// Ticks for a task that lives as long as presence does (the heartbeat).
-    pub(super) fn ticks(&self, first: Duration, period: Duration) -> PresenceTicks {
+    fn ticks(&self, first: Duration, period: Duration) -> PresenceTicks {
         PresenceTicks(Ticks::new(&self.inner, first, period))
     }
 
@@ -64,10 +94,12 @@ impl Presence {
         users.iter().copied().filter(|user| self.inner.local.is_online(*user)).collect()
     }
 
-    /// A socket of the user opened.
+    /// A socket of the user opened. Resolves once their coming online is announced (the
+    /// socket's own sessions have it before anything the socket asks for).
     pub async fn connected(&self, user_id: UserId) {
         if self.inner.local.connect(user_id) == Transition::Online && self.arrived(user_id).await {
-            self.announce(user_id, true, None).await;
+            let batch = self.announce(user_id, Change { online: true, last_seen: None }).await;
+            self.inner.announcer.announced(batch).await;
         }
     }
 
@@ -87,12 +119,12 @@ impl Presence {
     }
 
     /// Stores `last_seen` and announces the user offline.
-    pub(super) async fn went_offline(&self, user_id: UserId) {
+    async fn went_offline(&self, user_id: UserId) {
         let now = clock::now();
         if let Err(e) = self.inner.store.set_last_seen(user_id, now).await {
             tracing::warn!(error = %e, "could not persist last_seen");
         }
-        self.announce(user_id, false, Some(now)).await;
+        self.announce(user_id, Change { online: false, last_seen: Some(now) }).await;
     }
 
     /// The user's first socket on this instance: `true` if they were on no other one.
@@ -119,12 +151,18 @@ impl Presence {
         gone
     }
 
-    /// Records this instance's users in Redis again (it was new to Redis: reaped while cut
-    /// off, or Redis lost its data), announcing those who were on no other instance.
-    pub(super) async fn register_again(&self, instances: &InstanceRegistry) -> redis::RedisResult<()> {
+    /// Records this instance's users in Redis again (Redis did not know this instance, or a
+    /// command recording them failed), announcing those who were on no other instance;
+    /// those Redis has here but who are gone (their leaving failed) leave again.
+    async fn register_again(&self, instances: &InstanceRegistry) -> redis::RedisResult<()> {
+        for user in instances.users_here().await? {
+            if !self.inner.local.is_online(user) && self.left(user).await {
+                self.went_offline(user).await;
+            }
+        }
         for user in self.inner.local.online_users() {
             if instances.arrived(user).await? {
-                self.announce(user, true, None).await;
+                self.announce(user, Change { online: true, last_seen: None }).await;
             }
         }
         Ok(())
@@ -139,32 +177,18 @@ impl Presence {
         }
     }
 
-    /// Presence goes to the user's own sessions and to everyone sharing a room with them.
-    async fn announce(&self, user_id: UserId, online: bool, last_seen: Option<time::OffsetDateTime>) {
-        let store = &self.inner.store;
-        let last_seen = match last_seen {
-            Some(t) => Some(t),
-            None => store.user_by_id(user_id).await.ok().flatten().and_then(|u| u.last_seen),
-        };
-        let event = ServerEvent::Presence { user_id: user_id.into(), online, last_seen };
-        let peers = match store.co_members(user_id).await {
-            Ok(peers) => peers,
-            Err(e) => {
-                tracing::warn!(error = %e, "presence not announced: cannot list room peers");
-                return;
-            }
-        };
-        for peer in peers.into_iter().chain(std::iter::once(user_id)) {
-            self.inner.publisher.publish(Topic::User(peer), &event, Control::None);
-        }
+    /// Presence goes to the user's own sessions and to everyone sharing a room with them,
+    /// with the other changes of the moment (`announcer.rs`). Returns the batch it is in.
+    async fn announce(&self, user_id: UserId, change: Change) -> u64 {
+        self.inner.announcer.queue(user_id, change).await
     }
 }
 
 /// [`Ticks`] that hand out the presence handle.
-pub(super) struct PresenceTicks(Ticks<Inner>);
+struct PresenceTicks(Ticks<Inner>);
 
 impl PresenceTicks {
-    pub(super) async fn next(&mut self) -> Option<Presence> {
+    async fn next(&mut self) -> Option<Presence> {
         self.0.next().await.map(|inner| Presence { inner })
     }
 }

@@ -1,13 +1,15 @@
 //! Between instances: the heartbeat. Every `HEARTBEAT` this instance beats into Redis so its
 //! users stay online and its assistant replies stay its own, registers both again when Redis
-//! does not know it (reaped while cut off, or Redis lost its data), and reaps the instances
-//! that stopped beating: their users go offline, their replies are stored as interrupted.
+//! may not know them (reaped while cut off, Redis lost its data, or a command recording them
+//! failed), and reaps the instances that stopped beating: their users go offline, their
+//! replies are stored as interrupted.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Assistant, Presence};
-use crate::realtime::redis::{HEARTBEAT, InstanceRegistry};
+use super::Presence;
+use super::instances::{HEARTBEAT, InstanceRegistry};
+use crate::service::Assistant;
 use crate::store::DynStore;
 
 pub struct Heartbeat;
@@ -46,9 +48,9 @@ async fn beat(
     assistant: &Assistant,
 ) -> redis::RedisResult<()> {
     if !instances.beat().await? {
-        // New to Redis (first beat, reaped while cut off, or Redis lost its data): what
-        // runs here is recorded again, so no instance takes it for a dead one's. Marked
-        // done only once all of it is: a failure midway has the next beat start over.
+        // New to Redis (first beat, reaped while cut off, Redis lost its data) or unsure of
+        // it: what runs here is recorded again, so no instance takes it for a dead one's.
+        // Marked done only once all of it is: a failure midway has the next beat start over.
         presence.register_again(instances).await?;
         for message in assistant.running_here() {
             instances.reply_started(message).await?;

@@ -1,7 +1,7 @@
 //! The instances in Redis: their heartbeats, and what each one holds that must not outlive
 //! it: its users' presence and its running assistant replies.
 //!
-//! Presence: each instance counts its own sockets (`PresenceRegistry`); Redis holds, per
+//! Presence: each instance counts its own sockets (`local.rs`); Redis holds, per
 //! user, the set of instances where they are online. A user is online while any instance
 //! has them. An instance that stops beating (killed, cut off) is reaped by another one:
 //! its users leave every set, and those left with no instance go offline, so a crash
@@ -11,8 +11,12 @@
 //!
 //! Each change is one script, so two instances never both see themselves as the first or
 //! the last of a user. (The scripts name keys they derive, so Redis Cluster is not supported.)
+//!
+//! A command that fails (Redis restarting, cut off) leaves Redis not knowing something that
+//! runs here; the registry notes it, and the next beat has everything registered again.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use redis::aio::ConnectionManager;
@@ -54,6 +58,13 @@ redis.call('ZADD', KEYS[3], 'NX', now, ARGV[1])
 redis.call('SADD', KEYS[2], ARGV[2])
 redis.call('SADD', KEYS[1], ARGV[1])
 return redis.call('SCARD', KEYS[1])";
+
+/// KEYS: this instance's replies, the instances. ARGV: instance, reply. Joins the beats as
+/// ARRIVE does: a reply started after Redis lost its data, on an instance killed before its
+/// next beat, must still be found by the reaper and stored as interrupted.
+const REPLY_STARTED: &str = r"
+redis.call('ZADD', KEYS[2], 'NX', now, ARGV[1])
+redis.call('SADD', KEYS[1], ARGV[2])";
 
 const LEAVE: &str = r"
 redis.call('SREM', KEYS[2], ARGV[2])
@@ -124,7 +135,12 @@ pub struct Reaped {
 pub struct InstanceRegistry {
     conn: ConnectionManager,
     instance: Uuid,
+    /// A command that records what runs here failed since the last beat: Redis may not
+    /// know it (say a user arrived while Redis restarted), so the next beat registers
+    /// everything again.
+    unsure: AtomicBool,
     arrive: Script,
+    reply_started: Script,
     leave: Script,
     beat: Script,
     reap: Script,
@@ -136,7 +152,9 @@ impl InstanceRegistry {
         Self {
             conn,
             instance,
+            unsure: AtomicBool::new(false),
             arrive: Script::new(&format!("{NOW}\n{ARRIVE}")),
+            reply_started: Script::new(&format!("{NOW}\n{REPLY_STARTED}")),
             leave: Script::new(LEAVE),
             beat: Script::new(&format!("{NOW}\n{BEAT}")),
             reap: Script::new(&format!("{NOW}\n{REAP}")),
@@ -156,14 +174,30 @@ impl InstanceRegistry {
 
     /// Runs ARRIVE or LEAVE for `user` here; how many instances have them then.
     async fn instances_of_user_after(&self, script: &Script, user: UserId) -> RedisResult<i64> {
-        script
+        let done = script
             .key(online_key(user))
             .key(instance_key(self.instance))
             .key(INSTANCES)
             .arg(self.instance.to_string())
             .arg(user.uuid().to_string())
             .invoke_async(&mut self.conn.clone())
-            .await
+            .await;
+        self.noted(done)
+    }
+
+    /// `result`, noting a failure: the next beat registers everything again.
+    fn noted<T>(&self, result: RedisResult<T>) -> RedisResult<T> {
+        if result.is_err() {
+            self.unsure.store(true, Ordering::Release);
+        }
+        result
+    }
+
+    /// The users Redis has on this instance.
+    pub async fn users_here(&self) -> RedisResult<Vec<UserId>> {
+        let mut conn = self.conn.clone();
+        let users: Vec<String> = redis::cmd("SMEMBERS").arg(instance_key(self.instance)).query_async(&mut conn).await?;
+        Ok(users.iter().filter_map(|u| Uuid::parse_str(u).ok()).map(UserId::from_uuid).collect())
     }
 
     /// Which of `users` some instance has.
@@ -179,10 +213,13 @@ impl InstanceRegistry {
         Ok(users.iter().zip(found).filter(|(_, online)| *online).map(|(user, _)| *user).collect())
     }
 
-    /// Says this instance is alive; `false` if Redis does not hold what runs here (its users
-    /// and replies must be registered again, then `registered` called).
+    /// Says this instance is alive; `false` if Redis may not hold what runs here (its users
+    /// and replies must be registered again, then `registered` called): Redis lost it, or
+    /// a command recording it failed since the last beat.
     pub async fn beat(&self) -> RedisResult<bool> {
-        self.beat_at(0).await
+        let known = self.beat_at(0).await?;
+        // Taken only once the beat went through; a failure while registering notes it again.
+        Ok(!self.unsure.swap(false, Ordering::AcqRel) && known)
     }
 
     async fn beat_at(&self, offset_ms: i64) -> RedisResult<bool> {
@@ -217,10 +254,19 @@ impl InstanceRegistry {
     /// A reply starts running here (recorded before it is stored, so no instance starting
     /// meanwhile takes it for an orphan).
     pub async fn reply_started(&self, reply: ChatMessageId) -> RedisResult<()> {
-        let mut conn = self.conn.clone();
-        redis::cmd("SADD").arg(replies_key(self.instance)).arg(reply.uuid().to_string()).query_async(&mut conn).await
+        let done = self
+            .reply_started
+            .key(replies_key(self.instance))
+            .key(INSTANCES)
+            .arg(self.instance.to_string())
+            .arg(reply.uuid().to_string())
+            .invoke_async(&mut self.conn.clone())
+            .await;
+        self.noted(done)
     }
 
+    /// (Not noted when it fails: registering again adds what runs, it does not remove what
+    /// ended; an ended reply left in the set is stored as complete already.)
     pub async fn reply_ended(&self, reply: ChatMessageId) -> RedisResult<()> {
         let mut conn = self.conn.clone();
         redis::cmd("SREM").arg(replies_key(self.instance)).arg(reply.uuid().to_string()).query_async(&mut conn).await

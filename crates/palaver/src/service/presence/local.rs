@@ -1,5 +1,5 @@
-//! Local socket counts per user. Online from the first socket; offline only after the last
-//! one has been closed for a grace period, so a reconnect does not flap.
+//! This instance's sockets, counted per user. Online from the first socket; offline only
+//! after the last one has been closed for a grace period, so a reconnect does not flap.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
