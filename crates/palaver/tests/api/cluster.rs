@@ -382,15 +382,7 @@ async fn a_reply_started_after_a_redis_restart_is_interrupted_when_its_instance_
     assert!(!beats(&cluster.redis).is_empty(), "the reply put instance 0 among the beats");
     assert!(beat.elapsed() < HEARTBEAT_EVERY - Duration::from_millis(300), "instance 0 may have beaten since");
 
-    cluster[0].kill();
-    let crashed = Instant::now();
-    let rest = tokio::time::timeout(OFFLINE_AFTER_A_CRASH + Duration::from_secs(10), async {
-        resume(&cluster[1], &alice, &id, &message_id, None).await
-    })
-    .await
-    .expect("the follower on instance 1 sees the end of the dead instance's reply");
-    assert_eq!(rest.last().unwrap().data["type"], "error", "{:?}", rest.last());
-    assert!(crashed.elapsed() <= OFFLINE_AFTER_A_CRASH + Duration::from_secs(6), "{:?}", crashed.elapsed());
+    kill_0_and_follow_on_1(&mut cluster, &alice, &id, &message_id).await;
     let messages = stored(&cluster[1], &alice, &id).await;
     assert_eq!(messages[1]["status"], "interrupted", "{}", messages[1]);
 }
@@ -558,6 +550,21 @@ async fn rate_limits_are_shared_by_the_instances_postgres() {
 }
 
 /// Reads a reply's stream until it holds at least `count` events, then hangs up.
+/// Kills instance 0 while it runs `message_id`'s reply and follows that reply on instance 1:
+/// the reply must end there (with an `error` event) soon after the crash is noticed.
+async fn kill_0_and_follow_on_1(cluster: &mut Cluster, user: &TestUser, id: &str, message_id: &str) -> Vec<SseEvent> {
+    cluster[0].kill();
+    let crashed = Instant::now();
+    let rest = tokio::time::timeout(OFFLINE_AFTER_A_CRASH + Duration::from_secs(10), async {
+        resume(&cluster[1], user, id, message_id, None).await
+    })
+    .await
+    .expect("the follower on instance 1 sees the end of the dead instance's reply");
+    assert_eq!(rest.last().expect("events after the crash").data["type"], "error", "{:?}", rest.last());
+    assert!(crashed.elapsed() <= OFFLINE_AFTER_A_CRASH + Duration::from_secs(6), "{:?}", crashed.elapsed());
+    rest
+}
+
 async fn first_events(mut response: reqwest::Response, count: usize) -> Vec<SseEvent> {
     let mut seen = String::new();
     while parse_sse(&seen).len() < count {
@@ -640,16 +647,8 @@ async fn a_reply_running_on_one_instance_is_followed_resumed_and_cancelled_throu
     fake.push(FakeReply::text(&pieces).delay(Duration::from_millis(50)));
     let first = first_events(open_stream(&cluster[0], &alice, &id, "and again").await, 3).await;
     let message_id = str_of(&first[0].data["assistant_message_id"]);
-    cluster[0].kill();
-    let crashed = Instant::now();
-    let rest = tokio::time::timeout(OFFLINE_AFTER_A_CRASH + Duration::from_secs(10), async {
-        resume(&cluster[1], &alice, &id, &message_id, None).await
-    })
-    .await
-    .expect("the follower on instance 1 sees the end of the dead instance's reply");
-    assert_eq!(rest.last().unwrap().data["type"], "error", "{:?}", rest.last());
-    assert_eq!(rest.last().unwrap().data["status"], "interrupted", "{:?}", rest.last());
-    assert!(crashed.elapsed() <= OFFLINE_AFTER_A_CRASH + Duration::from_secs(6), "{:?}", crashed.elapsed());
+    let rest = kill_0_and_follow_on_1(&mut cluster, &alice, &id, &message_id).await;
+    assert_eq!(rest.last().expect("events after the crash").data["status"], "interrupted", "{:?}", rest.last());
     let messages = stored(&cluster[1], &alice, &id).await;
     assert_eq!(messages[5]["status"], "interrupted", "{}", messages[5]);
     fake.push(FakeReply::text(&["fine"]));
