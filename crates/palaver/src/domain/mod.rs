@@ -7,6 +7,7 @@ mod kinds;
 mod message;
 mod page;
 mod room;
+mod seq;
 mod text;
 mod user;
 
@@ -17,6 +18,7 @@ pub use kinds::{ChatRole, ChatStatus, MessageKind, NotificationKind, Role, RoomK
 pub use message::{ClientMsgId, MessageContent, mentions};
 pub use page::{Cursor, PageLimit};
 pub use room::{RoomDescription, RoomName};
+pub use seq::Seq;
 pub use text::valid_text;
 pub use user::{Email, Password, Username};
 

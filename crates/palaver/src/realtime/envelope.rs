@@ -3,7 +3,7 @@ use std::sync::Arc;
 use axum::extract::ws::Utf8Bytes;
 use palaver_protocol::ws::{ServerEnvelope, ServerEvent};
 
-use crate::domain::{RoomId, UserId};
+use crate::domain::{RoomId, Seq, UserId};
 
 /// Where an event goes: every subscriber of a room, or every session of a user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -26,15 +26,15 @@ pub enum Control {
 #[derive(Debug, Clone)]
 pub struct Envelope {
     pub topic: Topic,
-    /// The room seq, for room events (posts, edits, deletes).
-    pub seq: Option<i64>,
+    /// The room seq, for room events (posts, edits, deletes, reactions).
+    pub seq: Option<Seq>,
     pub control: Control,
     pub frame: Utf8Bytes,
 }
 
 impl Envelope {
     pub fn new(topic: Topic, event: &ServerEvent, control: Control) -> Self {
-        Self { topic, seq: event.seq(), control, frame: encode(None, event) }
+        Self { topic, seq: event.seq().map(Seq::new), control, frame: encode(None, event) }
     }
 }
 

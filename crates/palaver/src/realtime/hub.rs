@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 
 use super::{Control, Envelope, Interest, Multicast, Outbox, Outgoing, Topic};
-use crate::domain::{RoomId, UserId};
+use crate::domain::{RoomId, Seq, UserId};
 
 pub type SessionId = u64;
 
@@ -34,15 +34,33 @@ type LeftHook = Box<dyn Fn(UserId, RoomId) + Send + Sync>;
 
 /// A room's local subscribers, and the highest seq this instance has seen of it: what a
 /// catch-up after a broker outage compares with the room's seq in the store.
+#[derive(Default)]
 struct Room {
     subs: Vec<Subscriber>,
-    /// -1 until the first subscription's start (or an event) is known.
-    seen: AtomicI64,
+    seen: Seen,
 }
 
-impl Default for Room {
+/// The highest seq seen of a room, unknown until the first subscription's start (or an
+/// event) is: a seq in an atomic, shared by every delivering thread.
+struct Seen(AtomicI64);
+
+impl Seen {
+    /// What no seq is (seqs start at 0, an empty room's).
+    const UNKNOWN: i64 = -1;
+
+    fn raise(&self, seq: Seq) {
+        self.0.fetch_max(seq.get(), Ordering::Relaxed);
+    }
+
+    fn get(&self) -> Option<Seq> {
+        let seq = self.0.load(Ordering::Relaxed);
+        (seq != Self::UNKNOWN).then_some(Seq::new(seq))
+    }
+}
+
+impl Default for Seen {
     fn default() -> Self {
-        Self { subs: Vec::new(), seen: AtomicI64::new(-1) }
+        Self(AtomicI64::new(Self::UNKNOWN))
     }
 }
 
@@ -77,17 +95,16 @@ impl Hub {
     }
 
     /// A subscription to `room_id` starts at `seq`: its sessions have (or will replay) up to it.
-    pub fn saw(&self, room_id: RoomId, seq: i64) {
+    pub fn saw(&self, room_id: RoomId, seq: Seq) {
         if let Some(room) = self.rooms.read().unwrap_or_else(|e| e.into_inner()).get(&room_id) {
-            room.seen.fetch_max(seq, Ordering::Relaxed);
+            room.seen.raise(seq);
         }
     }
 
     /// Each subscribed room whose start is known, with the highest seq seen of it.
-    pub fn room_seqs(&self) -> Vec<(RoomId, i64)> {
+    pub fn room_seqs(&self) -> Vec<(RoomId, Seq)> {
         let rooms = self.rooms.read().unwrap_or_else(|e| e.into_inner());
-        let seen = rooms.iter().map(|(id, room)| (*id, room.seen.load(Ordering::Relaxed)));
-        seen.filter(|(_, seq)| *seq >= 0).collect()
+        rooms.iter().filter_map(|(id, room)| Some((*id, room.seen.get()?))).collect()
     }
 
     pub fn new_session_id(&self) -> SessionId {
@@ -187,7 +204,7 @@ impl Hub {
                     let rooms = self.rooms.read().unwrap_or_else(|e| e.into_inner());
                     if let Some(room) = rooms.get(&room_id) {
                         if let Some(seq) = envelope.seq {
-                            room.seen.fetch_max(seq, Ordering::Relaxed);
+                            room.seen.raise(seq);
                         }
                         for sub in &room.subs {
                             sub.outbox.push(Outgoing::Event(envelope.clone()));

@@ -12,7 +12,7 @@ use tokio::sync::oneshot;
 
 use super::Envelope;
 use super::queue::{self, Consumer, Producer, Refused};
-use crate::domain::RoomId;
+use crate::domain::{RoomId, Seq};
 
 /// What a session's writer task is asked to do, in order. Kept to two words (pointers
 /// only): a queue's buffer holds these, up to a full outbox of them.
@@ -33,7 +33,7 @@ pub enum Outgoing {
 pub struct SubscribeRequest {
     pub id: Option<serde_json::Value>,
     pub room_id: RoomId,
-    pub since_seq: Option<i64>,
+    pub since_seq: Option<Seq>,
     /// Completed (or dropped, if the subscription failed) once the subscription is in the
     /// hub and its replay position is fixed: the reader waits for it before acting on the
     /// client's next frame, so frames take effect in the order sent.

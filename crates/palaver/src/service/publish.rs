@@ -116,6 +116,7 @@ impl Publisher {
 /// signed URLs).
 pub fn stored_event(e: RoomEvent, signer: &UrlSigner, decorations: &Decorations) -> ServerEvent {
     let RoomEvent { seq, kind, message, reaction } = e;
+    let seq = seq.get();
     match kind {
         EventKind::Posted => ServerEvent::Message { seq, message: decorations.apply(views::message(message, signer)) },
         EventKind::Edited => {

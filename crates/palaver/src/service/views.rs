@@ -28,7 +28,7 @@ pub fn room(row: RoomView) -> wire::Room {
         created_by: row.created_by.into(),
         created_at: row.created_at,
         member_count: row.member_count,
-        last_seq: row.last_seq,
+        last_seq: row.last_seq.get(),
         unread_count: row.unread_count,
         my_role: row.my_role.map(Into::into),
     }
@@ -46,7 +46,7 @@ pub fn member(row: MemberRow, online: bool) -> wire::Member {
         },
         role: row.role.into(),
         joined_at: row.joined_at,
-        last_read_seq: row.last_read_seq,
+        last_read_seq: row.last_read_seq.get(),
     }
 }
 
@@ -57,8 +57,8 @@ pub fn message(row: MessageRow, signer: &UrlSigner) -> wire::Message {
     wire::Message {
         id: row.id.into(),
         room_id: row.room_id.into(),
-        seq: row.seq,
-        updated_seq: row.updated_seq,
+        seq: row.seq.get(),
+        updated_seq: row.updated_seq.get(),
         author: wire::UserRef { id: row.author_id.into(), username: row.author_username },
         kind: row.kind.into(),
         content: row.content,

@@ -4,7 +4,7 @@
 use time::OffsetDateTime;
 
 use super::Error;
-use crate::domain::{Role, RoomId, RoomKind, UserId, Visibility};
+use crate::domain::{Role, RoomId, RoomKind, Seq, UserId, Visibility};
 
 /// A room as one caller sees it: counts, and the caller's membership if any.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -16,7 +16,7 @@ pub struct RoomView {
     pub visibility: Visibility,
     pub created_by: UserId,
     pub created_at: OffsetDateTime,
-    pub last_seq: i64,
+    pub last_seq: Seq,
     pub member_count: i64,
     pub my_role: Option<Role>,
     pub unread_count: Option<i64>,
@@ -27,7 +27,7 @@ pub struct RoomRow {
     pub id: RoomId,
     pub kind: RoomKind,
     pub visibility: Visibility,
-    pub last_seq: i64,
+    pub last_seq: Seq,
     /// The viewer's role, if the viewer is a member.
     pub role: Option<Role>,
 }
@@ -41,7 +41,7 @@ pub struct MemberRow {
     pub last_seen: Option<OffsetDateTime>,
     pub role: Role,
     pub joined_at: OffsetDateTime,
-    pub last_read_seq: i64,
+    pub last_read_seq: Seq,
 }
 
 pub struct NewRoom {
@@ -111,7 +111,7 @@ pub trait RoomStore {
     /// not once per user). Callers keep `users` to a few hundred (a bind parameter each).
     async fn members_of_rooms_of(&self, users: &[UserId]) -> Result<Vec<(RoomId, UserId)>, Error>;
     /// Each of `rooms` that exists, with its last seq.
-    async fn last_seqs(&self, rooms: &[RoomId]) -> Result<Vec<(RoomId, i64)>, Error>;
+    async fn last_seqs(&self, rooms: &[RoomId]) -> Result<Vec<(RoomId, Seq)>, Error>;
 }
 
 /// Every column of `RoomView`; `$1` is the viewer.
@@ -434,7 +434,7 @@ macro_rules! impl_room_store {
             async fn last_seqs(
                 &self,
                 rooms: &[$crate::domain::RoomId],
-            ) -> Result<Vec<($crate::domain::RoomId, i64)>, $crate::store::Error> {
+            ) -> Result<Vec<($crate::domain::RoomId, $crate::domain::Seq)>, $crate::store::Error> {
                 if rooms.is_empty() {
                     return Ok(vec![]);
                 }

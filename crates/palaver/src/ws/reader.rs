@@ -23,7 +23,7 @@ use tokio::sync::oneshot;
 use super::SessionServices;
 use super::session::Activity;
 use crate::config::WsConfig;
-use crate::domain::{ConversationId, MessageId, RoomId};
+use crate::domain::{ConversationId, MessageId, RoomId, Seq};
 use crate::error::Error;
 use crate::ratelimit::RateLimit;
 use crate::realtime::{KillSwitch, Outbox, Outgoing, SubscribeRequest, encode};
@@ -248,7 +248,8 @@ impl Reader {
             ClientFrame::Subscribe { room_id, since_seq } => {
                 let room_id = RoomId::from_uuid(room_id);
                 let (placed, in_place) = oneshot::channel();
-                let request = SubscribeRequest { id, room_id, since_seq, placed: Some(placed) };
+                let request =
+                    SubscribeRequest { id, room_id, since_seq: since_seq.map(Seq::new), placed: Some(placed) };
                 self.outbox.push(Outgoing::Subscribe(Box::new(request)));
                 return Some(in_place);
             }

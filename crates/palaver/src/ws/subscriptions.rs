@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 
-use crate::domain::RoomId;
+use crate::domain::{RoomId, Seq};
 
 /// Room events read from the store at a time while a subscription catches up.
 pub const REPLAY_CHUNK: i64 = 256;
@@ -25,9 +25,9 @@ enum Stream {
     Pending,
     /// Reading the missed events after `sent` from the store; live events are dropped, and
     /// `dropped` is the highest seq dropped since the current read started.
-    CatchingUp { sent: i64, dropped: i64 },
+    CatchingUp { sent: Seq, dropped: Seq },
     /// Live: `sent` is the last seq the client has been sent.
-    Live { sent: i64 },
+    Live { sent: Seq },
 }
 
 /// One subscription to a room: `started` tells it from a later one to the same room.
@@ -41,7 +41,7 @@ struct Entry {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Read {
     /// The read is of the events after this seq.
-    pub after: i64,
+    pub after: Seq,
     /// The subscription it is for: one started later makes this read stale.
     started: u64,
 }
@@ -54,7 +54,7 @@ pub enum Verdict {
     Send,
     /// The events between `after` and this one are missing: send them first.
     FillThenSend {
-        after: i64,
+        after: Seq,
     },
 }
 
@@ -75,7 +75,7 @@ impl Subscriptions {
 
     /// The resume point is read: the room catches up after `replay_after`, or is live from
     /// `last_seq`.
-    pub fn placed(&mut self, room_id: RoomId, replay_after: Option<i64>, last_seq: i64) {
+    pub fn placed(&mut self, room_id: RoomId, replay_after: Option<Seq>, last_seq: Seq) {
         let stream = match replay_after {
             Some(after) => Stream::CatchingUp { sent: after, dropped: after },
             None => Stream::Live { sent: last_seq },
@@ -112,7 +112,7 @@ impl Subscriptions {
 
     /// What `read` returned, the seqs of its events in order. `false` if the read is stale
     /// (unsubscribed or subscribed anew meanwhile): its events must not be sent.
-    pub fn read_returned(&mut self, room_id: RoomId, read: Read, seqs: impl IntoIterator<Item = Option<i64>>) -> bool {
+    pub fn read_returned(&mut self, room_id: RoomId, read: Read, seqs: impl IntoIterator<Item = Option<Seq>>) -> bool {
         let Some(entry) = self.rooms.get_mut(&room_id).filter(|entry| entry.started == read.started) else {
             return false;
         };
@@ -132,7 +132,7 @@ impl Subscriptions {
     }
 
     /// A live room event of seq `seq`.
-    pub fn live_event(&mut self, room_id: RoomId, seq: i64) -> Verdict {
+    pub fn live_event(&mut self, room_id: RoomId, seq: Seq) -> Verdict {
         let Some(entry) = self.rooms.get_mut(&room_id) else { return Verdict::Skip };
         let sent = match entry.stream {
             Stream::Live { sent } => sent,
@@ -148,7 +148,7 @@ impl Subscriptions {
             return Verdict::Skip;
         }
         entry.stream = Stream::Live { sent: seq };
-        if seq > sent + 1 { Verdict::FillThenSend { after: sent } } else { Verdict::Send }
+        if seq > sent.after(1) { Verdict::FillThenSend { after: sent } } else { Verdict::Send }
     }
 
     fn set(&mut self, room_id: RoomId, stream: Stream) {
@@ -162,15 +162,15 @@ impl Subscriptions {
 mod tests {
     use super::*;
 
-    fn seqs(range: std::ops::RangeInclusive<i64>) -> impl Iterator<Item = Option<i64>> {
-        range.map(Some)
+    fn seqs(range: std::ops::RangeInclusive<i64>) -> impl Iterator<Item = Option<Seq>> {
+        range.map(|n| Some(Seq::new(n)))
     }
 
     fn live_at(last_seq: i64) -> (Subscriptions, RoomId) {
         let room = RoomId::generate();
         let mut subscriptions = Subscriptions::default();
         subscriptions.start(room);
-        subscriptions.placed(room, None, last_seq);
+        subscriptions.placed(room, None, Seq::new(last_seq));
         (subscriptions, room)
     }
 
@@ -178,39 +178,39 @@ mod tests {
         let room = RoomId::generate();
         let mut subscriptions = Subscriptions::default();
         subscriptions.start(room);
-        subscriptions.placed(room, Some(after), after + 1000);
+        subscriptions.placed(room, Some(Seq::new(after)), Seq::new(after + 1000));
         (subscriptions, room)
     }
 
     #[test]
     fn a_live_room_sends_the_next_seq_and_drops_duplicates() {
         let (mut subscriptions, room) = live_at(5);
-        assert_eq!(subscriptions.live_event(room, 6), Verdict::Send);
-        assert_eq!(subscriptions.live_event(room, 6), Verdict::Skip, "sent already");
-        assert_eq!(subscriptions.live_event(room, 3), Verdict::Skip, "older than what was sent");
-        assert_eq!(subscriptions.live_event(room, 7), Verdict::Send);
+        assert_eq!(subscriptions.live_event(room, Seq::new(6)), Verdict::Send);
+        assert_eq!(subscriptions.live_event(room, Seq::new(6)), Verdict::Skip, "sent already");
+        assert_eq!(subscriptions.live_event(room, Seq::new(3)), Verdict::Skip, "older than what was sent");
+        assert_eq!(subscriptions.live_event(room, Seq::new(7)), Verdict::Send);
         assert_eq!(subscriptions.catching_up(), None);
     }
 
     #[test]
     fn a_gap_is_filled_from_the_last_seq_sent_then_the_stream_goes_on() {
         let (mut subscriptions, room) = live_at(5);
-        assert_eq!(subscriptions.live_event(room, 9), Verdict::FillThenSend { after: 5 });
-        assert_eq!(subscriptions.live_event(room, 7), Verdict::Skip, "filled in already");
-        assert_eq!(subscriptions.live_event(room, 10), Verdict::Send);
+        assert_eq!(subscriptions.live_event(room, Seq::new(9)), Verdict::FillThenSend { after: Seq::new(5) });
+        assert_eq!(subscriptions.live_event(room, Seq::new(7)), Verdict::Skip, "filled in already");
+        assert_eq!(subscriptions.live_event(room, Seq::new(10)), Verdict::Send);
     }
 
     #[test]
     fn nothing_is_sent_before_the_resume_point_nor_after_unsubscribing() {
         let room = RoomId::generate();
         let mut subscriptions = Subscriptions::default();
-        assert_eq!(subscriptions.live_event(room, 1), Verdict::Skip, "not subscribed");
+        assert_eq!(subscriptions.live_event(room, Seq::new(1)), Verdict::Skip, "not subscribed");
         subscriptions.start(room);
-        assert_eq!(subscriptions.live_event(room, 1), Verdict::Skip, "its resume point is not read yet");
-        subscriptions.placed(room, None, 1);
-        assert_eq!(subscriptions.live_event(room, 2), Verdict::Send);
+        assert_eq!(subscriptions.live_event(room, Seq::new(1)), Verdict::Skip, "its resume point is not read yet");
+        subscriptions.placed(room, None, Seq::new(1));
+        assert_eq!(subscriptions.live_event(room, Seq::new(2)), Verdict::Send);
         subscriptions.end(room);
-        assert_eq!(subscriptions.live_event(room, 3), Verdict::Skip);
+        assert_eq!(subscriptions.live_event(room, Seq::new(3)), Verdict::Skip);
         assert_eq!(subscriptions.rooms().count(), 0);
     }
 
@@ -219,12 +219,12 @@ mod tests {
         let (mut subscriptions, room) = catching_up_after(10);
         assert_eq!(subscriptions.catching_up(), Some(room));
         let read = subscriptions.start_read(room).unwrap();
-        assert_eq!(read.after, 10);
-        assert_eq!(subscriptions.live_event(room, 12), Verdict::Skip, "the read has it");
+        assert_eq!(read.after, Seq::new(10));
+        assert_eq!(subscriptions.live_event(room, Seq::new(12)), Verdict::Skip, "the read has it");
         assert!(subscriptions.read_returned(room, read, seqs(11..=12)));
         assert_eq!(subscriptions.catching_up(), None);
-        assert_eq!(subscriptions.live_event(room, 12), Verdict::Skip, "sent by the read");
-        assert_eq!(subscriptions.live_event(room, 13), Verdict::Send);
+        assert_eq!(subscriptions.live_event(room, Seq::new(12)), Verdict::Skip, "sent by the read");
+        assert_eq!(subscriptions.live_event(room, Seq::new(13)), Verdict::Send);
     }
 
     #[test]
@@ -234,9 +234,9 @@ mod tests {
         assert!(subscriptions.read_returned(room, read, seqs(1..=REPLAY_CHUNK)));
         assert_eq!(subscriptions.catching_up(), Some(room), "the store may have more");
         let read = subscriptions.start_read(room).unwrap();
-        assert_eq!(read.after, REPLAY_CHUNK);
+        assert_eq!(read.after, Seq::new(REPLAY_CHUNK));
         assert!(subscriptions.read_returned(room, read, std::iter::empty()));
-        assert_eq!(subscriptions.live_event(room, REPLAY_CHUNK + 1), Verdict::Send);
+        assert_eq!(subscriptions.live_event(room, Seq::new(REPLAY_CHUNK + 1)), Verdict::Send);
     }
 
     #[test]
@@ -244,21 +244,21 @@ mod tests {
         let (mut subscriptions, room) = catching_up_after(10);
         let read = subscriptions.start_read(room).unwrap();
         // Committed and published after the read took its snapshot: dropped, and not in it.
-        assert_eq!(subscriptions.live_event(room, 13), Verdict::Skip);
+        assert_eq!(subscriptions.live_event(room, Seq::new(13)), Verdict::Skip);
         assert!(subscriptions.read_returned(room, read, seqs(11..=12)));
         assert_eq!(subscriptions.catching_up(), Some(room), "13 would be lost if it went live");
         let read = subscriptions.start_read(room).unwrap();
-        assert_eq!(read.after, 12);
+        assert_eq!(read.after, Seq::new(12));
         assert!(subscriptions.read_returned(room, read, seqs(13..=13)));
         assert_eq!(subscriptions.catching_up(), None);
-        assert_eq!(subscriptions.live_event(room, 14), Verdict::Send);
+        assert_eq!(subscriptions.live_event(room, Seq::new(14)), Verdict::Send);
     }
 
     #[test]
     fn what_was_dropped_before_a_read_started_does_not_hold_it_back() {
         let (mut subscriptions, room) = catching_up_after(10);
         let read = subscriptions.start_read(room).unwrap();
-        assert_eq!(subscriptions.live_event(room, 30), Verdict::Skip);
+        assert_eq!(subscriptions.live_event(room, Seq::new(30)), Verdict::Skip);
         assert!(subscriptions.read_returned(room, read, seqs(11..=12)));
         // The next read starts after the drop of 30, so it has it.
         let read = subscriptions.start_read(room).unwrap();
@@ -274,21 +274,21 @@ mod tests {
         assert!(!subscriptions.read_returned(room, read, seqs(11..=12)), "unsubscribed");
 
         subscriptions.start(room);
-        subscriptions.placed(room, Some(10), 20);
+        subscriptions.placed(room, Some(Seq::new(10)), Seq::new(20));
         let stale = subscriptions.start_read(room).unwrap();
         subscriptions.start(room);
-        subscriptions.placed(room, Some(15), 20);
+        subscriptions.placed(room, Some(Seq::new(15)), Seq::new(20));
         assert!(!subscriptions.read_returned(room, stale, seqs(11..=12)), "subscribed anew");
         let read = subscriptions.start_read(room).unwrap();
-        assert_eq!(read.after, 15, "the new subscription's point, untouched by the stale read");
+        assert_eq!(read.after, Seq::new(15), "the new subscription's point, untouched by the stale read");
     }
 
     #[test]
     fn events_without_a_seq_count_toward_the_chunk_but_not_the_position() {
         let (mut subscriptions, room) = catching_up_after(10);
         let read = subscriptions.start_read(room).unwrap();
-        assert!(subscriptions.read_returned(room, read, [Some(11), None]));
-        assert_eq!(subscriptions.live_event(room, 12), Verdict::Send);
+        assert!(subscriptions.read_returned(room, read, [Some(Seq::new(11)), None]));
+        assert_eq!(subscriptions.live_event(room, Seq::new(12)), Verdict::Send);
     }
 
     #[test]

@@ -19,7 +19,7 @@ use super::SessionServices;
 use super::session::Activity;
 use super::subscriptions::{REPLAY_CHUNK, Subscriptions, Verdict};
 use crate::config::WsConfig;
-use crate::domain::RoomId;
+use crate::domain::{RoomId, Seq};
 use crate::realtime::{
     Consumer, Hub, KillSwitch, Outbox, Outgoing, SessionId, SubscribeRequest, Subscriber, Topic, encode,
 };
@@ -231,7 +231,7 @@ impl Writer {
             }
         };
         // Unsubscribed or subscribed anew while the store was read: this read is stale.
-        if !self.rooms.streams.read_returned(room_id, ticket, events.iter().map(ServerEvent::seq)) {
+        if !self.rooms.streams.read_returned(room_id, ticket, events.iter().map(|e| e.seq().map(Seq::new))) {
             return Ok(());
         }
         for event in &events {
@@ -269,7 +269,7 @@ impl Writer {
 
     /// Live room events: skip what was sent already; if one is missing (another instance
     /// published out of order, or the broker lost it), fetch it from the store first.
-    async fn room_event(&mut self, room_id: RoomId, seq: i64, frame: Utf8Bytes) -> Result<(), axum::Error> {
+    async fn room_event(&mut self, room_id: RoomId, seq: Seq, frame: Utf8Bytes) -> Result<(), axum::Error> {
         let sent = match self.rooms.streams.live_event(room_id, seq) {
             Verdict::Skip => return Ok(()),
             Verdict::Send => return self.sink.feed(Message::Text(frame)).await,
@@ -311,8 +311,11 @@ impl Writer {
         self.services.hub.saw(room_id, point.last_seq);
         self.rooms.streams.placed(room_id, point.replay_after, point.last_seq);
         drop(placed);
-        let subscribed =
-            ServerEvent::Subscribed { room_id: room_id.uuid(), last_seq: point.last_seq, truncated: point.truncated };
+        let subscribed = ServerEvent::Subscribed {
+            room_id: room_id.uuid(),
+            last_seq: point.last_seq.get(),
+            truncated: point.truncated,
+        };
         self.feed(id, &subscribed).await
     }
 }

@@ -12,7 +12,7 @@ use axum::extract::ws::Utf8Bytes;
 use bytes::Bytes;
 use uuid::Uuid;
 
-use crate::domain::{RoomId, UserId};
+use crate::domain::{RoomId, Seq, UserId};
 use std::sync::Arc;
 
 use crate::realtime::{Control, Envelope, Multicast, Topic};
@@ -65,12 +65,12 @@ pub fn encode(origin: Uuid, envelope: &Envelope) -> Vec<u8> {
     out
 }
 
-fn header(out: &mut Vec<u8>, origin: Uuid, tag: u8, user: Uuid, seq: Option<i64>) {
+fn header(out: &mut Vec<u8>, origin: Uuid, tag: u8, user: Uuid, seq: Option<Seq>) {
     out.push(VERSION);
     out.extend_from_slice(origin.as_bytes());
     out.push(tag);
     out.extend_from_slice(user.as_bytes());
-    out.extend_from_slice(&seq.unwrap_or(NO_SEQ).to_be_bytes());
+    out.extend_from_slice(&seq.map_or(NO_SEQ, Seq::get).to_be_bytes());
 }
 
 pub fn encode_multicast(origin: Uuid, multicast: &Multicast) -> Vec<u8> {
@@ -167,7 +167,7 @@ pub fn decode(topic: Topic, payload: Bytes) -> Result<(Uuid, Envelope), Malforme
     seq.copy_from_slice(&payload[34..42]);
     let seq = match i64::from_be_bytes(seq) {
         NO_SEQ => None,
-        seq => Some(seq),
+        seq => Some(Seq::new(seq)),
     };
     let frame = Utf8Bytes::try_from(payload.slice(HEADER..)).map_err(|_| Malformed::NotUtf8)?;
     Ok((origin, Envelope { topic, seq, control, frame }))
@@ -182,7 +182,9 @@ mod tests {
         let origin = Uuid::now_v7();
         let room = Topic::Room(RoomId::generate());
         let left = UserId::generate();
-        for (seq, control) in [(Some(7), Control::None), (None, Control::Left(left)), (None, Control::RoomDeleted)] {
+        for (seq, control) in
+            [(Some(Seq::new(7)), Control::None), (None, Control::Left(left)), (None, Control::RoomDeleted)]
+        {
             let envelope = Envelope { topic: room, seq, control, frame: r#"{"type":"x","é":1}"#.into() };
             let channel = channel(room);
             assert_eq!(topic_of(&channel), Some(room));

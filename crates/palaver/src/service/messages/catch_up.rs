@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::Messages;
-use crate::domain::RoomId;
+use crate::domain::{RoomId, Seq};
 use crate::realtime::{Control, Envelope, Topic};
 
 /// Rooms whose seqs are read in one query.
@@ -37,7 +37,7 @@ impl Messages {
         let mut delivered = 0;
         for rooms in self.inner.hub.room_seqs().chunks(ROOMS_PER_QUERY) {
             let ids: Vec<RoomId> = rooms.iter().map(|(id, _)| *id).collect();
-            let latest: HashMap<RoomId, i64> = match self.store().last_seqs(&ids).await {
+            let latest: HashMap<RoomId, Seq> = match self.store().last_seqs(&ids).await {
                 Ok(seqs) => seqs.into_iter().collect(),
                 Err(e) => {
                     // The next gap, or the sessions' own gap fill on the next event, retries.
@@ -54,7 +54,7 @@ impl Messages {
         delivered
     }
 
-    async fn deliver_from_store(&self, room_id: RoomId, mut after: i64, last: i64) -> usize {
+    async fn deliver_from_store(&self, room_id: RoomId, mut after: Seq, last: Seq) -> usize {
         let mut delivered = 0;
         while after < last {
             let events = match self.room_events_after(room_id, after, EVENTS_PER_READ).await {
@@ -64,7 +64,7 @@ impl Messages {
                     break;
                 }
             };
-            let Some(newest) = events.last().and_then(|e| e.seq()) else { break };
+            let Some(newest) = events.last().and_then(|e| e.seq()).map(Seq::new) else { break };
             for event in &events {
                 self.inner.hub.dispatch(&Arc::new(Envelope::new(Topic::Room(room_id), event, Control::None)));
             }

@@ -130,7 +130,7 @@ mod tests {
             id: room,
             kind: RoomKind::Room,
             visibility: Visibility::Public,
-            last_seq: 0,
+            last_seq: crate::domain::Seq::ZERO,
             role: Some(Role::Member),
         };
         Access { role: room.role, room }

@@ -24,7 +24,7 @@ use palaver_protocol::{HistoryQuery, Message, MessagePage};
 use super::{Caller, Publisher, Rooms, Uploads};
 use crate::clock;
 use crate::config::LimitsConfig;
-use crate::domain::{MessageContent, MessageId, PageLimit, Role, RoomId, UserId};
+use crate::domain::{MessageContent, MessageId, PageLimit, Role, RoomId, Seq, UserId};
 use crate::error::{Conflict, Error, Result};
 use crate::ratelimit::SharedRateLimit;
 use crate::realtime::Hub;
@@ -121,8 +121,8 @@ impl Messages {
         let limit = PageLimit::parse(query.limit).map_err(|e| Error::Validation(vec![e]))?.get();
         let range = match (query.before, query.after) {
             (None, None) => HistoryRange::Latest,
-            (Some(before), None) => HistoryRange::Before(before),
-            (None, Some(after)) => HistoryRange::After(after),
+            (Some(before), None) => HistoryRange::Before(Seq::new(before)),
+            (None, Some(after)) => HistoryRange::After(Seq::new(after)),
             (Some(_), Some(_)) => return Err(Error::invalid("before", "give before or after, not both")),
         };
         let (rows, has_more) = self.store().history(room_id, caller.id, timeline, range, limit).await?;
@@ -184,11 +184,10 @@ impl Messages {
         }
         let access = self.inner.rooms.access(caller, room_id).await?;
         access.member()?;
-        let seq = seq.min(access.room.last_seq);
+        let seq = Seq::new(seq).min(access.room.last_seq);
         if self.store().mark_read(room_id, caller.id, seq).await? {
-            self.inner
-                .publisher
-                .publish_room(room_id, &ServerEvent::Read { room_id: room_id.into(), user_id: caller.id.into(), seq });
+            let event = ServerEvent::Read { room_id: room_id.into(), user_id: caller.id.into(), seq: seq.get() };
+            self.inner.publisher.publish_room(room_id, &event);
         }
         Ok(())
     }

@@ -195,7 +195,7 @@ impl Writer {
                         let reacted = self.attempt(self.store.react(&change)).await;
                         if let Ok(ReactOutcome::Changed(seq)) = reacted {
                             let event = ServerEvent::Reaction {
-                                seq,
+                                seq: seq.get(),
                                 room_id: change.room_id.into(),
                                 message_id: change.message_id.into(),
                                 emoji: change.emoji,
@@ -212,7 +212,7 @@ impl Writer {
                         let _ = reply.send(deleted.map(|row| {
                             row.map(|row| {
                                 let event = ServerEvent::MessageDeleted {
-                                    seq: row.updated_seq,
+                                    seq: row.updated_seq.get(),
                                     room_id: room_id.into(),
                                     message_id: message_id.into(),
                                 };

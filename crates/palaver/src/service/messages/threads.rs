@@ -6,7 +6,7 @@ use palaver_protocol::ws::ServerEvent;
 use palaver_protocol::{FollowedThread, HistoryQuery, MessagePage, ThreadPage, ThreadsQuery};
 
 use super::Messages;
-use crate::domain::{Cursor, MessageId, PageLimit, RoomId};
+use crate::domain::{Cursor, MessageId, PageLimit, RoomId, Seq};
 use crate::error::{Error, Result};
 use crate::realtime::Topic;
 use crate::service::{Access, Caller};
@@ -58,7 +58,7 @@ impl Messages {
             rows.truncate(limit as usize);
             rows.last().map(|row| Cursor::encode(row.last_reply_id.uuid()))
         });
-        let places: Vec<(i64, i64)> = rows.iter().map(|row| (row.unread_count, row.follow_read_seq)).collect();
+        let places: Vec<(i64, i64)> = rows.iter().map(|row| (row.unread_count, row.follow_read_seq.get())).collect();
         let roots = self.decorate(rows.into_iter().map(|row| row.root).collect()).await?;
         let items = roots
             .into_iter()
@@ -83,9 +83,9 @@ impl Messages {
         let access = self.inner.rooms.access(caller, room_id).await?;
         access.member()?;
         self.thread_root(room_id, root_id).await?;
-        let seq = seq.min(access.room.last_seq);
+        let seq = Seq::new(seq).min(access.room.last_seq);
         if self.store().mark_thread_read(root_id, caller.id, seq).await? {
-            let event = ServerEvent::ThreadRead { room_id: room_id.into(), root_id: root_id.into(), seq };
+            let event = ServerEvent::ThreadRead { room_id: room_id.into(), root_id: root_id.into(), seq: seq.get() };
             self.inner.publisher.publish(Topic::User(caller.id), &event, crate::realtime::Control::None);
         }
         Ok(())

@@ -3,11 +3,11 @@
 //! replays, the threads a user follows, and read markers.
 
 use super::{EventKind, MessageRow, RoomEvent};
-use crate::domain::UserId;
+use crate::domain::{Seq, UserId};
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct EventRow {
-    pub event_seq: i64,
+    pub event_seq: Seq,
     pub event_kind: EventKind,
     pub event_emoji: Option<String>,
     pub event_user_id: Option<UserId>,
@@ -187,7 +187,7 @@ macro_rules! impl_history_store {
                 &self,
                 root_id: $crate::domain::MessageId,
                 user_id: $crate::domain::UserId,
-                seq: i64,
+                seq: $crate::domain::Seq,
             ) -> Result<bool, $crate::store::Error> {
                 let done = sqlx::query::<$db>(
                     "UPDATE thread_follows SET last_read_seq = $3
@@ -204,7 +204,7 @@ macro_rules! impl_history_store {
             async fn events_since(
                 &self,
                 room_id: $crate::domain::RoomId,
-                since: i64,
+                since: $crate::domain::Seq,
                 limit: i64,
             ) -> Result<Vec<$crate::store::RoomEvent>, $crate::store::Error> {
                 // Each branch limited on its own, so each is an index range scan of `limit`
@@ -242,7 +242,7 @@ macro_rules! impl_history_store {
                 &self,
                 room_id: $crate::domain::RoomId,
                 user_id: $crate::domain::UserId,
-                seq: i64,
+                seq: $crate::domain::Seq,
             ) -> Result<bool, $crate::store::Error> {
                 let done = sqlx::query::<$db>(
                     "UPDATE room_members SET last_read_seq = $3

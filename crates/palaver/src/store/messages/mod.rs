@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::Error;
-use crate::domain::{MessageId, MessageKind, NotificationKind, RoomId, UploadId, UserId};
+use crate::domain::{MessageId, MessageKind, NotificationKind, RoomId, Seq, UploadId, UserId};
 use crate::uploads::image::ImageFormat;
 
 mod history;
@@ -26,8 +26,8 @@ pub(crate) use write::impl_message_writes;
 pub struct MessageRow {
     pub id: MessageId,
     pub room_id: RoomId,
-    pub seq: i64,
-    pub updated_seq: i64,
+    pub seq: Seq,
+    pub updated_seq: Seq,
     pub author_id: UserId,
     pub author_username: String,
     pub kind: MessageKind,
@@ -118,8 +118,8 @@ pub struct Notified {
 #[derive(Debug, Clone, Copy)]
 pub enum HistoryRange {
     Latest,
-    Before(i64),
-    After(i64),
+    Before(Seq),
+    After(Seq),
 }
 
 /// Which messages of a room a history page lists.
@@ -146,7 +146,7 @@ pub enum EventKind {
 /// One room event: a post, an edit, a delete or a reaction, with the message as it is now.
 #[derive(Debug, Clone)]
 pub struct RoomEvent {
-    pub seq: i64,
+    pub seq: Seq,
     pub kind: EventKind,
     pub message: MessageRow,
     /// For `Reacted` and `Unreacted`: which emoji, whose.
@@ -175,7 +175,7 @@ pub enum ReactOutcome {
     /// Already so: no event, no seq.
     Unchanged,
     /// Stored as the room event `seq`.
-    Changed(i64),
+    Changed(Seq),
 }
 
 /// Most distinct emoji on one message.
@@ -204,7 +204,7 @@ pub struct ReactionRow {
 pub struct FollowedRow {
     #[sqlx(flatten)]
     pub root: MessageRow,
-    pub follow_read_seq: i64,
+    pub follow_read_seq: Seq,
     pub unread_count: i64,
     /// The latest reply's id: the order of the list, and its cursor.
     pub last_reply_id: MessageId,
@@ -271,11 +271,11 @@ pub trait HistoryStore {
         limit: i64,
     ) -> Result<Vec<FollowedRow>, Error>;
     /// Moves a follower's thread read marker forward only. Returns whether it moved.
-    async fn mark_thread_read(&self, root_id: MessageId, user_id: UserId, seq: i64) -> Result<bool, Error>;
+    async fn mark_thread_read(&self, root_id: MessageId, user_id: UserId, seq: Seq) -> Result<bool, Error>;
     /// Room events with a seq above `since`, ascending, at most `limit`.
-    async fn events_since(&self, room_id: RoomId, since: i64, limit: i64) -> Result<Vec<RoomEvent>, Error>;
+    async fn events_since(&self, room_id: RoomId, since: Seq, limit: i64) -> Result<Vec<RoomEvent>, Error>;
     /// Moves the read marker forward only. Returns whether it moved.
-    async fn mark_read(&self, room_id: RoomId, user_id: UserId, seq: i64) -> Result<bool, Error>;
+    async fn mark_read(&self, room_id: RoomId, user_id: UserId, seq: Seq) -> Result<bool, Error>;
 }
 
 macro_rules! message_sql {

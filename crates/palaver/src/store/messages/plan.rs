@@ -4,13 +4,13 @@
 //! theirs back.
 
 use super::{MessageRow, NewMessage, Notified, NotifyPlan, Posted};
-use crate::domain::RoomId;
+use crate::domain::{RoomId, Seq};
 
 /// What the batch did with one item.
 #[derive(Debug)]
 pub(crate) enum Slot {
     /// Stored with this seq.
-    New(i64),
+    New(Seq),
     /// A retry of a message stored earlier.
     Existing(Box<MessageRow>),
     /// A retry of item `.0` of the same batch.
@@ -113,7 +113,7 @@ impl BatchPlan {
                 }
                 (None, Some((seq, _)), None) => {
                     *seq += 1;
-                    Slot::New(*seq - 1)
+                    Slot::New(Seq::new(*seq - 1))
                 }
             })
             .collect();
@@ -128,7 +128,7 @@ impl BatchPlan {
 }
 
 /// The row a new message became, built from what was inserted (no read back).
-pub(crate) fn stored(msg: NewMessage, seq: i64) -> MessageRow {
+pub(crate) fn stored(msg: NewMessage, seq: Seq) -> MessageRow {
     MessageRow {
         id: msg.id,
         room_id: msg.room_id,
@@ -257,7 +257,7 @@ mod tests {
         // The room was at seq 7; the bump took 8, 9 and 10.
         let last = [Some(10)];
         assert_eq!(plan.lookups(&last), [1]);
-        let earlier = stored(items[1].0.clone(), 3);
+        let earlier = stored(items[1].0.clone(), Seq::new(3));
         let assigned = plan.assign(&last, vec![(1, earlier)]);
         assert_eq!(seqs(&assigned.slots), ["new 8", "existing 3", "new 9"]);
         assert_eq!(assigned.give_back, [(room(1), 1)]);
@@ -274,21 +274,21 @@ mod tests {
         assert!(assigned.give_back.is_empty());
         let outcomes = outcomes(&items, assigned.slots, vec![vec![], vec![], vec![]]);
         assert!(outcomes[0].is_none() && outcomes[1].is_none(), "a retry of a missing item is missing too");
-        assert!(outcomes[2].as_ref().is_some_and(|p| p.created && p.message.seq == 1));
+        assert!(outcomes[2].as_ref().is_some_and(|p| p.created && p.message.seq == Seq::new(1)));
     }
 
     #[test]
     fn a_retry_within_the_batch_returns_what_its_first_became() {
         let items = [post(room(1), 1, Some("a")), post(room(1), 1, Some("a"))];
         let plan = BatchPlan::new(&items);
-        let earlier = stored(items[0].0.clone(), 3);
+        let earlier = stored(items[0].0.clone(), Seq::new(3));
         let assigned = plan.assign(&[Some(2)], vec![(0, earlier)]);
         assert_eq!(assigned.give_back, [(room(1), 1)]);
         let outcomes = outcomes(&items, assigned.slots, vec![vec![], vec![]]);
         for posted in &outcomes {
             let posted = posted.as_ref().expect("both are answered");
             assert!(!posted.created);
-            assert_eq!(posted.message.seq, 3);
+            assert_eq!(posted.message.seq, Seq::new(3));
         }
     }
 }

@@ -8,7 +8,7 @@ macro_rules! impl_thread_writes {
             async fn thread_in(
                 tx: &mut sqlx::Transaction<'_, $db>,
                 msg: &$crate::store::NewMessage,
-                seq: i64,
+                seq: $crate::domain::Seq,
                 notify: &$crate::store::NotifyPlan,
                 notified: &mut Vec<$crate::store::Notified>,
             ) -> Result<(), $crate::store::Error> {
@@ -37,7 +37,7 @@ macro_rules! impl_thread_writes {
                 tx: &mut sqlx::Transaction<'_, $db>,
                 msg: &$crate::store::NewMessage,
                 root: $crate::domain::MessageId,
-                seq: i64,
+                seq: $crate::domain::Seq,
                 notified: &mut Vec<$crate::store::Notified>,
             ) -> Result<(), $crate::store::Error> {
                 use $crate::domain::{NotificationKind, UserId};

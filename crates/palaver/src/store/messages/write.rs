@@ -10,8 +10,8 @@ macro_rules! impl_message_writes {
             async fn next_seq(
                 tx: &mut sqlx::Transaction<'_, $db>,
                 room_id: $crate::domain::RoomId,
-            ) -> Result<Option<i64>, $crate::store::Error> {
-                let row: Option<(i64,)> =
+            ) -> Result<Option<$crate::domain::Seq>, $crate::store::Error> {
+                let row: Option<($crate::domain::Seq,)> =
                     sqlx::query_as("UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq")
                         .bind(room_id)
                         .fetch_optional(&mut **tx)
@@ -100,7 +100,7 @@ macro_rules! impl_message_writes {
             async fn record_change(
                 tx: &mut sqlx::Transaction<'_, $db>,
                 room_id: $crate::domain::RoomId,
-                seq: i64,
+                seq: $crate::domain::Seq,
                 kind: $crate::store::EventKind,
                 message_id: $crate::domain::MessageId,
             ) -> Result<$crate::store::MessageRow, $crate::store::Error> {
@@ -161,7 +161,7 @@ macro_rules! impl_message_writes {
                         .execute(&mut *tx)
                         .await?;
                 }
-                let new: Vec<(&$crate::store::NewMessage, i64)> = items
+                let new: Vec<(&$crate::store::NewMessage, $crate::domain::Seq)> = items
                     .iter()
                     .zip(&assigned.slots)
                     .filter_map(|((msg, _), slot)| match slot {
