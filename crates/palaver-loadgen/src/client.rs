@@ -430,6 +430,9 @@ mod tests {
             created_at: time::OffsetDateTime::now_utc(),
             edited_at: None,
             deleted: false,
+            thread_root_id: None,
+            thread: None,
+            reactions: vec![],
         };
         let frame = ServerEnvelope { id: None, event: ServerEvent::Message { seq: 9, message } };
         let text = serde_json::to_string(&frame).unwrap();

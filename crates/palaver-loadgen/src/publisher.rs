@@ -101,7 +101,13 @@ pub async fn run(
             () = tokio::time::sleep_until(next_due), if sending => {
                 let n = out.sent;
                 let content = Stamp::now(spec.index, n).content();
-                let frame = ClientFrame::Send { room_id: spec.room_id, content: Some(content), upload_id: None, client_msg_id: None };
+                let frame = ClientFrame::Send {
+                    room_id: spec.room_id,
+                    content: Some(content),
+                    upload_id: None,
+                    client_msg_id: None,
+                    thread_root_id: None,
+                };
                 if socket.send(client_frame(Some(n), frame)).await.is_err() {
                     out.errors.add("send failed", 1);
                     break;

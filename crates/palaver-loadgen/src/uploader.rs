@@ -69,7 +69,7 @@ pub async fn run(api: Api, spec: UploaderSpec) -> UploaderOutcome {
         out.bytes_uploaded += spec.photo.len() as u64;
 
         let started = Instant::now();
-        let body = PostMessageRequest { content: None, upload_id: Some(attachment.id), client_msg_id: None };
+        let body = PostMessageRequest { upload_id: Some(attachment.id), ..Default::default() };
         match api.post_message(&spec.token, spec.room_id, &body).await {
             Ok(message) => {
                 out.post_latency.record(started.elapsed());

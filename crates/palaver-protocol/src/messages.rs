@@ -43,6 +43,65 @@ pub struct Message {
     #[serde(with = "time::serde::rfc3339::option")]
     pub edited_at: Option<OffsetDateTime>,
     pub deleted: bool,
+    /// The root of the thread this message replies in; null for a top-level message.
+    #[serde(default)]
+    pub thread_root_id: Option<Uuid>,
+    /// On a thread's root: its replies, summed up. Null when nobody replied.
+    #[serde(default)]
+    pub thread: Option<ThreadSummary>,
+    /// Reactions in order of first use. Empty on a deleted message.
+    #[serde(default)]
+    pub reactions: Vec<Reaction>,
+}
+
+/// A thread root's replies, derived from them: a reply adds no event for its root.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ThreadSummary {
+    pub reply_count: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_reply_at: OffsetDateTime,
+    /// Who replied, most recent first, at most 5.
+    pub participants: Vec<UserRef>,
+}
+
+/// One emoji's reactions to a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Reaction {
+    /// One emoji grapheme or a `:shortcode:`.
+    pub emoji: String,
+    pub count: i64,
+    /// The first 20 who reacted, oldest first.
+    pub user_ids: Vec<Uuid>,
+}
+
+/// One thread the caller follows (started, replied in, or was mentioned in).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct FollowedThread {
+    pub room_id: Uuid,
+    /// The root, with its `thread` summary.
+    pub root: Message,
+    /// Replies by others, not deleted, above `last_read_seq`.
+    pub unread_count: i64,
+    /// The caller's read marker in this thread (a room seq).
+    pub last_read_seq: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ThreadPage {
+    /// Newest activity first.
+    pub items: Vec<FollowedThread>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ThreadsQuery {
+    /// 1 to 200, default 50.
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<i64>,
+    /// `next_cursor` from the previous page.
+    #[param(schema_with = schema::cursor)]
+    pub cursor: Option<String>,
 }
 
 /// `content`, `upload_id` or both: a text message, an image, an image with a caption.
@@ -54,6 +113,8 @@ pub struct PostMessageRequest {
     pub upload_id: Option<Uuid>,
     #[serde(default)]
     pub client_msg_id: Option<String>,
+    #[serde(default)]
+    pub thread_root_id: Option<Uuid>,
 }
 
 impl utoipa::PartialSchema for PostMessageRequest {
@@ -66,6 +127,12 @@ impl utoipa::PartialSchema for PostMessageRequest {
             .description(Some(
                 "An upload of the caller's (`POST /uploads`) not attached to any message yet: the message is then \
                  `kind: \"image\"` with that attachment.",
+            ));
+        let thread_root_id = utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Uuid)))
+            .description(Some(
+                "Reply in this message's thread: a top-level, not deleted message of the same room (else 422).",
             ));
         let fields = schema::object(
             "`content`, `upload_id` or both: a text message, an image, an image with a caption.",
@@ -84,7 +151,8 @@ impl utoipa::PartialSchema for PostMessageRequest {
                 "The client's idempotency key, 1 to 64 characters: a retry with the same key gets the message the \
                      first attempt stored.",
             )),
-        );
+        )
+        .property("thread_root_id", thread_root_id);
         schema::requires_any(fields, &["content", "upload_id"]).into()
     }
 }

@@ -11,6 +11,8 @@ pub enum NotificationKind {
     Mention,
     Dm,
     Invite,
+    /// A reply in a thread the user follows.
+    Reply,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -19,6 +21,9 @@ pub struct Notification {
     pub kind: NotificationKind,
     pub room_id: Uuid,
     pub message_id: Option<Uuid>,
+    /// The thread the message is in (its root), if it is a reply.
+    #[serde(default)]
+    pub thread_root_id: Option<Uuid>,
     pub actor: UserRef,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,

@@ -39,6 +39,15 @@ pub enum ClientFrame {
         upload_id: Option<Uuid>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         client_msg_id: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        thread_root_id: Option<Uuid>,
+    },
+    /// Adds (`added: true`) or removes the caller's reaction; answered with an `ack` of the message.
+    React {
+        room_id: Uuid,
+        message_id: Uuid,
+        emoji: String,
+        added: bool,
     },
     Typing {
         room_id: Uuid,
@@ -117,6 +126,21 @@ pub enum ServerEvent {
         seq: i64,
         room_id: Uuid,
         message_id: Uuid,
+    },
+    /// A reaction added or removed: a room event with its own seq.
+    Reaction {
+        seq: i64,
+        room_id: Uuid,
+        message_id: Uuid,
+        emoji: String,
+        user_id: Uuid,
+        added: bool,
+    },
+    /// The user's read marker in a thread moved (to every session of that user).
+    ThreadRead {
+        room_id: Uuid,
+        root_id: Uuid,
+        seq: i64,
     },
     Typing {
         room_id: Uuid,
@@ -215,12 +239,13 @@ impl ServerEvent {
         }
     }
 
-    /// The room seq of a room event (posts, edits, deletes), which resume is keyed on.
+    /// The room seq of a room event (posts, edits, deletes, reactions), which resume is keyed on.
     pub fn seq(&self) -> Option<i64> {
         match self {
             ServerEvent::Message { seq, .. }
             | ServerEvent::MessageUpdated { seq, .. }
-            | ServerEvent::MessageDeleted { seq, .. } => Some(*seq),
+            | ServerEvent::MessageDeleted { seq, .. }
+            | ServerEvent::Reaction { seq, .. } => Some(*seq),
             _ => None,
         }
     }

@@ -91,6 +91,10 @@ pub enum Conflict {
     ReplyRunning,
     /// The upload is attached to a message already.
     UploadAttached,
+    /// The message is deleted: it takes no reactions.
+    MessageDeleted,
+    /// The message has the most distinct reactions it takes.
+    TooManyReactions,
     /// Any other conflict: code `conflict`, and this detail.
     Other(&'static str),
 }
@@ -102,6 +106,8 @@ impl Conflict {
             Conflict::EmailTaken => "email_taken",
             Conflict::ReplyRunning => "reply_running",
             Conflict::UploadAttached => "upload_attached",
+            Conflict::MessageDeleted => "message_deleted",
+            Conflict::TooManyReactions => "too_many_reactions",
             Conflict::Other(_) => "conflict",
         }
     }
@@ -112,6 +118,8 @@ impl Conflict {
             Conflict::EmailTaken => "that email is already registered",
             Conflict::ReplyRunning => "a reply is already running in this conversation",
             Conflict::UploadAttached => "this upload is already attached to a message",
+            Conflict::MessageDeleted => "the message is deleted",
+            Conflict::TooManyReactions => "a message takes at most 20 distinct reactions",
             Conflict::Other(detail) => detail,
         }
     }

@@ -312,6 +312,9 @@ mod tests {
                 created_at: time::OffsetDateTime::now_utc(),
                 edited_at: None,
                 deleted: false,
+                thread_root_id: None,
+                thread: None,
+                reactions: vec![],
             })
             .collect();
         MessagePage { items, has_more }

@@ -74,7 +74,13 @@ pub async fn closed_loop(
     'send: while Instant::now() < deadline && budget.fetch_sub(1, Ordering::Relaxed) > 0 {
         n += 1;
         let content = Stamp::now(index, n).content();
-        let frame = ClientFrame::Send { room_id, content: Some(content), upload_id: None, client_msg_id: None };
+        let frame = ClientFrame::Send {
+            room_id,
+            content: Some(content),
+            upload_id: None,
+            client_msg_id: None,
+            thread_root_id: None,
+        };
         let sent_at = Instant::now();
         if socket.send(client_frame(Some(n), frame)).await.is_err() {
             out.errors.add("send failed", 1);

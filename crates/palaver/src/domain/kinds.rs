@@ -62,6 +62,7 @@ pub enum NotificationKind {
     Mention,
     Dm,
     Invite,
+    Reply,
 }
 
 /// Who wrote a message of an assistant conversation.
@@ -104,7 +105,7 @@ mirror!(Role <=> Role { Owner, Admin, Member });
 mirror!(RoomKind <=> RoomKind { Room, Dm });
 mirror!(Visibility <=> Visibility { Public, Private });
 mirror!(MessageKind <=> MessageKind { Text, Image, System });
-mirror!(NotificationKind <=> NotificationKind { Mention, Dm, Invite });
+mirror!(NotificationKind <=> NotificationKind { Mention, Dm, Invite, Reply });
 mirror!(ChatRole <=> ChatRole { User, Assistant, Tool });
 mirror!(ChatStatus <=> ChatStatus { Running, Complete, Cancelled, Interrupted, Error });
 

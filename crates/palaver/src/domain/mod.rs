@@ -1,6 +1,7 @@
 //! Values that can only hold what the contract allows: parse once at the edge, then trust.
 
 mod chat;
+mod emoji;
 mod ids;
 mod kinds;
 mod message;
@@ -10,6 +11,7 @@ mod text;
 mod user;
 
 pub use chat::{ChatText, ConversationTitle, LastEventId};
+pub use emoji::Emoji;
 pub use ids::{ChatMessageId, ConversationId, MessageId, RoomId, UploadId, UserId};
 pub use kinds::{ChatRole, ChatStatus, MessageKind, NotificationKind, Role, RoomKind, Visibility};
 pub use message::{ClientMsgId, MessageContent, mentions};

@@ -3,7 +3,9 @@ use axum::http::StatusCode;
 use palaver_protocol::{EditMessageRequest, HistoryQuery, Message, MessagePage, PostMessageRequest, ReadRequest};
 
 use super::extract::{CurrentUser, Json, Path, Query};
-use super::openapi::{Conflict, Forbidden, JsonBody, NotFound, QueryString, RateLimited, Unauthorized, Unavailable};
+use super::openapi::{
+    Conflict, Forbidden, JsonBody, NotFound, QueryString, RateLimited, Unauthorized, Unavailable, ValidationFailed,
+};
 use super::problem::ApiError;
 use crate::domain::{MessageId, RoomId};
 use crate::service::Messages;
@@ -72,4 +74,34 @@ pub async fn read(
 ) -> Result<StatusCode, ApiError> {
     messages.mark_read(&caller, id, req.seq).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Adds the caller's reaction; 200 with the message whether or not it was there already.
+#[utoipa::path(put, path = "/rooms/{id}/messages/{message_id}/reactions/{emoji}", tag = "messages",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path), ("message_id" = Uuid, Path),
+        ("emoji" = String, Path, description = "One emoji (at most 32 bytes of UTF-8) or a `:shortcode:`, URL-encoded.")),
+    responses((status = 200, body = Message), Unauthorized, Forbidden, NotFound, Conflict, ValidationFailed,
+        RateLimited, Unavailable))]
+pub async fn react(
+    State(messages): State<Messages>,
+    CurrentUser(caller): CurrentUser,
+    Path((id, message_id, emoji)): Path<(RoomId, MessageId, String)>,
+) -> Result<axum::Json<Message>, ApiError> {
+    Ok(axum::Json(messages.react(&caller, id, message_id, &emoji, true).await?))
+}
+
+/// Takes back the caller's own reaction; 200 with the message whether or not it was there.
+#[utoipa::path(delete, path = "/rooms/{id}/messages/{message_id}/reactions/{emoji}", tag = "messages",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path), ("message_id" = Uuid, Path),
+        ("emoji" = String, Path, description = "One emoji (at most 32 bytes of UTF-8) or a `:shortcode:`, URL-encoded.")),
+    responses((status = 200, body = Message), Unauthorized, Forbidden, NotFound, Conflict, ValidationFailed,
+        RateLimited, Unavailable))]
+pub async fn unreact(
+    State(messages): State<Messages>,
+    CurrentUser(caller): CurrentUser,
+    Path((id, message_id, emoji)): Path<(RoomId, MessageId, String)>,
+) -> Result<axum::Json<Message>, ApiError> {
+    Ok(axum::Json(messages.react(&caller, id, message_id, &emoji, false).await?))
 }

@@ -11,6 +11,7 @@ mod openapi;
 mod ops;
 pub mod problem;
 mod rooms;
+mod threads;
 mod throttle;
 mod uploads;
 mod users;
@@ -74,7 +75,7 @@ impl FromRef<AppState> for PrometheusHandle {
 #[openapi(
     info(title = "Palaver", description = "Real-time chat server: REST API (the WebSocket protocol is in docs/protocol.md)."),
     modifiers(&BearerAuth),
-    tags((name = "auth"), (name = "users"), (name = "rooms"), (name = "messages"), (name = "notifications"), (name = "uploads"), (name = "assistant"), (name = "ops"))
+    tags((name = "auth"), (name = "users"), (name = "rooms"), (name = "messages"), (name = "threads"), (name = "notifications"), (name = "uploads"), (name = "assistant"), (name = "ops"))
 )]
 struct ApiDoc;
 
@@ -117,6 +118,10 @@ pub fn router(state: AppState, limits: &LimitsConfig, upload_max_bytes: u64) -> 
         .routes(routes!(messages::history, messages::post))
         .routes(routes!(messages::edit, messages::delete))
         .routes(routes!(messages::read))
+        .routes(routes!(messages::react, messages::unreact))
+        .routes(routes!(threads::history))
+        .routes(routes!(threads::followed))
+        .routes(routes!(threads::read))
         .routes(routes!(notifications::list))
         .routes(routes!(notifications::mark_read))
         .merge(

@@ -6,10 +6,11 @@ use palaver_protocol::ws::ServerEvent;
 use palaver_protocol::{Notification, UserRef};
 use time::OffsetDateTime;
 
+use super::messages::Decorations;
 use super::{Caller, views};
 use crate::domain::{MessageId, RoomId};
 use crate::realtime::{Broker, Control, Envelope, Multicast, Topic};
-use crate::store::{EventKind, MessageRow, Notified, RoomEvent};
+use crate::store::{EventKind, Notified, RoomEvent};
 use crate::uploads::signed::UrlSigner;
 
 pub(crate) fn publish(broker: &dyn Broker, topic: Topic, event: &ServerEvent, control: Control) {
@@ -35,7 +36,7 @@ pub(crate) fn publish_notifications(
     broker: &dyn Broker,
     notified: &[Notified],
     room_id: RoomId,
-    message_id: Option<MessageId>,
+    message: Option<(MessageId, Option<MessageId>)>,
     actor: &UserRef,
     created_at: OffsetDateTime,
 ) {
@@ -44,7 +45,8 @@ pub(crate) fn publish_notifications(
             id: *id,
             kind: (*kind).into(),
             room_id: room_id.into(),
-            message_id: message_id.map(Into::into),
+            message_id: message.map(|(id, _)| id.into()),
+            thread_root_id: message.and_then(|(_, root)| root).map(Into::into),
             actor: actor.clone(),
             created_at,
             read_at: None,
@@ -96,12 +98,12 @@ impl Publisher {
         &self,
         notified: &[Notified],
         room_id: RoomId,
-        message_id: Option<MessageId>,
+        message: Option<(MessageId, Option<MessageId>)>,
         actor: &Caller,
         created_at: OffsetDateTime,
     ) {
         let actor = UserRef { id: actor.id.into(), username: actor.username.clone() };
-        publish_notifications(&*self.inner.broker, notified, room_id, message_id, &actor, created_at);
+        publish_notifications(&*self.inner.broker, notified, room_id, message, &actor, created_at);
     }
 
     /// Resolves once events published anywhere reach this instance's subscribers of `topic`.
@@ -110,18 +112,30 @@ impl Publisher {
     }
 }
 
-/// The frame for a room event, from the message as it is now.
-pub fn room_event(seq: i64, kind: EventKind, message: MessageRow, signer: &UrlSigner) -> ServerEvent {
+/// A stored room event as its frame, with the message as it is now (decorated, with fresh
+/// signed URLs).
+pub fn stored_event(e: RoomEvent, signer: &UrlSigner, decorations: &Decorations) -> ServerEvent {
+    let RoomEvent { seq, kind, message, reaction } = e;
     match kind {
-        EventKind::Posted => ServerEvent::Message { seq, message: views::message(message, signer) },
-        EventKind::Edited => ServerEvent::MessageUpdated { seq, message: views::message(message, signer) },
+        EventKind::Posted => ServerEvent::Message { seq, message: decorations.apply(views::message(message, signer)) },
+        EventKind::Edited => {
+            ServerEvent::MessageUpdated { seq, message: decorations.apply(views::message(message, signer)) }
+        }
         EventKind::Deleted => {
             ServerEvent::MessageDeleted { seq, room_id: message.room_id.into(), message_id: message.id.into() }
         }
+        EventKind::Reacted | EventKind::Unreacted => match reaction {
+            Some((emoji, user_id)) => ServerEvent::Reaction {
+                seq,
+                room_id: message.room_id.into(),
+                message_id: message.id.into(),
+                emoji,
+                user_id: user_id.into(),
+                added: kind == EventKind::Reacted,
+            },
+            // Every reaction event is written with both; were one not, the seq still
+            // reaches the client, as the message with its reactions as they are now.
+            None => ServerEvent::MessageUpdated { seq, message: decorations.apply(views::message(message, signer)) },
+        },
     }
-}
-
-/// A stored room event as its frame, with fresh signed URLs.
-pub fn stored_event(e: RoomEvent, signer: &UrlSigner) -> ServerEvent {
-    room_event(e.seq, e.kind, e.message, signer)
 }

@@ -50,7 +50,8 @@ pub fn member(row: MemberRow, online: bool) -> wire::Member {
     }
 }
 
-/// A message with its attachment's URLs signed now; a deleted message shows none.
+/// A message with its attachment's URLs signed now; a deleted message shows none. What
+/// it shows beyond its row (repliers, reactions) is added by `messages::Decorations`.
 pub fn message(row: MessageRow, signer: &UrlSigner) -> wire::Message {
     let attachment = row.attachment().filter(|_| !row.deleted);
     wire::Message {
@@ -66,6 +67,14 @@ pub fn message(row: MessageRow, signer: &UrlSigner) -> wire::Message {
         created_at: row.created_at,
         edited_at: row.edited_at,
         deleted: row.deleted,
+        thread_root_id: row.thread_root_id.map(Into::into),
+        // Who replied comes from `Decorations`; the count and time are on the row.
+        thread: (row.reply_count > 0).then(|| wire::ThreadSummary {
+            reply_count: row.reply_count,
+            last_reply_at: row.last_reply_at.unwrap_or(row.created_at),
+            participants: Vec::new(),
+        }),
+        reactions: Vec::new(),
     }
 }
 
@@ -75,6 +84,7 @@ pub fn notification(row: NotificationRow) -> wire::Notification {
         kind: row.kind.into(),
         room_id: row.room_id.into(),
         message_id: row.message_id.map(Into::into),
+        thread_root_id: row.thread_root_id.map(Into::into),
         actor: wire::UserRef { id: row.actor_id.into(), username: row.actor_username },
         created_at: row.created_at,
         read_at: row.read_at,

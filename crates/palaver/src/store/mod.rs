@@ -22,8 +22,9 @@ use std::time::Duration;
 pub use conversations::{ChatMessageRow, ConversationRow, ConversationStore, FinishedReply};
 pub use error::{Error, Unique};
 pub use messages::{
-    AttachmentRow, EventKind, HistoryRange, HistoryStore, MessageRow, MessageStore, NewMessage, Notified, NotifyPlan,
-    Posted, RoomEvent,
+    AttachmentRow, EventKind, FollowedRow, HistoryRange, HistoryStore, MAX_REACTIONS, MessageRow, MessageStore,
+    NewMessage, Notified, NotifyPlan, ParticipantRow, Posted, ReactOutcome, ReactionChange, ReactionRow, RoomEvent,
+    Timeline,
 };
 pub use notifications::{NewNotification, NotificationRow, NotificationStore};
 pub use rooms::{DmPair, MemberRow, NewRoom, RoomRow, RoomStore, RoomView};

@@ -10,6 +10,7 @@ pub struct NotificationRow {
     pub kind: NotificationKind,
     pub room_id: RoomId,
     pub message_id: Option<MessageId>,
+    pub thread_root_id: Option<MessageId>,
     pub actor_id: UserId,
     pub actor_username: String,
     pub created_at: OffsetDateTime,
@@ -48,7 +49,7 @@ pub trait NotificationStore {
 
 macro_rules! notification_sql {
     () => {
-        "SELECT n.id, n.kind, n.room_id, n.message_id, n.actor_id, u.username AS actor_username,
+        "SELECT n.id, n.kind, n.room_id, n.message_id, n.thread_root_id, n.actor_id, u.username AS actor_username,
                 n.created_at, n.read_at
          FROM notifications n JOIN users u ON u.id = n.actor_id"
     };

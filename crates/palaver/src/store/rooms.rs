@@ -123,7 +123,7 @@ macro_rules! room_view_sql {
                 me.role AS my_role,
                 CASE WHEN me.user_id IS NULL THEN NULL ELSE
                     (SELECT COUNT(*) FROM messages x
-                     WHERE x.room_id = r.id AND x.seq > me.last_read_seq
+                     WHERE x.room_id = r.id AND x.thread_root_id IS NULL AND x.seq > me.last_read_seq
                        AND x.author_id <> me.user_id AND x.deleted = FALSE)
                 END AS unread_count
          FROM rooms r LEFT JOIN room_members me ON me.room_id = r.id AND me.user_id = $1"

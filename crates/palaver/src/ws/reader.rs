@@ -23,7 +23,7 @@ use tokio::sync::oneshot;
 use super::SessionServices;
 use super::session::Activity;
 use crate::config::WsConfig;
-use crate::domain::{ConversationId, RoomId};
+use crate::domain::{ConversationId, MessageId, RoomId};
 use crate::error::Error;
 use crate::ratelimit::RateLimit;
 use crate::realtime::{KillSwitch, Outbox, Outgoing, SubscribeRequest, encode};
@@ -258,9 +258,9 @@ impl Reader {
                 self.outbox.push(Outgoing::Unsubscribe(Box::new(request)));
                 return None;
             }
-            ClientFrame::Send { room_id, content, upload_id, client_msg_id } => {
+            ClientFrame::Send { room_id, content, upload_id, client_msg_id, thread_root_id } => {
                 let room_id = RoomId::from_uuid(room_id);
-                let req = PostMessageRequest { content, upload_id, client_msg_id };
+                let req = PostMessageRequest { content, upload_id, client_msg_id, thread_root_id };
                 // Even a send refused at once is answered in its turn, after the earlier acks.
                 let posting = self.send(room_id, req).await;
                 sending.push(room_id, async move {
@@ -276,6 +276,11 @@ impl Reader {
                     Answer { room_id, stored, frame }
                 });
                 return None;
+            }
+            ClientFrame::React { room_id, message_id, emoji, added } => {
+                let (room_id, message_id) = (RoomId::from_uuid(room_id), MessageId::from_uuid(message_id));
+                let reacted = self.services.messages.react(&self.caller, room_id, message_id, &emoji, added).await;
+                reacted.map(|message| self.reply(id.clone(), &ServerEvent::Ack { message }))
             }
             ClientFrame::Typing { room_id, active } => self.typing(RoomId::from_uuid(room_id), active).await,
             ClientFrame::Read { room_id, seq } => {

@@ -102,6 +102,35 @@ async fn a_notification_reaches_the_users_sessions_on_another_instance_postgres(
     assert_eq!(mention["notification"]["room_id"], room_id.as_str(), "{mention}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replies_reactions_and_thread_markers_cross_instances_postgres() {
+    let Some(cluster) = Cluster::start("replies_reactions_and_thread_markers_cross_instances", 2, &[]).await else {
+        return;
+    };
+    let (alice, bob, room_id, mut alice_ws, mut bob_ws) = alice_and_bob_apart(&cluster).await;
+    let root = id_of(&cluster[0].post_message(&alice, &room_id, "root").await);
+    let reply = cluster[1].post_reply(&bob, &room_id, &root, "a reply from instance 1").await;
+    let event = alice_ws.next_of_type("message").await;
+    assert_eq!(event["message"]["seq"], 1);
+    let event = alice_ws.next_of_type("message").await;
+    assert_eq!(event["message"]["id"], reply["id"]);
+    assert_eq!(event["message"]["thread_root_id"], root.as_str());
+    let notified = alice_ws.next_of_type("notification").await;
+    assert_eq!(notified["notification"]["kind"], "reply", "{notified}");
+
+    cluster[0].react(&alice, &room_id, &root, "👍", true).await.expect_status(200);
+    let reacted = bob_ws.next_matching("alice's reaction", |f| type_of(f) == "reaction").await;
+    assert_eq!((reacted["seq"].as_i64(), reacted["user_id"].as_str()), (Some(3), Some(alice.id.as_str())));
+
+    // alice reads the thread on instance 1; her socket on instance 0 hears of it.
+    let path = format!("/rooms/{room_id}/threads/{root}/read");
+    cluster[1].post(&alice, &path, json!({"seq": 2})).await.expect_status(204);
+    let read = alice_ws.next_of_type("thread_read").await;
+    assert_eq!(read["seq"], 2, "{read}");
+    let threads = cluster[0].get(&alice, "/threads").await.expect_status(200);
+    assert_eq!(items(&threads)[0]["unread_count"], 0);
+}
+
 fn is_presence(frame: &Value, user: &TestUser, online: bool) -> bool {
     type_of(frame) == "presence" && frame["user_id"] == user.id && frame["online"] == online
 }

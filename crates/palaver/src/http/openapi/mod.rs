@@ -64,7 +64,7 @@ problem_responses! {
     NotFound = "404",
         "No such resource, or not one the caller may see (`not_found`); a path id that is not a UUID names nothing.";
     Conflict = "409",
-        "The request conflicts with the resource's state: `username_taken`, `email_taken`, `reply_running`, `upload_attached`, or `conflict` for any other.";
+        "The request conflicts with the resource's state: `username_taken`, `email_taken`, `reply_running`, `upload_attached`, `message_deleted`, `too_many_reactions`, or `conflict` for any other.";
     PayloadTooLarge = "413",
         "The body, or an uploaded file, is larger than the server takes (`payload_too_large`).";
     UnsupportedMediaType = "415",

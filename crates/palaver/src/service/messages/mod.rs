@@ -1,14 +1,19 @@
 //! Messages: the send path (`send.rs`: REST and WebSocket alike), history, edits, deletes
-//! and read markers (here), typing (`typing.rs`), replay for resuming subscriptions
-//! (`replay.rs`), catching up after a broker gap (`catch_up.rs`), and the sequencer that
-//! stores every room event in seq order (`sequencer.rs`, with its `breaker.rs`).
+//! and read markers (here), threads (`threads.rs`), reactions (`reactions.rs`), what a
+//! message shows beyond its row (`decorate.rs`), typing (`typing.rs`), replay for resuming
+//! subscriptions (`replay.rs`), catching up after a broker gap (`catch_up.rs`), and the
+//! sequencer that stores every room event in seq order (`sequencer.rs`, with its
+//! `breaker.rs`).
 
 mod breaker;
 mod catch_up;
+mod decorate;
 mod memberships;
+mod reactions;
 mod replay;
 mod send;
 mod sequencer;
+mod threads;
 mod typing;
 
 use std::sync::Arc;
@@ -16,16 +21,17 @@ use std::sync::Arc;
 use palaver_protocol::ws::ServerEvent;
 use palaver_protocol::{HistoryQuery, Message, MessagePage};
 
-use super::{Caller, Publisher, Rooms, Uploads, views};
+use super::{Caller, Publisher, Rooms, Uploads};
 use crate::clock;
 use crate::config::LimitsConfig;
 use crate::domain::{MessageContent, MessageId, PageLimit, Role, RoomId, UserId};
 use crate::error::{Conflict, Error, Result};
 use crate::ratelimit::SharedRateLimit;
 use crate::realtime::Hub;
-use crate::store::{DynStore, HistoryRange};
+use crate::store::{DynStore, HistoryRange, Timeline};
 use crate::uploads::signed::UrlSigner;
 
+pub use decorate::Decorations;
 pub use replay::ResumePoint;
 pub use send::{Draft, Posting, Sender};
 
@@ -100,7 +106,18 @@ impl Messages {
         self.inner.sequencer.running()
     }
 
+    /// A page of the room's top-level messages (replies are in their threads).
     pub async fn history(&self, caller: &Caller, room_id: RoomId, query: HistoryQuery) -> Result<MessagePage> {
+        self.page(caller, room_id, Timeline::Room, query).await
+    }
+
+    async fn page(
+        &self,
+        caller: &Caller,
+        room_id: RoomId,
+        timeline: Timeline,
+        query: HistoryQuery,
+    ) -> Result<MessagePage> {
         let limit = PageLimit::parse(query.limit).map_err(|e| Error::Validation(vec![e]))?.get();
         let range = match (query.before, query.after) {
             (None, None) => HistoryRange::Latest,
@@ -108,12 +125,12 @@ impl Messages {
             (None, Some(after)) => HistoryRange::After(after),
             (Some(_), Some(_)) => return Err(Error::invalid("before", "give before or after, not both")),
         };
-        let (rows, has_more) = self.store().history(room_id, caller.id, range, limit).await?;
+        let (rows, has_more) = self.store().history(room_id, caller.id, timeline, range, limit).await?;
         if rows.is_empty() {
             // No rows: an empty range, or not a member; only the second is an error.
             self.inner.rooms.access(caller, room_id).await?.member()?;
         }
-        Ok(MessagePage { items: rows.into_iter().map(|row| views::message(row, self.signer())).collect(), has_more })
+        Ok(MessagePage { items: self.decorate(rows).await?, has_more })
     }
 
     /// Takes one of the caller's message writes, or 429: one budget per user, whichever

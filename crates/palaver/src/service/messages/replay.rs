@@ -4,10 +4,11 @@
 use palaver_protocol::ws::ServerEvent;
 use uuid::Uuid;
 
-use super::Messages;
+use super::{Decorations, Messages};
 use crate::domain::{RoomId, UserId};
 use crate::error::{Error, Result};
 use crate::service::publish::stored_event;
+use crate::store::EventKind;
 
 /// Where a subscription starts: where the room is, and where to replay from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,10 +38,13 @@ impl Messages {
         Ok(ResumePoint { last_seq, truncated, replay_after: Some(after) })
     }
 
-    /// Up to `limit` room events after `after`, in seq order, as they are now.
+    /// Up to `limit` room events after `after`, in seq order, with their messages as they
+    /// are now (decorated in bulk, once per chunk).
     pub async fn room_events_after(&self, room_id: RoomId, after: i64, limit: i64) -> Result<Vec<ServerEvent>> {
         let events = self.store().events_since(room_id, after, limit).await?;
-        Ok(events.into_iter().map(|e| stored_event(e, self.signer())).collect())
+        let shown = events.iter().filter(|e| matches!(e.kind, EventKind::Posted | EventKind::Edited));
+        let decorations = Decorations::load(self.store(), shown.map(|e| &e.message)).await?;
+        Ok(events.into_iter().map(|e| stored_event(e, self.signer(), &decorations)).collect())
     }
 
     /// The room events strictly between `after` and `before`, to fill a gap in a live stream.

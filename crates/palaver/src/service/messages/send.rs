@@ -24,6 +24,8 @@ pub struct Draft {
     content: Option<MessageContent>,
     upload_id: Option<UploadId>,
     client_msg_id: Option<ClientMsgId>,
+    /// A reply in this root's thread.
+    thread_root_id: Option<MessageId>,
 }
 
 impl Draft {
@@ -42,7 +44,7 @@ impl Draft {
         if content.is_none() && upload_id.is_none() {
             return Err(Error::invalid("content", "must not be empty"));
         }
-        Ok(Self { content, upload_id, client_msg_id })
+        Ok(Self { content, upload_id, client_msg_id, thread_root_id: req.thread_root_id.map(MessageId::from_uuid) })
     }
 }
 
@@ -88,6 +90,15 @@ impl Messages {
     }
 
     async fn queue(&self, caller: &Caller, access: &Access, draft: Draft) -> Result<Posting> {
+        if let Some(root_id) = draft.thread_root_id
+            && let Err(refused) = self.check_reply_to(access, root_id).await
+        {
+            // A retry of a reply stored before its root was deleted gets that reply.
+            return match self.retried(caller, access, draft.client_msg_id.as_ref()).await? {
+                Some(message) => Ok(Posting::Answered(Box::new((message, false)))),
+                None => Err(refused),
+            };
+        }
         let content = draft.content.map(MessageContent::into_inner).unwrap_or_default();
         let notify = if access.is_dm() {
             NotifyPlan { mentions: vec![], dm: true }
@@ -113,6 +124,7 @@ impl Messages {
             attachment,
             client_msg_id: draft.client_msg_id.map(ClientMsgId::into_inner),
             created_at: clock::now(),
+            thread_root_id: draft.thread_root_id,
         };
         Ok(Posting::Queued(self.inner.sequencer.queue_post(new, notify).await?))
     }

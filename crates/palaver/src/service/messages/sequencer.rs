@@ -1,4 +1,4 @@
-//! The room event writer. Every post, edit and delete goes through the task that owns its
+//! The room event writer. Every post, edit, delete and reaction goes through the task that owns its
 //! room (rooms are sharded over a few tasks), which stores them and publishes them in seq
 //! order. Posts are stored in batches: whatever queued up while the previous transaction
 //! ran is committed in one transaction (group commit), so the per-transaction cost (thread
@@ -18,10 +18,11 @@ use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
 
 use super::breaker::Breaker;
+use super::decorate::decorated;
 use crate::domain::{MessageId, RoomId};
 use crate::error::{Conflict, DATABASE_RETRY_AFTER, Error, Result};
 use crate::service::{Publisher, views};
-use crate::store::{self, DynStore, NewMessage, NotifyPlan, Posted, Unique};
+use crate::store::{self, DynStore, NewMessage, NotifyPlan, Posted, ReactOutcome, ReactionChange, Unique};
 use crate::uploads::signed::UrlSigner;
 
 /// Most posts in one transaction.
@@ -38,6 +39,7 @@ enum Job {
     Post { message: NewMessage, notify: NotifyPlan, reply: Reply<Option<(Message, bool)>> },
     Edit { room_id: RoomId, message_id: MessageId, content: String, at: OffsetDateTime, reply: Reply<Option<Message>> },
     Delete { room_id: RoomId, message_id: MessageId, reply: Reply<bool> },
+    React { change: ReactionChange, reply: Reply<ReactOutcome> },
 }
 
 pub struct Sequencer {
@@ -112,6 +114,11 @@ impl Sequencer {
     pub async fn delete(&self, room_id: RoomId, message_id: MessageId) -> Result<bool> {
         self.submit(room_id, |reply| Job::Delete { room_id, message_id, reply }).await
     }
+
+    /// Adds or removes a reaction; published as a `reaction` event when it changed something.
+    pub async fn react(&self, change: ReactionChange) -> Result<ReactOutcome> {
+        self.submit(change.room_id, |reply| Job::React { change, reply }).await
+    }
 }
 
 /// A queued job's answer, to await.
@@ -171,15 +178,33 @@ impl Writer {
                     Job::Edit { room_id, message_id, content, at, reply } => {
                         self.flush(&mut posts).await;
                         let edited = self.attempt(self.store.edit_message(room_id, message_id, content, at)).await;
-                        let _ = reply.send(edited.map(|row| {
-                            row.map(|row| {
-                                let message = views::message(row, &self.signer);
+                        let edited = match edited {
+                            Ok(Some(row)) => {
+                                let message = self.decorated(row).await;
                                 let event =
                                     ServerEvent::MessageUpdated { seq: message.updated_seq, message: message.clone() };
                                 self.publisher.publish_room(room_id, &event);
-                                message
-                            })
-                        }));
+                                Ok(Some(message))
+                            }
+                            other => other.map(|_| None),
+                        };
+                        let _ = reply.send(edited);
+                    }
+                    Job::React { change, reply } => {
+                        self.flush(&mut posts).await;
+                        let reacted = self.attempt(self.store.react(&change)).await;
+                        if let Ok(ReactOutcome::Changed(seq)) = reacted {
+                            let event = ServerEvent::Reaction {
+                                seq,
+                                room_id: change.room_id.into(),
+                                message_id: change.message_id.into(),
+                                emoji: change.emoji,
+                                user_id: change.user_id.into(),
+                                added: change.added,
+                            };
+                            self.publisher.publish_room(change.room_id, &event);
+                        }
+                        let _ = reply.send(reacted);
                     }
                     Job::Delete { room_id, message_id, reply } => {
                         self.flush(&mut posts).await;
@@ -200,6 +225,19 @@ impl Writer {
                 next = jobs.try_recv().ok();
             }
             self.flush(&mut posts).await;
+        }
+    }
+
+    /// An edited message as its event shows it: with its repliers and reactions. The edit
+    /// is stored and its seq taken, so the event goes out even if they cannot be read.
+    async fn decorated(&self, row: store::MessageRow) -> Message {
+        let plain = views::message(row.clone(), &self.signer);
+        match decorated(&self.store, &self.signer, vec![row]).await {
+            Ok(mut messages) => messages.pop().unwrap_or(plain),
+            Err(e) => {
+                tracing::warn!(error = %e, "an edited message's reactions could not be read; its event goes without them");
+                plain
+            }
         }
     }
 
@@ -308,7 +346,7 @@ impl Failure {
 /// Publishes a newly stored message and its notifications; returns the wire message.
 fn announce(publisher: &Publisher, signer: &UrlSigner, posted: Posted) -> (Message, bool) {
     let Posted { message, created, notified } = posted;
-    let (room_id, message_id) = (message.room_id, message.id);
+    let (room_id, message_id, root_id) = (message.room_id, message.id, message.thread_root_id);
     let message = views::message(message, signer);
     if created {
         publisher.publish_room(room_id, &ServerEvent::Message { seq: message.seq, message: message.clone() });
@@ -317,7 +355,7 @@ fn announce(publisher: &Publisher, signer: &UrlSigner, posted: Posted) -> (Messa
             &**publisher.broker(),
             &notified,
             room_id,
-            Some(message_id),
+            Some((message_id, root_id)),
             &actor,
             message.created_at,
         );
@@ -394,6 +432,7 @@ mod tests {
             attachment: None,
             client_msg_id: None,
             created_at: crate::clock::now(),
+            thread_root_id: None,
         }
     }
 

@@ -1,6 +1,7 @@
 //! Messages and room events: the row types, the two traits (writing room events, reading
 //! them), and the macros that implement them for both backends: `write` (posts, edits,
-//! deletes; a batch is planned by `plan`) and `history` (pages, replay, read markers).
+//! deletes; a batch is planned by `plan`), `threads` (what a reply does to its thread),
+//! `reactions`, and `history` (pages, replay, read markers, followed threads).
 
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -11,10 +12,14 @@ use crate::uploads::image::ImageFormat;
 
 mod history;
 mod plan;
+mod reactions;
+mod threads;
 mod write;
 
 pub(crate) use history::{EventRow, impl_history_store};
 pub(crate) use plan::{BatchPlan, Slot, outcomes};
+pub(crate) use reactions::impl_reactions;
+pub(crate) use threads::impl_thread_writes;
 pub(crate) use write::impl_message_writes;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -38,6 +43,11 @@ pub struct MessageRow {
     pub created_at: OffsetDateTime,
     pub edited_at: Option<OffsetDateTime>,
     pub deleted: bool,
+    /// The root of the thread it replies in.
+    pub thread_root_id: Option<MessageId>,
+    /// On a root: how many replies, and when the latest was posted.
+    pub reply_count: i64,
+    pub last_reply_at: Option<OffsetDateTime>,
 }
 
 impl MessageRow {
@@ -74,6 +84,8 @@ pub struct NewMessage {
     pub attachment: Option<AttachmentRow>,
     pub client_msg_id: Option<String>,
     pub created_at: OffsetDateTime,
+    /// A reply in this root's thread (checked by the service: a top-level message of the room).
+    pub thread_root_id: Option<MessageId>,
 }
 
 /// Who a new message notifies, decided by the service; written in the message's transaction.
@@ -84,6 +96,8 @@ pub struct NotifyPlan {
     /// Notify the other member of a DM.
     pub dm: bool,
 }
+// A reply also notifies its thread's followers (`reply`), all but its author and those
+// notified otherwise already; the store works that out from `NewMessage::thread_root_id`.
 
 pub struct Posted {
     pub message: MessageRow,
@@ -108,6 +122,15 @@ pub enum HistoryRange {
     After(i64),
 }
 
+/// Which messages of a room a history page lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timeline {
+    /// The room's top-level messages (replies are in their threads).
+    Room,
+    /// One thread's replies.
+    Thread(MessageId),
+}
+
 /// What a room event did, as `message_changes.kind` stores it (`posted` is the message
 /// row itself). Read strictly, like every stored kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
@@ -116,14 +139,75 @@ pub enum EventKind {
     Posted,
     Edited,
     Deleted,
+    Reacted,
+    Unreacted,
 }
 
-/// One room event: a post, an edit or a delete, with the message as it is now.
+/// One room event: a post, an edit, a delete or a reaction, with the message as it is now.
 #[derive(Debug, Clone)]
 pub struct RoomEvent {
     pub seq: i64,
     pub kind: EventKind,
     pub message: MessageRow,
+    /// For `Reacted` and `Unreacted`: which emoji, whose.
+    pub reaction: Option<(String, UserId)>,
+}
+
+/// A reaction to add or take back, as one user.
+#[derive(Debug, Clone)]
+pub struct ReactionChange {
+    pub room_id: RoomId,
+    pub message_id: MessageId,
+    pub emoji: String,
+    pub user_id: UserId,
+    pub added: bool,
+}
+
+/// What a [`ReactionChange`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReactOutcome {
+    /// No such message in the room.
+    Missing,
+    /// The message is deleted: no reactions.
+    Deleted,
+    /// A new emoji beyond the most a message takes.
+    TooMany,
+    /// Already so: no event, no seq.
+    Unchanged,
+    /// Stored as the room event `seq`.
+    Changed(i64),
+}
+
+/// Most distinct emoji on one message.
+pub const MAX_REACTIONS: i64 = 20;
+
+/// One of the latest repliers of a thread (rows come most recent first per root).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ParticipantRow {
+    pub root_id: MessageId,
+    pub user_id: UserId,
+    pub username: String,
+}
+
+/// One user's reaction, with its emoji's count on the message: rows come per message in
+/// order of each emoji's first use, then oldest first, at most 20 users per emoji.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ReactionRow {
+    pub message_id: MessageId,
+    pub emoji: String,
+    pub user_id: UserId,
+    pub count: i64,
+}
+
+/// A thread a user follows: its root as it is now, and the user's place in it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct FollowedRow {
+    #[sqlx(flatten)]
+    pub root: MessageRow,
+    pub follow_read_seq: i64,
+    pub unread_count: i64,
+    /// The latest reply's id: the order of the list, and its cursor.
+    pub last_reply_id: MessageId,
 }
 
 /// Writing room events. Each takes its seq from the room in the same transaction.
@@ -145,6 +229,8 @@ pub trait MessageStore {
     ) -> Result<Option<MessageRow>, Error>;
     /// Takes the next seq for the delete. `None` if the message is missing or already deleted.
     async fn delete_message(&self, room_id: RoomId, message_id: MessageId) -> Result<Option<MessageRow>, Error>;
+    /// Adds or removes one user's reaction; takes a seq only when something changed.
+    async fn react(&self, change: &ReactionChange) -> Result<ReactOutcome, Error>;
 }
 
 /// Reading a room's messages and events, and moving a member's read marker.
@@ -165,9 +251,27 @@ pub trait HistoryStore {
         &self,
         room_id: RoomId,
         viewer: UserId,
+        timeline: Timeline,
         range: HistoryRange,
         limit: i64,
     ) -> Result<(Vec<MessageRow>, bool), Error>;
+    /// What messages show beyond their row, for many at once: the latest 5 repliers of
+    /// each of `roots`, and the reactions to each of `messages`.
+    async fn decorations(
+        &self,
+        messages: &[MessageId],
+        roots: &[MessageId],
+    ) -> Result<(Vec<ParticipantRow>, Vec<ReactionRow>), Error>;
+    /// The threads `user_id` follows in rooms they are in, with replies, newest activity
+    /// first: at most `limit + 1`, after the thread whose latest reply is `after`.
+    async fn followed_threads(
+        &self,
+        user_id: UserId,
+        after: Option<MessageId>,
+        limit: i64,
+    ) -> Result<Vec<FollowedRow>, Error>;
+    /// Moves a follower's thread read marker forward only. Returns whether it moved.
+    async fn mark_thread_read(&self, root_id: MessageId, user_id: UserId, seq: i64) -> Result<bool, Error>;
     /// Room events with a seq above `since`, ascending, at most `limit`.
     async fn events_since(&self, room_id: RoomId, since: i64, limit: i64) -> Result<Vec<RoomEvent>, Error>;
     /// Moves the read marker forward only. Returns whether it moved.
@@ -179,7 +283,8 @@ macro_rules! message_sql {
         "SELECT m.id, m.room_id, m.seq, m.updated_seq, m.author_id, u.username AS author_username,
                 m.kind, m.content, m.upload_id, up.mime AS upload_mime, up.size AS upload_size,
                 up.width AS upload_width, up.height AS upload_height,
-                m.client_msg_id, m.created_at, m.edited_at, m.deleted
+                m.client_msg_id, m.created_at, m.edited_at, m.deleted,
+                m.thread_root_id, m.reply_count, m.last_reply_at
          FROM messages m JOIN users u ON u.id = m.author_id LEFT JOIN uploads up ON up.id = m.upload_id"
     };
 }
@@ -189,6 +294,8 @@ pub(crate) use message_sql;
 macro_rules! impl_message_store {
     ($store:ty, $db:ty) => {
         $crate::store::messages::impl_message_writes!($store, $db);
+        $crate::store::messages::impl_thread_writes!($store, $db);
+        $crate::store::messages::impl_reactions!($store, $db);
         $crate::store::messages::impl_history_store!($store, $db);
     };
 }

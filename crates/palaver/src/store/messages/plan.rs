@@ -147,6 +147,9 @@ pub(crate) fn stored(msg: NewMessage, seq: i64) -> MessageRow {
         created_at: msg.created_at,
         edited_at: None,
         deleted: false,
+        thread_root_id: msg.thread_root_id,
+        reply_count: 0,
+        last_reply_at: None,
     }
 }
 
@@ -195,6 +198,7 @@ mod tests {
             attachment: None,
             client_msg_id: key.map(str::to_owned),
             created_at: OffsetDateTime::UNIX_EPOCH,
+            thread_root_id: None,
         };
         (msg, NotifyPlan::default())
     }

@@ -1,5 +1,6 @@
-//! Writing room events: posts (in batches, planned by `plan`), edits and deletes. Each
-//! takes its seq from the room row in the same transaction, so seqs are gapless.
+//! Writing room events: posts (in batches, planned by `plan`), edits and deletes (and
+//! reactions, in `reactions`). Each takes its seq from the room row in the same
+//! transaction, so seqs are gapless.
 
 macro_rules! impl_message_writes {
     ($store:ty, $db:ty) => {
@@ -70,8 +71,8 @@ macro_rules! impl_message_writes {
                 for (kind, username) in targets {
                     let id = uuid::Uuid::now_v7();
                     let row: Option<($crate::domain::UserId,)> = sqlx::query_as(
-                        "INSERT INTO notifications (id, user_id, kind, room_id, message_id, actor_id, created_at)
-                         SELECT $1, m.user_id, $2, $3, $4, $5, $6
+                        "INSERT INTO notifications (id, user_id, kind, room_id, message_id, actor_id, created_at, thread_root_id)
+                         SELECT $1, m.user_id, $2, $3, $4, $5, $6, $8
                          FROM room_members m JOIN users u ON u.id = m.user_id
                          WHERE m.room_id = $3 AND m.user_id <> $5
                            AND ($7 = '' OR lower(u.username) = lower($7))
@@ -85,6 +86,7 @@ macro_rules! impl_message_writes {
                     .bind(msg.author_id)
                     .bind(msg.created_at)
                     .bind(username.unwrap_or(""))
+                    .bind(msg.thread_root_id)
                     .fetch_optional(&mut **tx)
                     .await?;
                     if let Some((user_id,)) = row {
@@ -170,7 +172,7 @@ macro_rules! impl_message_writes {
                 if !new.is_empty() {
                     let mut insert = sqlx::QueryBuilder::<$db>::new(
                         "INSERT INTO messages (id, room_id, seq, updated_seq, author_id, kind, content,
-                                               upload_id, client_msg_id, created_at) ",
+                                               upload_id, client_msg_id, created_at, thread_root_id) ",
                     );
                     insert.push_values(new, |mut row, (msg, seq)| {
                         row.push_bind(msg.id)
@@ -182,14 +184,19 @@ macro_rules! impl_message_writes {
                             .push_bind(msg.content.clone())
                             .push_bind(msg.attachment.map(|a| a.upload_id))
                             .push_bind(msg.client_msg_id.clone())
-                            .push_bind(msg.created_at);
+                            .push_bind(msg.created_at)
+                            .push_bind(msg.thread_root_id);
                     });
                     insert.build().execute(&mut *tx).await?;
                 }
                 let mut notified = Vec::with_capacity(items.len());
                 for ((msg, notify), slot) in items.iter().zip(&assigned.slots) {
                     notified.push(match slot {
-                        Slot::New(_) => Self::notify_in(&mut tx, msg, notify).await?,
+                        Slot::New(seq) => {
+                            let mut notified = Self::notify_in(&mut tx, msg, notify).await?;
+                            Self::thread_in(&mut tx, msg, *seq, notify, &mut notified).await?;
+                            notified
+                        }
                         _ => vec![],
                     });
                 }
@@ -256,6 +263,13 @@ macro_rules! impl_message_writes {
                     Self::record_change(&mut tx, room_id, seq, $crate::store::EventKind::Deleted, message_id).await?;
                 tx.commit().await?;
                 Ok(Some(message))
+            }
+
+            async fn react(
+                &self,
+                change: &$crate::store::ReactionChange,
+            ) -> Result<$crate::store::ReactOutcome, $crate::store::Error> {
+                self.react_in(change).await
             }
         }
     };

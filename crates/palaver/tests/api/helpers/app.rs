@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use super::{Reply, TestDatabase, id_of, items, str_of};
+use super::{Reply, TestDatabase, id_of, items, query_value, str_of};
 
 /// Every user the helpers register has this password.
 pub const PASSWORD: &str = "correct horse battery";
@@ -269,6 +269,19 @@ impl Api {
     pub async fn history(&self, user: &TestUser, room_id: &str, query: &str) -> Value {
         let path = format!("/rooms/{room_id}/messages{query}");
         self.get(user, &path).await.expect_status(200)
+    }
+
+    /// A reply in `root_id`'s thread, over REST.
+    pub async fn post_reply(&self, user: &TestUser, room_id: &str, root_id: &str, content: &str) -> Value {
+        let body = json!({"content": content, "thread_root_id": root_id});
+        self.post(user, &format!("/rooms/{room_id}/messages"), body).await.expect_status(201)
+    }
+
+    /// `PUT` (`added`) or `DELETE` of the user's reaction `emoji` to a message.
+    pub async fn react(&self, user: &TestUser, room_id: &str, message_id: &str, emoji: &str, added: bool) -> Reply {
+        let method = if added { Method::PUT } else { Method::DELETE };
+        let path = format!("/rooms/{room_id}/messages/{message_id}/reactions/{}", query_value(emoji));
+        self.request(method, &path, user, None).await
     }
 
     pub async fn last_seq(&self, user: &TestUser, room_id: &str) -> i64 {

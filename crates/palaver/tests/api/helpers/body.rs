@@ -111,6 +111,9 @@ pub fn assert_message(message: &Value) {
             "created_at",
             "edited_at",
             "deleted",
+            "thread_root_id",
+            "thread",
+            "reactions",
         ],
     );
     assert_uuid_v7(&message["id"]);
@@ -119,6 +122,7 @@ pub fn assert_message(message: &Value) {
     assert!(message["seq"].is_u64(), "seq: {message}");
     assert!(message["updated_seq"].as_u64() >= message["seq"].as_u64(), "updated_seq: {message}");
     assert!(message["deleted"].is_boolean(), "deleted: {message}");
+    assert!(message["reactions"].is_array(), "reactions: {message}");
 }
 
 /// `value` percent-encoded for a query string, as a client's URL builder would do it.

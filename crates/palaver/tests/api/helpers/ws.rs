@@ -28,7 +28,7 @@ pub const WS_TIMEOUT: Duration = Duration::from_secs(5);
 pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// The types of the room events that carry a `seq`.
-pub const ROOM_EVENTS: [&str; 3] = ["message", "message_updated", "message_deleted"];
+pub const ROOM_EVENTS: [&str; 4] = ["message", "message_updated", "message_deleted", "reaction"];
 
 /// What came off the socket.
 #[derive(Debug)]
