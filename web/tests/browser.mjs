@@ -657,10 +657,12 @@ const pane = (page) => page.locator("aside.thread-pane");
 /** A reaction chip under `message`, by its emoji. */
 const chip = (message, emoji) => message.locator(".reactions .reaction", { has: message.page().locator(".emoji", { hasText: emoji }) });
 
-/** The reaction's count on that chip, or 0 when there is no chip. */
+/** The reaction's count on that chip, or 0 when there is no chip (read at once: a chip comes and goes). */
 async function reactionCount(message, emoji) {
-  const found = chip(message, emoji);
-  return (await found.count()) ? Number(await found.locator(".count").innerText()) : 0;
+  return message.evaluate((el, wanted) => {
+    const found = [...el.querySelectorAll(".reactions .reaction")].find((c) => c.querySelector(".emoji").textContent === wanted);
+    return found ? Number(found.querySelector(".count").textContent) : 0;
+  }, emoji);
 }
 
 /** Opens the picker from `message`'s actions (shown on hover or focus) and picks a common emoji by name. */
@@ -798,6 +800,10 @@ await scenario("reactions: toggled and counted on both sides, live, by mouse and
   await react(alice, replyOn(alice), "party popper");
   await until(async () => (await reactionCount(replyOn(bob), "🎉")) === 1, "a reaction on a reply, seen in Bob's thread pane");
   await until(async () => (await reactionCount(replyOn(alice), "🎉")) === 1, "and in Alice's");
+  for (const page of [alice, bob]) {
+    await pane(page).getByRole("button", { name: "Close the thread" }).click();
+    await pane(page).waitFor({ state: "hidden", timeout: WAIT });
+  }
 });
 
 await scenario("log out, log in again, and a reload keeps you logged in", async () => {
@@ -839,7 +845,19 @@ if (SCREENSHOTS) {
     await phone.getByRole("button", { name: "Log out" }).waitFor({ timeout: WAIT });
     await phone.locator(".sidebar .room", { hasText: room }).first().click();
     await sees(phone, "and now live");
+    // Away from the messages: a message under the pointer shows its actions.
+    await phone.mouse.move(0, 0);
+    await painted(phone);
     await phone.screenshot({ path: `${SCREENSHOTS}/phone.png` });
+    // A thread on a phone: a screen of its own, closed back to the conversation.
+    await timeline(phone).getByRole("button", { name: /^4 replies,/ }).click();
+    await pane(phone).locator(".thread-replies article.msg", { hasText: "fourth reply" }).waitFor({ timeout: WAIT });
+    check(!(await timeline(phone).isVisible()), "the thread takes the whole screen");
+    await phone.mouse.move(0, 0);
+    await painted(phone);
+    await phone.screenshot({ path: `${SCREENSHOTS}/phone-thread.png` });
+    await pane(phone).getByRole("button", { name: "Close the thread" }).click();
+    await timeline(phone).waitFor({ timeout: WAIT });
     await phone.getByRole("button", { name: "Back to rooms" }).click();
     await phone.screenshot({ path: `${SCREENSHOTS}/phone-rooms.png` });
     await phone.context().close();
