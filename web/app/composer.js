@@ -2,17 +2,11 @@
 // images come in by the button, drag-and-drop or paste, with upload progress.
 
 import * as api from "./api.js";
-import { h, toast } from "./dom.js";
+import { h, toast, uid } from "./dom.js";
 import { roomTitle } from "./state.js";
 
 const ACCEPTED = ["image/png", "image/jpeg", "image/gif", "image/webp"];
 const MAX_BYTES = 10 * 1024 * 1024;
-
-function uid() {
-  if (crypto.randomUUID) return crypto.randomUUID();
-  const bytes = crypto.getRandomValues(new Uint8Array(16));
-  return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
-}
 
 /**
  * The message box of the room given to `reset(room)`; it posts over REST itself. Callbacks:

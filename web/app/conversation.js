@@ -1,11 +1,15 @@
 // The conversation: history with infinite scroll back, live events, the "new messages"
-// line, edits and deletes, typing and mentions; the composer sits under it.
+// line, edits and deletes, reactions, threads' summaries, typing and mentions; the composer
+// sits under it. Replies in threads are not in the timeline: each updates its root's summary.
 // (Over 400 lines: the timeline's rendering and its live updates share its DOM state.)
 
 import * as api from "./api.js";
-import { h, fill, formatTime, toast } from "./dom.js";
+import { h, fill, formatTime, toast, replaceKeepingFocus } from "./dom.js";
 import { roomTitle } from "./state.js";
 import { messageText } from "./message-text.js";
+import { thumbnail } from "./attachment.js";
+import { applyReaction, reactionBar, pickReaction } from "./reactions.js";
+import { addReply, threadLink } from "./threading.js";
 
 const PAGE = 50;
 
@@ -17,9 +21,12 @@ const PAGE = 50;
  * - `loadMembers(roomId)`: a promise of the room's member list (for its read marker);
  * - `onSeen(roomId)`: all of the room is on screen and seen (its unread count goes);
  * - `onRead(roomId, seq)`: our read marker moved to `seq`, to tell the server;
- * - `onLeave(room)`, `onDm(userId)`, `onPane(pane)` ("side": the members, on a phone).
+ * - `onLeave(room)`, `onDm(userId)`, `onPane(pane)` ("side": the members, on a phone);
+ * - `onThread(root)`: open the thread of a top-level message;
+ * - `onReact(message, emoji, added)`: add or remove our reaction (a promise; the change
+ *   itself comes back as a `reaction` event).
  */
-export function createConversation(state, { composer, onShown, onFocusComposer, loadMembers, onSeen, onRead, onLeave, onDm, onPane }) {
+export function createConversation(state, { composer, onShown, onFocusComposer, loadMembers, onSeen, onRead, onLeave, onDm, onPane, onThread, onReact }) {
   const head = h("header", { class: "conv-head" });
   const sentinel = h("div", { class: "history-edge", "aria-hidden": "true" });
   const list = h("div", { class: "messages" });
@@ -29,8 +36,6 @@ export function createConversation(state, { composer, onShown, onFocusComposer, 
 
   /** The open room and what its timeline holds. */
   let current = null;
-  /** message id → the request for its fresh attachment URLs, while one is recent. */
-  const refetching = new Map();
   let readTimer = null;
 
   timeline.addEventListener("scroll", () => maybeRead(), { passive: true });
@@ -161,6 +166,19 @@ export function createConversation(state, { composer, onShown, onFocusComposer, 
       return;
     }
     const stick = atBottom();
+    if (frame.type === "reaction") {
+      const entry = current.byId.get(frame.message_id);
+      if (entry && applyReaction(entry.message, frame)) redraw(entry);
+      if (stick) scrollToBottom();
+      return;
+    }
+    if (frame.message && frame.message.thread_root_id) {
+      // A reply: not in the timeline, but its root's summary counts it.
+      const root = current.byId.get(frame.message.thread_root_id);
+      if (frame.type === "message" && root && addReply(root.message, frame.message)) redraw(root);
+      if (stick) scrollToBottom();
+      return;
+    }
     if (frame.type === "message_deleted") {
       const entry = current.byId.get(frame.message_id);
       if (entry) upsert({ ...entry.message, deleted: true, content: "", attachment: null });
@@ -173,9 +191,17 @@ export function createConversation(state, { composer, onShown, onFocusComposer, 
     maybeRead();
   }
 
+  /** Draws a message again after a change to it here (its reactions, its thread's summary). */
+  function redraw(entry) {
+    const el = render(entry.message);
+    replaceKeepingFocus(entry.el, el, "[data-key=react]");
+    entry.el = el;
+    regroup(el);
+  }
+
   /** Adds or replaces a message, in seq order; the same message twice is one element. */
   function upsert(message) {
-    if (!current || message.room_id !== current.room.id) return;
+    if (!current || message.room_id !== current.room.id || message.thread_root_id) return;
     const known = current.byId.get(message.id);
     if (known && known.message.updated_seq > message.updated_seq) return;
     if (message.client_msg_id) {
@@ -184,7 +210,7 @@ export function createConversation(state, { composer, onShown, onFocusComposer, 
     }
     const el = render(message);
     if (known) {
-      known.el.replaceWith(el);
+      replaceKeepingFocus(known.el, el, "[data-key=react]");
     } else {
       let after = list.lastElementChild;
       while (after && (after.dataset.pending || Number(after.dataset.seq) > message.seq || !after.dataset.seq)) {
@@ -223,15 +249,18 @@ export function createConversation(state, { composer, onShown, onFocusComposer, 
       if (message.edited_at) body.append(h("span", { class: "edited muted", title: `edited ${formatTime(message.edited_at)}` }, " (edited)"));
     }
     const attachment = !message.deleted && message.attachment ? thumbnail(message) : null;
-    const actions =
-      mine && !message.deleted
-        ? h(
-            "div",
-            { class: "msg-actions" },
-            message.content ? h("button", { class: "ghost small", "aria-label": "Edit message", onclick: () => edit(message) }, "Edit") : null,
-            h("button", { class: "ghost small", "aria-label": "Delete message", onclick: () => remove(message) }, "Delete"),
-          )
-        : null;
+    const actions = message.deleted
+      ? null
+      : h(
+          "div",
+          { class: "msg-actions" },
+          h("button", { class: "ghost small", dataset: { key: "react" }, "aria-label": "Add a reaction", title: "Add a reaction", onclick: () => react(message) }, "☺+"),
+          h("button", { class: "ghost small", dataset: { key: "reply" }, "aria-label": "Reply in a thread", title: "Reply in a thread", onclick: () => onThread(message) }, "Reply"),
+          mine && message.content ? h("button", { class: "ghost small", "aria-label": "Edit message", onclick: () => edit(message) }, "Edit") : null,
+          mine ? h("button", { class: "ghost small", "aria-label": "Delete message", onclick: () => remove(message) }, "Delete") : null,
+        );
+    const reactions = reactionBar(message, state.me, nameOf, (emoji, added) => toggle(message, emoji, added));
+    const thread = threadLink(message.thread, () => onThread(message));
     return h(
       "article",
       {
@@ -249,71 +278,31 @@ export function createConversation(state, { composer, onShown, onFocusComposer, 
       ),
       body,
       attachment,
+      reactions,
+      thread ? h("div", { class: "thread-summary" }, thread) : null,
       actions,
     );
   }
 
-  function thumbnail(message) {
-    const a = message.attachment;
-    const scale = Math.min(1, 320 / Math.max(a.width || 320, a.height || 320));
-    const img = h("img", {
-      src: a.thumbnail_url,
-      alt: `Image from ${message.author.username}`,
-      width: Math.round((a.width || 320) * scale),
-      height: Math.round((a.height || 320) * scale),
-      loading: "lazy",
-      decoding: "async",
-    });
-    refreshOnError(img, message, "thumbnail_url");
-    return h("button", { class: "thumb", "aria-label": `Open image from ${message.author.username} at full size`, onclick: () => lightbox(message) }, img);
+  function nameOf(userId) {
+    const user = state.users.get(userId);
+    return user ? user.username : null;
   }
 
-  /**
-   * Attachment URLs are signed and expire (an hour by default): an image that fails to load
-   * asks the server for its message again, whose attachment carries fresh URLs. Once per
-   * image, so a file that is really gone does not loop.
-   */
-  function refreshOnError(img, message, which) {
-    img.addEventListener(
-      "error",
-      async () => {
-        const fresh = await freshAttachment(message);
-        if (fresh && fresh[which]) img.src = fresh[which];
+  function toggle(message, emoji, added) {
+    onReact(message, emoji, added).catch((e) => toast(api.describe(e)));
+  }
+
+  /** The picker, for a reaction of our own to `message`; the focus comes back to its button. */
+  function react(message) {
+    pickReaction(
+      (emoji) => onReact(message, emoji, true).catch((e) => Promise.reject(new Error(api.describe(e)))),
+      () => {
+        const entry = current && current.byId.get(message.id);
+        const button = entry && entry.el.querySelector("[data-key=react]");
+        if (button) button.focus();
       },
-      { once: true },
     );
-  }
-
-  function freshAttachment(message) {
-    if (!refetching.has(message.id)) {
-      const attempt = api
-        .get(`/rooms/${message.room_id}/messages?after=${message.seq - 1}&limit=1`)
-        .then((page) => {
-          const found = page.items.find((m) => m.id === message.id);
-          if (!found || !found.attachment) return null;
-          message.attachment = found.attachment;
-          return found.attachment;
-        })
-        .catch(() => null)
-        .finally(() => setTimeout(() => refetching.delete(message.id), 30_000));
-      refetching.set(message.id, attempt);
-    }
-    return refetching.get(message.id);
-  }
-
-  function lightbox(message) {
-    const full = h("img", { src: message.attachment.url, alt: `Image from ${message.author.username}, full size` });
-    refreshOnError(full, message, "url");
-    const dlg = h(
-      "dialog",
-      { class: "lightbox", "aria-label": "Image" },
-      h("button", { class: "icon close", "aria-label": "Close image", onclick: () => dlg.close() }, "×"),
-      full,
-    );
-    dlg.addEventListener("close", () => dlg.remove());
-    dlg.addEventListener("click", (event) => event.target === dlg && dlg.close());
-    document.body.append(dlg);
-    dlg.showModal();
   }
 
   function edit(message) {
@@ -440,5 +429,11 @@ export function createConversation(state, { composer, onShown, onFocusComposer, 
       names.length === 0 ? "" : names.length === 1 ? `${names[0]} is typing…` : names.length === 2 ? `${names[0]} and ${names[1]} are typing…` : "Several people are typing…";
   }
 
-  return { element: section, open, close, header, setMemberCount, reload, apply, upsert, editLast, showPending, dropPending, isReading, typing };
+  /** The message of `id` if the timeline holds it (a thread's root, say), else null. */
+  function message(id) {
+    const entry = current && current.byId.get(id);
+    return entry ? entry.message : null;
+  }
+
+  return { element: section, open, close, header, setMemberCount, reload, apply, upsert, message, editLast, showPending, dropPending, isReading, typing };
 }

@@ -36,6 +36,28 @@ export function fill(el, ...children) {
   return el;
 }
 
+/**
+ * Replaces `old` by `fresh` (a redrawn message, say) without losing the keyboard's place:
+ * when focus was inside `old` on an element with a `data-key`, it moves to the element with
+ * the same key in `fresh`, or to `fallback` (a selector) there when that one is gone.
+ */
+export function replaceKeepingFocus(old, fresh, fallback) {
+  const active = document.activeElement;
+  const key = active && old.contains(active) ? active.dataset.key || "" : null;
+  old.replaceWith(fresh);
+  if (key === null) return;
+  const same = key && fresh.querySelector(`[data-key="${CSS.escape(key)}"]`);
+  const target = same || (fallback && fresh.querySelector(fallback));
+  if (target) target.focus();
+}
+
+/** A random id for `client_msg_id` (safe retries). */
+export function uid() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
 const relative = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
 const clock = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
 const day = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });

@@ -4,7 +4,7 @@
 // socket's frames.
 
 import * as api from "./api.js";
-import { h, fill, toast } from "./dom.js";
+import { h, fill, toast, uid } from "./dom.js";
 import { state, roomTitle } from "./state.js";
 import * as sync from "./sync.js";
 import { Socket } from "./socket.js";
@@ -14,6 +14,8 @@ import { createComposer } from "./composer.js";
 import { createMembers } from "./members.js";
 import { createNotifications } from "./notifications.js";
 import { createAssistant } from "./assistant.js";
+import { createThread } from "./thread.js";
+import { createThreads } from "./threads.js";
 
 const app = document.getElementById("app");
 document.body.append(h("div", { id: "toasts", class: "toasts", "aria-live": "polite" }));
@@ -25,6 +27,9 @@ api.authEvents.addEventListener("signedout", () => {
   state.rooms.clear();
   state.members.clear();
   state.current = null;
+  state.threads = [];
+  state.threadsCursor = null;
+  state.strayReplies = [];
   showSignIn();
 });
 
@@ -117,6 +122,8 @@ function start() {
     onLeave: leave,
     onDm: openDm,
     onPane: showPane,
+    onThread: (root) => openThread(root.room_id, root.id, root),
+    onReact: sync.react,
   });
   composer.acceptDrops(conversation.element);
   const members = createMembers(state, {
@@ -127,8 +134,27 @@ function start() {
     onPane: showPane,
   });
   const rooms = createRooms(state, { onOpen: (id) => open(id), onEnter: enter });
-  const notifications = createNotifications(state, { onUnknownRoom: discover, onOpenRoom: (id) => open(id) });
+  const notifications = createNotifications(state, {
+    onUnknownRoom: discover,
+    onOpenRoom: (id) => open(id),
+    onOpenThread: (roomId, rootId) => openThread(roomId, rootId, null),
+  });
   const assistant = createAssistant(state);
+  const thread = createThread(state, {
+    findRoot: sync.findRoot,
+    onSend: sendReply,
+    onReact: sync.react,
+    onRead: readThread,
+    onDm: openDm,
+    onClose: () => {
+      showPane("chat");
+      composer.focus();
+    },
+  });
+  const threads = createThreads(state, {
+    onLoad: (more) => sync.loadThreads(more).then(threadsChanged),
+    onOpenThread: (roomId, root) => openThread(roomId, root.id, root),
+  });
 
   const status = h("div", { class: "connection", role: "status", "aria-live": "polite" });
   const welcome = h(
@@ -161,8 +187,9 @@ function start() {
       ),
     ),
     rooms.element,
-    h("main", { class: "main", id: "main", tabindex: "-1" }, welcome, conversation.element, assistant.element),
+    h("main", { class: "main", id: "main", tabindex: "-1" }, welcome, conversation.element, threads.element, assistant.element),
     members.element,
+    thread.element,
   );
   fill(app, shell);
 
@@ -174,25 +201,73 @@ function start() {
     target.focus();
   }
 
-  /** Opens a room (by id) or the assistant ("assistant") in the middle column. */
+  /** Opens a room (by id), the assistant ("assistant") or the followed threads ("threads") in the middle column. */
   function open(id, { focus = true, show = true } = {}) {
     state.current = id;
     welcome.hidden = true;
     sessionStorage.setItem("palaver.view", id);
     rooms.showCurrent(id);
-    if (id === "assistant") {
+    // The thread pane belongs to the room beside it.
+    const pane = thread.shown();
+    if (pane && pane.roomId !== id) thread.close();
+    if (id === "assistant" || id === "threads") {
       conversation.close();
       members.close();
-      assistant.open();
+      if (id === "assistant") {
+        threads.close();
+        assistant.open();
+      } else {
+        assistant.close();
+        threads.open();
+      }
     } else {
       const room = state.rooms.get(id);
       if (!room) return;
       assistant.close();
+      threads.close();
       conversation.open(room, { focus });
       members.open(room);
     }
     // On a phone the first screen is the list of rooms, even with one open behind it.
     if (show) showPane("chat");
+  }
+
+  /** Opens a thread in the pane beside its room (the room opened first if it is not). */
+  function openThread(roomId, rootId, root) {
+    const room = state.rooms.get(roomId);
+    if (!room) return;
+    if (state.current !== roomId) open(roomId, { focus: false, show: false });
+    thread.open(room, rootId, root || conversation.message(rootId));
+    showPane("thread");
+  }
+
+  function sendReply(roomId, rootId, content) {
+    return sync.sendReply(roomId, rootId, content, uid()).then((reply) => {
+      // A first reply makes us follow the thread: it joins the list.
+      if (!state.threads.some((entry) => entry.root.id === rootId)) sync.reloadThreadsSoon(threadsChanged);
+      return reply;
+    });
+  }
+
+  /** The open thread was read to the reply `seq`: the server is told, the counts follow. */
+  function readThread(roomId, rootId, seq) {
+    api.post(`/rooms/${roomId}/threads/${rootId}/read`, { seq }).catch((e) => console.info("palaver: thread read marker not moved:", api.describe(e)));
+    sync.threadRead({ room_id: roomId, root_id: rootId, seq });
+    threadsChanged();
+  }
+
+  /** A thread's read marker moved on one of our devices (this one included). */
+  function threadReadElsewhere(frame) {
+    sync.threadRead(frame);
+    // Not read to the newest reply known here: how many are left is the server's to say.
+    const entry = state.threads.find((e) => e.root.id === frame.root_id);
+    if (entry && entry.unread_count) sync.reloadThreadsSoon(threadsChanged);
+    threadsChanged();
+  }
+
+  function threadsChanged() {
+    rooms.renderThreads();
+    threads.render();
   }
 
   /** Adds a room we just joined or created and opens it. */
@@ -290,6 +365,8 @@ function start() {
         sync.loadLastMessages(added, rooms.renderRoom);
         for (const id of gone) removed(id);
         rooms.render();
+        // Threads followed meanwhile, and read elsewhere.
+        sync.reloadThreadsSoon(threadsChanged);
       } catch {
         // The next reconnect tries again.
       }
@@ -301,17 +378,26 @@ function start() {
     switch (frame.type) {
       case "message":
       case "message_updated":
-      case "message_deleted": {
+      case "message_deleted":
+      case "reaction": {
         const room = sync.applyRoomEvent(frame, () => conversation.isReading());
         if (!room) return;
-        rooms.renderRoom(room);
+        if (frame.type !== "reaction") rooms.renderRoom(room);
+        const reply = frame.type === "message" && frame.message.thread_root_id ? frame.message : null;
+        if (reply && sync.threadReply(reply, thread.isReading(reply.thread_root_id))) threadsChanged();
         if (room.id === state.current) conversation.apply(frame);
+        thread.apply(frame);
         return;
       }
-      case "subscribed":
-        // A replay too large for the socket: the open room's history from scratch.
+      case "thread_read":
+        return threadReadElsewhere(frame);
+      case "subscribed": {
+        // A replay too large for the socket: the open room's history (and thread) from scratch.
+        const pane = thread.shown();
         if (frame.truncated && frame.room_id === state.current) conversation.reload();
+        if (frame.truncated && pane && pane.roomId === frame.room_id) thread.reload();
         return;
+      }
       case "typing":
         return conversation.typing(frame);
       case "presence":
@@ -319,8 +405,13 @@ function start() {
         return;
       case "read":
         return readElsewhere(frame);
-      case "notification":
-        return notifications.add(frame.notification);
+      case "notification": {
+        const n = frame.notification;
+        notifications.add(n);
+        // A reply or a mention in a thread not listed yet: we follow it now.
+        if (n.thread_root_id && !state.threads.some((entry) => entry.root.id === n.thread_root_id)) sync.reloadThreadsSoon(threadsChanged);
+        return;
+      }
       case "member_joined":
       case "member_left":
         return membership(frame);
@@ -350,9 +441,10 @@ function start() {
     sync.loadLastMessages([...state.rooms.values()], rooms.renderRoom);
     state.socket.start();
     notifications.load();
+    sync.loadThreads().then(threadsChanged, () => {});
     const wanted = sessionStorage.getItem("palaver.view");
     const first = { focus: false, show: false };
-    if (wanted === "assistant") open("assistant", first);
+    if (wanted === "assistant" || wanted === "threads") open(wanted, first);
     else if (wanted && state.rooms.has(wanted)) open(wanted, first);
     else if (state.rooms.size) open(state.rooms.keys().next().value, first);
   }, (e) => toast(api.describe(e)));

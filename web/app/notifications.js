@@ -1,16 +1,18 @@
-// Mentions, DMs and invitations: a bell with the unread count and a list to open them from.
+// Mentions, DMs, invitations and replies in threads: a bell with the unread count and a list
+// to open them from (a room, or the thread a reply or a mention is in).
 
 import * as api from "./api.js";
 import { h, fill, formatTime, toast } from "./dom.js";
 
-const WHAT = { mention: "mentioned you in", dm: "sent you a message in", invite: "added you to" };
+const WHAT = { mention: "mentioned you in", dm: "sent you a message in", invite: "added you to", reply: "replied in a thread in" };
 
 /**
  * The bell and its list, drawn from `state.notifications`. Callbacks: `onUnknownRoom(roomId)`
  * (a notification names a room not known yet: a promise settled once it has been looked
- * for), `onOpenRoom(roomId)`.
+ * for), `onOpenRoom(roomId)`, `onOpenThread(roomId, rootId)` (a reply, or a mention in a
+ * thread).
  */
-export function createNotifications(state, { onUnknownRoom, onOpenRoom }) {
+export function createNotifications(state, { onUnknownRoom, onOpenRoom, onOpenThread }) {
   const count = h("span", { class: "badge", hidden: true });
   const bell = h("button", { class: "ghost bell", "aria-haspopup": "dialog", onclick: toggle }, h("span", { class: "bell-icon", "aria-hidden": "true" }), h("span", { class: "label" }, "Notifications"), count);
   const popup = h("div", { class: "popup notifications", role: "dialog", "aria-label": "Notifications", hidden: true });
@@ -87,7 +89,9 @@ export function createNotifications(state, { onUnknownRoom, onOpenRoom }) {
       render();
       api.post("/notifications/read", { ids: [n.id] }).catch((e) => toast(api.describe(e)));
     }
-    if (state.rooms.has(n.room_id)) onOpenRoom(n.room_id);
+    if (!state.rooms.has(n.room_id)) return;
+    if (n.thread_root_id) onOpenThread(n.room_id, n.thread_root_id);
+    else onOpenRoom(n.room_id);
   }
 
   async function markAll() {

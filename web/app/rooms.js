@@ -6,8 +6,9 @@ import { h, fill, toast } from "./dom.js";
 import { roomTitle } from "./state.js";
 
 /**
- * The sidebar, drawn from `state.rooms`. Callbacks: `onOpen(id)` (a room, or "assistant"),
- * `onEnter(room)` (a room just created or joined, to add and open).
+ * The sidebar, drawn from `state.rooms` (and `state.threads` for the Threads entry's
+ * badge). Callbacks: `onOpen(id)` (a room, "assistant" or "threads"), `onEnter(room)` (a
+ * room just created or joined, to add and open).
  */
 export function createRooms(state, { onOpen, onEnter }) {
   const title = (room) => roomTitle(room, state.me);
@@ -15,10 +16,12 @@ export function createRooms(state, { onOpen, onEnter }) {
   const dmList = h("ul", { class: "room-list", "aria-label": "Direct messages" });
   const assistantEntry = h("button", { class: "room assistant-entry", onclick: () => onOpen("assistant") },
     h("span", { class: "room-name" }, "Assistant"));
+  const threadsEntry = h("button", { class: "room threads-entry", onclick: () => onOpen("threads") });
   const element = h(
     "nav",
     { class: "sidebar", "aria-label": "Rooms and conversations" },
     assistantEntry,
+    threadsEntry,
     h(
       "div",
       { class: "section-head" },
@@ -31,7 +34,17 @@ export function createRooms(state, { onOpen, onEnter }) {
     dmList,
   );
 
+  /** The Threads entry, with the unread replies of the threads followed. */
+  function renderThreads() {
+    const unread = (state.threads || []).reduce((sum, entry) => sum + (entry.unread_count || 0), 0);
+    threadsEntry.classList.toggle("has-unread", unread > 0);
+    threadsEntry.setAttribute("aria-label", unread ? `Threads, ${unread} unread` : "Threads");
+    fill(threadsEntry, h("span", { class: "room-name" }, "Threads"),
+      unread ? h("span", { class: "badge", "aria-hidden": "true" }, unread > 99 ? "99+" : String(unread)) : null);
+  }
+
   function render() {
+    renderThreads();
     const sorted = [...state.rooms.values()].sort((a, b) => title(a).localeCompare(title(b)));
     fill(roomList, sorted.filter((room) => room.kind !== "dm").map(item));
     fill(dmList, sorted.filter((room) => room.kind === "dm").map(item));
@@ -82,7 +95,7 @@ export function createRooms(state, { onOpen, onEnter }) {
   /** Marks the entry of `id` (a room or "assistant") as the open one. */
   function showCurrent(id) {
     for (const entry of element.querySelectorAll(".room")) {
-      const active = entry.dataset.room === id || (id === "assistant" && entry === assistantEntry);
+      const active = entry.dataset.room === id || (id === "assistant" && entry === assistantEntry) || (id === "threads" && entry === threadsEntry);
       if (active) entry.setAttribute("aria-current", "page");
       else entry.removeAttribute("aria-current");
     }
@@ -174,7 +187,7 @@ export function createRooms(state, { onOpen, onEnter }) {
     );
   }
 
-  return { element, render, renderRoom, showCurrent, create, browse };
+  return { element, render, renderRoom, renderThreads, showCurrent, create, browse };
 }
 
 function dialog(title, body) {

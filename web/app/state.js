@@ -5,7 +5,7 @@ export const state = {
   me: null,
   /** id → Room, plus `seq` (the newest room event applied here) and `last` (last message). */
   rooms: new Map(),
-  /** The open room's id, "assistant", or null. */
+  /** The open room's id, "assistant", "threads", or null. */
   current: null,
   /** room id → Map(user id → Member) */
   members: new Map(),
@@ -14,6 +14,15 @@ export const state = {
   /** user id → User, for everyone seen in a member list (presence lives here). */
   users: new Map(),
   notifications: [],
+  /**
+   * The threads this user follows (`GET /threads`), newest activity first: `{room_id, root,
+   * unread_count, last_read_seq, latest_seq}` (`latest_seq`: the newest reply seen here), and
+   * the cursor of the next page (null at the end).
+   */
+  threads: [],
+  threadsCursor: null,
+  /** The newest replies (200 at most) to threads not in `threads`, for a list fetched as they came. */
+  strayReplies: [],
   /** The assistant's conversations, newest first, and the one open in its panel. */
   conversations: [],
   conversation: null,

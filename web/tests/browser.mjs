@@ -229,7 +229,7 @@ async function viewAlone(who, module, setUp, options = {}) {
   await page.evaluate(setUp, `${assets}${module}`);
   const loaded = await page.evaluate(() =>
     performance.getEntriesByType("resource").map((entry) => new URL(entry.name).pathname.split("/").pop()).filter((name) => name.endsWith(".js")));
-  const views = ["main.js", "rooms.js", "conversation.js", "composer.js", "members.js", "notifications.js", "assistant.js"];
+  const views = ["main.js", "rooms.js", "conversation.js", "composer.js", "members.js", "notifications.js", "assistant.js", "thread.js", "threads.js"];
   const others = loaded.filter((name) => views.includes(name) && name !== module);
   check(loaded.includes(module) && others.length === 0, `${module} loads without main.js or another view, got ${loaded}`);
   return { context, page, calls: () => page.evaluate(() => window.calls) };
@@ -651,6 +651,161 @@ await scenario("a room read to its end has no New messages line when you come ba
   check((await timeline(alice).locator(".new-line").count()) === 0, "no New messages line in a room read to its end");
 });
 
+/** A message of the open room's timeline, as stored. */
+const messageOf = (page, text) => timeline(page).locator("article.msg:not(.pending)", { hasText: text }).first();
+const pane = (page) => page.locator("aside.thread-pane");
+/** A reaction chip under `message`, by its emoji. */
+const chip = (message, emoji) => message.locator(".reactions .reaction", { has: message.page().locator(".emoji", { hasText: emoji }) });
+
+/** The reaction's count on that chip, or 0 when there is no chip (read at once: a chip comes and goes). */
+async function reactionCount(message, emoji) {
+  return message.evaluate((el, wanted) => {
+    const found = [...el.querySelectorAll(".reactions .reaction")].find((c) => c.querySelector(".emoji").textContent === wanted);
+    return found ? Number(found.querySelector(".count").textContent) : 0;
+  }, emoji);
+}
+
+/** Opens the picker from `message`'s actions (shown on hover or focus) and picks a common emoji by name. */
+async function react(page, message, name) {
+  await message.hover();
+  await message.getByRole("button", { name: "Add a reaction" }).click();
+  await page.getByRole("dialog", { name: "Add a reaction" }).getByRole("button", { name }).click();
+  await page.getByRole("dialog", { name: "Add a reaction" }).waitFor({ state: "detached", timeout: WAIT });
+}
+
+async function followedThreads(username) {
+  return (await api("GET", "/threads?limit=50", await tokenOf(username))).items;
+}
+
+await scenario("a thread: replies live on both sides, counted on the root, unread in Threads until opened", async () => {
+  await openRoom(alice, room);
+  await openRoom(bob, room);
+  await say(alice, "shall we thread this?");
+  await sees(bob, "shall we thread this?");
+  // Alice starts a thread from the message's actions.
+  const root = messageOf(alice, "shall we thread this?");
+  await root.hover();
+  await root.getByRole("button", { name: "Reply in a thread" }).click();
+  await pane(alice).getByRole("heading", { name: "Thread" }).waitFor({ timeout: WAIT });
+  await pane(alice).locator(".thread-root", { hasText: "shall we thread this?" }).waitFor({ timeout: WAIT });
+  const aliceReply = pane(alice).getByRole("textbox", { name: "Reply in the thread" });
+  check(await aliceReply.evaluate((el) => el === document.activeElement), "the reply box has the focus");
+  await aliceReply.fill("first reply");
+  await aliceReply.press("Enter");
+  await pane(alice).locator(".thread-replies article.msg", { hasText: "first reply" }).waitFor({ timeout: WAIT });
+  // Bob sees the root's summary, live; the reply itself stays out of the timeline.
+  const bobRoot = messageOf(bob, "shall we thread this?");
+  const link = bobRoot.getByRole("button", { name: new RegExp(`^1 reply, the last at .*, from ${aliceName}: open the thread$`) });
+  await link.waitFor({ timeout: WAIT });
+  check((await bobRoot.locator(".thread-link .avatar").count()) === 1, "one participant's avatar");
+  check((await countOf(bob, "first reply")) === 0 && (await countOf(alice, "first reply")) === 0, "a reply is not in the room's timeline");
+  // The room's unread count is for top-level messages: Bob's room list shows none for a reply.
+  await link.click();
+  await pane(bob).locator(".thread-replies article.msg", { hasText: "first reply" }).waitFor({ timeout: WAIT });
+  const bobReply = pane(bob).getByRole("textbox", { name: "Reply in the thread" });
+  await bobReply.fill("second reply");
+  await bobReply.press("Enter");
+  await pane(alice).locator(".thread-replies article.msg", { hasText: "second reply" }).waitFor({ timeout: WAIT });
+  await messageOf(alice, "shall we thread this?").getByRole("button", { name: new RegExp(`^2 replies, .*, from ${bobName} and ${aliceName}: open the thread$`) }).waitFor({ timeout: WAIT });
+  await pane(alice).getByText("2 replies", { exact: true }).waitFor({ timeout: WAIT });
+  // Escape closes the pane, and the focus goes back to the message box.
+  await bobReply.press("Escape");
+  await pane(bob).waitFor({ state: "hidden", timeout: WAIT });
+  check(await composer(bob).evaluate((el) => el === document.activeElement), "Escape puts the focus back in the message box");
+  // Bob follows the thread now (he replied): two more from Alice are unread for him.
+  await until(async () => (await followedThreads(bobName)).length === 1, "Bob follows the thread he replied in");
+  await aliceReply.fill("third reply");
+  await aliceReply.press("Enter");
+  await aliceReply.fill("fourth reply @" + bobName);
+  await aliceReply.press("Enter");
+  await messageOf(bob, "shall we thread this?").getByRole("button", { name: /^4 replies,/ }).waitFor({ timeout: WAIT });
+  await until(async () => (await followedThreads(bobName))[0].unread_count === 2, "the server counts two unread replies for Bob");
+  await bob.locator(".sidebar").getByRole("button", { name: "Threads, 2 unread" }).waitFor({ timeout: WAIT });
+  // His notifications say so too: a reply, naming the thread.
+  await bob.getByRole("button", { name: /^Notifications, \d+ unread$/ }).click();
+  await bob.locator(".notification-list li.unread", { hasText: `${aliceName} replied in a thread in #${room}` }).first().waitFor({ timeout: WAIT });
+  await bob.keyboard.press("Escape");
+  // The Threads view lists it with its unread count; opening it reads it.
+  await bob.locator(".sidebar").getByRole("button", { name: "Threads, 2 unread" }).click();
+  const entry = bob.locator(".thread-list .thread-item", { hasText: "shall we thread this?" });
+  await entry.getByRole("button", { name: `${aliceName} in # ${room}: shall we thread this?, 2 unread` }).click();
+  await pane(bob).locator(".thread-replies article.msg", { hasText: "fourth reply" }).waitFor({ timeout: WAIT });
+  await until(async () => (await followedThreads(bobName))[0].unread_count === 0, "the thread is read on the server once opened");
+  await bob.locator(".sidebar").getByRole("button", { name: "Threads", exact: true }).click();
+  await entry.getByRole("button", { name: `${aliceName} in # ${room}: shall we thread this?` , exact: true }).waitFor({ timeout: WAIT });
+  check((await entry.locator(".badge").count()) === 0, "no unread badge in the Threads view");
+  // A reply notification opens its thread.
+  await bob.getByRole("button", { name: /^Notifications/ }).click();
+  await bob.locator(".notification-list li", { hasText: `${aliceName} replied in a thread in #${room}` }).first().getByRole("button").click();
+  await pane(bob).locator(".thread-root", { hasText: "shall we thread this?" }).waitFor({ timeout: WAIT });
+  await bob.getByRole("heading", { name: `# ${room}` }).waitFor({ timeout: WAIT });
+  await pane(bob).getByRole("button", { name: "Close the thread" }).click();
+  await pane(bob).waitFor({ state: "hidden", timeout: WAIT });
+});
+
+await scenario("reactions: toggled and counted on both sides, live, by mouse and keyboard, after a resume", async () => {
+  await openRoom(alice, room);
+  await openRoom(bob, room);
+  const onBob = () => messageOf(bob, "shall we thread this?");
+  const onAlice = () => messageOf(alice, "shall we thread this?");
+  await react(bob, onBob(), "thumbs up");
+  await until(async () => (await reactionCount(onBob(), "👍")) === 1, "Bob's 👍 on his page");
+  check((await chip(onBob(), "👍").getAttribute("aria-pressed")) === "true", "Bob's own reaction is marked as his");
+  await until(async () => (await reactionCount(onAlice(), "👍")) === 1, "Bob's 👍 on Alice's page, live");
+  check((await chip(onAlice(), "👍").getAttribute("aria-pressed")) === "false", "not Alice's");
+  const title = await chip(onAlice(), "👍").getAttribute("title");
+  check(title === `${bobName} reacted with 👍`, `who reacted, on hover: ${JSON.stringify(title)}`);
+  // Alice adds hers by clicking the chip: two on both pages.
+  await chip(onAlice(), "👍").click();
+  await until(async () => (await reactionCount(onAlice(), "👍")) === 2 && (await reactionCount(onBob(), "👍")) === 2, "👍 2 on both pages");
+  check((await chip(onAlice(), "👍").getAttribute("aria-pressed")) === "true", "Alice's now marked as hers");
+  // A :shortcode: typed in the picker; a malformed one is refused in the dialog.
+  await onAlice().hover();
+  await onAlice().getByRole("button", { name: "Add a reaction" }).click();
+  const picker = alice.getByRole("dialog", { name: "Add a reaction" });
+  await picker.getByLabel("Another emoji or a :shortcode:").fill(":Not Valid:");
+  await picker.getByRole("button", { name: "Add" }).click();
+  await picker.getByRole("alert").filter({ hasText: "shortcode" }).waitFor({ timeout: WAIT });
+  await picker.getByLabel("Another emoji or a :shortcode:").fill(":tada:");
+  await picker.getByLabel("Another emoji or a :shortcode:").press("Enter");
+  await picker.waitFor({ state: "detached", timeout: WAIT });
+  await until(async () => (await reactionCount(onBob(), ":tada:")) === 1, ":tada: on Bob's page");
+  // By keyboard: the chip is a button; Enter takes Bob's 👍 back, and the focus stays on it.
+  await chip(onBob(), "👍").focus();
+  await bob.keyboard.press("Enter");
+  await until(async () => (await reactionCount(onAlice(), "👍")) === 1 && (await reactionCount(onBob(), "👍")) === 1, "👍 back to 1 on both pages");
+  check((await chip(onBob(), "👍").getAttribute("aria-pressed")) === "false", "no longer Bob's");
+  check(await chip(onBob(), "👍").evaluate((el) => el === document.activeElement), "the focus stays on the chip when it is redrawn");
+  // While Bob is offline Alice changes hers; the replay on resume applies each change once.
+  await bobContext.setOffline(true);
+  await bob.getByRole("status").filter({ hasText: "Reconnecting…" }).waitFor({ timeout: WAIT });
+  await chip(onAlice(), "👍").click();
+  await until(async () => (await reactionCount(onAlice(), "👍")) === 0, "Alice's 👍 gone on her page");
+  await react(alice, onAlice(), "heart");
+  await chip(onAlice(), ":tada:").click();
+  await until(async () => (await reactionCount(onAlice(), ":tada:")) === 0, ":tada: gone on Alice's page");
+  await bobContext.setOffline(false);
+  await until(async () => (await reactionCount(onBob(), "❤️")) === 1, "the ❤️ made while Bob was away");
+  await until(async () => (await reactionCount(onBob(), "👍")) === 0 && (await reactionCount(onBob(), ":tada:")) === 0, "the removals made while Bob was away");
+  // The server agrees with what the pages show.
+  const general = (await api("GET", "/rooms?scope=joined", await tokenOf(bobName))).items.find((r) => r.name === room);
+  const page = await api("GET", `/rooms/${general.id}/messages?limit=50`, await tokenOf(bobName));
+  const stored = page.items.find((m) => m.content === "shall we thread this?");
+  check(JSON.stringify(stored.reactions.map((r) => [r.emoji, r.count])) === JSON.stringify([["❤️", 1]]), `the stored reactions: ${JSON.stringify(stored.reactions)}`);
+  // A reaction on a reply, in the thread pane of both.
+  await onAlice().getByRole("button", { name: /^4 replies,/ }).click();
+  await onBob().getByRole("button", { name: /^4 replies,/ }).click();
+  const replyOn = (page) => pane(page).locator(".thread-replies article.msg", { hasText: "second reply" });
+  await replyOn(alice).waitFor({ timeout: WAIT });
+  await react(alice, replyOn(alice), "party popper");
+  await until(async () => (await reactionCount(replyOn(bob), "🎉")) === 1, "a reaction on a reply, seen in Bob's thread pane");
+  await until(async () => (await reactionCount(replyOn(alice), "🎉")) === 1, "and in Alice's");
+  for (const page of [alice, bob]) {
+    await pane(page).getByRole("button", { name: "Close the thread" }).click();
+    await pane(page).waitFor({ state: "hidden", timeout: WAIT });
+  }
+});
+
 await scenario("log out, log in again, and a reload keeps you logged in", async () => {
   await bob.reload();
   await bob.getByRole("button", { name: "Log out" }).waitFor({ timeout: WAIT });
@@ -676,12 +831,33 @@ if (SCREENSHOTS) {
     await alice.locator(".bubble.assistant").first().waitFor({ timeout: WAIT });
     await alice.screenshot({ path: `${SCREENSHOTS}/assistant-dark.png` });
     await alice.emulateMedia({ colorScheme: "light" });
+    // A thread open beside its room, with reactions on the root and a reply.
+    await openRoom(alice, room);
+    await messageOf(alice, "shall we thread this?").getByRole("button", { name: /^4 replies,/ }).click();
+    await pane(alice).locator(".thread-replies article.msg", { hasText: "fourth reply" }).waitFor({ timeout: WAIT });
+    await messageOf(alice, "shall we thread this?").scrollIntoViewIfNeeded();
+    await alice.mouse.move(0, 0);
+    await painted(alice);
+    await alice.screenshot({ path: `${SCREENSHOTS}/thread-light.png` });
+    await pane(alice).getByRole("button", { name: "Close the thread" }).click();
     const { page: phone } = await newPage({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true, storageState: await aliceContext.storageState() });
     await phone.goto(BASE + "/");
     await phone.getByRole("button", { name: "Log out" }).waitFor({ timeout: WAIT });
     await phone.locator(".sidebar .room", { hasText: room }).first().click();
     await sees(phone, "and now live");
+    // Away from the messages: a message under the pointer shows its actions.
+    await phone.mouse.move(0, 0);
+    await painted(phone);
     await phone.screenshot({ path: `${SCREENSHOTS}/phone.png` });
+    // A thread on a phone: a screen of its own, closed back to the conversation.
+    await timeline(phone).getByRole("button", { name: /^4 replies,/ }).click();
+    await pane(phone).locator(".thread-replies article.msg", { hasText: "fourth reply" }).waitFor({ timeout: WAIT });
+    check(!(await timeline(phone).isVisible()), "the thread takes the whole screen");
+    await phone.mouse.move(0, 0);
+    await painted(phone);
+    await phone.screenshot({ path: `${SCREENSHOTS}/phone-thread.png` });
+    await pane(phone).getByRole("button", { name: "Close the thread" }).click();
+    await timeline(phone).waitFor({ timeout: WAIT });
     await phone.getByRole("button", { name: "Back to rooms" }).click();
     await phone.screenshot({ path: `${SCREENSHOTS}/phone-rooms.png` });
     await phone.context().close();

@@ -51,6 +51,8 @@ const pairs = (t) => [
   ["links on a hovered message", t.accent, t["bg-soft"], TEXT],
   ["button and badge text on the accent", t["accent-fg"], t.accent, TEXT],
   ["a mention", t.accent, t["accent-soft"], TEXT],
+  ["your own reaction, an avatar's initial", t.accent, t["accent-soft"], TEXT],
+  ["a reaction's count on a hovered message", t.fg, t.bg, TEXT],
   ["text in a user's assistant bubble", t.fg, t["accent-soft"], TEXT],
   ["a mention of you", t["mention-fg"], t["mention-bg"], TEXT],
   ["text in a row that mentions you", t.fg, mix(t["mention-bg"], 0.45, t.bg), TEXT],
