@@ -9,6 +9,7 @@ pub mod notifications;
 pub mod problem;
 pub mod rooms;
 mod schema;
+pub mod search;
 pub mod ws;
 
 pub use assistant::*;
@@ -17,6 +18,7 @@ pub use messages::*;
 pub use notifications::*;
 pub use problem::*;
 pub use rooms::*;
+pub use search::*;
 
 /// RFC 3339 timestamps, always UTC.
 pub type Timestamp = time::OffsetDateTime;

@@ -22,7 +22,7 @@ use crate::realtime::{self, Hub, InProcessBroker, Interest};
 use crate::server::{self, ConnectionLimits};
 use crate::service::{
     self, Accounts, AccountsSettings, Assistant, Heartbeat, InstanceRegistry, Messages, Notifications, Presence,
-    Publisher, Readiness, Rooms, Services, UploadSettings, Uploads, WriteSettings,
+    Publisher, Readiness, Rooms, Search, Services, UploadSettings, Uploads, WriteSettings,
 };
 use crate::store;
 use crate::uploads::blobs::{BlobStore, LocalBlobs, PgBlobs};
@@ -96,6 +96,7 @@ pub async fn services(config: &Config) -> anyhow::Result<Services> {
     }
     Ok(Services {
         notifications: Notifications::new(store.clone()),
+        search: Search::new(store.clone(), &uploads),
         readiness: Readiness::new(store.clone(), publisher.clone(), messages.clone()),
         accounts,
         rooms,

@@ -15,6 +15,7 @@ pub mod http;
 pub mod private_fs;
 pub mod ratelimit;
 pub mod realtime;
+pub mod search;
 pub mod server;
 pub mod service;
 pub mod store;

@@ -11,6 +11,7 @@ mod openapi;
 mod ops;
 pub mod problem;
 mod rooms;
+mod search;
 mod threads;
 mod throttle;
 mod uploads;
@@ -30,7 +31,7 @@ use utoipa_axum::routes;
 
 use crate::config::LimitsConfig;
 use crate::ratelimit::SharedRateLimit;
-use crate::service::{Accounts, Assistant, Messages, Notifications, Readiness, Rooms, Services, Uploads};
+use crate::service::{Accounts, Assistant, Messages, Notifications, Readiness, Rooms, Search, Services, Uploads};
 
 pub use extract::{CurrentUser, bearer_token};
 pub use head_limit::MAX_HEADER_FIELDS;
@@ -60,6 +61,7 @@ handles_from_state! {
     Rooms => rooms,
     Messages => messages,
     Notifications => notifications,
+    Search => search,
     Uploads => uploads,
     Assistant => assistant,
     Readiness => readiness,
@@ -75,7 +77,7 @@ impl FromRef<AppState> for PrometheusHandle {
 #[openapi(
     info(title = "Palaver", description = "Real-time chat server: REST API (the WebSocket protocol is in docs/protocol.md)."),
     modifiers(&BearerAuth),
-    tags((name = "auth"), (name = "users"), (name = "rooms"), (name = "messages"), (name = "threads"), (name = "notifications"), (name = "uploads"), (name = "assistant"), (name = "ops"))
+    tags((name = "auth"), (name = "users"), (name = "rooms"), (name = "messages"), (name = "threads"), (name = "search"), (name = "notifications"), (name = "uploads"), (name = "assistant"), (name = "ops"))
 )]
 struct ApiDoc;
 
@@ -122,6 +124,7 @@ pub fn router(state: AppState, limits: &LimitsConfig, upload_max_bytes: u64) -> 
         .routes(routes!(threads::history))
         .routes(routes!(threads::followed))
         .routes(routes!(threads::read))
+        .routes(routes!(search::search))
         .routes(routes!(notifications::list))
         .routes(routes!(notifications::mark_read))
         .merge(

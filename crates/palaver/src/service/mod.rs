@@ -7,6 +7,7 @@
 //! | `rooms/` | [`Rooms`] | rooms, membership, who may see what ([`Rooms::access`]) |
 //! | `messages/` | [`Messages`] | history, the send path ([`Sender`]), edits, deletes, reads, typing, replay, the sequencer |
 //! | `notifications.rs` | [`Notifications`] | the notification list |
+//! | `search.rs` | [`Search`] | finding messages (the query language and terms are in `crate::search`) |
 //! | `presence/` | [`Presence`] | online/offline, on this instance and across instances (the instances' registry and heartbeat in Redis), announcements |
 //! | `uploads.rs` | [`Uploads`] | receiving, checking and serving files |
 //! | `assistant/` | [`Assistant`] | conversations and the assistant's replies |
@@ -24,6 +25,7 @@ mod presence;
 mod publish;
 mod readiness;
 mod rooms;
+mod search;
 mod uploads;
 mod views;
 
@@ -41,6 +43,7 @@ pub use presence::{Heartbeat, InstanceRegistry, Presence};
 pub use publish::Publisher;
 pub use readiness::{Dependencies, Dependency, Readiness, Writers};
 pub use rooms::{Access, Rooms};
+pub use search::Search;
 pub use uploads::{Incoming, UploadAccess, UploadSettings, UploadView, Uploads};
 
 /// Who is asking: established once from the access token.
@@ -58,6 +61,7 @@ pub struct Services {
     pub rooms: Rooms,
     pub messages: Messages,
     pub notifications: Notifications,
+    pub search: Search,
     pub presence: Presence,
     pub uploads: Uploads,
     pub assistant: Assistant,

@@ -11,6 +11,7 @@ mod messages;
 mod notifications;
 mod postgres;
 mod rooms;
+mod search;
 mod sqlite;
 mod tokens;
 mod uploads;
@@ -28,6 +29,7 @@ pub use messages::{
 };
 pub use notifications::{NewNotification, NotificationRow, NotificationStore};
 pub use rooms::{DmPair, MemberRow, NewRoom, RoomRow, RoomStore, RoomView};
+pub use search::{SearchFilter, SearchOrder, SearchRequest, SearchRow, SearchStore};
 pub use tokens::{NewRefreshToken, Rotation, TokenStore};
 pub use uploads::{AttachedTo, UploadRow, UploadStore};
 pub use users::{AccountState, NewUser, UserRow, UserStore};
@@ -43,6 +45,7 @@ pub trait Store:
     + NotificationStore
     + UploadStore
     + ConversationStore
+    + SearchStore
     + Send
     + Sync
 {
@@ -67,15 +70,39 @@ pub struct PoolSettings {
     pub acquire_timeout: Duration,
 }
 
-/// Opens (creating if needed) and migrates the database the URL names.
+/// Opens (creating if needed) and migrates the database the URL names, and indexes for
+/// search what was written before search existed.
 pub async fn open(url: &str, pool: PoolSettings) -> Result<DynStore, Error> {
-    if url.starts_with("sqlite:") {
-        Ok(Arc::new(sqlite::SqliteStore::open(url, pool).await?))
+    let store: DynStore = if url.starts_with("sqlite:") {
+        Arc::new(sqlite::SqliteStore::open(url, pool).await?)
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        Ok(Arc::new(postgres::PgStore::open(url, pool).await?))
+        Arc::new(postgres::PgStore::open(url, pool).await?)
     } else {
-        Err(Error::UnsupportedUrl)
+        return Err(Error::UnsupportedUrl);
+    };
+    index_for_search(&*store).await?;
+    Ok(store)
+}
+
+/// Messages stored before search was added have no terms yet: index them, a batch per
+/// transaction, before serving (once; every later write indexes its own message).
+async fn index_for_search(store: &dyn Store) -> Result<(), Error> {
+    const BATCH: i64 = 2_000;
+    let mut indexed = 0;
+    loop {
+        let done = store.index_unindexed(BATCH).await?;
+        indexed += done;
+        if done < BATCH as u64 {
+            break;
+        }
+        if indexed % 100_000 < BATCH as u64 {
+            tracing::info!(indexed, "indexing earlier messages for search");
+        }
     }
+    if indexed > 0 {
+        tracing::info!(indexed, "indexed earlier messages for search");
+    }
+    Ok(())
 }
 
 /// Page sizes are validated by the services; this only guards the SQL.

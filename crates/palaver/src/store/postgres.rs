@@ -45,3 +45,9 @@ super::messages::impl_message_store!(PgStore, Postgres);
 super::notifications::impl_notification_store!(PgStore, Postgres);
 super::uploads::impl_upload_store!(PgStore, Postgres);
 super::conversations::impl_conversation_store!(PgStore, Postgres);
+super::search::impl_search_store!(PgStore, Postgres,
+    render: super::search::tsquery,
+    from: "FROM messages m",
+    matches: ("m.search_vector @@ CAST(", " AS tsquery)"),
+    pos: "m.pos",
+    time: "m.created_at", time_of: ("", ""));

@@ -109,6 +109,13 @@ super::messages::impl_message_store!(SqliteStore, Sqlite);
 super::notifications::impl_notification_store!(SqliteStore, Sqlite);
 super::uploads::impl_upload_store!(SqliteStore, Sqlite);
 super::conversations::impl_conversation_store!(SqliteStore, Sqlite);
+super::search::impl_search_store!(SqliteStore, Sqlite,
+    render: super::search::fts5_query,
+    from: "FROM message_search s JOIN messages m ON m.rowid = s.rowid",
+    matches: ("message_search MATCH ", ""),
+    pos: "m.rowid",
+    // Times are RFC 3339 text, whose order is not the times' when fractions differ in length.
+    time: "julianday(m.created_at)", time_of: ("julianday(", ")"));
 
 #[cfg(test)]
 mod tests {

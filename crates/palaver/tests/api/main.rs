@@ -27,6 +27,7 @@ mod outage;
 mod privacy;
 mod reactions;
 mod rooms;
+mod search;
 mod seqs;
 mod stored_values;
 mod text_input;

@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{TestApp, id_of, items};
+use crate::helpers::{TestApp, id_of, items, write_behind};
 
 both_backends!(an_unknown_role_is_an_error_not_a_member, unknown_kinds_and_visibility_are_errors);
 
@@ -43,20 +43,4 @@ async fn unknown_kinds_and_visibility_are_errors(app: TestApp) {
     assert_eq!(items(&app.notifications(&bob, "").await).len(), 1, "bob was invited");
     write_behind(&app, "UPDATE notifications SET kind = 'poke' WHERE user_id = $1", &bob.id).await;
     app.get(&bob, "/notifications").await.expect_problem(500, Some("internal"));
-}
-
-/// Runs `statement` with `$1` bound to the UUID `id`, straight on the app's database (behind
-/// the server's back, as an operator's SQL or a newer version's rows would).
-async fn write_behind(app: &TestApp, statement: &str, id: &str) {
-    use sqlx::Connection;
-    let id = uuid::Uuid::parse_str(id).unwrap();
-    let url = app.config.effective_database_url();
-    let changed = if url.starts_with("sqlite:") {
-        let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
-        sqlx::query(statement).bind(id).execute(&mut db).await.unwrap().rows_affected()
-    } else {
-        let mut db = sqlx::PgConnection::connect(&url).await.unwrap();
-        sqlx::query(statement).bind(id).execute(&mut db).await.unwrap().rows_affected()
-    };
-    assert_eq!(changed, 1, "{statement} changed one row");
 }

@@ -31,7 +31,7 @@ use crate::realtime::Hub;
 use crate::store::{DynStore, HistoryRange, Timeline};
 use crate::uploads::signed::UrlSigner;
 
-pub use decorate::Decorations;
+pub use decorate::{Decorations, decorated};
 pub use replay::ResumePoint;
 pub use send::{Draft, Posting, Sender};
 

@@ -278,14 +278,25 @@ pub trait HistoryStore {
     async fn mark_read(&self, room_id: RoomId, user_id: UserId, seq: Seq) -> Result<bool, Error>;
 }
 
-macro_rules! message_sql {
+/// The columns of `MessageRow`, from `messages m`, `users u` (the author) and `uploads up`.
+macro_rules! message_columns {
     () => {
-        "SELECT m.id, m.room_id, m.seq, m.updated_seq, m.author_id, u.username AS author_username,
+        "m.id, m.room_id, m.seq, m.updated_seq, m.author_id, u.username AS author_username,
                 m.kind, m.content, m.upload_id, up.mime AS upload_mime, up.size AS upload_size,
                 up.width AS upload_width, up.height AS upload_height,
                 m.client_msg_id, m.created_at, m.edited_at, m.deleted,
-                m.thread_root_id, m.reply_count, m.last_reply_at
-         FROM messages m JOIN users u ON u.id = m.author_id LEFT JOIN uploads up ON up.id = m.upload_id"
+                m.thread_root_id, m.reply_count, m.last_reply_at"
+    };
+}
+pub(crate) use message_columns;
+
+macro_rules! message_sql {
+    () => {
+        concat!(
+            "SELECT ",
+            $crate::store::messages::message_columns!(),
+            " FROM messages m JOIN users u ON u.id = m.author_id LEFT JOIN uploads up ON up.id = m.upload_id"
+        )
     };
 }
 pub(crate) use message_sql;

@@ -172,7 +172,7 @@ macro_rules! impl_message_writes {
                 if !new.is_empty() {
                     let mut insert = sqlx::QueryBuilder::<$db>::new(
                         "INSERT INTO messages (id, room_id, seq, updated_seq, author_id, kind, content,
-                                               upload_id, client_msg_id, created_at, thread_root_id) ",
+                                               upload_id, client_msg_id, created_at, thread_root_id, search_text) ",
                     );
                     insert.push_values(new, |mut row, (msg, seq)| {
                         row.push_bind(msg.id)
@@ -185,7 +185,9 @@ macro_rules! impl_message_writes {
                             .push_bind(msg.attachment.map(|a| a.upload_id))
                             .push_bind(msg.client_msg_id.clone())
                             .push_bind(msg.created_at)
-                            .push_bind(msg.thread_root_id);
+                            .push_bind(msg.thread_root_id)
+                            // Indexed in the transaction that stores it: findable once acked.
+                            .push_bind($crate::search::index_text(&msg.content));
                     });
                     insert.build().execute(&mut *tx).await?;
                 }
@@ -216,14 +218,15 @@ macro_rules! impl_message_writes {
                     return Ok(None);
                 };
                 let changed = sqlx::query::<$db>(
-                    "UPDATE messages SET content = $3, edited_at = $4, updated_seq = $5
+                    "UPDATE messages SET content = $3, edited_at = $4, updated_seq = $5, search_text = $6
                      WHERE room_id = $1 AND id = $2 AND deleted = FALSE",
                 )
                 .bind(room_id)
                 .bind(message_id)
-                .bind(content)
+                .bind(&content)
                 .bind(now)
                 .bind(seq)
+                .bind($crate::search::index_text(&content))
                 .execute(&mut *tx)
                 .await?;
                 if changed.rows_affected() != 1 {
@@ -248,7 +251,7 @@ macro_rules! impl_message_writes {
                 // upload stays linked, hidden from all but its uploader, so it cannot be
                 // attached again.
                 let changed = sqlx::query::<$db>(
-                    "UPDATE messages SET deleted = TRUE, content = '', updated_seq = $3
+                    "UPDATE messages SET deleted = TRUE, content = '', search_text = '', updated_seq = $3
                      WHERE room_id = $1 AND id = $2 AND deleted = FALSE",
                 )
                 .bind(room_id)

@@ -347,3 +347,19 @@ impl Caller for TestUser {
         Some(&self.access_token)
     }
 }
+
+/// Runs `statement` with `$1` bound to the UUID `id`, straight on the app's database (behind
+/// the server's back, as an operator's SQL or a newer version's rows would).
+pub async fn write_behind(app: &TestApp, statement: &str, id: &str) {
+    use sqlx::Connection;
+    let id = uuid::Uuid::parse_str(id).unwrap();
+    let url = app.config.effective_database_url();
+    let changed = if url.starts_with("sqlite:") {
+        let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query(statement).bind(id).execute(&mut db).await.unwrap().rows_affected()
+    } else {
+        let mut db = sqlx::PgConnection::connect(&url).await.unwrap();
+        sqlx::query(statement).bind(id).execute(&mut db).await.unwrap().rows_affected()
+    };
+    assert_eq!(changed, 1, "{statement} changed one row");
+}
