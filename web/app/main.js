@@ -356,6 +356,8 @@ function start() {
   }
 
   function sendRead(roomId, seq) {
+    // A read timer of this shell that fires after the user signed out: nothing to tell.
+    if (!state.socket) return;
     // Over the socket, or over REST while it is between connections.
     if (!state.socket.send({ type: "read", room_id: roomId, seq })) {
       api.post(`/rooms/${roomId}/read`, { seq }).catch(() => {});

@@ -107,7 +107,8 @@ export function createSearch(state, { onOpen, onClose, onJump }) {
   document.addEventListener("keydown", (event) => {
     // A view left behind by an earlier sign-in is no longer in the page: it does nothing.
     if (!button.isConnected || event.defaultPrevented || event.isComposing) return;
-    const combo = (event.ctrlKey || event.metaKey) && !event.altKey && !event.shiftKey && event.key.toLowerCase() === "k";
+    // (A keydown from autofill has no key.)
+    const combo = (event.ctrlKey || event.metaKey) && !event.altKey && !event.shiftKey && (event.key || "").toLowerCase() === "k";
     const slash = event.key === "/" && !event.ctrlKey && !event.metaKey && !event.altKey && !typingIn(event.target);
     if ((!combo && !slash) || document.querySelector("dialog[open]")) return;
     event.preventDefault();
@@ -264,18 +265,12 @@ export function createSearch(state, { onOpen, onClose, onJump }) {
     );
   }
 
-  /** The snippet as text nodes, the matches in <mark>; "…" where the message goes on. */
+  /** The snippet as text nodes, what matched in <mark> (the server puts "…" where it cuts the message). */
   function snippet(item) {
-    const content = item.message.content || "";
     const parts = item.snippet || [];
-    if (!parts.length) return content.length > 200 ? `${content.slice(0, 200)}…` : content;
-    const text = parts.map((part) => part.text).join("");
-    const at = content.indexOf(text);
-    return [
-      at > 0 ? "…" : null,
-      parts.map((part) => (part.match ? h("mark", {}, part.text) : part.text)),
-      at >= 0 && at + text.length < content.length ? "…" : null,
-    ];
+    if (parts.length) return parts.map((part) => (part.match ? h("mark", {}, part.text) : part.text));
+    const content = item.message.content || "";
+    return content.length > 200 ? `${content.slice(0, 200)}…` : content;
   }
 
   /** Up and Down (Home, End) go from hit to hit; Up from the first goes back to the box. */
