@@ -1,10 +1,12 @@
 // The conversation: history with infinite scroll back, live events, the "new messages"
 // line, edits and deletes, reactions, threads' summaries, typing and mentions; the composer
 // sits under it. Replies in threads are not in the timeline: each updates its root's summary.
+// Opened at a message (a search hit), it holds the history around it and loads newer pages
+// as it is scrolled down, until it reaches the live end.
 // (Over 400 lines: the timeline's rendering and its live updates share its DOM state.)
 
 import * as api from "./api.js";
-import { h, fill, formatTime, toast, replaceKeepingFocus } from "./dom.js";
+import { h, fill, formatTime, toast, replaceKeepingFocus, flash } from "./dom.js";
 import { roomTitle } from "./state.js";
 import { messageText } from "./message-text.js";
 import { thumbnail } from "./attachment.js";
@@ -31,14 +33,19 @@ export function createConversation(state, { composer, onShown, onFocusComposer, 
   const sentinel = h("div", { class: "history-edge", "aria-hidden": "true" });
   const list = h("div", { class: "messages" });
   const timeline = h("div", { class: "timeline", role: "log", tabindex: "0", "aria-label": "Messages" }, sentinel, list);
+  const latest = h("div", { class: "latest-bar", hidden: true },
+    h("button", { class: "ghost small", onclick: () => current && load(current.room) }, "Jump to the newest messages"));
   const typingLine = h("div", { class: "typing", "aria-live": "polite" });
-  const section = h("section", { class: "conversation", hidden: true, "aria-labelledby": "room-title" }, head, timeline, typingLine, composer);
+  const section = h("section", { class: "conversation", hidden: true, "aria-labelledby": "room-title" }, head, timeline, latest, typingLine, composer);
 
   /** The open room and what its timeline holds. */
   let current = null;
   let readTimer = null;
 
-  timeline.addEventListener("scroll", () => maybeRead(), { passive: true });
+  timeline.addEventListener("scroll", () => {
+    maybeRead();
+    maybeNewer();
+  }, { passive: true });
   document.addEventListener("visibilitychange", () => maybeRead());
   addEventListener("focus", () => maybeRead());
   const observer = new IntersectionObserver((entries) => entries.some((e) => e.isIntersecting) && loadOlder(), {
@@ -83,27 +90,42 @@ export function createConversation(state, { composer, onShown, onFocusComposer, 
     if (toggle) toggle.replaceWith(membersToggle(count));
   }
 
-  async function open(room, { focus = true } = {}) {
+  /** Shows `room`: its newest messages, or with `around` (a message: `{id, seq}`) those around it, marked. */
+  function open(room, { focus = true, around = null } = {}) {
     section.hidden = false;
+    header(room);
+    typingLine.textContent = "";
+    onShown(room, { focus: focus && !around });
+    return load(room, around);
+  }
+
+  /** The room's history into a fresh timeline: its newest page, or the page around a message. */
+  async function load(room, around = null) {
+    // The page ending 25 seqs past the message (replies and reactions take seqs too, so it
+    // often holds fewer after it). Newer messages exist if that ends before the room's newest event.
+    const before = around ? around.seq + 26 : null;
     const generation = {
       room,
       byId: new Map(),
       oldestSeq: null,
       hasMore: true,
+      hasNewer: before !== null && before <= (room.seq ?? room.last_seq),
       loading: true,
       olderLoading: false,
+      newerLoading: false,
       pending: [],
       readSent: 0,
       typers: new Map(),
     };
     current = generation;
-    header(room);
     list.replaceChildren();
     sentinel.textContent = "";
-    typingLine.textContent = "";
-    onShown(room, { focus });
+    latest.hidden = !generation.hasNewer;
     try {
-      const [page, roster] = await Promise.all([api.get(`/rooms/${room.id}/messages?limit=${PAGE}`), loadMembers(room.id)]);
+      const [page, roster] = await Promise.all([
+        api.get(`/rooms/${room.id}/messages?${before ? `before=${before}&` : ""}limit=${PAGE}`),
+        loadMembers(room.id),
+      ]);
       if (current !== generation) return;
       const mine = roster.get(state.me.id);
       const lastRead = mine ? mine.last_read_seq : room.last_seq;
@@ -113,10 +135,17 @@ export function createConversation(state, { composer, onShown, onFocusComposer, 
       generation.loading = false;
       for (const frame of generation.pending) apply(frame);
       generation.pending = [];
-      const firstUnread = [...generation.byId.values()]
-        .map((entry) => entry.message)
-        .find((message) => message.seq > lastRead && message.author.id !== state.me.id && !message.deleted);
-      if (firstUnread) {
+      // Away from the end, the first unread message may be before the page: no line then.
+      const firstUnread = around
+        ? null
+        : [...generation.byId.values()]
+            .map((entry) => entry.message)
+            .find((message) => message.seq > lastRead && message.author.id !== state.me.id && !message.deleted);
+      if (around) {
+        const target = generation.byId.get(around.id);
+        if (target) flash(target.el);
+        else toast("That message is no longer in the room.");
+      } else if (firstUnread) {
         const line = h("div", { class: "new-line", role: "separator", "aria-label": "New messages" }, h("span", {}, "New messages"));
         generation.byId.get(firstUnread.id).el.before(line);
         line.scrollIntoView({ block: "center" });
@@ -124,6 +153,7 @@ export function createConversation(state, { composer, onShown, onFocusComposer, 
         scrollToBottom();
       }
       maybeRead();
+      maybeNewer();
       // A short first page may not fill the screen: keep loading until it does.
       if (generation.hasMore && timeline.scrollHeight <= timeline.clientHeight) loadOlder();
     } catch (e) {
@@ -133,7 +163,7 @@ export function createConversation(state, { composer, onShown, onFocusComposer, 
 
   /** History from scratch (after a replay too large for the socket). */
   function reload() {
-    if (current) open(current.room, { focus: false });
+    if (current) load(current.room);
   }
 
   async function loadOlder() {
@@ -158,10 +188,44 @@ export function createConversation(state, { composer, onShown, onFocusComposer, 
     if (current === at && at.hasMore && timeline.scrollTop < 400) requestAnimationFrame(loadOlder);
   }
 
+  /** The page after the newest message held, in a timeline opened away from the end. */
+  async function loadNewer() {
+    const at = current;
+    if (!at || at.loading || at.newerLoading || !at.hasNewer) return;
+    at.newerLoading = true;
+    let loaded = false;
+    try {
+      const newest = Math.max(0, ...[...at.byId.values()].map((e) => e.message.seq));
+      const page = await api.get(`/rooms/${at.room.id}/messages?after=${newest}&limit=${PAGE}`);
+      if (current === at) {
+        for (const message of page.items) upsert(message);
+        at.hasNewer = page.has_more;
+        loaded = true;
+      }
+    } catch (e) {
+      if (current === at) toast(api.describe(e));
+    }
+    at.newerLoading = false;
+    if (current !== at) return;
+    latest.hidden = !at.hasNewer;
+    // Events that came meanwhile: at the live end now, new messages join the timeline.
+    const queued = at.pending;
+    at.pending = [];
+    for (const frame of queued) apply(frame);
+    maybeRead();
+    // Still near the bottom (a tall screen): no scroll will ask again. After a failure, the next scroll does.
+    if (loaded) requestAnimationFrame(maybeNewer);
+  }
+
+  /** Away from the end, the next page when the bottom is near (400 px). */
+  function maybeNewer() {
+    if (current && current.hasNewer && timeline.scrollHeight - timeline.scrollTop - timeline.clientHeight < 400) loadNewer();
+  }
+
   /** A room event for the open room (already deduplicated by seq in sync.js). */
   function apply(frame) {
     if (!current) return;
-    if (current.loading) {
+    if (current.loading || current.newerLoading) {
       current.pending.push(frame);
       return;
     }
@@ -179,6 +243,8 @@ export function createConversation(state, { composer, onShown, onFocusComposer, 
       if (stick) scrollToBottom();
       return;
     }
+    // Away from the end, a message not held is past it: it comes with the page that holds it.
+    if (current.hasNewer && frame.type !== "message_deleted" && !current.byId.has(frame.message.id)) return;
     if (frame.type === "message_deleted") {
       const entry = current.byId.get(frame.message_id);
       if (entry) upsert({ ...entry.message, deleted: true, content: "", attachment: null });
@@ -357,9 +423,18 @@ export function createConversation(state, { composer, onShown, onFocusComposer, 
     }
   }
 
+  /** Our own message, as stored. Away from the end, the end is loaded (with it) instead. */
+  function posted(message) {
+    if (!current || message.room_id !== current.room.id) return;
+    if (current.hasNewer && !current.byId.has(message.id)) load(current.room);
+    else upsert(message);
+  }
+
   /** An own message shown at once, replaced by the real one when it is stored. */
   function showPending(roomId, clientMsgId, content, retry) {
     if (!current || current.room.id !== roomId) return;
+    // Sent from a timeline away from the end: the end is loaded, under the pending copy.
+    if (current.hasNewer) load(current.room);
     let el = list.querySelector(`[data-pending="${CSS.escape(clientMsgId)}"]`);
     const failed = retry !== undefined;
     const fresh = h(
@@ -389,7 +464,7 @@ export function createConversation(state, { composer, onShown, onFocusComposer, 
 
   /** Whether what arrives in the open room is being seen right now. */
   function isReading() {
-    return !!current && !section.hidden && document.visibilityState === "visible" && atBottom();
+    return !!current && !current.hasNewer && !section.hidden && document.visibilityState === "visible" && atBottom();
   }
 
   function maybeRead() {
@@ -435,5 +510,5 @@ export function createConversation(state, { composer, onShown, onFocusComposer, 
     return entry ? entry.message : null;
   }
 
-  return { element: section, open, close, header, setMemberCount, reload, apply, upsert, message, editLast, showPending, dropPending, isReading, typing };
+  return { element: section, open, close, header, setMemberCount, reload, apply, posted, message, editLast, showPending, dropPending, isReading, typing };
 }

@@ -51,6 +51,18 @@ export function replaceKeepingFocus(old, fresh, fallback) {
   if (target) target.focus();
 }
 
+/**
+ * A message jumped to (from a search hit): scrolled to the middle, marked for a few seconds
+ * (the `flash` class) and focused, so the keyboard and a screen reader start from it.
+ */
+export function flash(el) {
+  el.tabIndex = -1;
+  el.scrollIntoView({ block: "center" });
+  el.focus({ preventScroll: true });
+  el.classList.add("flash");
+  setTimeout(() => el.classList.remove("flash"), 3000);
+}
+
 /** A random id for `client_msg_id` (safe retries). */
 export function uid() {
   if (crypto.randomUUID) return crypto.randomUUID();

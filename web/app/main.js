@@ -16,6 +16,7 @@ import { createNotifications } from "./notifications.js";
 import { createAssistant } from "./assistant.js";
 import { createThread } from "./thread.js";
 import { createThreads } from "./threads.js";
+import { createSearch } from "./search.js";
 
 const app = document.getElementById("app");
 document.body.append(h("div", { id: "toasts", class: "toasts", "aria-live": "polite" }));
@@ -106,7 +107,7 @@ function start() {
 
   const composer = createComposer(state, {
     onPending: (roomId, clientMsgId, content, retry) => conversation.showPending(roomId, clientMsgId, content, retry),
-    onPosted: (message) => conversation.upsert(message),
+    onPosted: (message) => conversation.posted(message),
     onEditLast: () => conversation.editLast(),
   });
   const conversation = createConversation(state, {
@@ -155,6 +156,13 @@ function start() {
     onLoad: (more) => sync.loadThreads(more).then(threadsChanged),
     onOpenThread: (roomId, root) => openThread(roomId, root.id, root),
   });
+  const search = createSearch(state, {
+    onOpen: () => open("search"),
+    onClose: closeSearch,
+    onJump: jump,
+  });
+  /** What the middle column showed before the search opened, to go back to when it closes. */
+  let beforeSearch = null;
 
   const status = h("div", { class: "connection", role: "status", "aria-live": "polite" });
   const welcome = h(
@@ -178,6 +186,7 @@ function start() {
       h("div", { class: "brand" }, h("span", { class: "logo", "aria-hidden": "true" }), "Palaver"),
       status,
       h("div", { class: "spacer" }),
+      search.button,
       notifications.element,
       h(
         "div",
@@ -187,7 +196,7 @@ function start() {
       ),
     ),
     rooms.element,
-    h("main", { class: "main", id: "main", tabindex: "-1" }, welcome, conversation.element, threads.element, assistant.element),
+    h("main", { class: "main", id: "main", tabindex: "-1" }, welcome, conversation.element, threads.element, assistant.element, search.element),
     members.element,
     thread.element,
   );
@@ -201,31 +210,31 @@ function start() {
     target.focus();
   }
 
-  /** Opens a room (by id), the assistant ("assistant") or the followed threads ("threads") in the middle column. */
-  function open(id, { focus = true, show = true } = {}) {
+  /**
+   * Opens a room (by id), the assistant ("assistant"), the followed threads ("threads") or the
+   * search ("search") in the middle column; a room `around` a message (`{id, seq}`) if given.
+   */
+  function open(id, { focus = true, show = true, around = null } = {}) {
+    if (id === "search" && state.current !== "search") beforeSearch = state.current;
     state.current = id;
     welcome.hidden = true;
-    sessionStorage.setItem("palaver.view", id);
+    // A reload shows what was open under the search: a search is not worth restoring empty.
+    if (id !== "search") sessionStorage.setItem("palaver.view", id);
     rooms.showCurrent(id);
     // The thread pane belongs to the room beside it.
     const pane = thread.shown();
     if (pane && pane.roomId !== id) thread.close();
-    if (id === "assistant" || id === "threads") {
+    const panels = { assistant, threads, search };
+    for (const [name, panel] of Object.entries(panels)) if (name !== id) panel.close();
+    if (id in panels) {
       conversation.close();
       members.close();
-      if (id === "assistant") {
-        threads.close();
-        assistant.open();
-      } else {
-        assistant.close();
-        threads.open();
-      }
+      if (id === "search") search.open(state.rooms.has(beforeSearch) ? beforeSearch : null);
+      else panels[id].open();
     } else {
       const room = state.rooms.get(id);
       if (!room) return;
-      assistant.close();
-      threads.close();
-      conversation.open(room, { focus });
+      conversation.open(room, { focus, around });
       members.open(room);
     }
     // On a phone the first screen is the list of rooms, even with one open behind it.
@@ -238,6 +247,26 @@ function start() {
     if (!room) return;
     if (state.current !== roomId) open(roomId, { focus: false, show: false });
     thread.open(room, rootId, root || conversation.message(rootId));
+    showPane("thread");
+  }
+
+  /** Escape or × in the search: back to what was open before it (the welcome if nothing was). */
+  function closeSearch() {
+    const back = beforeSearch;
+    if (back === "assistant" || back === "threads" || state.rooms.has(back)) return open(back);
+    search.close();
+    state.current = null;
+    rooms.showCurrent(null);
+    welcome.hidden = false;
+  }
+
+  /** A search hit chosen: its room around it, or a reply in its thread beside the room. */
+  function jump(message) {
+    const room = state.rooms.get(message.room_id);
+    if (!room) return toast("You are no longer in the room of that message.");
+    if (!message.thread_root_id) return open(room.id, { around: message });
+    open(room.id, { focus: false, show: false });
+    thread.open(room, message.thread_root_id, null, { focus: false, highlight: message });
     showPane("thread");
   }
 
@@ -327,6 +356,8 @@ function start() {
   }
 
   function sendRead(roomId, seq) {
+    // A read timer of this shell that fires after the user signed out: nothing to tell.
+    if (!state.socket) return;
     // Over the socket, or over REST while it is between connections.
     if (!state.socket.send({ type: "read", room_id: roomId, seq })) {
       api.post(`/rooms/${roomId}/read`, { seq }).catch(() => {});

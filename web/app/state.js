@@ -5,7 +5,7 @@ export const state = {
   me: null,
   /** id → Room, plus `seq` (the newest room event applied here) and `last` (last message). */
   rooms: new Map(),
-  /** The open room's id, "assistant", "threads", or null. */
+  /** The open room's id, "assistant", "threads", "search", or null. */
   current: null,
   /** room id → Map(user id → Member) */
   members: new Map(),

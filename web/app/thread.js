@@ -3,7 +3,7 @@
 // It sits beside the conversation (in place of the members column), alone on a phone.
 
 import * as api from "./api.js";
-import { h, fill, formatTime, toast, replaceKeepingFocus } from "./dom.js";
+import { h, fill, formatTime, toast, replaceKeepingFocus, flash } from "./dom.js";
 import { roomTitle } from "./state.js";
 import { messageText } from "./message-text.js";
 import { thumbnail } from "./attachment.js";
@@ -13,7 +13,8 @@ import { addReply } from "./threading.js";
 const PAGE = 50;
 
 /**
- * One thread at a time, given to `open(room, rootId, root)`. Callbacks:
+ * One thread at a time, given to `open(room, rootId, root, { focus, highlight })` (`highlight`:
+ * a reply, `{id}`, to page back to and mark, as a search hit opens it). Callbacks:
  * - `findRoot(roomId, rootId, firstReplySeq)`: a promise of the root message when it was
  *   not handed in (a notification names only its id), or of null;
  * - `onSend(roomId, rootId, content)`: post a reply (a promise of the stored Message);
@@ -67,7 +68,7 @@ export function createThread(state, { findRoot, onSend, onReact, onRead, onDm, o
   log.addEventListener("scroll", () => maybeRead(), { passive: true });
   document.addEventListener("visibilitychange", () => maybeRead());
 
-  async function open(room, rootId, root, { focus = true } = {}) {
+  async function open(room, rootId, root, { focus = true, highlight = null } = {}) {
     const generation = { room, rootId, root: root ? structuredClone(root) : null, rootEl: null, byId: new Map(), oldestSeq: null, hasMore: false, loading: true, pending: [], readSent: 0 };
     current = generation;
     pane.hidden = false;
@@ -94,10 +95,22 @@ export function createThread(state, { findRoot, onSend, onReact, onRead, onDm, o
       generation.pending = [];
       drawRoot();
       log.scrollTop = log.scrollHeight;
+      if (highlight) await reach(generation, highlight);
       maybeRead();
     } catch (e) {
       if (current === generation) toast(api.describe(e));
     }
+  }
+
+  /** Pages back to a reply and marks it; at most 20 pages (1,000 replies) back. */
+  async function reach(at, reply) {
+    for (let pages = 0; !at.byId.has(reply.id) && at.hasMore && pages < 20; pages++) {
+      if (current !== at || !(await loadOlder())) return;
+    }
+    if (current !== at) return;
+    const entry = at.byId.get(reply.id);
+    if (entry) flash(entry.el);
+    else toast("That reply is no longer in the thread.");
   }
 
   /** The replies again from scratch (after a replay too large for the socket). */
@@ -120,20 +133,23 @@ export function createThread(state, { findRoot, onSend, onReact, onRead, onDm, o
     return current ? { roomId: current.room.id, rootId: current.rootId } : null;
   }
 
+  /** The page of replies before the oldest held; whether it came. */
   async function loadOlder() {
     const at = current;
-    if (!at || at.loading || !at.hasMore || at.oldestSeq === null) return;
+    if (!at || at.loading || !at.hasMore || at.oldestSeq === null) return false;
     earlier.disabled = true;
     try {
       const page = await api.get(`/rooms/${at.room.id}/threads/${at.rootId}/messages?before=${at.oldestSeq}&limit=${PAGE}`);
-      if (current !== at) return;
+      if (current !== at) return false;
       const fromBottom = log.scrollHeight - log.scrollTop;
       for (const reply of page.items) upsert(reply);
       at.hasMore = page.has_more;
       earlier.hidden = !page.has_more;
       log.scrollTop = log.scrollHeight - fromBottom;
+      return true;
     } catch (e) {
       toast(api.describe(e));
+      return false;
     } finally {
       earlier.disabled = false;
     }

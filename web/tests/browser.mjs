@@ -229,7 +229,7 @@ async function viewAlone(who, module, setUp, options = {}) {
   await page.evaluate(setUp, `${assets}${module}`);
   const loaded = await page.evaluate(() =>
     performance.getEntriesByType("resource").map((entry) => new URL(entry.name).pathname.split("/").pop()).filter((name) => name.endsWith(".js")));
-  const views = ["main.js", "rooms.js", "conversation.js", "composer.js", "members.js", "notifications.js", "assistant.js", "thread.js", "threads.js"];
+  const views = ["main.js", "rooms.js", "conversation.js", "composer.js", "members.js", "notifications.js", "assistant.js", "thread.js", "threads.js", "search.js"];
   const others = loaded.filter((name) => views.includes(name) && name !== module);
   check(loaded.includes(module) && others.length === 0, `${module} loads without main.js or another view, got ${loaded}`);
   return { context, page, calls: () => page.evaluate(() => window.calls) };
@@ -806,6 +806,189 @@ await scenario("reactions: toggled and counted on both sides, live, by mouse and
   }
 });
 
+const searchBox = (page) => page.getByRole("textbox", { name: "Search messages" });
+const searchView = (page) => page.locator("section.search-view");
+const hits = (page) => searchView(page).locator(".search-results .hit");
+const searchStatus = (page) => searchView(page).locator(".search-status");
+
+/** Types `q` in the open search box and waits for its answer: the hits shown, or the empty state. */
+async function search(page, q) {
+  await searchBox(page).fill(q);
+  await searchBox(page).press("Enter");
+  await until(async () => (await searchView(page).locator(".search-results[aria-busy]").count()) === 0 &&
+    /message|match/.test(await searchStatus(page).innerText().catch(() => "")) || (await searchView(page).locator(".search-error").innerText()) !== "",
+    `the answer to ${JSON.stringify(q)}`);
+}
+
+/** The texts of each hit's <mark>s. */
+async function marksOf(page) {
+  return hits(page).evaluateAll((els) => els.map((el) => [...el.querySelectorAll(".hit-snippet mark")].map((m) => m.textContent)));
+}
+
+await scenario("search: accents and Chinese found, matches marked, filters, more results, jumps to a message and a reply, a bad query, nothing found", async () => {
+  const token = await tokenOf(aliceName);
+  const joined = (await api("GET", "/rooms?scope=joined&limit=100", token)).items;
+  const general = joined.find((r) => r.name === room);
+  const history = joined.find((r) => r.name === `history-${stamp}`);
+  await api("POST", `/rooms/${general.id}/messages`, token, { content: "Rendez-vous au Café de la Gare à midi, comme d'habitude" });
+  await api("POST", `/rooms/${general.id}/messages`, token, { content: "a zebra crossed the general room" });
+  // Away from the room in the screenshots: the machines that make them may have no CJK font.
+  await api("POST", `/rooms/${history.id}/messages`, token, { content: "我们明天在北京开会，别迟到" });
+  await api("POST", `/rooms/${history.id}/messages`, token, { content: "a zebra crossed the history room" });
+  const form = new FormData();
+  form.append("file", new Blob([png(64, 40)], { type: "image/png" }), "zebra.png");
+  const uploaded = await fetch(`${BASE}/api/v1/uploads`, { method: "POST", headers: { authorization: `Bearer ${token}` }, body: form });
+  check(uploaded.status === 201, `the image is uploaded: ${uploaded.status}`);
+  await api("POST", `/rooms/${general.id}/messages`, token, { content: "a zebra in a picture", upload_id: (await uploaded.json()).id });
+  await openRoom(alice, room);
+  await sees(alice, "a zebra in a picture");
+
+  // Ctrl+K from the message box opens the search; Escape closes it, back to the room.
+  await composer(alice).focus();
+  await alice.keyboard.press("Control+K");
+  await searchBox(alice).waitFor({ timeout: WAIT });
+  check(await searchBox(alice).evaluate((el) => el === document.activeElement), "Ctrl+K puts the focus in the search box");
+  await alice.keyboard.press("Escape");
+  await searchView(alice).waitFor({ state: "hidden", timeout: WAIT });
+  await alice.getByRole("heading", { name: `# ${room}` }).waitFor({ timeout: WAIT });
+  // "/" outside a field opens it too, and is not typed into the box; in a field it is a character.
+  await composer(alice).fill("a");
+  await composer(alice).press("/");
+  check((await composer(alice).inputValue()) === "a/" && (await searchView(alice).isHidden()), "/ in the message box is typed");
+  await composer(alice).fill("");
+  await timeline(alice).focus();
+  await alice.keyboard.press("/");
+  await searchBox(alice).waitFor({ timeout: WAIT });
+  check(await searchBox(alice).evaluate((el) => el === document.activeElement && el.value === ""), "/ opens the search, empty and focused");
+
+  // Accents do not matter, and a slow answer shows that it is on its way.
+  await alice.route("**/api/v1/search?**", async (route) => {
+    await new Promise((done) => setTimeout(done, 400));
+    await route.continue();
+  });
+  await searchBox(alice).fill("cafe");
+  await searchBox(alice).press("Enter");
+  await searchStatus(alice).filter({ hasText: "Searching…" }).waitFor({ timeout: WAIT });
+  await searchStatus(alice).filter({ hasText: "1 message" }).waitFor({ timeout: WAIT });
+  await alice.unroute("**/api/v1/search?**");
+  check(JSON.stringify(await marksOf(alice)) === JSON.stringify([["Café"]]), `"cafe" finds and marks "Café": ${JSON.stringify(await marksOf(alice))}`);
+  const first = hits(alice).first();
+  check((await first.locator(".hit-room").innerText()) === `# ${room}`, "the hit names its room");
+  check((await first.locator(".hit-author").innerText()) === aliceName, "and its author");
+  check((await first.locator("time").count()) === 1, "and its time");
+  check((await first.locator(".hit-snippet").innerText()).includes("Rendez-vous au Café de la Gare"), "the snippet is the message's text");
+  // Chinese, found inside a run of characters.
+  await search(alice, "北京");
+  check(JSON.stringify(await marksOf(alice)) === JSON.stringify([["北京"]]), `"北京" marked: ${JSON.stringify(await marksOf(alice))}`);
+  check((await hits(alice).first().locator(".hit-room").innerText()) === `# history-${stamp}`, "in the room it was said in");
+  // Markup in a message stays text in the snippet.
+  await search(alice, "bold");
+  check((await hits(alice).count()) === 1 && (await hits(alice).first().locator(".hit-snippet b, .hit-snippet script").count()) === 0, "no markup in a snippet");
+  check((await hits(alice).first().locator(".hit-snippet").innerText()).includes("<b>bold</b>"), "the markup shows as typed");
+
+  // Filters: an image, this room, a date from which nothing was said, the order.
+  await search(alice, "zebra");
+  check((await hits(alice).count()) === 3, `three zebras in two rooms, got ${await hits(alice).count()}`);
+  await searchView(alice).getByLabel("Has an image").check();
+  await until(async () => (await hits(alice).count()) === 1, "only the zebra with a picture");
+  await hits(alice).first().locator(".tag", { hasText: "image" }).waitFor({ timeout: WAIT });
+  await searchView(alice).getByLabel("Has an image").uncheck();
+  await until(async () => (await hits(alice).count()) === 3, "the three zebras again");
+  await searchView(alice).getByRole("combobox", { name: "In which room" }).selectOption({ label: `# ${room} (this room)` });
+  await until(async () => (await hits(alice).count()) === 2, "two zebras in this room");
+  check((await hits(alice).locator(".hit-room").allInnerTexts()).every((text) => text === `# ${room}`), "both in this room");
+  await searchView(alice).getByRole("combobox", { name: "In which room" }).selectOption({ label: "All rooms" });
+  await until(async () => (await hits(alice).count()) === 3, "all rooms again");
+  const relevance = alice.waitForRequest((request) => request.url().includes("/api/v1/search?") && request.url().includes("sort=relevance"), { timeout: WAIT });
+  await searchView(alice).getByRole("combobox", { name: "Sort by" }).selectOption({ label: "Best match" });
+  await relevance;
+  await until(async () => (await hits(alice).count()) === 3, "the same three, best first");
+  await searchView(alice).getByRole("combobox", { name: "Sort by" }).selectOption({ label: "Newest first" });
+  const later = new Date(Date.now() + 3 * 86_400_000).toISOString().slice(0, 10);
+  await searchView(alice).getByLabel("Since").fill(later);
+  await searchStatus(alice).filter({ hasText: "No messages match “zebra”." }).waitFor({ timeout: WAIT });
+  check((await hits(alice).count()) === 0, "nothing since a day to come");
+  await searchView(alice).getByLabel("Since").fill("");
+  await until(async () => (await hits(alice).count()) === 3, "without the date, the three again");
+
+  // More results on demand, none twice.
+  await search(alice, "history");
+  check((await hits(alice).count()) === 20, `a first page of 20, got ${await hits(alice).count()}`);
+  await searchStatus(alice).filter({ hasText: "20 messages, more below" }).waitFor({ timeout: WAIT });
+  await searchView(alice).getByRole("button", { name: "Load more results" }).click();
+  await until(async () => (await hits(alice).count()) === 40, "40 after Load more");
+  const ids = await hits(alice).evaluateAll((els) => els.map((el) => el.dataset.messageId));
+  check(new Set(ids).size === 40, "each hit once");
+
+  // Nothing found, and a query the server cannot read: its reason, next to the box.
+  await search(alice, "nothingmatchesthis");
+  await searchStatus(alice).filter({ hasText: "No messages match “nothingmatchesthis”." }).waitFor({ timeout: WAIT });
+  const refused = await rawApi("GET", `/search?q=${encodeURIComponent('"unbalanced')}`, await tokenOf(aliceName));
+  check(refused.status === 422, `an unbalanced quote is refused: ${refused.status}`);
+  const why = (await refused.json()).errors[0].message;
+  await search(alice, '"unbalanced');
+  const shown = await searchView(alice).getByRole("alert").innerText();
+  check(shown === why && why.length > 0, `the reason shown is the server's: ${JSON.stringify(shown)} vs ${JSON.stringify(why)}`);
+  check((await searchBox(alice).getAttribute("aria-invalid")) === "true", "the box is marked invalid");
+  check((await hits(alice).count()) === 0, "no hits under a refusal");
+
+  // A hit by the keyboard: Down from the box, Enter; the room opens at that old message.
+  await search(alice, '"history 7"');
+  check((await hits(alice).count()) === 1, `one "history 7", got ${await hits(alice).count()}`);
+  await searchBox(alice).press("ArrowDown");
+  check(await hits(alice).first().evaluate((el) => el === document.activeElement), "Down moves to the first hit");
+  await alice.keyboard.press("Enter");
+  await alice.getByRole("heading", { name: `# history-${stamp}` }).waitFor({ timeout: WAIT });
+  // Read at once: the mark lasts a few seconds.
+  const target = timeline(alice).locator("article.msg.flash", { hasText: "history 7" });
+  await target.waitFor({ timeout: WAIT });
+  const jumped = await target.evaluate((el) => ({ text: el.querySelector(".msg-body").textContent, focused: el === document.activeElement }));
+  check(jumped.text === "history 7", `the message jumped to is marked: ${JSON.stringify(jumped)}`);
+  check(jumped.focused, "and has the focus");
+  check((await countOf(alice, "history 500")) === 0, "the timeline holds the history around it, not the newest");
+  // Scrolling down brings newer pages; the newest at once from the button.
+  const newestShown = () => timeline(alice).locator("article.msg[data-seq]").evaluateAll((els) => Math.max(...els.map((el) => Number(el.dataset.seq))));
+  const before = await newestShown();
+  await timeline(alice).evaluate((el) => (el.scrollTop = el.scrollHeight));
+  await until(async () => (await newestShown()) > before, "a newer page as the timeline is scrolled down");
+  await alice.getByRole("button", { name: "Jump to the newest messages" }).click();
+  await sees(alice, "a zebra crossed the history room");
+  await alice.getByRole("button", { name: "Jump to the newest messages" }).waitFor({ state: "hidden", timeout: WAIT });
+
+  // A reply: its thread opens beside its room, the reply marked.
+  await alice.keyboard.press("Control+K");
+  await search(alice, "second reply");
+  check((await hits(alice).count()) === 1, `one "second reply", got ${await hits(alice).count()}`);
+  await hits(alice).first().locator(".tag", { hasText: "in a thread" }).waitFor({ timeout: WAIT });
+  await hits(alice).first().click();
+  await alice.getByRole("heading", { name: `# ${room}` }).waitFor({ timeout: WAIT });
+  await pane(alice).locator(".thread-replies article.msg.flash", { hasText: "second reply" }).waitFor({ timeout: WAIT });
+  await pane(alice).locator(".thread-root", { hasText: "shall we thread this?" }).waitFor({ timeout: WAIT });
+  await pane(alice).getByRole("button", { name: "Close the thread" }).click();
+  await pane(alice).waitFor({ state: "hidden", timeout: WAIT });
+
+  // The search keeps its query and hits; on a phone it is a screen of its own.
+  await alice.keyboard.press("Control+K");
+  check((await searchBox(alice).inputValue()) === "second reply" && (await hits(alice).count()) === 1, "the last search is still there");
+  await alice.keyboard.press("Escape");
+  await alice.getByRole("heading", { name: `# ${room}` }).waitFor({ timeout: WAIT });
+  // A session of its own (a copy of this one's refresh token would be a reuse, ending both).
+  const { page: phone } = await newPage({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true }, "alice-phone");
+  try {
+    await logIn(phone, aliceName);
+    await phone.getByRole("button", { name: "Search messages" }).tap();
+    await search(phone, "cafe");
+    check(await hits(phone).first().isVisible() && !(await phone.locator(".sidebar").isVisible()), "the hits take the screen");
+    const fits = await phone.evaluate(() => document.documentElement.scrollWidth <= innerWidth && [...document.querySelectorAll(".search-scroll")].every((el) => el.scrollWidth <= el.clientWidth));
+    check(fits, "nothing wider than the phone");
+    await hits(phone).first().tap();
+    await timeline(phone).locator("article.msg.flash", { hasText: "Café de la Gare" }).waitFor({ timeout: WAIT });
+  } finally {
+    pages.delete("alice-phone");
+    await phone.context().close();
+  }
+});
+
 await scenario("log out, log in again, and a reload keeps you logged in", async () => {
   await bob.reload();
   await bob.getByRole("button", { name: "Log out" }).waitFor({ timeout: WAIT });
@@ -840,6 +1023,13 @@ if (SCREENSHOTS) {
     await painted(alice);
     await alice.screenshot({ path: `${SCREENSHOTS}/thread-light.png` });
     await pane(alice).getByRole("button", { name: "Close the thread" }).click();
+    // Search results in two rooms, the matches marked, one with an image.
+    await alice.keyboard.press("Control+K");
+    await search(alice, "zebra");
+    await alice.mouse.move(0, 0);
+    await painted(alice);
+    await alice.screenshot({ path: `${SCREENSHOTS}/search-light.png` });
+    await alice.keyboard.press("Escape");
     const { page: phone } = await newPage({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true, storageState: await aliceContext.storageState() });
     await phone.goto(BASE + "/");
     await phone.getByRole("button", { name: "Log out" }).waitFor({ timeout: WAIT });
@@ -860,6 +1050,10 @@ if (SCREENSHOTS) {
     await timeline(phone).waitFor({ timeout: WAIT });
     await phone.getByRole("button", { name: "Back to rooms" }).click();
     await phone.screenshot({ path: `${SCREENSHOTS}/phone-rooms.png` });
+    await phone.getByRole("button", { name: "Search messages" }).click();
+    await search(phone, "cafe");
+    await painted(phone);
+    await phone.screenshot({ path: `${SCREENSHOTS}/phone-search.png` });
     await phone.context().close();
   });
 }

@@ -171,6 +171,7 @@ fn the_client_modules_form_no_cycle_and_views_are_wired_only_by_main() {
         "./assistant.js",
         "./thread.js",
         "./threads.js",
+        "./search.js",
     ] {
         assert!(wired.iter().any(|from| from == view), "main.js imports {view}: {wired:?}");
     }
