@@ -119,21 +119,13 @@ pub struct PostMessageRequest {
 
 impl utoipa::PartialSchema for PostMessageRequest {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
-        use utoipa::openapi::schema::{SchemaType, Type};
-        use utoipa::openapi::{KnownFormat, SchemaFormat};
-        let upload_id = utoipa::openapi::schema::ObjectBuilder::new()
-            .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
-            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Uuid)))
-            .description(Some(
-                "An upload of the caller's (`POST /uploads`) not attached to any message yet: the message is then \
-                 `kind: \"image\"` with that attachment.",
-            ));
-        let thread_root_id = utoipa::openapi::schema::ObjectBuilder::new()
-            .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
-            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Uuid)))
-            .description(Some(
-                "Reply in this message's thread: a top-level, not deleted message of the same room (else 422).",
-            ));
+        let upload_id = schema::nullable_uuid(
+            "An upload of the caller's (`POST /uploads`) not attached to any message yet: the message is then \
+             `kind: \"image\"` with that attachment.",
+        );
+        let thread_root_id = schema::nullable_uuid(
+            "Reply in this message's thread: a top-level, not deleted message of the same room (else 422).",
+        );
         let fields = schema::object(
             "`content`, `upload_id` or both: a text message, an image, an image with a caption.",
         )

@@ -82,3 +82,38 @@ pub fn cursor() -> ObjectBuilder {
         .pattern(Some(pattern))
         .description(Some("`next_cursor` from the previous page."))
 }
+
+/// A search page's cursor: `r<position>` for `sort=recent`, `v<rank>.<position>` for
+/// `sort=relevance` (opaque to clients; the pattern admits what the server parses).
+pub fn search_cursor() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some("^(?:r-?[0-9]{1,19}|v-?[0-9]{1,19}\\.-?[0-9]{1,19})$"))
+        .description(Some("`next_cursor` from the previous page of the same query and sort."))
+}
+
+/// One of a few words.
+pub fn one_of(values: &[&str], description: &str) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(values.iter().copied()))
+        .description(Some(description))
+}
+
+/// An RFC 3339 time.
+pub fn date_time(description: &str) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::DateTime)))
+        .description(Some(description))
+}
+
+/// A UUID, or null.
+pub fn nullable_uuid(description: &str) -> ObjectBuilder {
+    use utoipa::openapi::schema::SchemaType;
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::Uuid)))
+        .pattern(Some("^[0-9A-Fa-f]{8}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{12}$"))
+        .description(Some(description))
+}

@@ -10,6 +10,7 @@ pub struct SearchQuery {
     /// 1 to 256 characters: words (all must match, whole words, case- and
     /// accent-insensitively), `"a phrase"`, `prefix*`, `-excluded`. Chinese and Japanese
     /// text matches any run of 2 or more of its characters.
+    #[param(min_length = 1, max_length = 256)]
     pub q: Option<String>,
     /// Only this room.
     pub room_id: Option<Uuid>,
@@ -18,20 +19,40 @@ pub struct SearchQuery {
     /// Only this thread (its root and its replies).
     pub thread_root_id: Option<Uuid>,
     /// `image`: only messages with an image.
+    #[param(schema_with = has_schema)]
     pub has: Option<String>,
     /// RFC 3339: only messages created at or after this time.
+    #[param(schema_with = since_schema)]
     pub since: Option<String>,
     /// RFC 3339: only messages created at or before this time.
+    #[param(schema_with = until_schema)]
     pub until: Option<String>,
     /// `recent` (default, newest first) or `relevance` (the densest matches first: the
     /// shortest messages holding every part, newest first among equals).
+    #[param(schema_with = sort_schema)]
     pub sort: Option<String>,
     /// 1 to 100, default 20.
     #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     /// `next_cursor` from the previous page (of the same query and sort).
-    #[param(schema_with = schema::cursor)]
+    #[param(schema_with = schema::search_cursor)]
     pub cursor: Option<String>,
+}
+
+fn has_schema() -> utoipa::openapi::schema::ObjectBuilder {
+    schema::one_of(&["image"], "`image`: only messages with an image.")
+}
+
+fn sort_schema() -> utoipa::openapi::schema::ObjectBuilder {
+    schema::one_of(&["recent", "relevance"], "`recent` (the default) or `relevance`.")
+}
+
+fn since_schema() -> utoipa::openapi::schema::ObjectBuilder {
+    schema::date_time("Only messages created at or after this time (RFC 3339).")
+}
+
+fn until_schema() -> utoipa::openapi::schema::ObjectBuilder {
+    schema::date_time("Only messages created at or before this time (RFC 3339).")
 }
 
 /// The room a hit is in.
