@@ -28,6 +28,7 @@ mod rooms;
 mod search;
 mod uploads;
 mod views;
+pub mod webhooks;
 
 use std::sync::Arc;
 
