@@ -433,6 +433,7 @@ mod tests {
             thread_root_id: None,
             thread: None,
             reactions: vec![],
+            via: None,
         };
         let frame = ServerEnvelope { id: None, event: ServerEvent::Message { seq: 9, message } };
         let text = serde_json::to_string(&frame).unwrap();

@@ -49,6 +49,9 @@ pub struct TokenPair {
 pub struct User {
     pub id: Uuid,
     pub username: String,
+    /// A person, or a bot (made by a person, authenticated by an API token).
+    #[serde(default)]
+    pub kind: UserKind,
     /// Only on `/users/me` and in a `TokenPair`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
@@ -57,6 +60,14 @@ pub struct User {
     pub online: bool,
     #[serde(with = "time::serde::rfc3339::option")]
     pub last_seen: Option<OffsetDateTime>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum UserKind {
+    #[default]
+    User,
+    Bot,
 }
 
 /// The author or actor of something: just enough to render a name.

@@ -4,6 +4,7 @@
 
 pub mod assistant;
 pub mod auth;
+pub mod integrations;
 pub mod messages;
 pub mod notifications;
 pub mod problem;
@@ -14,6 +15,7 @@ pub mod ws;
 
 pub use assistant::*;
 pub use auth::*;
+pub use integrations::*;
 pub use messages::*;
 pub use notifications::*;
 pub use problem::*;

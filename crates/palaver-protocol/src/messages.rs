@@ -52,6 +52,17 @@ pub struct Message {
     /// Reactions in order of first use. Empty on a deleted message.
     #[serde(default)]
     pub reactions: Vec<Reaction>,
+    /// How it was posted when not by a person: `bot` (a bot's API token) or `webhook` (an
+    /// incoming webhook); null for people.
+    #[serde(default)]
+    pub via: Option<Via>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Via {
+    Bot,
+    Webhook,
 }
 
 /// A thread root's replies, derived from them: a reply adds no event for its root.

@@ -73,6 +73,7 @@ pub async fn services(config: &Config) -> anyhow::Result<Services> {
         },
         presence.clone(),
         hub.clone(),
+        publisher.clone(),
     );
     let uploads = Uploads::new(store.clone(), upload_settings(config, &store, &secret)?, redis)
         .context("starting the image decoders")?;

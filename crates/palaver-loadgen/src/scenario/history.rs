@@ -315,6 +315,7 @@ mod tests {
                 thread_root_id: None,
                 thread: None,
                 reactions: vec![],
+                via: None,
             })
             .collect();
         MessagePage { items, has_more }

@@ -65,6 +65,23 @@ pub enum NotificationKind {
     Reply,
 }
 
+/// A person, or a bot (an account made by a person, with an API token and no password;
+/// incoming webhooks post as bots of their own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type)]
+#[sqlx(type_name = "text", rename_all = "lowercase")]
+pub enum UserKind {
+    User,
+    Bot,
+}
+
+/// How a message came when not from a person (`messages.via`, NULL for people).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type)]
+#[sqlx(type_name = "text", rename_all = "lowercase")]
+pub enum Via {
+    Bot,
+    Webhook,
+}
+
 /// Who wrote a message of an assistant conversation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type)]
 #[sqlx(type_name = "text", rename_all = "lowercase")]
@@ -106,6 +123,8 @@ mirror!(RoomKind <=> RoomKind { Room, Dm });
 mirror!(Visibility <=> Visibility { Public, Private });
 mirror!(MessageKind <=> MessageKind { Text, Image, System });
 mirror!(NotificationKind <=> NotificationKind { Mention, Dm, Invite, Reply });
+mirror!(UserKind <=> UserKind { User, Bot });
+mirror!(Via <=> Via { Bot, Webhook });
 mirror!(ChatRole <=> ChatRole { User, Assistant, Tool });
 mirror!(ChatStatus <=> ChatStatus { Running, Complete, Cancelled, Interrupted, Error });
 

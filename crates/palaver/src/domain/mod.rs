@@ -14,7 +14,7 @@ mod user;
 pub use chat::{ChatText, ConversationTitle, LastEventId};
 pub use emoji::Emoji;
 pub use ids::{ChatMessageId, ConversationId, MessageId, RoomId, UploadId, UserId};
-pub use kinds::{ChatRole, ChatStatus, MessageKind, NotificationKind, Role, RoomKind, Visibility};
+pub use kinds::{ChatRole, ChatStatus, MessageKind, NotificationKind, Role, RoomKind, UserKind, Via, Visibility};
 pub use message::{ClientMsgId, MessageContent, mentions};
 pub use page::{Cursor, PageLimit};
 pub use room::{RoomDescription, RoomName};

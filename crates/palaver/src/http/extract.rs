@@ -56,8 +56,8 @@ pub struct Path<T>(pub T);
 #[from_request(via(axum::extract::Query), rejection(ApiError))]
 pub struct Query<T>(pub T);
 
-/// The authenticated caller, from `Authorization: Bearer <access token>` of an existing,
-/// enabled account; 401 otherwise.
+/// The authenticated caller, from `Authorization: Bearer <access token or API token>` of an
+/// existing, enabled account; 401 otherwise.
 pub struct CurrentUser(pub Caller);
 
 impl<S: Send + Sync> FromRequestParts<S> for CurrentUser
@@ -85,7 +85,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let token = bearer_token(&parts.headers).ok_or(Error::Unauthorized("missing bearer token"))?;
-        Ok(Signed(Accounts::from_ref(state).verify_access(token)?))
+        Ok(Signed(Accounts::from_ref(state).verify_bearer(token).await?))
     }
 }
 

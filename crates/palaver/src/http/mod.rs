@@ -2,6 +2,7 @@
 
 mod assistant;
 mod auth;
+mod bots;
 mod extract;
 mod head_limit;
 mod messages;
@@ -77,7 +78,7 @@ impl FromRef<AppState> for PrometheusHandle {
 #[openapi(
     info(title = "Palaver", description = "Real-time chat server: REST API (the WebSocket protocol is in docs/protocol.md)."),
     modifiers(&BearerAuth),
-    tags((name = "auth"), (name = "users"), (name = "rooms"), (name = "messages"), (name = "threads"), (name = "search"), (name = "notifications"), (name = "uploads"), (name = "assistant"), (name = "ops"))
+    tags((name = "auth"), (name = "users"), (name = "bots"), (name = "rooms"), (name = "messages"), (name = "threads"), (name = "search"), (name = "notifications"), (name = "uploads"), (name = "assistant"), (name = "ops"))
 )]
 struct ApiDoc;
 
@@ -88,7 +89,12 @@ impl utoipa::Modify for BearerAuth {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT access token, or a bot's API token (plv_...)")
+                    .build(),
+            ),
         );
     }
 }
@@ -110,6 +116,9 @@ pub fn router(state: AppState, limits: &LimitsConfig, upload_max_bytes: u64) -> 
         .routes(routes!(auth::logout))
         .routes(routes!(users::me))
         .routes(routes!(users::get))
+        .routes(routes!(bots::create, bots::list))
+        .routes(routes!(bots::delete))
+        .routes(routes!(bots::rotate))
         .routes(routes!(rooms::create, rooms::list))
         .routes(routes!(rooms::get, rooms::update, rooms::delete))
         .routes(routes!(rooms::join))

@@ -20,6 +20,9 @@ pub enum Control {
     Left(UserId),
     /// The room is gone: end every subscription to it.
     RoomDeleted,
+    /// On a user topic: the API token with this tag was rotated or its bot deleted; close
+    /// (1008) the user's sessions opened with it. The frame is not delivered.
+    Revoked(u64),
 }
 
 /// An event as it travels: serialized once, shared by every subscriber.

@@ -28,6 +28,9 @@ pub struct Hub {
     /// Told when a user leaves a room (a `Control::Left` from any instance), after their
     /// sessions' subscriptions to it are gone.
     left: OnceLock<LeftHook>,
+    /// The API token each bot session was opened with (its tag), for closing exactly
+    /// those when the token is revoked.
+    tokens: RwLock<HashMap<SessionId, u64>>,
 }
 
 type LeftHook = Box<dyn Fn(UserId, RoomId) + Send + Sync>;
@@ -122,6 +125,24 @@ impl Hub {
         }
     }
 
+    /// Notes the API token an attached session was opened with.
+    pub fn tag_session(&self, session: SessionId, token: u64) {
+        self.tokens.write().unwrap_or_else(|e| e.into_inner()).insert(session, token);
+    }
+
+    /// Closes the sessions of `user` opened with the API token tagged `token`; returns how
+    /// many were still open.
+    pub fn close_token(&self, user: UserId, token: u64, code: u16) -> usize {
+        let tokens = self.tokens.read().unwrap_or_else(|e| e.into_inner());
+        let users = self.users.read().unwrap_or_else(|e| e.into_inner());
+        let open = users
+            .get(&user)
+            .into_iter()
+            .flatten()
+            .filter(|s| tokens.get(&s.session) == Some(&token) && !s.outbox.kill().is_tripped());
+        open.map(|s| s.outbox.kill().trip(code)).count()
+    }
+
     /// Subscribes a session to a room (replacing an earlier subscription of the same session).
     pub fn subscribe(&self, room_id: RoomId, subscriber: Subscriber) {
         let mut rooms = self.rooms.write().unwrap_or_else(|e| e.into_inner());
@@ -147,6 +168,7 @@ impl Hub {
     /// Forgets a closed session as one of its user's (its room subscriptions are ended by
     /// whoever made them, with `unsubscribe`).
     pub fn detach(&self, user: UserId, session: SessionId) {
+        self.tokens.write().unwrap_or_else(|e| e.into_inner()).remove(&session);
         let mut users = self.users.write().unwrap_or_else(|e| e.into_inner());
         if let Some(sessions) = users.get_mut(&user) {
             sessions.retain(|s| s.session != session);
@@ -228,6 +250,7 @@ impl Hub {
                             left(user, room_id);
                         }
                     }
+                    Control::Revoked(_) => {}
                     Control::RoomDeleted => {
                         if self.rooms.write().unwrap_or_else(|e| e.into_inner()).remove(&room_id).is_some() {
                             self.touch(Topic::Room(room_id));
@@ -236,6 +259,13 @@ impl Hub {
                 }
             }
             Topic::User(user) => {
+                if let Control::Revoked(token) = envelope.control {
+                    let closed = self.close_token(user, token, palaver_protocol::ws::close::POLICY);
+                    if closed > 0 {
+                        tracing::info!(%user, sockets = closed, "closed the sockets of a revoked API token");
+                    }
+                    return;
+                }
                 let users = self.users.read().unwrap_or_else(|e| e.into_inner());
                 if let Some(sessions) = users.get(&user) {
                     for s in sessions {

@@ -28,6 +28,7 @@ mod rooms;
 mod search;
 mod uploads;
 mod views;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -51,6 +52,16 @@ pub use uploads::{Incoming, UploadAccess, UploadSettings, UploadView, Uploads};
 pub struct Caller {
     pub id: UserId,
     pub username: String,
+    /// Set when a bot calls with its API token: the token's tag (`accounts::bots`), which
+    /// its sockets keep so that revoking the token closes them. `None` for people.
+    pub api_token: Option<u64>,
+}
+
+impl Caller {
+    /// Whether this is a bot calling with its API token.
+    pub fn is_bot(&self) -> bool {
+        self.api_token.is_some()
+    }
 }
 
 /// Every area's handle. `app.rs` builds it; the HTTP layer hands each handler the handles it

@@ -4,6 +4,7 @@
 use palaver_protocol as wire;
 
 use crate::clock;
+use crate::domain::UserKind;
 use crate::store::{MemberRow, MessageRow, NotificationRow, RoomView, UserRow};
 use crate::uploads::signed::UrlSigner;
 
@@ -11,7 +12,9 @@ pub fn user(row: &UserRow, with_email: bool, online: bool) -> wire::User {
     wire::User {
         id: row.id.into(),
         username: row.username.clone(),
-        email: with_email.then(|| row.email.clone()),
+        kind: row.kind.into(),
+        // A bot's address is a placeholder, not a mailbox.
+        email: (with_email && row.kind == UserKind::User).then(|| row.email.clone()),
         created_at: row.created_at,
         online,
         last_seen: row.last_seen,
@@ -39,6 +42,7 @@ pub fn member(row: MemberRow, online: bool) -> wire::Member {
         user: wire::User {
             id: row.user_id.into(),
             username: row.username,
+            kind: row.kind.into(),
             email: None,
             created_at: row.created_at,
             online,
@@ -75,6 +79,7 @@ pub fn message(row: MessageRow, signer: &UrlSigner) -> wire::Message {
             participants: Vec::new(),
         }),
         reactions: Vec::new(),
+        via: row.via.map(Into::into),
     }
 }
 

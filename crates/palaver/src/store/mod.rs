@@ -32,7 +32,7 @@ pub use rooms::{DmPair, MemberRow, NewRoom, RoomRow, RoomStore, RoomView};
 pub use search::{SearchFilter, SearchOrder, SearchRequest, SearchRow, SearchStore};
 pub use tokens::{NewRefreshToken, Rotation, TokenStore};
 pub use uploads::{AttachedTo, UploadRow, UploadStore};
-pub use users::{AccountState, NewUser, UserRow, UserStore};
+pub use users::{AccountState, NewBot, NewUser, TokenAccount, UserRow, UserStore};
 
 /// Everything the services need from a database.
 #[async_trait::async_trait]

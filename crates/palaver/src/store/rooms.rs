@@ -39,6 +39,7 @@ pub struct MemberRow {
     pub email: String,
     pub created_at: OffsetDateTime,
     pub last_seen: Option<OffsetDateTime>,
+    pub kind: crate::domain::UserKind,
     pub role: Role,
     pub joined_at: OffsetDateTime,
     pub last_read_seq: Seq,
@@ -133,7 +134,7 @@ pub(crate) use room_view_sql;
 
 macro_rules! member_sql {
     () => {
-        "SELECT u.id AS user_id, u.username, u.email, u.created_at, u.last_seen,
+        "SELECT u.id AS user_id, u.username, u.email, u.created_at, u.last_seen, u.kind,
                 m.role, m.joined_at, m.last_read_seq
          FROM room_members m JOIN users u ON u.id = m.user_id"
     };

@@ -1,7 +1,7 @@
 use time::OffsetDateTime;
 
 use super::Error;
-use crate::domain::UserId;
+use crate::domain::{UserId, UserKind};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct UserRow {
@@ -15,6 +15,27 @@ pub struct UserRow {
     pub disabled_at: Option<OffsetDateTime>,
     /// Access tokens issued in or before this second are refused (kept after an enable).
     pub tokens_revoked_at: Option<OffsetDateTime>,
+    pub kind: UserKind,
+    /// A bot's maker.
+    pub owner_id: Option<UserId>,
+}
+
+/// A bot to create: no password, and an API token's hash (none for a webhook's bot, which
+/// posts only through its hook).
+pub struct NewBot {
+    pub id: UserId,
+    pub username: String,
+    pub owner_id: UserId,
+    pub token_hash: Option<Vec<u8>>,
+    pub created_at: OffsetDateTime,
+}
+
+/// The account an API token stands for.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TokenAccount {
+    pub id: UserId,
+    pub username: String,
+    pub disabled_at: Option<OffsetDateTime>,
 }
 
 /// What every authenticated request checks about its token's user: one primary-key lookup.
@@ -56,12 +77,24 @@ pub trait UserStore {
     /// Users disabled at or after `since` (compared to the whole second on SQLite, whose
     /// text timestamps only sort correctly up to the second).
     async fn disabled_since(&self, since: OffsetDateTime) -> Result<Vec<UserId>, Error>;
+    /// Fails with `UniqueViolation(Unique::Username)` if the name is taken.
+    async fn insert_bot(&self, bot: NewBot) -> Result<UserRow, Error>;
+    /// The account whose API token hashes to `hash`: one lookup of a unique index.
+    async fn account_by_token(&self, hash: &[u8]) -> Result<Option<TokenAccount>, Error>;
+    /// The live bots `owner` made (those with a token: not deleted, not a webhook's).
+    async fn bots_of(&self, owner: UserId) -> Result<Vec<UserRow>, Error>;
+    /// Replaces the token of `owner`'s live bot `id`; returns the old token's hash, `None`
+    /// if there is no such bot of theirs.
+    async fn replace_bot_token(&self, id: UserId, owner: UserId, hash: &[u8]) -> Result<Option<Vec<u8>>, Error>;
+    /// Deletes `owner`'s live bot `id`: its token is dropped and the account disabled (the
+    /// row stays for its messages). Returns the old token's hash, `None` if no such bot.
+    async fn delete_bot(&self, id: UserId, owner: UserId, now: OffsetDateTime) -> Result<Option<Vec<u8>>, Error>;
 }
 
 /// The columns of a `UserRow`, in its order.
 macro_rules! user_columns {
     () => {
-        "id, username, email, password_hash, created_at, last_seen, disabled_at, tokens_revoked_at"
+        "id, username, email, password_hash, created_at, last_seen, disabled_at, tokens_revoked_at, kind, owner_id"
     };
 }
 pub(crate) use user_columns;
@@ -237,6 +270,106 @@ macro_rules! impl_user_store {
                     .bind(since)
                     .fetch_all(&self.read)
                     .await?)
+            }
+
+            async fn insert_bot(
+                &self,
+                bot: $crate::store::NewBot,
+            ) -> Result<$crate::store::UserRow, $crate::store::Error> {
+                // A bot has no password (an empty hash never verifies) and no mailbox: the
+                // reserved `.invalid` domain (RFC 2606) keeps the column unique and unusable.
+                Ok(sqlx::query_as::<$db, $crate::store::UserRow>(concat!(
+                    "INSERT INTO users (id, username, email, password_hash, created_at, kind, owner_id, token_hash)
+                     VALUES ($1, $2, $3, '', $4, 'bot', $5, $6)
+                     RETURNING ",
+                    $crate::store::users::user_columns!()
+                ))
+                .bind(bot.id)
+                .bind(bot.username)
+                .bind(format!("{}@bots.invalid", bot.id.uuid().simple()))
+                .bind(bot.created_at)
+                .bind(bot.owner_id)
+                .bind(bot.token_hash)
+                .fetch_one(&self.write)
+                .await?)
+            }
+
+            async fn account_by_token(
+                &self,
+                hash: &[u8],
+            ) -> Result<Option<$crate::store::TokenAccount>, $crate::store::Error> {
+                Ok(sqlx::query_as::<$db, $crate::store::TokenAccount>(
+                    "SELECT id, username, disabled_at FROM users WHERE token_hash = $1",
+                )
+                .bind(hash)
+                .fetch_optional(&self.read)
+                .await?)
+            }
+
+            async fn bots_of(
+                &self,
+                owner: $crate::domain::UserId,
+            ) -> Result<Vec<$crate::store::UserRow>, $crate::store::Error> {
+                Ok(sqlx::query_as::<$db, $crate::store::UserRow>(concat!(
+                    "SELECT ",
+                    $crate::store::users::user_columns!(),
+                    " FROM users WHERE owner_id = $1 AND token_hash IS NOT NULL ORDER BY id"
+                ))
+                .bind(owner)
+                .fetch_all(&self.read)
+                .await?)
+            }
+
+            async fn replace_bot_token(
+                &self,
+                id: $crate::domain::UserId,
+                owner: $crate::domain::UserId,
+                hash: &[u8],
+            ) -> Result<Option<Vec<u8>>, $crate::store::Error> {
+                let mut tx = self.write.begin().await?;
+                let old = sqlx::query_scalar::<$db, Vec<u8>>(
+                    "SELECT token_hash FROM users WHERE id = $1 AND owner_id = $2 AND token_hash IS NOT NULL",
+                )
+                .bind(id)
+                .bind(owner)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if old.is_some() {
+                    sqlx::query::<$db>("UPDATE users SET token_hash = $2 WHERE id = $1")
+                        .bind(id)
+                        .bind(hash)
+                        .execute(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
+                }
+                Ok(old)
+            }
+
+            async fn delete_bot(
+                &self,
+                id: $crate::domain::UserId,
+                owner: $crate::domain::UserId,
+                now: time::OffsetDateTime,
+            ) -> Result<Option<Vec<u8>>, $crate::store::Error> {
+                let mut tx = self.write.begin().await?;
+                let old = sqlx::query_scalar::<$db, Vec<u8>>(
+                    "SELECT token_hash FROM users WHERE id = $1 AND owner_id = $2 AND token_hash IS NOT NULL",
+                )
+                .bind(id)
+                .bind(owner)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if old.is_some() {
+                    sqlx::query::<$db>(
+                        "UPDATE users SET token_hash = NULL, disabled_at = $2, tokens_revoked_at = $2 WHERE id = $1",
+                    )
+                    .bind(id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    tx.commit().await?;
+                }
+                Ok(old)
             }
         }
     };

@@ -52,6 +52,9 @@ impl Registration {
         let (outbox, rx, kill) = Outbox::new(outbox_frames);
         let session = services.hub.new_session_id();
         services.hub.attach(Subscriber { session, user: caller.id, outbox: outbox.clone() });
+        if let Some(tag) = caller.api_token {
+            services.hub.tag_session(session, tag);
+        }
         let attached = Attached { services, user: caller.id, session, kill, online: false };
         Self { caller, attached, outbox, rx }
     }
@@ -158,7 +161,7 @@ mod tests {
     async fn a_panicking_session_leaves_the_hub_and_presence() {
         let dir = tempfile::tempdir().expect("a scratch directory");
         let services = scratch_services(dir.path()).await;
-        let caller = Caller { id: UserId::generate(), username: "alice".into() };
+        let caller = Caller { id: UserId::generate(), username: "alice".into(), api_token: None };
         let registration = Registration::new(services.clone(), caller.clone(), 8);
         assert_eq!(services.hub.sessions_of(caller.id), 1);
 

@@ -8,6 +8,7 @@ mod helpers;
 mod accounts;
 mod assistant;
 mod auth;
+mod bots;
 mod browser;
 mod cli;
 mod cluster;

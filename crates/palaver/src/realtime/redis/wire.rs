@@ -32,6 +32,8 @@ pub const USERS_CHANNEL: &str = "palaver:users";
 const VERSION: u8 = 1;
 /// The control tag of a multicast: none of `Control`'s.
 const MULTICAST: u8 = 3;
+/// `Control::Revoked`, whose token tag rides in the user field's last 8 bytes.
+const REVOKED: u8 = 4;
 const NO_SEQ: i64 = i64::MIN;
 /// version, origin, control tag, the user of `Control::Left`, seq.
 const HEADER: usize = 1 + 16 + 1 + 16 + 8;
@@ -57,6 +59,7 @@ pub fn encode(origin: Uuid, envelope: &Envelope) -> Vec<u8> {
         Control::None => (0, Uuid::nil()),
         Control::Left(user) => (1, user.uuid()),
         Control::RoomDeleted => (2, Uuid::nil()),
+        Control::Revoked(tag) => (REVOKED, Uuid::from_u128(u128::from(tag))),
     };
     let frame = envelope.frame.as_str().as_bytes();
     let mut out = Vec::with_capacity(HEADER + frame.len());
@@ -161,6 +164,8 @@ pub fn decode(topic: Topic, payload: Bytes) -> Result<(Uuid, Envelope), Malforme
         0 => Control::None,
         1 => Control::Left(UserId::from_uuid(uuid_at(18))),
         2 => Control::RoomDeleted,
+        // The low 64 bits are the tag, as encoded.
+        REVOKED => Control::Revoked(uuid_at(18).as_u128() as u64),
         tag => return Err(Malformed::Control(tag)),
     };
     let mut seq = [0u8; 8];
@@ -182,9 +187,12 @@ mod tests {
         let origin = Uuid::now_v7();
         let room = Topic::Room(RoomId::generate());
         let left = UserId::generate();
-        for (seq, control) in
-            [(Some(Seq::new(7)), Control::None), (None, Control::Left(left)), (None, Control::RoomDeleted)]
-        {
+        for (seq, control) in [
+            (Some(Seq::new(7)), Control::None),
+            (None, Control::Left(left)),
+            (None, Control::RoomDeleted),
+            (None, Control::Revoked(u64::MAX - 5)),
+        ] {
             let envelope = Envelope { topic: room, seq, control, frame: r#"{"type":"x","é":1}"#.into() };
             let channel = channel(room);
             assert_eq!(topic_of(&channel), Some(room));

@@ -3,9 +3,10 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::Accounts;
+use super::bots::is_api_token;
 use crate::auth::refresh;
 use crate::clock;
-use crate::domain::{Email, Password, UserId, Username, valid_text};
+use crate::domain::{Email, Password, UserId, UserKind, Username, valid_text};
 use crate::error::{Conflict, Error, Result};
 use crate::service::{Caller, views};
 use crate::store::{self, NewRefreshToken, NewUser, Rotation, Unique, UserRow};
@@ -28,6 +29,8 @@ pub struct SignedCaller {
     pub caller: Caller,
     issued_at: i64,
     expires_at: i64,
+    /// An API token's account is looked up to learn who it is: checked already.
+    checked: bool,
 }
 
 impl Accounts {
@@ -69,7 +72,10 @@ impl Accounts {
             LoginBy::Email(email) => self.store().user_by_email(valid_text("email", email)?.trim()).await?,
             LoginBy::Username(name) => self.store().user_by_username(valid_text("username", name)?.trim()).await?,
         };
-        let ok = self.inner.passwords.verify(req.password, user.as_ref().map(|u| u.password_hash.clone())).await?;
+        // A bot has no password: checked against the dummy hash like an unknown user (its
+        // empty stored hash is no PHC string), so it is refused the same way, in the same time.
+        let stored = user.as_ref().filter(|u| u.kind == UserKind::User).map(|u| u.password_hash.clone());
+        let ok = self.inner.passwords.verify(req.password, stored).await?;
         match user {
             // Said only to someone who knows the password.
             Some(user) if ok && user.disabled_at.is_some() => Err(Error::Unauthorized(DISABLED)),
@@ -117,6 +123,9 @@ impl Accounts {
     /// be younger than the account's last revocation. One primary-key lookup, uncached, so a
     /// disable holds on every instance from the next request on.
     pub async fn authenticate_until(&self, token: &str) -> Result<(Caller, i64)> {
+        if is_api_token(token) {
+            return self.authenticate_api_token(token).await;
+        }
         let signed = self.verify_access(token)?;
         self.check_account(&signed).await?;
         Ok((signed.caller, signed.expires_at))
@@ -128,14 +137,28 @@ impl Accounts {
     pub fn verify_access(&self, token: &str) -> Result<SignedCaller> {
         let claims = self.inner.jwt.verify(token).ok_or(Error::Unauthorized(BAD_ACCESS))?;
         Ok(SignedCaller {
-            caller: Caller { id: claims.sub, username: claims.name },
+            caller: Caller { id: claims.sub, username: claims.name, api_token: None },
             issued_at: claims.iat,
             expires_at: claims.exp,
+            checked: false,
         })
+    }
+
+    /// [`verify_access`](Self::verify_access) for any bearer token: an API token names its
+    /// account only through the lookup, so it comes back checked already.
+    pub async fn verify_bearer(&self, token: &str) -> Result<SignedCaller> {
+        if is_api_token(token) {
+            let (caller, expires_at) = self.authenticate_api_token(token).await?;
+            return Ok(SignedCaller { caller, issued_at: 0, expires_at, checked: true });
+        }
+        self.verify_access(token)
     }
 
     /// The second half: the account exists, is enabled, and has not revoked the token.
     pub async fn check_account(&self, signed: &SignedCaller) -> Result<()> {
+        if signed.checked {
+            return Ok(());
+        }
         let account = self
             .store()
             .account_state(signed.caller.id)
@@ -208,6 +231,8 @@ mod tests {
             last_seen: None,
             disabled_at: None,
             tokens_revoked_at,
+            kind: UserKind::User,
+            owner_id: None,
         }
     }
 

@@ -1,13 +1,15 @@
 //! Accounts: registration and login, access and refresh tokens (`auth.rs`), profiles and
-//! passwords (`profile.rs`), disabling an account from another process (`disable.rs`).
+//! passwords (`profile.rs`), disabling an account from another process (`disable.rs`), bots
+//! and their API tokens (`bots.rs`).
 
 mod auth;
+mod bots;
 mod disable;
 mod profile;
 
 use std::sync::Arc;
 
-use super::Presence;
+use super::{Presence, Publisher};
 use crate::auth::JwtKeys;
 use crate::auth::password::Passwords;
 use crate::realtime::Hub;
@@ -37,13 +39,21 @@ struct Inner {
     presence: Presence,
     /// Closes a disabled user's sockets.
     hub: Arc<Hub>,
+    /// Tells the other instances to close the sockets of a revoked API token.
+    publisher: Publisher,
 }
 
 impl Accounts {
     /// Starts the watcher that closes the sockets of accounts disabled elsewhere.
-    pub fn new(store: DynStore, settings: AccountsSettings, presence: Presence, hub: Arc<Hub>) -> Self {
+    pub fn new(
+        store: DynStore,
+        settings: AccountsSettings,
+        presence: Presence,
+        hub: Arc<Hub>,
+        publisher: Publisher,
+    ) -> Self {
         let AccountsSettings { jwt, passwords, refresh_ttl } = settings;
-        let accounts = Self { inner: Arc::new(Inner { store, jwt, passwords, refresh_ttl, presence, hub }) };
+        let accounts = Self { inner: Arc::new(Inner { store, jwt, passwords, refresh_ttl, presence, hub, publisher }) };
         accounts.watch_disabled_accounts();
         accounts
     }

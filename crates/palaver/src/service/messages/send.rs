@@ -9,7 +9,7 @@ use super::Messages;
 use super::memberships::Cache;
 use super::sequencer::Queued;
 use crate::clock;
-use crate::domain::{ClientMsgId, MessageContent, MessageId, MessageKind, RoomId, UploadId, mentions};
+use crate::domain::{ClientMsgId, MessageContent, MessageId, MessageKind, RoomId, UploadId, Via, mentions};
 use crate::error::{Error, Result};
 use crate::service::{Access, Caller, views};
 use crate::store::{NewMessage, NotifyPlan};
@@ -125,6 +125,8 @@ impl Messages {
             client_msg_id: draft.client_msg_id.map(ClientMsgId::into_inner),
             created_at: clock::now(),
             thread_root_id: draft.thread_root_id,
+            via: caller.is_bot().then_some(Via::Bot),
+            author_name: None,
         };
         Ok(Posting::Queued(self.inner.sequencer.queue_post(new, notify).await?))
     }

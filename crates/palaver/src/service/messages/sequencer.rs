@@ -433,6 +433,8 @@ mod tests {
             client_msg_id: None,
             created_at: crate::clock::now(),
             thread_root_id: None,
+            via: None,
+            author_name: None,
         }
     }
 

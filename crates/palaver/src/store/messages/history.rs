@@ -157,11 +157,11 @@ macro_rules! impl_history_store {
                             (SELECT count(*) FROM messages r
                              WHERE r.thread_root_id = p.root_id AND r.seq > p.follow_read_seq
                                AND r.author_id <> p.user_id AND r.deleted = FALSE) AS unread_count,
-                            m.id, m.room_id, m.seq, m.updated_seq, m.author_id, u.username AS author_username,
+                            m.id, m.room_id, m.seq, m.updated_seq, m.author_id, COALESCE(m.author_name, u.username) AS author_username,
                             m.kind, m.content, m.upload_id, up.mime AS upload_mime, up.size AS upload_size,
                             up.width AS upload_width, up.height AS upload_height,
                             m.client_msg_id, m.created_at, m.edited_at, m.deleted,
-                            m.thread_root_id, m.reply_count, m.last_reply_at
+                            m.thread_root_id, m.reply_count, m.last_reply_at, m.via
                      FROM (SELECT f.root_id, f.user_id, f.last_read_seq AS follow_read_seq, t.last_reply_id
                            FROM thread_follows f JOIN messages t ON t.id = f.root_id
                            WHERE f.user_id = "
@@ -212,11 +212,11 @@ macro_rules! impl_history_store {
                 let rows = sqlx::query_as::<$db, $crate::store::messages::EventRow>(
                     "SELECT e.seq AS event_seq, e.kind AS event_kind, e.emoji AS event_emoji,
                             e.user_id AS event_user_id,
-                            m.id, m.room_id, m.seq, m.updated_seq, m.author_id, u.username AS author_username,
+                            m.id, m.room_id, m.seq, m.updated_seq, m.author_id, COALESCE(m.author_name, u.username) AS author_username,
                             m.kind, m.content, m.upload_id, up.mime AS upload_mime, up.size AS upload_size,
                             up.width AS upload_width, up.height AS upload_height,
                             m.client_msg_id, m.created_at, m.edited_at, m.deleted,
-                            m.thread_root_id, m.reply_count, m.last_reply_at
+                            m.thread_root_id, m.reply_count, m.last_reply_at, m.via
                      FROM (SELECT * FROM (SELECT seq, 'posted' AS kind, id AS message_id,
                                                  -- typed nulls (PostgreSQL types a bare NULL as text)
                                                  CASE WHEN FALSE THEN content END AS emoji,

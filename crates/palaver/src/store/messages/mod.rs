@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::Error;
-use crate::domain::{MessageId, MessageKind, NotificationKind, RoomId, Seq, UploadId, UserId};
+use crate::domain::{MessageId, MessageKind, NotificationKind, RoomId, Seq, UploadId, UserId, Via};
 use crate::uploads::image::ImageFormat;
 
 mod history;
@@ -48,6 +48,8 @@ pub struct MessageRow {
     /// On a root: how many replies, and when the latest was posted.
     pub reply_count: i64,
     pub last_reply_at: Option<OffsetDateTime>,
+    /// How it came when not from a person.
+    pub via: Option<Via>,
 }
 
 impl MessageRow {
@@ -86,6 +88,10 @@ pub struct NewMessage {
     pub created_at: OffsetDateTime,
     /// A reply in this root's thread (checked by the service: a top-level message of the room).
     pub thread_root_id: Option<MessageId>,
+    /// How it came when not from a person.
+    pub via: Option<Via>,
+    /// The name a webhook post chose (stored; `author_username` is then this too).
+    pub author_name: Option<String>,
 }
 
 /// Who a new message notifies, decided by the service; written in the message's transaction.
@@ -281,11 +287,11 @@ pub trait HistoryStore {
 /// The columns of `MessageRow`, from `messages m`, `users u` (the author) and `uploads up`.
 macro_rules! message_columns {
     () => {
-        "m.id, m.room_id, m.seq, m.updated_seq, m.author_id, u.username AS author_username,
+        "m.id, m.room_id, m.seq, m.updated_seq, m.author_id, COALESCE(m.author_name, u.username) AS author_username,
                 m.kind, m.content, m.upload_id, up.mime AS upload_mime, up.size AS upload_size,
                 up.width AS upload_width, up.height AS upload_height,
                 m.client_msg_id, m.created_at, m.edited_at, m.deleted,
-                m.thread_root_id, m.reply_count, m.last_reply_at"
+                m.thread_root_id, m.reply_count, m.last_reply_at, m.via"
     };
 }
 pub(crate) use message_columns;

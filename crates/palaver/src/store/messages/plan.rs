@@ -150,6 +150,7 @@ pub(crate) fn stored(msg: NewMessage, seq: Seq) -> MessageRow {
         thread_root_id: msg.thread_root_id,
         reply_count: 0,
         last_reply_at: None,
+        via: msg.via,
     }
 }
 
@@ -199,6 +200,8 @@ mod tests {
             client_msg_id: key.map(str::to_owned),
             created_at: OffsetDateTime::UNIX_EPOCH,
             thread_root_id: None,
+            via: None,
+            author_name: None,
         };
         (msg, NotifyPlan::default())
     }

@@ -172,7 +172,8 @@ macro_rules! impl_message_writes {
                 if !new.is_empty() {
                     let mut insert = sqlx::QueryBuilder::<$db>::new(
                         "INSERT INTO messages (id, room_id, seq, updated_seq, author_id, kind, content,
-                                               upload_id, client_msg_id, created_at, thread_root_id, search_text) ",
+                                               upload_id, client_msg_id, created_at, thread_root_id, search_text,
+                                               via, author_name) ",
                     );
                     insert.push_values(new, |mut row, (msg, seq)| {
                         row.push_bind(msg.id)
@@ -187,7 +188,9 @@ macro_rules! impl_message_writes {
                             .push_bind(msg.created_at)
                             .push_bind(msg.thread_root_id)
                             // Indexed in the transaction that stores it: findable once acked.
-                            .push_bind($crate::search::index_text(&msg.content));
+                            .push_bind($crate::search::index_text(&msg.content))
+                            .push_bind(msg.via)
+                            .push_bind(msg.author_name.clone());
                     });
                     insert.build().execute(&mut *tx).await?;
                 }

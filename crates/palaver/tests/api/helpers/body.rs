@@ -56,7 +56,8 @@ pub fn assert_utc_time(value: &Value) {
 /// Asserts the `User` shape; `with_email` says whether `email` must be there or absent.
 #[track_caller]
 pub fn assert_user(user: &Value, with_email: bool) {
-    assert_keys(user, &["id", "username", "created_at", "online", "last_seen"]);
+    assert_keys(user, &["id", "username", "kind", "created_at", "online", "last_seen"]);
+    assert!(user["kind"] == "user" || user["kind"] == "bot", "`kind` is user or bot: {user}");
     assert_uuid_v7(&user["id"]);
     assert_utc_time(&user["created_at"]);
     assert!(user["online"].is_boolean(), "`online` is a boolean: {user}");
@@ -114,6 +115,7 @@ pub fn assert_message(message: &Value) {
             "thread_root_id",
             "thread",
             "reactions",
+            "via",
         ],
     );
     assert_uuid_v7(&message["id"]);
