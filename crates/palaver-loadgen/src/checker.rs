@@ -1,7 +1,8 @@
 //! Exactly-once, in-order delivery by room seq. A subscriber keeps a [`SeqLedger`] of what it
 //! received (across all its reconnects); at the end it is compared with the seqs it should
 //! have received. Bitsets keep this to one bit per seq, so 2,000 subscribers of a long run
-//! stay cheap.
+//! stay cheap. [`EventKinds`] says what those seqs were, so a run that mixes replies and
+//! reactions into its posts can check that each arrived as what it is.
 
 use std::ops::AddAssign;
 
@@ -85,21 +86,23 @@ pub struct SeqLedger {
 }
 
 impl SeqLedger {
-    pub fn record(&mut self, seq: i64) {
+    /// Whether `seq` was new (a valid seq not received before).
+    pub fn record(&mut self, seq: i64) -> bool {
         self.received += 1;
         if seq < 1 {
             // Not a room event seq at all: something that must never arrive.
             self.invalid += 1;
-            return;
+            return false;
         }
         if !self.seen.insert(seq) {
             self.duplicated += 1;
-            return;
+            return false;
         }
         if seq < self.max_seen {
             self.out_of_order += 1;
         }
         self.max_seen = self.max_seen.max(seq);
+        true
     }
 
     /// The highest seq received: what a client resumes from.
@@ -144,6 +147,38 @@ impl AddAssign for SeqCheck {
     }
 }
 
+/// Room events by what they are, each seq counted once.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct EventKinds {
+    /// `message` frames of top-level messages.
+    pub top_level: u64,
+    /// `message` frames of replies (with `thread_root_id`).
+    pub replies: u64,
+    pub reactions: u64,
+    /// Edits, deletes, and any other kind with a seq.
+    pub other: u64,
+}
+
+impl EventKinds {
+    pub fn count(&mut self, kind: &str, reply: bool) {
+        match kind {
+            "message" if reply => self.replies += 1,
+            "message" => self.top_level += 1,
+            "reaction" => self.reactions += 1,
+            _ => self.other += 1,
+        }
+    }
+}
+
+impl AddAssign for EventKinds {
+    fn add_assign(&mut self, other: EventKinds) {
+        self.top_level += other.top_level;
+        self.replies += other.replies;
+        self.reactions += other.reactions;
+        self.other += other.other;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,14 +197,27 @@ mod tests {
     #[test]
     fn counts_loss_duplicates_reordering_and_strays() {
         let mut ledger = SeqLedger::default();
-        for seq in [1, 2, 4, 3, 4, 7, 0] {
-            ledger.record(seq);
-        }
+        let new: Vec<bool> = [1, 2, 4, 3, 4, 7, 0].into_iter().map(|seq| ledger.record(seq)).collect();
+        assert_eq!(new, [true, true, true, true, false, true, false]);
         let check = ledger.verify(&SeqSet::upto(6));
         assert_eq!(check.lost, 2, "5 and 6");
         assert_eq!(check.duplicated, 1, "the second 4");
         assert_eq!(check.out_of_order, 1, "3 after 4");
         assert_eq!(check.unexpected, 2, "7 and 0");
+    }
+
+    #[test]
+    fn kinds_tell_replies_from_top_level_and_reactions_from_edits() {
+        let mut kinds = EventKinds::default();
+        for (kind, reply) in
+            [("message", false), ("message", true), ("reaction", false), ("message_updated", false), ("message", true)]
+        {
+            kinds.count(kind, reply);
+        }
+        assert_eq!(kinds, EventKinds { top_level: 1, replies: 2, reactions: 1, other: 1 });
+        let mut sum = kinds;
+        sum += kinds;
+        assert_eq!(sum.replies, 4);
     }
 
     #[test]

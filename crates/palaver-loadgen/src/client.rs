@@ -337,6 +337,9 @@ pub struct EventProbe<'a> {
 pub struct MessageProbe<'a> {
     #[serde(borrow)]
     pub content: Cow<'a, str>,
+    /// Set on a reply (a UUID: never escaped, so borrowed).
+    #[serde(default, borrow)]
+    pub thread_root_id: Option<&'a str>,
 }
 
 impl<'a> EventProbe<'a> {
@@ -344,12 +347,18 @@ impl<'a> EventProbe<'a> {
         serde_json::from_str(text).ok()
     }
 
-    /// The seq of a room event (post, edit, delete); other frames carry none for resume.
+    /// The seq of a room event (post, edit, delete, reaction), as `ServerEvent::seq` has it;
+    /// other frames carry none for resume.
     pub fn room_seq(&self) -> Option<i64> {
         match self.kind {
-            "message" | "message_updated" | "message_deleted" => self.seq,
+            "message" | "message_updated" | "message_deleted" | "reaction" => self.seq,
             _ => None,
         }
+    }
+
+    /// Whether this is a reply's `message` frame.
+    pub fn is_reply(&self) -> bool {
+        self.message.as_ref().is_some_and(|m| m.thread_root_id.is_some())
     }
 }
 
@@ -414,38 +423,62 @@ mod tests {
 
     use super::*;
 
-    #[test]
-    fn probe_reads_what_the_protocol_writes() {
-        let stamp = Stamp { t: 42, p: 3, n: 7 };
-        let message = ChatMessage {
+    fn message(seq: i64, content: String, thread_root_id: Option<Uuid>) -> ChatMessage {
+        ChatMessage {
             id: Uuid::now_v7(),
             room_id: Uuid::now_v7(),
-            seq: 9,
-            updated_seq: 9,
+            seq,
+            updated_seq: seq,
             author: UserRef { id: Uuid::now_v7(), username: "a".into() },
             kind: MessageKind::Text,
-            content: stamp.content(),
+            content,
             attachment: None,
             client_msg_id: None,
             created_at: time::OffsetDateTime::now_utc(),
             edited_at: None,
             deleted: false,
-            thread_root_id: None,
+            thread_root_id,
             thread: None,
             reactions: vec![],
             via: None,
-        };
-        let frame = ServerEnvelope { id: None, event: ServerEvent::Message { seq: 9, message } };
-        let text = serde_json::to_string(&frame).unwrap();
+        }
+    }
+
+    fn encoded(event: ServerEvent) -> String {
+        serde_json::to_string(&ServerEnvelope { id: None, event }).unwrap()
+    }
+
+    #[test]
+    fn probe_reads_what_the_protocol_writes() {
+        let stamp = Stamp { t: 42, p: 3, n: 7 };
+        let text = encoded(ServerEvent::Message { seq: 9, message: message(9, stamp.content(), None) });
         let probe = EventProbe::parse(&text).unwrap();
         assert_eq!(probe.room_seq(), Some(9));
+        assert!(!probe.is_reply());
         assert_eq!(serde_json::from_str::<Stamp>(&probe.message.unwrap().content).unwrap(), stamp);
 
-        let read = ServerEnvelope {
-            id: None,
-            event: ServerEvent::Read { room_id: Uuid::now_v7(), user_id: Uuid::now_v7(), seq: 3 },
-        };
-        let text = serde_json::to_string(&read).unwrap();
-        assert_eq!(EventProbe::parse(&text).unwrap().room_seq(), None, "a read marker is no room event");
+        let text = encoded(ServerEvent::Message { seq: 10, message: message(10, "r".into(), Some(Uuid::now_v7())) });
+        assert!(EventProbe::parse(&text).unwrap().is_reply(), "a reply: thread_root_id set");
+    }
+
+    /// Every frame kind with a `seq`: the probe takes it for resume exactly when the protocol
+    /// calls it a room event.
+    #[test]
+    fn probe_room_seq_agrees_with_the_protocol() {
+        let (room_id, user_id, message_id) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let events = [
+            ServerEvent::Message { seq: 1, message: message(1, "m".into(), None) },
+            ServerEvent::MessageUpdated { seq: 2, message: message(1, "m".into(), None) },
+            ServerEvent::MessageDeleted { seq: 3, room_id, message_id },
+            ServerEvent::Reaction { seq: 4, room_id, message_id, emoji: "👍".into(), user_id, added: false },
+            ServerEvent::Read { room_id, user_id, seq: 5 },
+            ServerEvent::ThreadRead { room_id, root_id: message_id, seq: 6 },
+        ];
+        for event in events {
+            let text = encoded(event.clone());
+            let probe = EventProbe::parse(&text).unwrap_or_else(|| panic!("unparsable: {text}"));
+            assert_eq!(probe.room_seq(), event.seq(), "{text}");
+            assert!(!probe.is_reply(), "{text}");
+        }
     }
 }

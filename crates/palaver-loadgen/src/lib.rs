@@ -2,7 +2,8 @@
 //! rates and latency percentiles and checks the server's delivery guarantees on the way.
 //!
 //! Layout: `cli` (flags), `server` (start/stop the server, RSS), `client` (REST and
-//! WebSocket helpers), `subscriber` / `publisher` (the long-lived socket roles), `uploader`
+//! WebSocket helpers), `subscriber` / `publisher` (the long-lived socket roles), `mix` (a
+//! publisher's replies and reactions beside its posts), `uploader`
 //! (photo uploads and image messages over REST), `photo` (the JPEG it sends), `upstream`
 //! (the fake OpenAI-compatible LLM the assistant is pointed at, also palaver's tests' and
 //! CI's), `replier` (one streamed
@@ -13,6 +14,7 @@
 pub mod checker;
 pub mod cli;
 pub mod client;
+pub mod mix;
 pub mod photo;
 pub mod publisher;
 pub mod replier;

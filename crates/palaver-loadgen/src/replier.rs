@@ -139,7 +139,9 @@ impl ReplyOutcome {
     fn take(&mut self, event: SseEvent, at: u64, delivery: &mut LatencyBatch<'_>) -> bool {
         let first = self.event_ids.max_seen() == 0;
         match event.id {
-            Some(id) => self.event_ids.record(id),
+            Some(id) => {
+                self.event_ids.record(id);
+            }
             None => self.unexpected_events += 1,
         }
         let Ok(event) = serde_json::from_str::<ReplyEvent>(&event.data) else {

@@ -14,7 +14,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::checker::SeqLedger;
+use crate::checker::{EventKinds, SeqLedger};
 use crate::client::{EventProbe, Stamp, WsConnector, WsStream, client_frame, close_code, parse_server, short};
 use crate::stats::{LatencyBatch, SharedLatency, Tally};
 
@@ -49,6 +49,8 @@ impl Board {
 #[derive(Debug, Default)]
 pub struct SubscriberOutcome {
     pub ledger: SeqLedger,
+    /// What the seqs in the ledger were, each counted the first time it arrived.
+    pub kinds: EventKinds,
     pub connects: u64,
     pub voluntary_disconnects: u64,
     /// Close codes the server sent.
@@ -173,12 +175,15 @@ impl Session<'_, '_> {
     }
 
     fn frame(&mut self, text: &str) -> Option<End> {
-        let Some(probe) = EventProbe::parse(text) else {
-            self.out.errors.add("unparsable frame", 1);
-            return None;
-        };
-        if let Some(seq) = probe.room_seq() {
-            self.out.ledger.record(seq);
+        // The probe is the hot path; it cannot read an `error` frame (its `message` is a
+        // string), which the whole parse below does.
+        let probe = EventProbe::parse(text);
+        if let Some(probe) = &probe
+            && let Some(seq) = probe.room_seq()
+        {
+            if self.out.ledger.record(seq) {
+                self.out.kinds.count(probe.kind, probe.is_reply());
+            }
             self.board.progress[self.spec.index].store(self.out.ledger.max_seen(), Ordering::Relaxed);
             if let (Some(batch), "message", Some(message)) = (self.batch.as_mut(), probe.kind, &probe.message)
                 && let Some(age) = Stamp::age_of(&message.content)
@@ -187,11 +192,13 @@ impl Session<'_, '_> {
             }
             return None;
         }
-        match probe.kind {
-            "subscribed" | "error" => {}
-            _ => return None,
+        if probe.is_some_and(|probe| !matches!(probe.kind, "subscribed" | "error")) {
+            return None;
         }
-        let envelope = parse_server(text)?;
+        let Some(envelope) = parse_server(text) else {
+            self.out.errors.add("unparsable frame", 1);
+            return None;
+        };
         match envelope.event {
             ServerEvent::Subscribed { truncated, .. } => {
                 if truncated {

@@ -63,6 +63,18 @@ fn assert_delivered_exactly_once(report: &Report) {
     assert!(report.ok(), "{report}");
 }
 
+/// A resume run's publishers replied and reacted (20 % each by default), every acked frame
+/// took one seq, and every client got each event as the kind it was posted as.
+fn assert_mixed(report: &Report) {
+    let acked = report.get("acked_by_kind").expect("acked_by_kind");
+    for kind in ["top_level", "replies", "reactions"] {
+        assert!(acked[kind].as_u64().is_some_and(|n| n > 0), "no {kind} acked in {report}");
+    }
+    assert_eq!(report.u64("seqs_unaccounted_for"), 0, "{report}");
+    assert_eq!(report.u64("clients_with_wrong_kinds"), 0, "{report}");
+    assert_eq!(report.get("events_by_kind"), report.get("events_by_kind_expected"), "{report}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_open_and_stay_open() {
     let report = run(&started("connections", &["--connections", "60", "--hold-secs", "1", "--settle-ms", "200"])).await;
@@ -155,12 +167,13 @@ async fn assistant_replies_complete_with_every_chunk_once_in_order() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn resume_loses_nothing_across_reconnects() {
+async fn resume_of_posts_replies_and_reactions_loses_nothing_across_reconnects() {
     let flags = ["--clients", "6", "--rate", "40", "--duration-secs", "3", "--disconnect-mean-ms", "300"];
     let report = run(&started("resume", &flags)).await;
     assert!(report.u64("acked") > 0, "{report}");
     assert!(report.u64("voluntary_disconnects") > 0, "{report}");
     assert_delivered_exactly_once(&report);
+    assert_mixed(&report);
 }
 
 /// `PALAVER_TEST_DATABASE_URL`, or a failure: leaving PostgreSQL out is explicit
@@ -186,6 +199,7 @@ async fn postgres_resume_and_history() {
     assert_eq!(report.get("backend").and_then(|v| v.as_str()), Some("postgres"), "{report}");
     assert!(report.u64("acked") > 0, "{report}");
     assert_delivered_exactly_once(&report);
+    assert_mixed(&report);
 
     let mut flags = vec!["--messages", "2000", "--concurrency", "4", "--duration-secs", "2"];
     flags.extend_from_slice(&pg);

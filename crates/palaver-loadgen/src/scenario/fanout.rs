@@ -10,6 +10,7 @@ use super::pubsub::{self, Outcome, Plan};
 use super::{ACTIVE_READ_BUFFER, Fixture, SubscriberTotals, explain_closes, with_target};
 use crate::checker::SeqCheck;
 use crate::cli::TargetArgs;
+use crate::mix::Mix;
 use crate::stats::{Report, Tally, per_sec, round1};
 
 #[derive(Debug, Clone, clap::Args, Serialize)]
@@ -67,6 +68,7 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
             drain: Duration::from_secs(args.drain_secs),
             churn: None,
             gap: 0,
+            mix: Mix::default(),
         };
         let outcome = pubsub::run(&fixture, &plan, true).await?;
 

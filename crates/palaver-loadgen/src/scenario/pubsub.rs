@@ -13,7 +13,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Fixture, drain, progress, wait_until};
 use crate::checker::SeqSet;
-use crate::publisher::{self, PublisherOutcome, PublisherSpec};
+use crate::mix::Mix;
+use crate::publisher::{self, AckLatencies, PublisherOutcome, PublisherSpec};
 use crate::server::CpuMeter;
 use crate::stats::{Latency, SharedLatency};
 use crate::subscriber::{self, Board, SubscriberOutcome, SubscriberSpec};
@@ -21,7 +22,7 @@ use crate::subscriber::{self, Board, SubscriberOutcome, SubscriberSpec};
 pub struct Plan {
     pub subscribers_per_room: usize,
     pub publishers: usize,
-    /// Total messages per second over all publishers.
+    /// Total frames per second over all publishers.
     pub rate: f64,
     pub duration: Duration,
     pub drain: Duration,
@@ -29,6 +30,8 @@ pub struct Plan {
     pub churn: Option<Duration>,
     /// Events each room already holds when the subscribers first subscribe (from seq 0).
     pub gap: i64,
+    /// The publishers' replies and reactions beside their top-level messages.
+    pub mix: Mix,
 }
 
 pub struct Outcome {
@@ -49,7 +52,10 @@ pub struct Outcome {
     /// Per subscriber: its room index and its ledger.
     pub subscribers: Vec<(usize, SubscriberOutcome)>,
     pub e2e: Latency,
+    /// Acks of top-level messages and replies.
     pub ack: Latency,
+    /// Acks of reactions.
+    pub react_ack: Latency,
     /// CPU of the server and of this process from the first send to the end of the drain.
     pub cpu: serde_json::Value,
 }
@@ -80,7 +86,7 @@ where
     // On an early return the JoinSets abort their tasks; otherwise `stop` ends them.
     let stop = CancellationToken::new();
 
-    let ack = Arc::new(SharedLatency::default());
+    let ack = AckLatencies::default();
     let mut side_load = Some(side_load);
     let mut side = JoinSet::new();
     let mut start_publishing = || {
@@ -91,11 +97,13 @@ where
             let spec = PublisherSpec {
                 index: p as u32,
                 token: fixture.account(p).token.clone(),
+                user_id: fixture.account(p).id,
                 room_id: fixture.rooms[room],
                 rate: plan.rate / plan.publishers as f64,
                 duration: plan.duration,
                 // A bound in count as well as in time.
                 max_messages: (plan.rate / plan.publishers as f64 * plan.duration.as_secs_f64()).ceil() as u64 + 1,
+                mix: plan.mix,
             };
             let task = publisher::run(spec, fixture.connector.clone(), ack.clone(), stop.clone());
             publishers.spawn(async move { (room, task.await) });
@@ -189,7 +197,8 @@ where
         final_seqs,
         subscribers: subscriber_outcomes,
         e2e: e2e.snapshot(),
-        ack: ack.snapshot(),
+        ack: ack.posts.snapshot(),
+        react_ack: ack.reactions.snapshot(),
         cpu,
     };
     Ok((outcome, side_output))

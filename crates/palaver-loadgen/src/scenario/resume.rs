@@ -3,6 +3,9 @@
 //! across all its reconnects, the seqs received must be exactly 1..=final, each once, in order.
 //! With `--gap N` each room is seeded with N messages first, so every client starts by
 //! resuming an N-event gap into a room that is being posted to; none may be cut with 1013.
+//! The publishers mix replies (in threads they started) and reactions (toggled on their own
+//! recent messages) into their posts: every one is a room event with its own seq, so the
+//! same check covers them, and each client's events must also be of the kinds posted.
 
 use std::time::Duration;
 
@@ -11,8 +14,10 @@ use serde::Serialize;
 use super::history::{SeedMode, seed_room};
 use super::pubsub::{self, Plan};
 use super::{ACTIVE_READ_BUFFER, Fixture, SubscriberTotals, explain_closes, progress, with_target};
-use crate::checker::{SeqCheck, SeqSet};
+use crate::checker::{EventKinds, SeqCheck, SeqSet};
 use crate::cli::TargetArgs;
+use crate::mix::Mix;
+use crate::publisher::SEND_FAILED;
 use crate::stats::{Report, Tally, per_sec, round1};
 
 #[derive(Debug, Clone, clap::Args, Serialize)]
@@ -29,9 +34,18 @@ pub struct Args {
     /// Publishers, spread over the rooms
     #[arg(long, default_value_t = 2)]
     pub publishers: usize,
-    /// Total target send rate over all publishers, messages per second
+    /// Total target send rate over all publishers, frames per second (posts, replies and
+    /// reactions together)
     #[arg(long, default_value_t = 50.0)]
     pub rate: f64,
+    /// Share of the publishers' frames that are replies to one of their recent top-level
+    /// messages, in percent
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub replies_percent: u8,
+    /// Share that are reactions toggled (added, then taken back) on one of their recent
+    /// messages, in percent; each changes something, so each takes a seq
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub reactions_percent: u8,
     /// How long the publishers send (and the clients churn)
     #[arg(long, default_value_t = 5)]
     pub duration_secs: u64,
@@ -66,6 +80,7 @@ pub async fn run(mut args: Args) -> anyhow::Result<Report> {
     anyhow::ensure!(args.rooms > 0 && args.clients > 0 && args.publishers > 0, "sizes must be > 0");
     anyhow::ensure!(args.rate > 0.0 && args.disconnect_mean_ms > 0, "--rate and --disconnect-mean-ms must be > 0");
     anyhow::ensure!(args.gap >= 0, "--gap must be >= 0");
+    let mix = Mix::new(args.replies_percent, args.reactions_percent)?;
     if args.gap > 0 && !args.target.server_env.iter().any(|(key, _)| key == REPLAY_LIMIT) {
         let limit = args.gap + (args.rate * args.duration_secs as f64).ceil() as i64;
         args.target.server_env.push((REPLAY_LIMIT.into(), limit.to_string()));
@@ -89,14 +104,22 @@ pub async fn run(mut args: Args) -> anyhow::Result<Report> {
                 seed_errors.merge(&errors);
             }
         }
+        // What each room holds before publishing (the gap): top-level messages all.
+        let mut baseline = Vec::with_capacity(fixture.rooms.len());
+        for &room_id in &fixture.rooms {
+            baseline.push(fixture.api.room(&fixture.account(0).token, room_id).await?.last_seq);
+        }
         let gap = if args.gap > 0 { format!(", each resuming a gap of {} first", args.gap) } else { String::new() };
         let title = format!(
-            "{} room(s) x {} clients{gap} disconnecting every ~{} ms, {} publishers at {} msg/s for {} s; {}",
+            "{} room(s) x {} clients{gap} disconnecting every ~{} ms, {} publishers at {} frames/s \
+             ({}% replies, {}% reactions) for {} s; {}",
             args.rooms,
             args.clients,
             args.disconnect_mean_ms,
             args.publishers,
             args.rate,
+            args.replies_percent,
+            args.reactions_percent,
             args.duration_secs,
             target.describe()
         );
@@ -108,6 +131,7 @@ pub async fn run(mut args: Args) -> anyhow::Result<Report> {
             drain: Duration::from_secs(args.drain_secs),
             churn: Some(Duration::from_millis(args.disconnect_mean_ms)),
             gap: args.gap,
+            mix,
         };
         let chaos = args.kill_after_secs.map(|after| {
             let (target, down) = (target.clone(), Duration::from_millis(args.down_ms));
@@ -143,20 +167,68 @@ pub async fn run(mut args: Args) -> anyhow::Result<Report> {
         report.add("clients_ready", outcome.subscribers_ready);
         report.expect(outcome.subscribers_ready == total, "not every client was subscribed before publishing");
 
-        let acked: u64 = outcome.publishers.iter().map(|(_, p)| p.acked.len() as u64).sum();
-        let (mut send_errors, mut publisher_closes) = (Tally::default(), Tally::default());
-        for (_, p) in &outcome.publishers {
+        let (mut send_errors, mut publisher_closes, mut wrong_acks) =
+            (Tally::default(), Tally::default(), Tally::default());
+        let (mut sent, mut acked_kinds, mut unacked) = (EventKinds::default(), EventKinds::default(), 0);
+        // Per room: the kinds of event it must hold at the end (None: a frame went unanswered,
+        // so what it did is unknown).
+        let mut expected_kinds: Vec<Option<EventKinds>> = baseline
+            .iter()
+            .map(|&seeded| Some(EventKinds { top_level: seeded as u64, ..EventKinds::default() }))
+            .collect();
+        for (room, p) in &outcome.publishers {
             send_errors.merge(&p.errors);
+            wrong_acks.merge(&p.wrong_acks);
             if let Some(code) = p.closed {
                 publisher_closes.add(code.to_string(), 1);
             }
+            let acked = EventKinds {
+                top_level: p.acked_top_level(),
+                replies: p.acked_replies,
+                reactions: p.acked_reactions,
+                other: 0,
+            };
+            sent += EventKinds {
+                top_level: p.sent_top_level(),
+                replies: p.sent_replies,
+                reactions: p.sent_reactions,
+                other: 0,
+            };
+            acked_kinds += acked;
+            unacked += p.unacked;
+            // A frame whose send failed may still have reached the server.
+            let answered_all = p.unacked == 0 && p.errors.get(SEND_FAILED) == 0;
+            let expected = &mut expected_kinds[*room];
+            match expected {
+                Some(kinds) if answered_all => *kinds += acked,
+                _ => *expected = None,
+            }
         }
+        let acked = acked_kinds.top_level + acked_kinds.replies + acked_kinds.reactions;
+        report.add("sent", sent);
+        report.add("acked_by_kind", acked_kinds);
         report.add("acked", acked);
         report.add("acked_per_sec", per_sec(acked, outcome.publish_elapsed));
+        report.add("unacked", unacked);
         report.add("send_errors", send_errors.to_json());
+        report.add("wrong_acks", wrong_acks.to_json());
+        report.expect(wrong_acks.total() == 0, "acks did not show what their frames did");
         report.add("publisher_closes", publisher_closes.to_json());
         report.expect(publisher_closes.total() == 0, "the server closed publishers");
         report.add("final_seqs", &outcome.final_seqs);
+        // Every acked frame took exactly one seq (a reaction that changed nothing would take
+        // none), and nothing else did.
+        let mut unaccounted = 0;
+        for (room, expected) in expected_kinds.iter().enumerate() {
+            if let Some(kinds) = expected {
+                let events = kinds.top_level + kinds.replies + kinds.reactions;
+                unaccounted += (outcome.final_seqs[room] as u64).abs_diff(events);
+            }
+        }
+        report.expect_zero("seqs_unaccounted_for", unaccounted);
+        if expected_kinds.iter().any(Option::is_none) {
+            report.note("frames went unanswered: their rooms' seqs and event kinds were not accounted for");
+        }
         if args.gap > 0 {
             report.add("gap_seed_errors", seed_errors.to_json());
             report.expect(seed_errors.total() == 0, "seeding the gap failed");
@@ -170,13 +242,24 @@ pub async fn run(mut args: Args) -> anyhow::Result<Report> {
         let expected: Vec<SeqSet> = outcome.final_seqs.iter().map(|&last| SeqSet::upto(last)).collect();
         let mut check = SeqCheck::default();
         let mut totals = SubscriberTotals::default();
+        let (mut kinds, mut kinds_expected, mut wrong_kinds) = (EventKinds::default(), EventKinds::default(), 0);
         for (room, client) in &outcome.subscribers {
             check += client.ledger.verify(&expected[*room]);
             totals.add(client);
+            // Each seq as what it was posted as: a reaction replayed as anything else (or a
+            // reply as a top-level message) shows here.
+            kinds += client.kinds;
+            if let Some(expected) = expected_kinds[*room] {
+                kinds_expected += expected;
+                wrong_kinds += u64::from(client.kinds != expected);
+            }
         }
         report.add("voluntary_disconnects", totals.voluntary_disconnects);
         report.add("resumes", totals.connects.saturating_sub(total as u64));
         report.add("events_received", check.received);
+        report.add("events_by_kind", kinds);
+        report.add("events_by_kind_expected", kinds_expected);
+        report.expect_zero("clients_with_wrong_kinds", wrong_kinds);
         report.add("cpu", &outcome.cpu);
         report.add("drained", outcome.drained);
         report.add("drain_secs", round1(outcome.drain_elapsed.as_secs_f64()));
@@ -191,6 +274,7 @@ pub async fn run(mut args: Args) -> anyhow::Result<Report> {
         report.add("client_errors", totals.errors.to_json());
         report.expect_zero("clients_gave_up", totals.gave_up);
         report.latency("latency_ack", &outcome.ack);
+        report.latency("latency_react_ack", &outcome.react_ack);
         if args.gap > 0 {
             // The point of a gap run: a resume into a busy room is not a slow consumer.
             report.expect_zero("slow_consumer_closes", totals.server_closes.get("1013"));
@@ -201,4 +285,34 @@ pub async fn run(mut args: Args) -> anyhow::Result<Report> {
         Ok(report)
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use crate::{Cli, Command};
+
+    fn parse(flags: &[&str]) -> Result<Cli, clap::Error> {
+        let mut argv = vec!["palaver-loadgen", "resume", "--url", "http://127.0.0.1:1"];
+        argv.extend_from_slice(flags);
+        Cli::try_parse_from(argv)
+    }
+
+    #[test]
+    fn mixes_replies_and_reactions_by_default() {
+        let Command::Resume(args) = parse(&[]).unwrap().command else { panic!("resume") };
+        assert_eq!((args.replies_percent, args.reactions_percent), (20, 20));
+        assert!(parse(&["--replies-percent", "101"]).is_err());
+    }
+
+    #[tokio::test]
+    async fn refuses_a_mix_over_100_percent_before_connecting() {
+        let Command::Resume(args) = parse(&["--replies-percent", "60", "--reactions-percent", "41"]).unwrap().command
+        else {
+            panic!("resume")
+        };
+        let error = super::run(args).await.unwrap_err();
+        assert!(error.to_string().contains("at most 100"), "{error:#}");
+    }
 }

@@ -17,6 +17,7 @@ use super::pubsub::{self, Plan};
 use super::{ACTIVE_READ_BUFFER, Fixture, progress, with_target};
 use crate::cli::TargetArgs;
 use crate::client::Api;
+use crate::mix::Mix;
 use crate::photo::{Photo, PhotoSpec};
 use crate::stats::{Latency, Report, per_sec, round1};
 use crate::uploader::{self, UploaderOutcome, UploaderSpec};
@@ -89,6 +90,7 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
             drain: Duration::from_secs(args.drain_secs),
             churn: None,
             gap: 0,
+            mix: Mix::default(),
         };
 
         progress(format_args!("phase 1 of 2: chat without uploads"));
