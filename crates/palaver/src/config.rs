@@ -140,6 +140,9 @@ settings! {
         rate_burst: f64 = 100.0, burst();
         /// Seconds between server pings; two silent intervals drop the socket.
         ping_interval_secs: u64 = 30, between(1, 24 * 3600);
+        /// Seconds a socket cut off as too slow (1013) gets to read its close frame before it
+        /// is dropped; it holds no queue meanwhile.
+        slow_close_secs: u64 = 10, between(1, 600);
         /// Most events replayed on `subscribe` with `since_seq`.
         replay_limit: i64 = 10_000, positive();
         /// Milliseconds a user stays online after their last socket closed.

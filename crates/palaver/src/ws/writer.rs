@@ -27,8 +27,6 @@ use crate::service::Caller;
 
 /// Most queued frames written before one flush.
 const BATCH: usize = 64;
-/// How long a slow consumer gets to read its close frame.
-const SLOW_CLOSE_PATIENCE: Duration = Duration::from_secs(10);
 
 type Sink = SplitSink<WebSocket, Message>;
 
@@ -40,6 +38,8 @@ pub struct Writer {
     kill: KillSwitch,
     replay_limit: i64,
     ping_interval: Duration,
+    /// How long a slow consumer gets to read its close frame.
+    slow_close: Duration,
     rooms: Rooms,
 }
 
@@ -103,6 +103,7 @@ impl Writer {
             kill,
             replay_limit: config.replay_limit.max(1),
             ping_interval: Duration::from_secs(config.ping_interval_secs.max(1)),
+            slow_close: Duration::from_secs(config.slow_close_secs.max(1)),
             rooms,
         }
     }
@@ -178,7 +179,7 @@ impl Writer {
         let farewell = Message::Close(Some(CloseFrame { code, reason }));
         // A slow consumer's socket is full: give it a while to drain and read why it is
         // being closed. It leaves its rooms first, so this holds no growing memory.
-        let patience = if code == close::TRY_AGAIN_LATER { SLOW_CLOSE_PATIENCE } else { Duration::from_secs(1) };
+        let patience = if code == close::TRY_AGAIN_LATER { self.slow_close } else { Duration::from_secs(1) };
         if code == close::TRY_AGAIN_LATER {
             self.rooms.end_all();
         }

@@ -34,6 +34,9 @@ fn low_rate_limit(config: &mut palaver::config::Config) {
 
 fn small_outbox(config: &mut palaver::config::Config) {
     config.ws.outbox_frames = 8;
+    // The slow client reads its close frame only once all 1500 posts are in, which takes
+    // far longer than the default 10 s on a loaded machine: it must still find it there.
+    config.ws.slow_close_secs = 300;
 }
 
 /// The next `error` frame, checked for shape and `code`.
