@@ -44,6 +44,8 @@ pub enum Command {
     Uploads(scenario::uploads::Args),
     /// N concurrent streamed assistant replies from an in-process fake upstream: added time to first chunk, chunk latency, RSS per reply
     Assistant(scenario::assistant::Args),
+    /// Seed N messages over 1,000 rooms (Zipf words, several languages) into the database, then search at a fixed rate as a user in 50 of them: latency per class of query, every hit checked
+    Search(scenario::search::Args),
     /// Only the fake OpenAI-compatible upstream of the assistant scenario, on 127.0.0.1 until killed: prints `listening on <base url>`
     Upstream(UpstreamArgs),
 }

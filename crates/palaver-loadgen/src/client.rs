@@ -14,7 +14,7 @@ use futures_util::{StreamExt, TryStreamExt};
 use palaver_protocol::ws::{ClientEnvelope, ClientFrame, ServerEnvelope};
 use palaver_protocol::{
     Attachment, Conversation, CreateConversationRequest, CreateRoomRequest, Message as ChatMessage, MessagePage,
-    PostMessageRequest, RegisterRequest, Room, SendChatRequest, TokenPair, Visibility,
+    PostMessageRequest, RegisterRequest, Room, SearchPage, SendChatRequest, TokenPair, Visibility,
 };
 use reqwest::multipart::{Form, Part};
 use reqwest::{StatusCode, Url};
@@ -116,6 +116,13 @@ impl Api {
         if let Some(before) = before {
             url.query_pairs_mut().append_pair("before", &before.to_string());
         }
+        self.measured(self.http.get(url).bearer_auth(token)).await
+    }
+
+    /// `GET /search` with these query parameters (`q` and the filters).
+    pub async fn search(&self, token: &str, params: &[(&str, String)]) -> Result<SearchPage, HttpError> {
+        let mut url = self.url("/api/v1/search");
+        url.query_pairs_mut().extend_pairs(params.iter().map(|(k, v)| (*k, v.as_str())));
         self.measured(self.http.get(url).bearer_auth(token)).await
     }
 

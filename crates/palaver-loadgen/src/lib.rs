@@ -8,12 +8,14 @@
 //! (the fake OpenAI-compatible LLM the assistant is pointed at, also palaver's tests' and
 //! CI's), `replier` (one streamed
 //! reply of the assistant, read and checked), `checker` (exactly-once, in-order by seq),
-//! `seed` (bulk history), `stats` (percentiles, report), and one module per scenario under
+//! `seed` (bulk history and the search corpus), `corpus` (the search scenario's
+//! multilingual Zipf text), `stats` (percentiles, report), and one module per scenario under
 //! `scenario`.
 
 pub mod checker;
 pub mod cli;
 pub mod client;
+pub mod corpus;
 pub mod mix;
 pub mod photo;
 pub mod publisher;
@@ -43,6 +45,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Report> {
         Command::Resume(args) => scenario::resume::run(args).await,
         Command::Uploads(args) => scenario::uploads::run(args).await,
         Command::Assistant(args) => scenario::assistant::run(args).await,
+        Command::Search(args) => scenario::search::run(args).await,
         Command::Upstream(args) => upstream::serve_forever(args).await,
     }
 }

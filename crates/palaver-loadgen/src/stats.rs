@@ -74,6 +74,12 @@ impl SharedLatency {
         self.inner.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// One sample, straight into the histogram: for a few requests a second, where a batch
+    /// would only delay them.
+    pub fn record(&self, elapsed: Duration) {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner()).record(elapsed);
+    }
+
     fn absorb(&self, samples: &[u64]) {
         let mut hist = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         for &micros in samples {

@@ -7,6 +7,7 @@ pub mod fanout;
 pub mod history;
 mod pubsub;
 pub mod resume;
+pub mod search;
 pub mod throughput;
 pub mod uploads;
 
