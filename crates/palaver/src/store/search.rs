@@ -180,7 +180,11 @@ macro_rules! impl_search_store {
                     }
                 }
                 q.push(" LIMIT ").push_bind($crate::store::fetch_limit(request.limit));
-                Ok(q.build_query_as::<$crate::store::SearchRow>().fetch_all(&self.read).await?)
+                // Not a cached prepared statement: PostgreSQL plans each search for its own
+                // terms (a generic plan cannot tell a common word, best found by walking the
+                // newest messages, from a rare one, best found through the index).
+                let query = q.build_query_as::<$crate::store::SearchRow>().persistent(false);
+                Ok(query.fetch_all(&self.read).await?)
             }
 
             async fn index_unindexed(&self, batch: i64) -> Result<u64, $crate::store::Error> {
